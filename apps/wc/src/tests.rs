@@ -1,0 +1,155 @@
+//! Tests of the word-count app, calling its [`App`] methods directly.
+
+use plugin_api::App;
+
+use crate::test_support::{self, args};
+use crate::WordCount;
+
+fn map(contents: &[u8]) -> Result<Vec<(String, u64)>, plugin_api::AppError> {
+    let mut pairs: Vec<(String, u64)> = test_support::map::<WordCount>("in.txt", contents, &[])?
+        .into_iter()
+        .map(|(k, v)| {
+            let word = String::from_utf8(k).expect("keys are UTF-8");
+            let count = u64::from_be_bytes(v.try_into().expect("values are 8 bytes"));
+            (word, count)
+        })
+        .collect();
+    pairs.sort();
+    Ok(pairs)
+}
+
+fn counts(list: &[(&str, u64)]) -> Vec<(String, u64)> {
+    list.iter().map(|&(w, n)| (w.to_owned(), n)).collect()
+}
+
+fn be(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+#[test]
+fn metadata() {
+    assert_eq!(WordCount::NAME, "wc");
+    assert_eq!(
+        WordCount::DESCRIPTION,
+        "Counts words (Unicode alphabetic runs, lowercased)"
+    );
+    const { assert!(WordCount::HAS_COMBINER) };
+}
+
+#[test]
+fn map_emits_each_distinct_word_once_with_its_count() {
+    let got = map(b"the cat, The dog; THE end").unwrap();
+    assert_eq!(
+        got,
+        counts(&[("cat", 1), ("dog", 1), ("end", 1), ("the", 3)])
+    );
+}
+
+#[test]
+fn map_of_empty_or_wordless_input_emits_nothing() {
+    assert_eq!(map(b"").unwrap(), vec![]);
+    assert_eq!(map(b" 123 -- 4.5\n\t!").unwrap(), vec![]);
+}
+
+#[test]
+fn digits_and_punctuation_split_words() {
+    let got = map(b"don't x2y state-of-the-art").unwrap();
+    assert_eq!(
+        got,
+        counts(&[
+            ("art", 1),
+            ("don", 1),
+            ("of", 1),
+            ("state", 1),
+            ("t", 1),
+            ("the", 1),
+            ("x", 1),
+            ("y", 1),
+        ])
+    );
+}
+
+#[test]
+fn non_ascii_words_are_lowercased_as_whole_words() {
+    let got = map("Straße STRASSE ΣΊΣΥΦΟΣ σίσυφος Ωμέγα".as_bytes()).unwrap();
+    assert_eq!(
+        got,
+        counts(&[
+            ("strasse", 1),
+            ("straße", 1),
+            // The final capital sigma lowercases to ς, the others to σ, so
+            // both spellings meet in one word.
+            ("σίσυφος", 2),
+            ("ωμέγα", 1),
+        ])
+    );
+}
+
+#[test]
+fn non_utf8_input_is_an_error_with_the_offset() {
+    let err = map(b"abc\xffdef").unwrap_err();
+    assert_eq!(
+        err.message(),
+        "input is not valid UTF-8: invalid byte at offset 3"
+    );
+}
+
+#[test]
+fn reduce_and_combine_sum_the_counts() {
+    let values = [be(2), be(40), be(0)];
+    for combine in [false, true] {
+        let got = test_support::reduce::<WordCount>(b"w", &values, &[], combine).unwrap();
+        assert_eq!(got, be(42));
+    }
+    assert_eq!(
+        test_support::reduce::<WordCount>(b"w", &[], &[], false).unwrap(),
+        be(0)
+    );
+}
+
+#[test]
+fn reduce_rejects_overflow_and_malformed_values() {
+    let err =
+        test_support::reduce::<WordCount>(b"w", &[be(u64::MAX), be(1)], &[], false).unwrap_err();
+    assert_eq!(err.message(), "the count of \"w\" overflows a u64");
+    let err = test_support::reduce::<WordCount>(b"w", &[vec![1, 2, 3]], &[], true).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "expected an 8-byte big-endian count, got 3 bytes"
+    );
+}
+
+#[test]
+fn format_sorts_by_count_then_word() {
+    let records = vec![
+        (b"b".to_vec(), be(2)),
+        (b"c".to_vec(), be(10)),
+        (b"a".to_vec(), be(2)),
+        (b"z".to_vec(), be(1)),
+    ];
+    let got = test_support::format::<WordCount>(&records).unwrap();
+    assert_eq!(got, "1\tz\n2\ta\n2\tb\n10\tc\n");
+}
+
+#[test]
+fn format_rejects_malformed_counts() {
+    let records = vec![(b"a".to_vec(), vec![0; 4])];
+    assert!(test_support::format::<WordCount>(&records).is_err());
+}
+
+#[test]
+fn whole_job_output() {
+    let inputs: [(&str, &[u8]); 2] = [
+        (
+            "a.txt",
+            b"It was the best of times, it was the worst of times.",
+        ),
+        ("b.txt", "Times change. Straße!".as_bytes()),
+    ];
+    let got = test_support::run_job::<WordCount>(&inputs, &args(&[])).unwrap();
+    assert_eq!(
+        got,
+        "1\tbest\n1\tchange\n1\tstraße\n1\tworst\n\
+         2\tit\n2\tof\n2\tthe\n2\twas\n3\ttimes\n"
+    );
+}

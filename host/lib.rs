@@ -1,0 +1,17 @@
+//! mapreduce: a MapReduce engine whose applications are plugins.
+//!
+//! Layout:
+//! - [`core`]: the scheduler core, pure and synchronous (jobs, tasks,
+//!   workers, fault handling); every input takes `now`.
+//! - [`proto`]: the generated gRPC code (`proto/*.proto`), used only by the
+//!   service edges ([`coordinator`], [`worker`], [`client`]).
+//! - [`coordinator`]: the coordinator's tonic service around the core, its
+//!   timer driver, and `run`.
+//! - [`worker`]: the worker: task loop, map and reduce execution, the
+//!   in-memory map output store and the service that serves it.
+//! - [`plugin`]: the plugin registry; the host's only user of `abi_stable`.
+//! - [`client`]: a typed client for the coordinator, used by the CLI.
+//! - [`cli`]: the `mr` command line (parsing and subcommands).
+//! - [`cluster`]: an embedded coordinator plus workers in one process (`mr run`, tests).
+
+pub mod core;
