@@ -15,3 +15,11 @@
 //! - [`cluster`]: an embedded coordinator plus workers in one process (`mr run`, tests).
 
 pub mod core;
+pub mod plugin;
+pub mod proto;
+pub mod worker;
+pub mod coordinator;
+pub mod client;
+pub mod output;
+pub mod cluster;
+pub mod cli;

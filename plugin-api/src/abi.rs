@@ -17,7 +17,6 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-pub use abi_stable::export_root_module;
 use abi_stable::library::{lib_header_from_path, LibraryError, RootModule};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RNone, ROption, RResult, RSlice, RSome, RStr, RString, RVec};
@@ -105,6 +104,25 @@ impl RootModule for AppModuleRef {
 }
 
 // ---------------------------------------------------------------- plugin side
+
+/// What `export_app!` expands to; not for direct use.
+#[doc(hidden)]
+pub mod __private {
+    pub use abi_stable::library::{
+        __call_root_module_loader, CheckTypeLayout, LibHeader, RootModuleResult,
+    };
+}
+
+#[cfg(test)]
+mod symbol_tests {
+    #[test]
+    fn export_app_uses_abi_stables_loader_symbol() {
+        assert_eq!(
+            abi_stable::library::ROOT_MODULE_LOADER_NAME,
+            "_1as_0lib_1header_0root_bmodule_bloader"
+        );
+    }
+}
 
 /// Builds the root module for `T` (used by `export_app!`).
 pub fn module_for<T: Instance>(version: &'static str) -> AppModuleRef {

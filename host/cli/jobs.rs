@@ -1,0 +1,261 @@
+//! The client subcommands: `mr submit`, `mr poll`, `mr jobs`, `mr workers`,
+//! `mr apps` and `mr process`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use super::progress::ProgressPrinter;
+use super::{CoordinatorArg, JobArgs, PluginsArg};
+use crate::client::{Client, JobView, Submission};
+use crate::output::{count_partitions, OutputRecords};
+
+/// `mr submit`.
+#[derive(Debug, clap::Args)]
+pub struct SubmitCmd {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Follow the job to its end: exit 0 if it succeeded, 1 if it failed.
+    #[arg(short, long)]
+    wait: bool,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+/// Makes the output directory and returns it and the inputs as absolute
+/// paths, so workers with another working directory find them.
+pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
+    if job.num_reduce == 0 {
+        bail!("--num-reduce must be at least 1");
+    }
+    std::fs::create_dir_all(&job.output_dir)
+        .with_context(|| format!("cannot create output directory {}", job.output_dir.display()))?;
+    let output_dir = job
+        .output_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve output directory {}", job.output_dir.display()))?;
+    let files = job
+        .files
+        .iter()
+        .map(|f| absolute(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Submission {
+        files,
+        output_dir: path_string(&output_dir)?,
+        app: job.app.clone(),
+        n_reduce: job.num_reduce,
+        args: job.app_args.clone(),
+    })
+}
+
+fn path_string(p: &Path) -> anyhow::Result<String> {
+    p.to_str()
+        .map(str::to_string)
+        .with_context(|| format!("path {} is not valid UTF-8", p.display()))
+}
+
+fn absolute(p: &Path) -> anyhow::Result<String> {
+    let abs = std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))?;
+    path_string(&abs)
+}
+
+/// Follows `job` to its end, printing progress; prints errors of a failed
+/// job and returns the exit code.
+pub(super) async fn follow(client: &Client, job: u32) -> anyhow::Result<(JobView, ExitCode)> {
+    let mut progress = ProgressPrinter::new();
+    let view = client.wait(job, |v| progress.update(v)).await?;
+    progress.finish();
+    if view.failed {
+        eprintln!("job {job} {}:", view.state);
+        for e in &view.errors {
+            eprintln!("  {e}");
+        }
+        return Ok((view, ExitCode::FAILURE));
+    }
+    Ok((view, ExitCode::SUCCESS))
+}
+
+impl SubmitCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let submission = prepare_submission(&self.job)?;
+        let client = Client::connect(&self.coordinator.coordinator).await?;
+        let job = client.submit(submission).await?;
+        println!("{job}");
+        let _ = std::io::stdout().flush();
+        if !self.wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let (view, code) = follow(&client, job).await?;
+        if !view.failed {
+            eprintln!("job {job} succeeded; output in {}", view.output_dir);
+        }
+        Ok(code)
+    }
+}
+
+/// `mr poll`.
+#[derive(Debug, clap::Args)]
+pub struct PollCmd {
+    /// The job's id.
+    job_id: u32,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+impl PollCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = Client::connect(&self.coordinator.coordinator).await?;
+        let v = client.poll(self.job_id).await?;
+        if self.json {
+            println!("{}", serde_json::to_string(&v)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("job {} ({}): {}", v.job_id, v.app, v.state);
+        println!("  maps:    {}/{} done, {} running", v.maps.done, v.maps.total, v.maps.running);
+        println!(
+            "  reduces: {}/{} done, {} running",
+            v.reduces.done, v.reduces.total, v.reduces.running
+        );
+        let c = v.counters;
+        println!(
+            "  counters: input {} B in {} files, map output {} records / {} B, shuffle {} B, output {} records / {} B, {} attempts, {} failures",
+            c.input_bytes,
+            c.input_records,
+            c.map_output_records,
+            c.map_output_bytes,
+            c.shuffle_bytes,
+            c.reduce_output_records,
+            c.reduce_output_bytes,
+            c.task_attempts,
+            c.task_failures
+        );
+        println!("  output: {}", v.output_dir);
+        for e in &v.errors {
+            println!("  error: {e}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `mr jobs`, `mr workers`, `mr apps`.
+#[derive(Debug, clap::Args)]
+pub struct ListCmd {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+impl ListCmd {
+    pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
+        let jobs = Client::connect(&self.coordinator.coordinator).await?.jobs().await?;
+        if self.json {
+            println!("{}", serde_json::to_string(&jobs)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("{:>5}  {:<14} {:<10} {:>11} {:>11}  ERRORS", "JOB", "APP", "STATE", "MAPS", "REDUCES");
+        for j in jobs {
+            let first_error = j.errors.first().map(String::as_str).unwrap_or("");
+            println!(
+                "{:>5}  {:<14} {:<10} {:>11} {:>11}  {}",
+                j.job_id,
+                j.app,
+                j.state.to_string(),
+                format!("{}/{}", j.maps.done, j.maps.total),
+                format!("{}/{}", j.reduces.done, j.reduces.total),
+                first_error
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
+        let workers = Client::connect(&self.coordinator.coordinator).await?.workers().await?;
+        if self.json {
+            println!("{}", serde_json::to_string(&workers)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("{:>6}  {:<22} {:<6} {:>9} {:>6}  RUNNING", "WORKER", "ADDRESS", "STATE", "LAST BEAT", "DONE");
+        for w in workers {
+            println!(
+                "{:>6}  {:<22} {:<6} {:>8.1}s {:>6}  {}",
+                w.worker_id,
+                w.address,
+                w.state,
+                w.last_heartbeat_age_ms as f64 / 1000.0,
+                w.tasks_completed,
+                w.running
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub(super) async fn apps(self) -> anyhow::Result<ExitCode> {
+        let apps = Client::connect(&self.coordinator.coordinator).await?.apps().await?;
+        if self.json {
+            println!("{}", serde_json::to_string(&apps)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("{:<16} {:<10} {:<50} FILE", "APP", "VERSION", "DESCRIPTION");
+        for a in apps {
+            println!("{:<16} {:<10} {:<50} {}", a.name, a.version, a.description, a.file);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `mr process`.
+#[derive(Debug, clap::Args)]
+pub struct ProcessCmd {
+    /// The job's output directory.
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    output_dir: PathBuf,
+    /// The app that produced it.
+    #[arg(short = 'a', long)]
+    app: String,
+    /// Number of output files (default: as many `mr-out-<r>` as exist).
+    #[arg(short = 'n', long = "num-reduce")]
+    num_reduce: Option<u32>,
+    #[command(flatten)]
+    plugins: PluginsArg,
+}
+
+/// Formats the output in `dir` with `app` into `out`.
+pub(super) fn format_output(
+    registry: &crate::plugin::Registry,
+    app: &str,
+    dir: &Path,
+    n_reduce: Option<u32>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let Some(entry) = registry.get(app) else {
+        bail!("unknown app {app:?}; available apps: {}", registry.names().join(", "));
+    };
+    let n = match n_reduce {
+        Some(n) => n,
+        None => count_partitions(dir)?,
+    };
+    let mut records = OutputRecords::new(dir, n);
+    let result = entry.app.format(&mut records, out);
+    if let Some(e) = records.take_error() {
+        return Err(e.into());
+    }
+    result.map_err(|e| anyhow::anyhow!("app {app} could not format the output: {e}"))
+}
+
+impl ProcessCmd {
+    pub(super) fn run(self) -> anyhow::Result<ExitCode> {
+        let registry = super::serve::load_registry(&self.plugins)?;
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        format_output(&registry, &self.app, &self.output_dir, self.num_reduce, &mut out)?;
+        out.flush().ok();
+        Ok(ExitCode::SUCCESS)
+    }
+}

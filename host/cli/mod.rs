@@ -1,0 +1,168 @@
+//! The `mr` command line: argument parsing ([`Cli`]), logging setup, and the
+//! subcommands ([`serve`] for the coordinator and worker, [`jobs`] for the
+//! client commands, [`run`] for the embedded cluster).
+
+mod jobs;
+mod progress;
+mod run;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::client::DEFAULT_COORDINATOR;
+
+/// A MapReduce engine whose applications are plugins.
+#[derive(Debug, Parser)]
+#[command(name = "mr", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Less log output.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    quiet: u8,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the coordinator is, for client commands.
+#[derive(Debug, Clone, clap::Args)]
+struct CoordinatorArg {
+    /// The coordinator's URL.
+    #[arg(long, env = "MR_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
+    coordinator: String,
+}
+
+/// Where plugins are.
+#[derive(Debug, Clone, clap::Args)]
+struct PluginsArg {
+    /// A folder of app plugins (repeatable). Default: $MR_PLUGINS, else the
+    /// folder holding the `mr` executable.
+    #[arg(long = "plugins", value_name = "DIR")]
+    plugins: Vec<PathBuf>,
+}
+
+/// The job options shared by `mr submit` and `mr run`.
+#[derive(Debug, Clone, clap::Args)]
+struct JobArgs {
+    /// Input files, one map task each.
+    #[arg(required = true, value_name = "FILES")]
+    files: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+    output_dir: PathBuf,
+    /// The app to run.
+    #[arg(short = 'a', long)]
+    app: String,
+    /// Number of reduce tasks (output files).
+    #[arg(short = 'n', long = "num-reduce", default_value_t = 5)]
+    num_reduce: u32,
+    /// Arguments for the app, after `--`.
+    #[arg(last = true, value_name = "APP_ARGS")]
+    app_args: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the coordinator.
+    Coordinator(serve::CoordinatorCmd),
+    /// Run a worker.
+    Worker(serve::WorkerCmd),
+    /// Submit a job; prints its id.
+    Submit(jobs::SubmitCmd),
+    /// Show a job's state, progress and errors.
+    Poll(jobs::PollCmd),
+    /// List every job.
+    Jobs(jobs::ListCmd),
+    /// List every worker.
+    Workers(jobs::ListCmd),
+    /// List the coordinator's apps.
+    Apps(jobs::ListCmd),
+    /// Print a finished job's output, formatted by its app.
+    Process(jobs::ProcessCmd),
+    /// Run a job on an embedded coordinator and workers, then print its output.
+    Run(run::RunCmd),
+}
+
+fn init_logging(cli: &Cli, server: bool) {
+    use tracing_subscriber::EnvFilter;
+    let levels = ["error", "warn", "info", "debug", "trace"];
+    let base: i32 = if server { 2 } else { 1 };
+    let level = (base + i32::from(cli.verbose) - i32::from(cli.quiet)).clamp(0, 4) as usize;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(levels[level]));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Parses the command line and runs it; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let server = matches!(cli.command, Command::Coordinator(_) | Command::Worker(_));
+    init_logging(&cli, server);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mr: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Coordinator(c) => c.run().await,
+            Command::Worker(c) => c.run().await,
+            Command::Submit(c) => c.run().await,
+            Command::Poll(c) => c.run().await,
+            Command::Jobs(c) => c.jobs().await,
+            Command::Workers(c) => c.workers().await,
+            Command::Apps(c) => c.apps().await,
+            Command::Process(c) => c.run(),
+            Command::Run(c) => c.run().await,
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mr: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,383 @@
+//! [`Client`]: a typed client for the coordinator, used by the CLI and the
+//! tests. Wire types stop here; callers get [`JobView`] and friends.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::coordinator as pb;
+use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+
+/// The default coordinator URL.
+pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
+
+/// What went wrong talking to the coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The URL is malformed.
+    #[error("bad coordinator URL {url:?}: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The coordinator cannot be reached.
+    #[error("cannot reach the coordinator at {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The coordinator refused the request.
+    #[error("{}", rpc_message(.0))]
+    Rpc(#[from] tonic::Status),
+}
+
+fn rpc_message(s: &tonic::Status) -> String {
+    let code = match s.code() {
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::PermissionDenied => "permission denied",
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::ResourceExhausted => "resource exhausted",
+        tonic::Code::FailedPrecondition => "failed precondition",
+        tonic::Code::Unavailable => "coordinator unavailable",
+        _ => "error",
+    };
+    format!("{code}: {}", s.message())
+}
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// Waiting for its first task to start.
+    Queued,
+    /// Running.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// Progress of one phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// Tasks in the phase.
+    pub total: u32,
+    /// Finished.
+    pub done: u32,
+    /// Running now.
+    pub running: u32,
+}
+
+/// A job as a client sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobView {
+    /// The job's id.
+    pub job_id: u32,
+    /// Its state.
+    pub state: JobState,
+    /// Whether it ended.
+    pub done: bool,
+    /// Whether it failed (or was cancelled).
+    pub failed: bool,
+    /// Its errors.
+    pub errors: Vec<String>,
+    /// The app.
+    pub app: String,
+    /// Map progress.
+    pub maps: Progress,
+    /// Reduce progress.
+    pub reduces: Progress,
+    /// Output directory.
+    pub output_dir: String,
+    /// Partitions.
+    pub n_reduce: u32,
+    /// Counters.
+    pub counters: Counters,
+    /// Submission time, ms since the Unix epoch.
+    pub submitted_at_ms: u64,
+    /// End time, ms since the Unix epoch (0 while running).
+    pub finished_at_ms: u64,
+}
+
+/// A job's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Bytes of input read.
+    pub input_bytes: u64,
+    /// Input records (files) read.
+    pub input_records: u64,
+    /// Map output records.
+    pub map_output_records: u64,
+    /// Map output bytes.
+    pub map_output_bytes: u64,
+    /// Bytes shuffled to reduces.
+    pub shuffle_bytes: u64,
+    /// Reduce output records.
+    pub reduce_output_records: u64,
+    /// Reduce output bytes.
+    pub reduce_output_bytes: u64,
+    /// Task attempts.
+    pub task_attempts: u64,
+    /// Failed or lost attempts.
+    pub task_failures: u64,
+}
+
+fn progress(p: Option<pb::PhaseProgress>) -> Progress {
+    let p = p.unwrap_or_default();
+    Progress {
+        total: p.total,
+        done: p.done,
+        running: p.running,
+    }
+}
+
+impl From<pb::PollJobReply> for JobView {
+    fn from(r: pb::PollJobReply) -> Self {
+        let state = match pb::JobState::try_from(r.state).unwrap_or(pb::JobState::Unspecified) {
+            pb::JobState::Queued => JobState::Queued,
+            pb::JobState::Running => JobState::Running,
+            pb::JobState::Succeeded => JobState::Succeeded,
+            pb::JobState::Failed => JobState::Failed,
+            pb::JobState::Cancelled => JobState::Cancelled,
+            // An older coordinator sends only done/failed.
+            pb::JobState::Unspecified => match (r.done, r.failed) {
+                (true, true) => JobState::Failed,
+                (true, false) => JobState::Succeeded,
+                _ => JobState::Running,
+            },
+        };
+        let c = r.counters.unwrap_or_default();
+        JobView {
+            job_id: r.job_id,
+            state,
+            done: r.done,
+            failed: r.failed,
+            errors: r.errors,
+            app: r.app,
+            maps: progress(r.maps),
+            reduces: progress(r.reduces),
+            output_dir: r.output_dir,
+            n_reduce: r.n_reduce,
+            counters: Counters {
+                input_bytes: c.input_bytes,
+                input_records: c.input_records,
+                map_output_records: c.map_output_records,
+                map_output_bytes: c.map_output_bytes,
+                shuffle_bytes: c.shuffle_bytes,
+                reduce_output_records: c.reduce_output_records,
+                reduce_output_bytes: c.reduce_output_bytes,
+                task_attempts: c.task_attempts,
+                task_failures: c.task_failures,
+            },
+            submitted_at_ms: r.submitted_at_ms,
+            finished_at_ms: r.finished_at_ms,
+        }
+    }
+}
+
+/// A job to submit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// Input files (one map task each), as workers will open them.
+    pub files: Vec<String>,
+    /// Absolute output directory.
+    pub output_dir: String,
+    /// The app's name.
+    pub app: String,
+    /// Number of reduce tasks.
+    pub n_reduce: u32,
+    /// App arguments, one per element (sent as frames).
+    pub args: Vec<String>,
+}
+
+/// A worker as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerView {
+    /// Its id.
+    pub worker_id: u32,
+    /// Its address.
+    pub address: String,
+    /// `alive` or `dead`.
+    pub state: String,
+    /// Milliseconds since its last heartbeat.
+    pub last_heartbeat_age_ms: u64,
+    /// What it runs.
+    pub running: String,
+    /// Tasks it completed.
+    pub tasks_completed: u64,
+}
+
+/// An app in the coordinator's registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppView {
+    /// Name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// Description.
+    pub description: String,
+    /// Plugin file.
+    pub file: String,
+}
+
+/// A connected coordinator client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: CoordinatorClient<Channel>,
+}
+
+impl Client {
+    /// Connects to the coordinator at `url` (`http://` is assumed when no
+    /// scheme is given).
+    pub async fn connect(url: &str) -> Result<Self, ClientError> {
+        let full = if url.contains("://") {
+            url.to_string()
+        } else {
+            format!("http://{url}")
+        };
+        let endpoint = Endpoint::from_shared(full.clone())
+            .map_err(|e| ClientError::BadUrl {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect().await.map_err(|e| ClientError::Unreachable {
+            url: full,
+            reason: source_chain(&e),
+        })?;
+        Ok(Client {
+            inner: CoordinatorClient::new(channel),
+        })
+    }
+
+    /// Submits a job; returns its id.
+    pub async fn submit(&self, job: Submission) -> Result<u32, ClientError> {
+        let args = plugin_api::frame::encode_frames(&job.args);
+        let reply = self
+            .inner
+            .clone()
+            .submit_job(pb::SubmitJobRequest {
+                files: job.files,
+                output_dir: job.output_dir,
+                app: job.app,
+                n_reduce: job.n_reduce,
+                args,
+            })
+            .await?;
+        Ok(reply.into_inner().job_id)
+    }
+
+    /// A job's status.
+    pub async fn poll(&self, job: u32) -> Result<JobView, ClientError> {
+        let reply = self.inner.clone().poll_job(pb::PollJobRequest { job_id: job }).await?;
+        Ok(reply.into_inner().into())
+    }
+
+    /// A job's status now and at every change, ending when it is done.
+    pub async fn watch(&self, job: u32) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
+        let stream = self
+            .inner
+            .clone()
+            .watch_job(pb::PollJobRequest { job_id: job })
+            .await?
+            .into_inner();
+        Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
+    }
+
+    /// Follows a job to its end; `on_change` sees every status.
+    pub async fn wait(&self, job: u32, mut on_change: impl FnMut(&JobView)) -> Result<JobView, ClientError> {
+        let mut stream = Box::pin(self.watch(job).await?);
+        let mut last = None;
+        while let Some(view) = stream.next().await {
+            let view = view?;
+            on_change(&view);
+            if view.done {
+                return Ok(view);
+            }
+            last = Some(view);
+        }
+        // The stream ended early (coordinator stopping): ask once more.
+        match last {
+            Some(_) | None => self.poll(job).await,
+        }
+    }
+
+    /// Every job, oldest first.
+    pub async fn jobs(&self) -> Result<Vec<JobView>, ClientError> {
+        let reply = self.inner.clone().list_jobs(pb::ListJobsRequest {}).await?;
+        Ok(reply.into_inner().jobs.into_iter().map(JobView::from).collect())
+    }
+
+    /// Every worker.
+    pub async fn workers(&self) -> Result<Vec<WorkerView>, ClientError> {
+        let reply = self.inner.clone().list_workers(pb::ListWorkersRequest {}).await?;
+        Ok(reply
+            .into_inner()
+            .workers
+            .into_iter()
+            .map(|w| WorkerView {
+                worker_id: w.worker_id,
+                address: w.address,
+                state: match pb::WorkerState::try_from(w.state) {
+                    Ok(pb::WorkerState::Alive) => "alive",
+                    Ok(pb::WorkerState::Dead) => "dead",
+                    _ => "unknown",
+                }
+                .to_string(),
+                last_heartbeat_age_ms: w.last_heartbeat_age_ms,
+                running: w.running,
+                tasks_completed: w.tasks_completed,
+            })
+            .collect())
+    }
+
+    /// The coordinator's apps.
+    pub async fn apps(&self) -> Result<Vec<AppView>, ClientError> {
+        let reply = self.inner.clone().list_apps(pb::ListAppsRequest {}).await?;
+        Ok(reply
+            .into_inner()
+            .apps
+            .into_iter()
+            .map(|a| AppView {
+                name: a.name,
+                version: a.version,
+                description: a.description,
+                file: a.file,
+            })
+            .collect())
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,238 @@
+//! Conversions between the wire types and the core's domain types: the only
+//! place the coordinator touches protobuf structs. Missing or invalid fields
+//! become `InvalidArgument`, never a panic.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tonic::Status;
+
+use crate::core::{
+    Assignment, Attempt, CoreError, Failure, JobId, JobSpec, JobState, JobStatus, Phase, PhaseProgress, Report,
+    TaskCounters, TaskId, WorkerId, WorkerState, WorkerStatus,
+};
+use crate::proto::coordinator as pb;
+
+/// Maps a core error to the gRPC status a caller sees.
+pub fn status_of(e: CoreError) -> Status {
+    let msg = e.to_string();
+    match e {
+        CoreError::NoInputFiles | CoreError::ZeroReduce | CoreError::UnknownTask { .. } => Status::invalid_argument(msg),
+        CoreError::UnknownJob(_) | CoreError::UnknownWorker(_) => Status::not_found(msg),
+        CoreError::WorkerDead(_) | CoreError::JobEnded(_) => Status::failed_precondition(msg),
+    }
+}
+
+/// Converts instants of the core's monotonic clock to wall-clock time.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    mono: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    /// A clock anchored now.
+    pub fn new() -> Self {
+        Clock {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// Milliseconds since the Unix epoch at `t`.
+    pub fn epoch_ms(&self, t: Instant) -> u64 {
+        let wall = if t >= self.mono {
+            self.wall + (t - self.mono)
+        } else {
+            self.wall - (self.mono - t)
+        };
+        wall.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// A submit request as a job spec (the app is checked by the caller).
+pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
+    if r.app.is_empty() {
+        return Err(Status::invalid_argument("app must be given"));
+    }
+    if r.output_dir.is_empty() {
+        return Err(Status::invalid_argument("output_dir must be given"));
+    }
+    if !std::path::Path::new(&r.output_dir).is_absolute() {
+        return Err(Status::invalid_argument(format!(
+            "output_dir must be an absolute path, got {:?}",
+            r.output_dir
+        )));
+    }
+    if let Some(i) = r.files.iter().position(String::is_empty) {
+        return Err(Status::invalid_argument(format!("input file {i} is an empty path")));
+    }
+    Ok(JobSpec {
+        files: r.files,
+        output_dir: r.output_dir,
+        app: r.app,
+        n_reduce: r.n_reduce,
+        args: r.args,
+    })
+}
+
+fn progress(p: PhaseProgress) -> pb::PhaseProgress {
+    pb::PhaseProgress {
+        total: p.total,
+        done: p.done,
+        running: p.running,
+    }
+}
+
+fn job_state(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Queued => pb::JobState::Queued,
+        JobState::Running => pb::JobState::Running,
+        JobState::Succeeded => pb::JobState::Succeeded,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+/// A job's status as a `PollJob` reply.
+pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
+    let c = s.counters;
+    pb::PollJobReply {
+        done: s.state.is_ended(),
+        failed: matches!(s.state, JobState::Failed | JobState::Cancelled),
+        errors: s.errors.clone(),
+        job_id: s.id.0,
+        state: job_state(s.state) as i32,
+        app: s.spec.app.clone(),
+        maps: Some(progress(s.maps)),
+        reduces: Some(progress(s.reduces)),
+        counters: Some(pb::JobCounters {
+            input_bytes: c.input_bytes,
+            input_records: c.input_records,
+            map_output_records: c.map_output_records,
+            map_output_bytes: c.map_output_bytes,
+            shuffle_bytes: c.shuffle_bytes,
+            reduce_output_records: c.reduce_output_records,
+            reduce_output_bytes: c.reduce_output_bytes,
+            task_attempts: c.task_attempts,
+            task_failures: c.task_failures,
+        }),
+        output_dir: s.spec.output_dir.clone(),
+        n_reduce: s.spec.n_reduce,
+        submitted_at_ms: clock.epoch_ms(s.submitted_at),
+        finished_at_ms: s.finished_at.map(|t| clock.epoch_ms(t)).unwrap_or(0),
+    }
+}
+
+/// An assignment as a `GetTask` reply.
+pub fn task_reply(a: Assignment) -> pb::GetTaskReply {
+    let file = a.file().unwrap_or_default().to_string();
+    pb::GetTaskReply {
+        job_id: a.task.job.0,
+        output_dir: a.spec.output_dir.clone(),
+        app: a.spec.app.clone(),
+        task: a.task.index,
+        file,
+        n_reduce: a.spec.n_reduce,
+        n_map: a.n_map,
+        reduce: a.task.phase == Phase::Reduce,
+        wait: false,
+        map_task_assignments: a
+            .map_locations
+            .into_iter()
+            .map(|l| pb::MapTaskAssignment {
+                task: l.task,
+                worker_id: l.worker.0,
+                address: l.address,
+            })
+            .collect(),
+        args: a.spec.args.clone(),
+        attempt: a.attempt.0,
+    }
+}
+
+/// The `GetTask` reply telling a worker to wait.
+pub fn wait_reply() -> pb::GetTaskReply {
+    pb::GetTaskReply {
+        wait: true,
+        ..Default::default()
+    }
+}
+
+fn task_id(job: u32, task: u32, reduce: bool) -> TaskId {
+    let phase = if reduce { Phase::Reduce } else { Phase::Map };
+    TaskId {
+        job: JobId(job),
+        phase,
+        index: task,
+    }
+}
+
+fn attempt(a: u32) -> Option<Attempt> {
+    (a != 0).then_some(Attempt(a))
+}
+
+/// A `FinishTask` request as a core report.
+pub fn finish_report(r: pb::FinishTaskRequest) -> (Report, TaskCounters) {
+    let c = r.counters.unwrap_or_default();
+    (
+        Report {
+            worker: WorkerId(r.worker_id),
+            task: task_id(r.job_id, r.task, r.reduce),
+            attempt: attempt(r.attempt),
+        },
+        TaskCounters {
+            input_bytes: c.input_bytes,
+            input_records: c.input_records,
+            output_records: c.output_records,
+            output_bytes: c.output_bytes,
+            shuffle_bytes: c.shuffle_bytes,
+        },
+    )
+}
+
+/// A `FailTask` request as a core report.
+pub fn fail_report(r: pb::FailTaskRequest) -> (Report, Failure) {
+    (
+        Report {
+            worker: WorkerId(r.worker_id),
+            task: task_id(r.job_id, r.task, r.reduce),
+            attempt: attempt(r.attempt),
+        },
+        Failure {
+            error: if r.error.is_empty() {
+                "(the worker gave no error message)".to_string()
+            } else {
+                r.error
+            },
+            retry: r.retry,
+            unreachable: r.unreachable_worker.map(WorkerId),
+        },
+    )
+}
+
+/// A worker's status for `ListWorkers`.
+pub fn worker_info(w: &WorkerStatus) -> pb::WorkerInfo {
+    let running = w
+        .running
+        .iter()
+        .map(|(t, a)| format!("job {} {} {} (attempt {a})", t.job, t.phase, t.index))
+        .collect::<Vec<_>>()
+        .join(", ");
+    pb::WorkerInfo {
+        worker_id: w.id.0,
+        address: w.address.clone(),
+        state: match w.state {
+            WorkerState::Alive => pb::WorkerState::Alive,
+            WorkerState::Dead => pb::WorkerState::Dead,
+        } as i32,
+        last_heartbeat_age_ms: w.last_seen_ago.as_millis() as u64,
+        running,
+        tasks_completed: w.tasks_completed,
+    }
+}

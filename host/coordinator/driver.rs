@@ -1,0 +1,70 @@
+//! The coordinator's driver: ticks the core at its deadlines (declaring
+//! silent workers dead) and carries out the core's events (telling workers
+//! to drop an ended job's map output).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tonic::transport::Endpoint;
+
+use super::state::Shared;
+use crate::core::Event;
+use crate::proto::worker::worker_client::WorkerClient;
+use crate::proto::worker::RemoveJobRequest;
+
+/// Ticks the core at its deadlines until the coordinator stops.
+pub async fn run_timer(shared: Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    loop {
+        let deadline = shared.read(|core, _| core.next_deadline());
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => shared.update(|core, now| core.tick(now)),
+            _ = shared.driver_wake.notified() => {}
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Carries out the core's events until the channel closes.
+pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::WorkerDied(w) => {
+                tracing::warn!(worker = w.0, "worker declared dead (no heartbeat in time); its work will be redone");
+            }
+            Event::JobEnded { job, workers } => {
+                for (worker, address) in workers {
+                    tokio::spawn(remove_job(job.0, worker.0, address));
+                }
+            }
+        }
+    }
+}
+
+async fn remove_job(job: u32, worker: u32, address: String) {
+    let result = async {
+        let channel = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| e.to_string())?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        WorkerClient::new(channel)
+            .remove_job(RemoveJobRequest { job_id: job })
+            .await
+            .map_err(|s| s.message().to_string())
+    }
+    .await;
+    match result {
+        Ok(_) => tracing::debug!(job, worker, "worker dropped the job's map output"),
+        Err(e) => tracing::debug!(job, worker, "could not tell worker to drop job data: {e}"),
+    }
+}

@@ -1,0 +1,78 @@
+//! The coordinator: a thin tonic service ([`service`]) around the scheduler
+//! core, with the state it shares ([`state`]), the wire conversions
+//! ([`convert`]) and a driver that ticks the core and carries out its events
+//! ([`driver`]).
+
+pub mod convert;
+pub mod driver;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::core::{Scheduler, SchedulerConfig};
+use crate::plugin::Registry;
+use crate::proto::coordinator::coordinator_server::CoordinatorServer;
+use service::CoordinatorService;
+use state::Shared;
+
+/// How a coordinator is set up.
+#[derive(Clone)]
+pub struct CoordinatorConfig {
+    /// The apps jobs may name.
+    pub registry: Arc<Registry>,
+    /// The core's tunables (worker timeout, attempt limit).
+    pub scheduler: SchedulerConfig,
+    /// The heartbeat interval workers are told to use.
+    pub heartbeat_interval: Duration,
+}
+
+impl CoordinatorConfig {
+    /// Defaults with `registry`'s apps.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        CoordinatorConfig {
+            registry,
+            scheduler: SchedulerConfig::default(),
+            heartbeat_interval: Duration::from_millis(2000),
+        }
+    }
+}
+
+/// Serves the coordinator on `listener` until `shutdown` completes.
+pub async fn run(
+    config: CoordinatorConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::new(
+        Scheduler::new(config.scheduler.clone()),
+        config.registry.clone(),
+        events_tx,
+    ));
+    let timer = tokio::spawn(driver::run_timer(shared.clone()));
+    let events = tokio::spawn(driver::run_events(events_rx));
+    let service = CoordinatorService::new(shared.clone(), config.heartbeat_interval);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, apps = ?config.registry.names(), "coordinator listening");
+    }
+    let stop_shared = shared.clone();
+    let result = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(CoordinatorServer::new(service).max_decoding_message_size(64 << 20))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            let _ = stop_shared.stopping.send(true);
+        })
+        .await;
+    let _ = shared.stopping.send(true);
+    let _ = timer.await;
+    events.abort();
+    tracing::info!("coordinator stopped");
+    result
+}

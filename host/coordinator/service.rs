@@ -1,0 +1,207 @@
+//! [`CoordinatorService`]: the coordinator's gRPC handlers. Each converts
+//! the request, calls the core under its lock, and converts the answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, status_of};
+use super::state::Shared;
+use crate::core::{JobId, WorkerId};
+use crate::proto::coordinator as pb;
+use crate::proto::coordinator::coordinator_server::Coordinator;
+
+/// The longest a `GetTask` is held waiting for work.
+const MAX_LONG_POLL: Duration = Duration::from_secs(30);
+
+/// The coordinator's gRPC service.
+#[derive(Clone)]
+pub struct CoordinatorService {
+    shared: Arc<Shared>,
+    heartbeat_interval: Duration,
+}
+
+impl CoordinatorService {
+    /// A service over `shared`, telling workers to beat every
+    /// `heartbeat_interval`.
+    pub fn new(shared: Arc<Shared>, heartbeat_interval: Duration) -> Self {
+        CoordinatorService {
+            shared,
+            heartbeat_interval,
+        }
+    }
+
+    fn poll(&self, job: JobId) -> Result<pb::PollJobReply, Status> {
+        let clock = self.shared.clock;
+        self.shared
+            .read(|core, _| core.job_status(job).map(|s| convert::poll_reply(&s, &clock)))
+            .map_err(status_of)
+    }
+}
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn submit_job(&self, request: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobReply>, Status> {
+        let spec = convert::job_spec(request.into_inner())?;
+        if self.shared.registry.get(&spec.app).is_none() {
+            let available = self.shared.registry.names();
+            let available = if available.is_empty() {
+                "none: no plugins were found in the coordinator's plugin folders".to_string()
+            } else {
+                available.join(", ")
+            };
+            return Err(Status::invalid_argument(format!(
+                "unknown app {:?}; available apps: {available}",
+                spec.app
+            )));
+        }
+        let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
+        let id = self.shared.update(|core, now| core.submit(spec, now)).map_err(status_of)?;
+        tracing::info!(job = id.0, %app, files, n_reduce, "job submitted");
+        Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
+    }
+
+    async fn poll_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<pb::PollJobReply>, Status> {
+        self.poll(JobId(request.into_inner().job_id)).map(Response::new)
+    }
+
+    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatReply>, Status> {
+        let worker = WorkerId(request.into_inner().worker_id);
+        self.shared
+            .quiet_update(|core, now| core.heartbeat(worker, now))
+            .map_err(status_of)?;
+        Ok(Response::new(pb::HeartbeatReply {}))
+    }
+
+    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterReply>, Status> {
+        let address = request.into_inner().address;
+        let address = (!address.is_empty()).then_some(address);
+        let id = self.shared.update(|core, now| core.register_worker(address.clone(), now));
+        self.shared.driver_wake.notify_one();
+        tracing::info!(worker = id.0, address = address.as_deref().unwrap_or("(legacy port)"), "worker registered");
+        Ok(Response::new(pb::RegisterReply {
+            worker_id: id.0,
+            heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+        }))
+    }
+
+    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::GetTaskReply>, Status> {
+        let r = request.into_inner();
+        let worker = WorkerId(r.worker_id);
+        let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
+        let give_up = tokio::time::Instant::now() + long_poll;
+        let mut stopping = self.shared.stopping.subscribe();
+        loop {
+            let notified = self.shared.tasks_ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let assignment = self.shared.quiet_update(|core, now| core.next_task(worker, now));
+            match assignment.map_err(status_of)? {
+                Some(a) => {
+                    self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+                    return Ok(Response::new(convert::task_reply(a)));
+                }
+                None if long_poll.is_zero() => return Ok(Response::new(convert::wait_reply())),
+                None => {}
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(give_up) => return Ok(Response::new(convert::wait_reply())),
+                _ = stopping.wait_for(|s| *s) => return Ok(Response::new(convert::wait_reply())),
+            }
+        }
+    }
+
+    async fn finish_task(&self, request: Request<pb::FinishTaskRequest>) -> Result<Response<pb::FinishTaskReply>, Status> {
+        let (report, counters) = convert::finish_report(request.into_inner());
+        let outcome = self
+            .shared
+            .update(|core, now| core.finish_task(&report, counters, now))
+            .map_err(status_of)?;
+        tracing::debug!(worker = report.worker.0, task = %report.task, ?outcome, "task finished");
+        Ok(Response::new(pb::FinishTaskReply {}))
+    }
+
+    async fn fail_task(&self, request: Request<pb::FailTaskRequest>) -> Result<Response<pb::FailTaskReply>, Status> {
+        let (report, failure) = convert::fail_report(request.into_inner());
+        let error = failure.error.clone();
+        let retry = failure.retry;
+        let outcome = self
+            .shared
+            .update(|core, now| core.fail_task(&report, failure, now))
+            .map_err(status_of)?;
+        tracing::warn!(worker = report.worker.0, task = %report.task, retry, ?outcome, "task failed: {error}");
+        Ok(Response::new(pb::FailTaskReply {}))
+    }
+
+    type WatchJobStream = ReceiverStream<Result<pb::PollJobReply, Status>>;
+
+    async fn watch_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+        let job = JobId(request.into_inner().job_id);
+        let first = self.poll(job)?;
+        let (tx, rx) = mpsc::channel(4);
+        let service = self.clone();
+        let mut changed = self.shared.changed.subscribe();
+        tokio::spawn(async move {
+            let mut status = first;
+            let mut last: Option<pb::PollJobReply> = None;
+            loop {
+                if last.as_ref() != Some(&status) {
+                    let done = status.done;
+                    if tx.send(Ok(status.clone())).await.is_err() || done {
+                        return;
+                    }
+                    last = Some(status);
+                }
+                tokio::select! {
+                    r = changed.changed() => if r.is_err() { return },
+                    _ = tx.closed() => return,
+                }
+                status = match service.poll(job) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn list_jobs(&self, _request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsReply>, Status> {
+        let clock = self.shared.clock;
+        let jobs = self.shared.read(|core, _| {
+            core.job_statuses()
+                .iter()
+                .map(|s| convert::poll_reply(s, &clock))
+                .collect()
+        });
+        Ok(Response::new(pb::ListJobsReply { jobs }))
+    }
+
+    async fn list_workers(&self, _request: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersReply>, Status> {
+        let workers = self
+            .shared
+            .read(|core, now| core.worker_statuses(now).iter().map(convert::worker_info).collect());
+        Ok(Response::new(pb::ListWorkersReply { workers }))
+    }
+
+    async fn list_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+        let apps = self
+            .shared
+            .registry
+            .apps()
+            .map(|a| pb::AppInfo {
+                name: a.name.clone(),
+                version: a.version.clone(),
+                description: a.description.clone(),
+                file: a.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListAppsReply { apps }))
+    }
+}

@@ -1,0 +1,92 @@
+//! [`Shared`]: the coordinator's state behind its services: the core under a
+//! std mutex (never held across `.await`), and the signals that wake
+//! long-polling workers, job watchers and the timer driver.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::convert::Clock;
+use crate::core::{Event, Scheduler};
+use crate::plugin::Registry;
+
+/// State shared by the coordinator's service handlers and its driver.
+pub struct Shared {
+    core: Mutex<Scheduler>,
+    /// The apps jobs may name.
+    pub registry: Arc<Registry>,
+    /// Notified whenever a task may have become available.
+    pub tasks_ready: Notify,
+    /// Bumped whenever a job's status may have changed.
+    pub changed: watch::Sender<u64>,
+    /// Wakes the driver to recompute its deadline.
+    pub driver_wake: Notify,
+    /// Set when the coordinator shuts down.
+    pub stopping: watch::Sender<bool>,
+    /// Wall-clock conversion.
+    pub clock: Clock,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Shared {
+    /// Shared state around `core`; events go to `events`.
+    pub fn new(core: Scheduler, registry: Arc<Registry>, events: mpsc::UnboundedSender<Event>) -> Self {
+        Shared {
+            core: Mutex::new(core),
+            registry,
+            tasks_ready: Notify::new(),
+            changed: watch::channel(0).0,
+            driver_wake: Notify::new(),
+            stopping: watch::channel(false).0,
+            clock: Clock::new(),
+            events,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Scheduler> {
+        // The core's methods do not panic on any input; if one did, its
+        // state would still be consistent enough to keep serving.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the core.
+    pub fn read<R>(&self, f: impl FnOnce(&Scheduler, Instant) -> R) -> R {
+        f(&self.lock(), Instant::now())
+    }
+
+    /// Changes the core, then wakes whoever may care: long-polling workers
+    /// if a task is available, job watchers, and the event handler.
+    pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
+        let mut core = self.lock();
+        let result = f(&mut core, Instant::now());
+        let ready = core.has_available_task();
+        let mut events = Vec::new();
+        while let Some(e) = core.poll_event() {
+            events.push(e);
+        }
+        drop(core);
+        if ready {
+            self.tasks_ready.notify_waiters();
+        }
+        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        for e in events {
+            let _ = self.events.send(e);
+        }
+        result
+    }
+
+    /// Records a sign of life without waking anyone (heartbeats are the
+    /// most frequent call; they change no job).
+    pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
+        let mut core = self.lock();
+        let result = f(&mut core, Instant::now());
+        let ready = core.has_available_task();
+        drop(core);
+        if ready {
+            // A heartbeat can release reduces held for a suspect worker.
+            self.tasks_ready.notify_waiters();
+        }
+        result
+    }
+}

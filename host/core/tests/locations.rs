@@ -1,0 +1,118 @@
+//! Where reduce tasks fetch map output from: every map's worker, attempt and
+//! address, with the legacy address for workers registered without one.
+
+use super::*;
+
+#[test]
+fn reduce_assignments_locate_every_map_output() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 3, 2, t0);
+    let ws = register(&mut s, 3, t0);
+    // Map 0 on worker 2, map 1 on worker 0, map 2 on worker 1 (second try).
+    let a0 = must_ask(&mut s, ws[2], t0);
+    let a1 = must_ask(&mut s, ws[0], t0);
+    let a2 = must_ask(&mut s, ws[1], t0);
+    assert_eq!((a0.task, a1.task, a2.task), (m(0, 0), m(0, 1), m(0, 2)));
+    let f = failure("flaky", true, None);
+    assert_eq!(fail(&mut s, ws[1], &a2, f, t0), ReportOutcome::Accepted);
+    let a2 = must_ask(&mut s, ws[1], t0);
+    assert_eq!((a2.task, a2.attempt), (m(0, 2), Attempt(2)));
+    for (w, a) in [(ws[2], &a0), (ws[0], &a1), (ws[1], &a2)] {
+        assert_eq!(finish(&mut s, w, a, t0), ReportOutcome::Accepted);
+    }
+
+    let locs = vec![loc(0, 1, ws[2]), loc(1, 1, ws[0]), loc(2, 2, ws[1])];
+    assert_eq!(
+        must_ask(&mut s, ws[0], t0),
+        assignment(spec(3, 2), r(0, 0), 1, locs.clone())
+    );
+    assert_eq!(
+        must_ask(&mut s, ws[0], t0),
+        assignment(spec(3, 2), r(0, 1), 1, locs)
+    );
+}
+
+#[test]
+fn workers_without_an_address_are_reached_at_the_legacy_port() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 3, 1, t0);
+    let named = s.register_worker(Some("10.1.2.3:9000".to_string()), t0);
+    let legacy = s.register_worker(None, t0);
+    let empty = s.register_worker(Some(String::new()), t0);
+    assert_eq!((named, legacy, empty), (WorkerId(0), WorkerId(1), WorkerId(2)));
+    assert_eq!(legacy_addr(legacy), "127.0.0.1:10164");
+    assert_eq!(legacy_addr(empty), "127.0.0.1:10165");
+
+    for w in [named, legacy, empty] {
+        assert_eq!(run_one(&mut s, w, t0), Some(m(0, w.0)));
+    }
+    let red = must_ask(&mut s, named, t0);
+    let expected = vec![
+        MapLocation {
+            task: 0,
+            attempt: Attempt(1),
+            worker: named,
+            address: "10.1.2.3:9000".to_string(),
+        },
+        MapLocation {
+            task: 1,
+            attempt: Attempt(1),
+            worker: legacy,
+            address: "127.0.0.1:10164".to_string(),
+        },
+        MapLocation {
+            task: 2,
+            attempt: Attempt(1),
+            worker: empty,
+            address: "127.0.0.1:10165".to_string(),
+        },
+    ];
+    assert_eq!(red, assignment(spec(3, 1), r(0, 0), 1, expected));
+
+    let addresses: Vec<String> = s
+        .worker_statuses(t0)
+        .into_iter()
+        .map(|w| w.address)
+        .collect();
+    assert_eq!(
+        addresses,
+        vec!["10.1.2.3:9000", "127.0.0.1:10164", "127.0.0.1:10165"]
+    );
+}
+
+#[test]
+fn the_legacy_port_base_is_configurable() {
+    let t0 = Instant::now();
+    let config = SchedulerConfig {
+        legacy_port_base: 20000,
+        ..SchedulerConfig::default()
+    };
+    let mut s = Scheduler::new(config);
+    register(&mut s, 2, t0);
+    let w = s.register_worker(None, t0);
+    assert_eq!(w, WorkerId(2));
+    assert_eq!(s.worker_statuses(t0)[2].address, "127.0.0.1:20002");
+}
+
+#[test]
+fn the_job_ended_event_carries_map_worker_addresses() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let named = register1(&mut s, t0);
+    let legacy = s.register_worker(None, t0);
+    assert_eq!(run_one(&mut s, named, t0), Some(m(0, 0)));
+    assert_eq!(run_one(&mut s, legacy, t0), Some(m(0, 1)));
+    assert_eq!(events(&mut s), vec![]);
+    assert_eq!(run_one(&mut s, legacy, t0), Some(r(0, 0)));
+    assert_eq!(
+        events(&mut s),
+        vec![Event::JobEnded {
+            job: JobId(0),
+            workers: vec![(named, addr(named)), (legacy, legacy_addr(legacy))],
+        }]
+    );
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+}

@@ -1,0 +1,88 @@
+//! The worker: the data plane.
+//!
+//! It registers with the coordinator (sending the address it serves on),
+//! heartbeats, long-polls for tasks and runs them ([`execute`]): a map runs
+//! the app over one input file and keeps one sorted run per partition in
+//! memory ([`store`]); a reduce fetches its partition from every map worker
+//! ([`fetch`], or its own store), merges them ([`merge`]), runs the app's
+//! reduce and writes `mr-out-<r>` atomically ([`reduce_task`]). Its gRPC
+//! service ([`service`]) serves the held runs to other workers.
+//!
+//! App code runs on blocking threads, and every app error or panic becomes a
+//! task failure; the worker itself keeps going. When the coordinator is
+//! unreachable it retries with backoff; when told it was declared dead it
+//! drops its map output and registers again.
+
+pub mod execute;
+pub mod fetch;
+pub mod map_task;
+pub mod merge;
+mod node;
+pub mod reduce_task;
+pub mod service;
+pub mod store;
+pub mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use node::run;
+
+use crate::plugin::Registry;
+
+/// How a worker is set up.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// The coordinator's URL, e.g. `http://127.0.0.1:10162`.
+    pub coordinator: String,
+    /// The `host:port` other workers use to reach this one; `None` uses the
+    /// listening address (which must then not be a wildcard like `0.0.0.0`).
+    pub advertise: Option<String>,
+    /// How often to heartbeat.
+    pub heartbeat_interval: Duration,
+    /// How long a `GetTask` may wait at the coordinator for work.
+    pub long_poll: Duration,
+    /// The apps this worker can run.
+    pub registry: Arc<Registry>,
+    /// Connecting to a peer gives up after this long.
+    pub fetch_connect_timeout: Duration,
+    /// A fetch gives up when its peer sends nothing for this long.
+    pub fetch_idle_timeout: Duration,
+}
+
+impl WorkerConfig {
+    /// Defaults for talking to `coordinator` with `registry`'s apps.
+    pub fn new(coordinator: impl Into<String>, registry: Arc<Registry>) -> Self {
+        WorkerConfig {
+            coordinator: coordinator.into(),
+            advertise: None,
+            heartbeat_interval: Duration::from_millis(2000),
+            long_poll: Duration::from_secs(10),
+            registry,
+            fetch_connect_timeout: Duration::from_secs(5),
+            fetch_idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a worker could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// It listens on a wildcard address and was given nothing to advertise.
+    #[error("listening on {0}, which other workers cannot dial: pass --advertise HOST:PORT")]
+    NeedAdvertise(std::net::SocketAddr),
+    /// The coordinator URL is malformed.
+    #[error("bad coordinator URL {url:?}: {reason}")]
+    BadCoordinatorUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The listener failed.
+    #[error("worker service failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    /// An I/O error on the listener.
+    #[error("worker listener: {0}")]
+    Io(#[from] std::io::Error),
+}

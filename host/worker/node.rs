@@ -1,0 +1,347 @@
+//! The worker's life: serve, register, heartbeat, take tasks, report, and
+//! start over when the coordinator says this worker was declared dead.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tracing::Instrument;
+
+use super::execute::{Executor, TaskFailure};
+use super::fetch::Fetcher;
+use super::service::WorkerService;
+use super::store::MapOutputStore;
+use super::task::TaskSpec;
+use super::{WorkerConfig, WorkerError};
+use crate::core::TaskCounters;
+use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+use crate::proto::coordinator::{
+    FailTaskRequest, FinishTaskRequest, GetTaskRequest, HeartbeatRequest, RegisterRequest,
+};
+use crate::proto::worker::worker_server::WorkerServer;
+
+type Client = CoordinatorClient<Channel>;
+
+/// Workers that register without an address are dialled at this port plus
+/// their id (the original design's convention).
+const LEGACY_PORT_BASE: u32 = 10163;
+
+/// Why the task loop stopped.
+enum Stop {
+    Shutdown,
+    Reregister,
+}
+
+/// Whether the coordinator no longer knows this worker as alive.
+fn must_reregister(status: &Status) -> bool {
+    matches!(status.code(), Code::NotFound | Code::FailedPrecondition)
+}
+
+/// Exponential backoff from 100 ms to 5 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        d
+    }
+}
+
+/// Runs a worker on `listener` until `shutdown` completes.
+pub async fn run(
+    config: WorkerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let local = listener.local_addr()?;
+    let advertise = match &config.advertise {
+        Some(a) => a.clone(),
+        None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
+        None => local.to_string(),
+    };
+    let bad_url = |reason: String| WorkerError::BadCoordinatorUrl {
+        url: config.coordinator.clone(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(config.coordinator.clone())
+        .map_err(|e| bad_url(e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    let client = CoordinatorClient::new(endpoint.connect_lazy());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+
+    let store = MapOutputStore::default();
+    let service = WorkerServer::new(WorkerService::new(store.clone()))
+        .max_decoding_message_size(16 << 20)
+        .max_encoding_message_size(usize::MAX);
+    let mut server_stop = stop_rx.clone();
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .add_service(service)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            }),
+    );
+    tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
+
+    let executor = Executor::new(
+        config.registry.clone(),
+        store.clone(),
+        Fetcher::new(config.fetch_connect_timeout, config.fetch_idle_timeout),
+    );
+    let node = Node {
+        config,
+        client,
+        executor,
+        advertise,
+        stop: stop_rx,
+    };
+    node.lifecycle().await;
+    match server.await {
+        Ok(result) => result?,
+        Err(e) => tracing::error!("worker service task failed: {e}"),
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+struct Node {
+    config: WorkerConfig,
+    client: Client,
+    executor: Executor,
+    advertise: String,
+    stop: watch::Receiver<bool>,
+}
+
+impl Node {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn stopped(&self) {
+        let mut stop = self.stop.clone();
+        let _ = stop.wait_for(|s| *s).await;
+    }
+
+    async fn lifecycle(&self) {
+        loop {
+            let Some(id) = self.register().await else {
+                return;
+            };
+            self.executor.store().clear();
+            let (dead_tx, dead_rx) = watch::channel(false);
+            let heartbeat = tokio::spawn(heartbeat_loop(
+                self.client.clone(),
+                id,
+                self.config.heartbeat_interval,
+                dead_tx,
+            ));
+            let stop = self.task_loop(id, dead_rx).await;
+            heartbeat.abort();
+            match stop {
+                Stop::Shutdown => return,
+                Stop::Reregister => {
+                    tracing::warn!(worker = id, "coordinator no longer knows this worker; dropping map output and registering again");
+                }
+            }
+        }
+    }
+
+    /// Registers, retrying with backoff; `None` on shutdown.
+    async fn register(&self) -> Option<u32> {
+        let mut backoff = Backoff::new();
+        let mut warned = false;
+        loop {
+            let mut client = self.client.clone();
+            let request = RegisterRequest {
+                address: self.advertise.clone(),
+            };
+            tokio::select! {
+                reply = client.register(request) => match reply {
+                    Ok(r) => {
+                        let id = r.into_inner().worker_id;
+                        tracing::info!(worker = id, "registered with the coordinator");
+                        return Some(id);
+                    }
+                    Err(status) => {
+                        if !warned {
+                            tracing::warn!(coordinator = %self.config.coordinator, "cannot register: {}; retrying", status.message());
+                            warned = true;
+                        }
+                    }
+                },
+                _ = self.stopped() => return None,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.next()) => {}
+                _ = self.stopped() => return None,
+            }
+        }
+    }
+
+    async fn task_loop(&self, id: u32, mut dead: watch::Receiver<bool>) -> Stop {
+        let mut backoff = Backoff::new();
+        loop {
+            if self.stopping() {
+                return Stop::Shutdown;
+            }
+            if *dead.borrow() {
+                return Stop::Reregister;
+            }
+            let mut client = self.client.clone();
+            let request = GetTaskRequest {
+                worker_id: id,
+                long_poll_ms: self.config.long_poll.as_millis() as u32,
+            };
+            let started = tokio::time::Instant::now();
+            let reply = tokio::select! {
+                r = client.get_task(request) => r,
+                _ = self.stopped() => return Stop::Shutdown,
+                _ = dead.wait_for(|d| *d) => return Stop::Reregister,
+            };
+            let reply = match reply {
+                Ok(r) => r.into_inner(),
+                Err(s) if must_reregister(&s) => return Stop::Reregister,
+                Err(s) => {
+                    tracing::warn!("cannot get a task: {}", s.message());
+                    tokio::time::sleep(backoff.next()).await;
+                    continue;
+                }
+            };
+            backoff = Backoff::new();
+            match TaskSpec::from_reply(reply, LEGACY_PORT_BASE) {
+                Ok(Some(task)) => {
+                    let span = tracing::info_span!("task", job = task.job, phase = task.phase(), task = task.index, attempt = task.attempt);
+                    if let Some(stop) = self.run_task(id, task).instrument(span).await {
+                        return stop;
+                    }
+                }
+                Ok(None) => {
+                    // An older coordinator answers `wait` at once: pace it.
+                    if started.elapsed() < Duration::from_millis(50) {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("ignoring malformed task assignment: {e}");
+                    tokio::time::sleep(backoff.next()).await;
+                }
+            }
+        }
+    }
+
+    async fn run_task(&self, id: u32, task: TaskSpec) -> Option<Stop> {
+        tracing::debug!(app = %task.app, "running task");
+        let started = std::time::Instant::now();
+        let outcome = tokio::select! {
+            r = self.executor.run(id, &task) => r,
+            _ = self.stopped() => {
+                let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None };
+                let _ = self.report(id, &task, Err(failure)).await;
+                return Some(Stop::Shutdown);
+            }
+        };
+        match &outcome {
+            Ok(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "task finished"),
+            Err(f) => tracing::warn!(retry = f.retry, "task failed: {}", f.message),
+        }
+        self.report(id, &task, outcome).await
+    }
+
+    /// Reports a task's outcome, retrying while the coordinator is
+    /// unreachable.
+    async fn report(&self, id: u32, task: &TaskSpec, outcome: Result<TaskCounters, TaskFailure>) -> Option<Stop> {
+        let reduce = task.phase() == "reduce";
+        let mut backoff = Backoff::new();
+        loop {
+            let mut client = self.client.clone();
+            let result = match &outcome {
+                Ok(c) => client
+                    .finish_task(FinishTaskRequest {
+                        worker_id: id,
+                        job_id: task.job,
+                        task: task.index,
+                        reduce,
+                        attempt: task.attempt,
+                        counters: Some(crate::proto::coordinator::TaskCounters {
+                            input_bytes: c.input_bytes,
+                            input_records: c.input_records,
+                            output_records: c.output_records,
+                            output_bytes: c.output_bytes,
+                            shuffle_bytes: c.shuffle_bytes,
+                        }),
+                    })
+                    .await
+                    .map(|_| ()),
+                Err(f) => client
+                    .fail_task(FailTaskRequest {
+                        worker_id: id,
+                        job_id: task.job,
+                        task: task.index,
+                        reduce,
+                        retry: f.retry,
+                        error: f.message.clone(),
+                        attempt: task.attempt,
+                        unreachable_worker: f.unreachable,
+                    })
+                    .await
+                    .map(|_| ()),
+            };
+            match result {
+                Ok(()) => return None,
+                Err(s) if must_reregister(&s) => return Some(Stop::Reregister),
+                Err(s) if s.code() == Code::InvalidArgument => {
+                    tracing::error!("coordinator rejected the report: {}", s.message());
+                    return None;
+                }
+                Err(s) => {
+                    tracing::warn!("cannot report to the coordinator: {}; retrying", s.message());
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff.next()) => {}
+                        _ = self.stopped() => return Some(Stop::Shutdown),
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn heartbeat_loop(mut client: Client, id: u32, interval: Duration, dead: watch::Sender<bool>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        match client.heartbeat(HeartbeatRequest { worker_id: id }).await {
+            Ok(_) => {
+                if failing {
+                    tracing::info!("coordinator reachable again");
+                    failing = false;
+                }
+            }
+            Err(s) if must_reregister(&s) => {
+                let _ = dead.send(true);
+                return;
+            }
+            Err(s) => {
+                if !failing {
+                    tracing::warn!("heartbeat failed: {}; will keep trying", s.message());
+                    failing = true;
+                }
+            }
+        }
+    }
+}

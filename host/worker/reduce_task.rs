@@ -1,0 +1,104 @@
+//! Running a reduce task's CPU part: merge the fetched runs, call the app's
+//! reduce per key, and write `mr-out-<r>` atomically.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::merge::Merger;
+use crate::plugin::App;
+
+/// What a reduce task wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReduceStats {
+    /// Records (keys) written.
+    pub records: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Why a reduce failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReduceError {
+    /// The app returned an error or panicked.
+    #[error("{0}")]
+    App(String),
+    /// A fetched run was malformed.
+    #[error(transparent)]
+    Corrupt(#[from] super::merge::CorruptRun),
+    /// The output could not be written.
+    #[error("cannot write output {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The final name of partition `r`'s output.
+pub fn output_path(dir: &Path, r: u32) -> PathBuf {
+    dir.join(format!("mr-out-{r}"))
+}
+
+/// Merges `runs`, reduces each key and writes `dir/mr-out-<r>`: first under
+/// a temporary name unique to `tag`, synced, then renamed into place, so the
+/// file appears whole or not at all.
+pub fn reduce_to_file(
+    app: &dyn App,
+    runs: Vec<Bytes>,
+    args: &[u8],
+    dir: &Path,
+    r: u32,
+    tag: &str,
+) -> Result<ReduceStats, ReduceError> {
+    let final_path = output_path(dir, r);
+    let tmp_path = dir.join(format!(".mr-out-{r}.{tag}.tmp"));
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReduceError::Write { path, source }
+    };
+    let file = File::create(&tmp_path).map_err(write_err(&tmp_path))?;
+    let result = write_reduced(app, runs, args, file, &tmp_path);
+    let stats = match result {
+        Ok(stats) => stats,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp_path, &final_path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp_path);
+        write_err(&final_path)(e)
+    })?;
+    Ok(stats)
+}
+
+fn write_reduced(app: &dyn App, runs: Vec<Bytes>, args: &[u8], file: File, path: &Path) -> Result<ReduceStats, ReduceError> {
+    let io = |source| ReduceError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut merger = Merger::new(runs)?;
+    let mut stats = ReduceStats::default();
+    let mut prev: Option<Bytes> = None;
+    while let Some(key) = merger.next_key(prev.as_deref())? {
+        let value = app.reduce(&key, &mut merger.values(&key), args).map_err(ReduceError::App)?;
+        if let Some(e) = merger.take_error() {
+            return Err(e.into());
+        }
+        for frame in [&key[..], &value[..]] {
+            out.write_all(&(frame.len() as u32).to_be_bytes()).map_err(io)?;
+            out.write_all(frame).map_err(io)?;
+        }
+        stats.records += 1;
+        stats.bytes += 8 + key.len() as u64 + value.len() as u64;
+        prev = Some(key);
+    }
+    let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+    file.sync_all().map_err(io)?;
+    Ok(stats)
+}
