@@ -90,7 +90,7 @@ impl OutputRecords {
             })?;
             frames += 1;
         }
-        if frames % 2 != 0 {
+        if !frames.is_multiple_of(2) {
             return Err(OutputError::Malformed {
                 path,
                 reason: "a key without a value at the end".to_string(),

@@ -65,14 +65,17 @@ pub enum StoreError {
     },
 }
 
+/// Held outputs by `(job, map task)`.
+type Outputs = HashMap<(u32, u32), Arc<MapOutput>>;
+
 /// Map outputs by `(job, map task)`. Cheap to clone (shared).
 #[derive(Debug, Clone, Default)]
 pub struct MapOutputStore {
-    inner: Arc<Mutex<HashMap<(u32, u32), Arc<MapOutput>>>>,
+    inner: Arc<Mutex<Outputs>>,
 }
 
 impl MapOutputStore {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(u32, u32), Arc<MapOutput>>> {
+    fn lock(&self) -> MutexGuard<'_, Outputs> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single insert/remove), so poisoning is moot.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
