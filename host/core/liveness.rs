@@ -174,6 +174,7 @@ impl Scheduler {
         }
         t.state = TaskState::Pending;
         job.maps_done -= 1;
+        self.close_reduces(task.job);
         self.available.insert(task);
     }
 }

@@ -21,11 +21,17 @@ fn a_non_retryable_failure_fails_the_job_at_once() {
     assert_eq!(ask_task(&mut s, ws[5], now), Some(m(1, 0)));
 
     let f = failure("boom", false, None);
-    assert_eq!(fail(&mut s, ws[2], &maps[2], f, now), ReportOutcome::Accepted);
+    assert_eq!(
+        fail(&mut s, ws[2], &maps[2], f, now),
+        ReportOutcome::Accepted
+    );
 
     let st = s.job_status(JobId(0)).unwrap();
     assert_eq!(st.state, JobState::Failed);
-    assert_eq!(st.errors, vec!["map task 2 (input f2) failed: boom".to_string()]);
+    assert_eq!(
+        st.errors,
+        vec!["map task 2 (input f2) failed: boom".to_string()]
+    );
     assert_eq!(st.finished_at, Some(now));
     // The alive workers that ran its maps (not the dead worker 3).
     let workers = [ws[0], ws[1], ws[2], ws[4]].map(|w| (w, addr(w))).to_vec();
@@ -55,7 +61,10 @@ fn a_non_retryable_reduce_failure_names_the_reduce() {
     assert_eq!(a.task, r(0, 1));
     let f = failure("disk full", false, None);
     assert_eq!(fail(&mut s, w, &a, f, t0), ReportOutcome::Accepted);
-    assert_eq!(errors(&s, JobId(0)), vec!["reduce task 1 failed: disk full"]);
+    assert_eq!(
+        errors(&s, JobId(0)),
+        vec!["reduce task 1 failed: disk full"]
+    );
     assert_eq!(state(&s, JobId(0)), JobState::Failed);
     assert_eq!(ask(&mut s, w, t0), None);
 }
@@ -176,7 +185,10 @@ fn an_unreachable_peer_that_dies_has_its_maps_rerun() {
     assert_eq!(ask(&mut s, ws[3], t0), None);
     let now = outlive(&mut s, &ws[1..], t0);
     assert_eq!(events(&mut s), vec![Event::WorkerDied(ws[0])]);
-    assert_eq!(must_ask(&mut s, ws[3], now), assignment(spec(2, 2), m(0, 0), 2, vec![]));
+    assert_eq!(
+        must_ask(&mut s, ws[3], now),
+        assignment(spec(2, 2), m(0, 0), 2, vec![])
+    );
     assert_eq!(ask(&mut s, ws[2], now), None);
     let rerun = Report {
         worker: ws[3],
@@ -188,7 +200,10 @@ fn an_unreachable_peer_that_dies_has_its_maps_rerun() {
     let locs = vec![loc(0, 2, ws[3]), loc(1, 1, ws[1])];
     let again = must_ask(&mut s, ws[2], now);
     assert_eq!(again, assignment(spec(2, 2), r(0, 0), 2, locs.clone()));
-    assert_eq!(must_ask(&mut s, ws[2], now), assignment(spec(2, 2), r(0, 1), 1, locs));
+    assert_eq!(
+        must_ask(&mut s, ws[2], now),
+        assignment(spec(2, 2), r(0, 1), 1, locs)
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ fn a_dead_workers_running_task_is_reassigned_with_the_next_attempt() {
     let now = outlive(&mut s, &[w1], t0);
     assert_eq!(events(&mut s), vec![Event::WorkerDied(w0)]);
     assert_eq!(running_on(&s, w0, now), vec![]);
-    assert_eq!(must_ask(&mut s, w1, now), assignment(spec(2, 1), m(0, 0), 2, vec![]));
+    assert_eq!(
+        must_ask(&mut s, w1, now),
+        assignment(spec(2, 1), m(0, 0), 2, vec![])
+    );
     let st = s.job_status(JobId(0)).unwrap();
     assert_eq!((st.maps, st.state), (progress(2, 0, 2), JobState::Running));
     assert_eq!(st.counters.task_attempts, 3);
@@ -52,11 +55,17 @@ fn a_lost_map_output_reruns_and_holds_the_reduces_until_it_is_back() {
     let now = outlive(&mut s, &[w1, w2], t0);
     assert_eq!(events(&mut s), vec![Event::WorkerDied(w0)]);
     // Map 0 runs again; reduce 1 is withdrawn until it is done.
-    assert_eq!(must_ask(&mut s, w1, now), assignment(spec(2, 2), m(0, 0), 2, vec![]));
+    assert_eq!(
+        must_ask(&mut s, w1, now),
+        assignment(spec(2, 2), m(0, 0), 2, vec![])
+    );
     assert_eq!(ask(&mut s, w2, now), None);
     assert!(!s.has_available_task());
     let st = s.job_status(JobId(0)).unwrap();
-    assert_eq!((st.maps, st.reduces), (progress(2, 1, 1), progress(2, 0, 1)));
+    assert_eq!(
+        (st.maps, st.reduces),
+        (progress(2, 1, 1), progress(2, 0, 1))
+    );
 
     let rerun = Report {
         worker: w1,
@@ -95,7 +104,10 @@ fn a_dead_workers_running_reduce_is_available_again_at_once() {
     let now = outlive(&mut s, &[w0], t0);
     assert_eq!(events(&mut s), vec![Event::WorkerDied(w1)]);
     let again = must_ask(&mut s, w0, now);
-    assert_eq!(again, assignment(spec(1, 2), r(0, 0), 2, vec![loc(0, 1, w0)]));
+    assert_eq!(
+        again,
+        assignment(spec(1, 2), r(0, 0), 2, vec![loc(0, 1, w0)])
+    );
     assert_eq!(ask_task(&mut s, w0, now), Some(r(0, 1)));
     assert_eq!(ask(&mut s, w0, now), None);
 }
@@ -120,7 +132,10 @@ fn a_dead_workers_finished_reduces_are_not_redone() {
     // ...but the finished reduce 0 does not.
     assert_eq!(ask(&mut s, w1, now), None);
     let st = s.job_status(JobId(0)).unwrap();
-    assert_eq!((st.maps, st.reduces), (progress(1, 1, 0), progress(2, 1, 1)));
+    assert_eq!(
+        (st.maps, st.reduces),
+        (progress(1, 1, 0), progress(2, 1, 1))
+    );
 
     assert_eq!(finish(&mut s, w1, &r1, now), ReportOutcome::Accepted);
     let st = s.job_status(JobId(0)).unwrap();
@@ -155,7 +170,10 @@ fn map_outputs_of_ended_jobs_are_not_rerun() {
     assert_eq!(ask(&mut s, w1, now), None);
     let st = s.job_status(JobId(0)).unwrap();
     assert_eq!(st.state, JobState::Succeeded);
-    assert_eq!((st.maps, st.reduces), (progress(1, 1, 0), progress(1, 1, 0)));
+    assert_eq!(
+        (st.maps, st.reduces),
+        (progress(1, 1, 0), progress(1, 1, 0))
+    );
 }
 
 #[test]
@@ -222,7 +240,10 @@ fn asking_for_tasks_and_reporting_count_as_signs_of_life() {
     assert_eq!(s.next_deadline(), Some(t0 + secs(5) + TIMEOUT));
     s.tick(t0 + secs(10));
     assert_eq!(events(&mut s), vec![]);
-    assert_eq!(finish(&mut s, w, &a, t0 + secs(11)), ReportOutcome::Accepted);
+    assert_eq!(
+        finish(&mut s, w, &a, t0 + secs(11)),
+        ReportOutcome::Accepted
+    );
     assert_eq!(s.next_deadline(), Some(t0 + secs(11) + TIMEOUT));
     s.tick(t0 + secs(17));
     assert_eq!(events(&mut s), vec![]);
@@ -245,7 +266,11 @@ fn workers_silent_together_die_in_one_tick() {
     s.tick(t0 + secs(20));
     assert_eq!(
         events(&mut s),
-        vec![Event::WorkerDied(w0), Event::WorkerDied(w2), Event::WorkerDied(w1)]
+        vec![
+            Event::WorkerDied(w0),
+            Event::WorkerDied(w2),
+            Event::WorkerDied(w1)
+        ]
     );
     let w3 = register1(&mut s, t0 + secs(20));
     let order: Vec<(TaskId, Attempt)> = std::iter::from_fn(|| ask(&mut s, w3, t0 + secs(20)))

@@ -87,10 +87,7 @@ fn a_worker_takes_the_next_jobs_maps_rather_than_idling() {
     submit(&mut s, 10, 2, t0);
     submit(&mut s, 10, 2, t0);
     let ws = register(&mut s, 11, t0);
-    let job0: Vec<Assignment> = ws[..10]
-        .iter()
-        .map(|&w| must_ask(&mut s, w, t0))
-        .collect();
+    let job0: Vec<Assignment> = ws[..10].iter().map(|&w| must_ask(&mut s, w, t0)).collect();
     assert_eq!(
         job0.iter().map(|a| a.task).collect::<Vec<_>>(),
         (0..10).map(|i| m(0, i)).collect::<Vec<_>>()

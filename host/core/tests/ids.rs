@@ -12,7 +12,10 @@ fn job_ids_start_at_zero_and_are_never_reused() {
     assert_eq!(submit(&mut s, 1, 1, t0), JobId(1));
     // Job 0 ends (it runs to completion), job 1 is cancelled.
     let w = register1(&mut s, t0);
-    assert_eq!(drain(&mut s, w, t0), vec![m(0, 0), r(0, 0), m(1, 0), r(1, 0)]);
+    assert_eq!(
+        drain(&mut s, w, t0),
+        vec![m(0, 0), r(0, 0), m(1, 0), r(1, 0)]
+    );
     let j2 = submit(&mut s, 1, 1, t0);
     assert_eq!(j2, JobId(2));
     s.cancel(j2, t0).expect("cancel");
@@ -121,7 +124,10 @@ fn unknown_jobs_are_refused() {
         attempt: Some(Attempt(1)),
     };
     let c = TaskCounters::default();
-    assert_err(s.finish_task(&bad_job, c, t0), CoreError::UnknownJob(JobId(5)));
+    assert_err(
+        s.finish_task(&bad_job, c, t0),
+        CoreError::UnknownJob(JobId(5)),
+    );
     let bad_index = Report {
         worker: w,
         task: r(0, 1),
@@ -156,7 +162,10 @@ fn unknown_workers_are_refused() {
     assert_err(s.fail_task(&rep, f, t0), CoreError::UnknownWorker(ghost));
     assert_eq!(snapshot(&s), before);
     // A worker id handed out next is not "unknown" before it is registered.
-    assert_err(s.heartbeat(WorkerId(1), t0), CoreError::UnknownWorker(WorkerId(1)));
+    assert_err(
+        s.heartbeat(WorkerId(1), t0),
+        CoreError::UnknownWorker(WorkerId(1)),
+    );
 }
 
 #[test]
@@ -174,9 +183,15 @@ fn dead_workers_are_refused_until_they_register_again() {
     assert_err(s.heartbeat(dead, now), CoreError::WorkerDead(dead));
     assert_err(s.next_task(dead, now), CoreError::WorkerDead(dead));
     let c = TaskCounters::default();
-    assert_err(s.finish_task(&report(dead, &a), c, now), CoreError::WorkerDead(dead));
+    assert_err(
+        s.finish_task(&report(dead, &a), c, now),
+        CoreError::WorkerDead(dead),
+    );
     let f = failure("boom", false, None);
-    assert_err(s.fail_task(&report(dead, &a), f, now), CoreError::WorkerDead(dead));
+    assert_err(
+        s.fail_task(&report(dead, &a), f, now),
+        CoreError::WorkerDead(dead),
+    );
     assert_eq!(snapshot(&s), before);
     // Registering again gives a new id that works.
     let again = s.register_worker(Some(addr(WorkerId(2))), now);

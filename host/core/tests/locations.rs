@@ -41,7 +41,10 @@ fn workers_without_an_address_are_reached_at_the_legacy_port() {
     let named = s.register_worker(Some("10.1.2.3:9000".to_string()), t0);
     let legacy = s.register_worker(None, t0);
     let empty = s.register_worker(Some(String::new()), t0);
-    assert_eq!((named, legacy, empty), (WorkerId(0), WorkerId(1), WorkerId(2)));
+    assert_eq!(
+        (named, legacy, empty),
+        (WorkerId(0), WorkerId(1), WorkerId(2))
+    );
     assert_eq!(legacy_addr(legacy), "127.0.0.1:10164");
     assert_eq!(legacy_addr(empty), "127.0.0.1:10165");
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::core::{
-    Assignment, Attempt, CoreError, Event, Failure, JobId, JobSpec, JobState, MapLocation,
-    Report, ReportOutcome, Scheduler, SchedulerConfig, TaskCounters, TaskId, WorkerId,
+    Assignment, Attempt, CoreError, Event, Failure, JobId, JobSpec, JobState, MapLocation, Report,
+    ReportOutcome, Scheduler, SchedulerConfig, TaskCounters, TaskId, WorkerId,
 };
 
 mod failures;

@@ -49,7 +49,11 @@ impl ModelJob {
 
     /// Tasks that may be handed out now, by the rules.
     fn available(&self) -> impl Iterator<Item = TaskId> + '_ {
-        let maps = self.maps.iter().enumerate().map(|(i, s)| (m(self.id.0, i as u32), s));
+        let maps = self
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (m(self.id.0, i as u32), s));
         let reduces_open = self.maps_done();
         let reduces = self
             .reduces
@@ -67,7 +71,10 @@ impl ModelJob {
         PhaseProgress {
             total: slots.len() as u32,
             done: slots.iter().filter(|s| matches!(s, Slot::Done(_))).count() as u32,
-            running: slots.iter().filter(|s| matches!(s, Slot::Running(_))).count() as u32,
+            running: slots
+                .iter()
+                .filter(|s| matches!(s, Slot::Running(_)))
+                .count() as u32,
         }
     }
 
@@ -115,14 +122,20 @@ impl World {
     fn ask(&mut self, w: WorkerId) {
         let expected = self.model_available();
         let got = ask(&mut self.s, w, self.now);
-        assert_eq!(got.as_ref().map(|a| a.task), expected, "the minimum available task");
+        assert_eq!(
+            got.as_ref().map(|a| a.task),
+            expected,
+            "the minimum available task"
+        );
         let Some(a) = got else { return };
         let job = &mut self.jobs[a.task.job.0 as usize];
         let locations = match a.task.phase {
             Phase::Map => vec![],
             Phase::Reduce => {
                 assert!(job.maps_done(), "reduce {:?} before its maps", a.task);
-                (job.maps.iter().enumerate())
+                job.maps
+                    .iter()
+                    .enumerate()
                     .map(|(i, s)| match s {
                         Slot::Done(holder) => loc(i as u32, 1, *holder),
                         other => panic!("map {i} is {other:?}"),
@@ -140,7 +153,10 @@ impl World {
 
     fn finish(&mut self, k: usize) {
         let (w, a) = self.running.remove(k);
-        assert_eq!(finish(&mut self.s, w, &a, self.now), ReportOutcome::Accepted);
+        assert_eq!(
+            finish(&mut self.s, w, &a, self.now),
+            ReportOutcome::Accepted
+        );
         let slot = self.jobs[a.task.job.0 as usize].slot_mut(a.task);
         assert_eq!(*slot, Slot::Running(w));
         *slot = Slot::Done(w);
@@ -172,7 +188,10 @@ impl World {
             assert_eq!(st.maps, job.progress(Phase::Map), "{:?}", job.id);
             assert_eq!(st.reduces, job.progress(Phase::Reduce), "{:?}", job.id);
         }
-        assert_eq!(self.s.has_available_task(), self.model_available().is_some());
+        assert_eq!(
+            self.s.has_available_task(),
+            self.model_available().is_some()
+        );
     }
 }
 

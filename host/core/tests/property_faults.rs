@@ -44,11 +44,15 @@ impl Job {
     }
 
     fn phase(&self, phase: Phase) -> impl Iterator<Item = &Task> {
-        self.tasks.iter().filter(move |(t, _)| t.phase == phase).map(|(_, t)| t)
+        self.tasks
+            .iter()
+            .filter(move |(t, _)| t.phase == phase)
+            .map(|(_, t)| t)
     }
 
     fn maps_done(&self) -> bool {
-        self.phase(Phase::Map).all(|t| matches!(t.slot, Slot::Done(..)))
+        self.phase(Phase::Map)
+            .all(|t| matches!(t.slot, Slot::Done(..)))
     }
 
     fn available(&self) -> impl Iterator<Item = TaskId> + '_ {
@@ -99,7 +103,9 @@ impl Sim {
         let j = &mut self.jobs[job];
         j.state = state;
         j.blocked.clear();
-        let workers = (j.touched.iter())
+        let workers = j
+            .touched
+            .iter()
             .filter(|w| self.alive.contains(w))
             .map(|&w| (w, addr(w)))
             .collect();
@@ -143,7 +149,9 @@ impl Sim {
         let j = &mut self.jobs[a.task.job.0 as usize];
         let locs = match a.task.phase {
             Phase::Map => vec![],
-            Phase::Reduce => (j.phase(Phase::Map).enumerate())
+            Phase::Reduce => j
+                .phase(Phase::Map)
+                .enumerate()
                 .map(|(i, t)| match t.slot {
                     Slot::Done(h, att) => loc(i as u32, att, h),
                     other => panic!("reduce before map {i} is done: {other:?}"),
@@ -173,7 +181,11 @@ impl Sim {
             None => finish(&mut self.s, w, &a, self.now),
             Some(f) => fail(&mut self.s, w, &a, f.clone(), self.now),
         };
-        let expected = if stale { ReportOutcome::Ignored } else { ReportOutcome::Accepted };
+        let expected = if stale {
+            ReportOutcome::Ignored
+        } else {
+            ReportOutcome::Accepted
+        };
         assert_eq!(outcome, expected);
         if stale {
             return;
@@ -183,7 +195,9 @@ impl Sim {
         assert_eq!(j.task(a.task).slot, Slot::Running(w, a.attempt.0));
         let Some(f) = failure else {
             j.task(a.task).slot = Slot::Done(w, a.attempt.0);
-            if j.phase(Phase::Reduce).all(|t| matches!(t.slot, Slot::Done(..))) {
+            if j.phase(Phase::Reduce)
+                .all(|t| matches!(t.slot, Slot::Done(..)))
+            {
                 self.end(job, JobState::Succeeded);
             }
             return;
@@ -198,11 +212,16 @@ impl Sim {
         t.retries += 1;
         if t.retries >= MAX {
             let n = t.retries;
-            j.errors.push(format!("{describe} failed {n} times; the last error: {}", f.error));
+            j.errors.push(format!(
+                "{describe} failed {n} times; the last error: {}",
+                f.error
+            ));
             return self.end(job, JobState::Failed);
         }
         if let Some(peer) = f.unreachable {
-            let holds = (j.phase(Phase::Map)).any(|t| matches!(t.slot, Slot::Done(h, _) if h == peer));
+            let holds = j
+                .phase(Phase::Map)
+                .any(|t| matches!(t.slot, Slot::Done(h, _) if h == peer));
             if self.alive.contains(&peer) && holds {
                 j.blocked.insert(peer);
             }
@@ -212,7 +231,12 @@ impl Sim {
     /// `victim` falls silent; every other alive worker heartbeats.
     fn kill(&mut self, victim: WorkerId) {
         self.now += TIMEOUT;
-        let survivors: Vec<WorkerId> = self.alive.iter().copied().filter(|&w| w != victim).collect();
+        let survivors: Vec<WorkerId> = self
+            .alive
+            .iter()
+            .copied()
+            .filter(|&w| w != victim)
+            .collect();
         for &w in &survivors {
             self.s.heartbeat(w, self.now).unwrap();
             self.touch(w);
@@ -307,7 +331,8 @@ fn run_seed(seed: u64) {
         assert!(step < 20_000, "seed {seed}: no progress");
         sim.now += ms(1);
         let calm = step > 300;
-        let all_ended = sim.jobs.len() as u64 == n_jobs && sim.jobs.iter().all(|j| j.state.is_ended());
+        let all_ended =
+            sim.jobs.len() as u64 == n_jobs && sim.jobs.iter().all(|j| j.state.is_ended());
         if all_ended && calm {
             break;
         }
@@ -351,7 +376,9 @@ fn run_seed(seed: u64) {
         if j.state == JobState::Succeeded {
             // Every reduce is done (a map whose output was lost after the
             // reduces fetched it may have been left to rerun).
-            let done = j.phase(Phase::Reduce).all(|t| matches!(t.slot, Slot::Done(..)));
+            let done = j
+                .phase(Phase::Reduce)
+                .all(|t| matches!(t.slot, Slot::Done(..)));
             assert!(done, "seed {seed}");
         }
         for (_, t) in &j.tasks {

@@ -192,7 +192,10 @@ fn reports_after_the_job_failed_are_ignored() {
     let f = failure("boom too", false, None);
     assert_eq!(fail(&mut s, w1, &b, f, t0), ReportOutcome::Ignored);
     assert_eq!(snapshot(&s), before);
-    assert_eq!(errors(&s, JobId(0)), vec!["map task 0 (input f0) failed: boom"]);
+    assert_eq!(
+        errors(&s, JobId(0)),
+        vec!["map task 0 (input f0) failed: boom"]
+    );
 }
 
 #[test]

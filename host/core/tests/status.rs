@@ -83,7 +83,8 @@ fn a_jobs_status_follows_it_from_queued_to_succeeded() {
     assert_eq!(s.job_status(job), Ok(expected.clone()));
 
     let t2 = t0 + secs(2);
-    s.finish_task(&report(w, &red), reduce_counters(0), t2).unwrap();
+    s.finish_task(&report(w, &red), reduce_counters(0), t2)
+        .unwrap();
     expected.state = JobState::Succeeded;
     expected.reduces = progress(1, 1, 0);
     expected.counters.shuffle_bytes = 300;
@@ -104,7 +105,10 @@ fn counters_sum_accepted_reports_and_count_attempts_and_failures() {
     };
     // Map 0 fails once, map 1 is lost with worker 1, then all succeed.
     let a = must_ask(&mut s, w0, t0);
-    assert_eq!(fail(&mut s, w0, &a, failure("flaky", true, None), t0), ReportOutcome::Accepted);
+    assert_eq!(
+        fail(&mut s, w0, &a, failure("flaky", true, None), t0),
+        ReportOutcome::Accepted
+    );
     let mut maps = vec![must_ask(&mut s, w0, t0)];
     assert_eq!(ask_task(&mut s, w1, t0), Some(m(0, 1)));
     let now = outlive(&mut s, &[w0], t0);
@@ -212,7 +216,13 @@ fn worker_statuses_show_state_tasks_and_last_sign_of_life() {
     assert_eq!(
         s.worker_statuses(now),
         vec![
-            status(w0, alive, secs(2), vec![(m(0, 0), Attempt(1)), (m(0, 1), Attempt(1))], 0),
+            status(
+                w0,
+                alive,
+                secs(2),
+                vec![(m(0, 0), Attempt(1)), (m(0, 1), Attempt(1))],
+                0
+            ),
             status(w1, alive, secs(1), vec![], 1),
             status(w2, alive, secs(3), vec![(m(0, 3), Attempt(1))], 0),
         ]
@@ -225,7 +235,13 @@ fn worker_statuses_show_state_tasks_and_last_sign_of_life() {
     assert_eq!(
         s.worker_statuses(later),
         vec![
-            status(w0, alive, secs(4), vec![(m(0, 0), Attempt(1)), (m(0, 1), Attempt(1))], 0),
+            status(
+                w0,
+                alive,
+                secs(4),
+                vec![(m(0, 0), Attempt(1)), (m(0, 1), Attempt(1))],
+                0
+            ),
             status(w1, alive, secs(4), vec![(m(0, 3), Attempt(2))], 1),
             status(w2, WorkerState::Dead, later - t0, vec![], 0),
         ]

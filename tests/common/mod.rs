@@ -1,0 +1,389 @@
+//! Shared helpers for the end-to-end tests: where the plugins are, input
+//! generators, independent sequential implementations of the bundled apps
+//! (the expected output of a job, computed without the engine's or the apps'
+//! code), a reader for `mr-out-<r>` files, and polling with a deadline.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The folder holding the `mr` binary, where cargo also puts the apps'
+/// plugin libraries (they are dev-dependencies of the root package).
+pub fn plugins_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_mr"))
+        .parent()
+        .expect("the mr binary has a parent folder")
+        .to_path_buf()
+}
+
+/// Polls `probe` until it returns `Some`, at most `timeout`; panics with
+/// `what` when the deadline passes.
+pub fn poll_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// ------------------------------------------------------------------ PRNG
+
+/// SplitMix64: a tiny deterministic generator for test inputs.
+#[derive(Debug, Clone)]
+pub struct Prng(u64);
+
+impl Prng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Prng(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A random element of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+// ------------------------------------------------------------------ inputs
+
+/// Writes `files` (relative name, contents) under `dir`, creating
+/// subfolders; returns the absolute paths in the same order.
+pub fn write_files(dir: &Path, files: &[(String, Vec<u8>)]) -> Vec<PathBuf> {
+    files
+        .iter()
+        .map(|(name, contents)| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, contents).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// A path as a `String` (test paths are UTF-8).
+pub fn path_str(p: &Path) -> String {
+    p.to_str().expect("test paths are UTF-8").to_string()
+}
+
+const PARAGRAPH_1: &str = "\
+It was late in the afternoon when the ferry finally left the harbour. The
+passengers, tired of waiting, crowded to the rail and watched the town
+shrink behind them: the church, the market, the long grey wall of the
+warehouse where the fishermen mended their nets. Nobody spoke. The sea was
+calm, the sky was the colour of old pewter, and the gulls followed the boat
+as if they, too, had somewhere better to be.
+";
+
+const PARAGRAPH_2: &str = "\
+\"Are you certain?\" asked the captain. \"Certain,\" said the engineer, and
+wiped his hands on a rag that was dirtier than they were. They had argued
+about the boiler for three days; the boiler, indifferent, had kept on
+working. On the fourth day it stopped. The silence afterwards was the
+loudest thing either of them had ever heard -- louder than the storm of
+'98, louder than the captain's temper, louder than the rain.
+";
+
+/// Inputs for `wc`: non-ASCII text (sharp s, Greek with final sigma, accents,
+/// an apostrophe, digits glued to letters, CJK, Hangul, titlecase and
+/// combining marks), mixed case and separators, two prose paragraphs, an
+/// empty file and a generated file with many repeated words (so counts tie
+/// and the word order decides).
+pub fn wc_inputs() -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "unicode.txt".into(),
+            "Straße STRASSE Ωμέγα ΣΊΣΥΦΟΣ naïve café don't 123abc\n\
+             ΣΊΣΥΦΟΣ σίσυφος ὈΔΥΣΣΕΎΣ ΑΣ İstanbul ǅemal Ǆ ǆ Ꭰꭰ\n\
+             cafe\u{301} CAFÉ Naïve NAÏVE ﬁne ＦＵＬＬ\u{3000}ｗｉｄｔｈ x²y ½ ⅫⅪ\n"
+                .into(),
+        ),
+        (
+            "cjk.txt".into(),
+            "日本語のテキスト、中文字符。한국어 텍스트! 日本語\n東京タワー 東京 とうきょう 中文字符\n".into(),
+        ),
+        (
+            "mixed.txt".into(),
+            "Hello hello HELLO hElLo world, WORLD! foo_bar foo-bar x1y2z3 \t tabs\ttabs\r\n\
+             CRLF line\r\nend-of-file-without-newline"
+                .into(),
+        ),
+        ("paragraph-1.txt".into(), PARAGRAPH_1.into()),
+        ("paragraph-2.txt".into(), PARAGRAPH_2.into()),
+        ("empty.txt".into(), Vec::new()),
+    ];
+    let vocabulary = [
+        "alpha", "Beta", "GAMMA", "delta", "Ωμέγα", "straße", "the", "The", "a", "zebra", "Über", "über",
+        "日本",
+    ];
+    let separators = [" ", "  ", "\n", ", ", ". ", "\t", "--", "'", "7"];
+    let mut rng = Prng::new(0x5eed_0001);
+    let mut generated = String::new();
+    for _ in 0..3000 {
+        generated.push_str(rng.pick(&vocabulary));
+        generated.push_str(rng.pick(&separators));
+    }
+    files.push(("generated/words.txt".into(), generated.into_bytes()));
+    files
+}
+
+/// Inputs for `grep -- --term the`: files in several folders (so the
+/// full-path order differs from the base-name order, and two files share a
+/// base name), a file without matches, CRLF line ends, case and substring
+/// matches, empty lines and a last line without a newline.
+pub fn grep_inputs() -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("b/alpha.txt".into(), PARAGRAPH_1.into()),
+        ("a/zeta.txt".into(), PARAGRAPH_2.into()),
+        ("a/nomatch.txt".into(), "nothing to see here\nTHE upper case does not count\nThe neither\n".into()),
+        (
+            "c/crlf.txt".into(),
+            "first line\r\nthere is the term\r\n\r\nnot here\r\nother things\r\nthe end".into(),
+        ),
+        ("a/notes.txt".into(), "the first notes\n\nsecond line\n  indented the\n".into()),
+        ("b/notes.txt".into(), "no match\nbreathe: ünïcödé the ∑ line\n".into()),
+        ("c/empty.txt".into(), Vec::new()),
+    ]
+}
+
+/// Inputs for `vertex-degree`: a deterministic random graph over a few
+/// hundred vertices plus some huge ids, split into files, with SNAP-style
+/// comments, blank lines, tabs, leading/trailing spaces and self-loops.
+pub fn vertex_degree_inputs() -> Vec<(String, Vec<u8>)> {
+    let mut rng = Prng::new(0xdead_beef);
+    let huge = [u64::MAX, u64::MAX - 1, 1 << 40, 4_294_967_296, 256];
+    let mut files = Vec::new();
+    for f in 0..4 {
+        let mut text = format!("# Directed graph: part {f}\n# FromNodeId\tToNodeId\n");
+        for i in 0..400 {
+            let vertex = |rng: &mut Prng| {
+                if rng.below(50) == 0 {
+                    *rng.pick(&huge)
+                } else {
+                    rng.below(300)
+                }
+            };
+            let from = vertex(&mut rng);
+            let to = if rng.below(40) == 0 { from } else { vertex(&mut rng) };
+            let line = match i % 7 {
+                0 => format!("{from}\t{to}\n"),
+                1 => format!("  {from}   {to}  \n"),
+                2 => format!("{from} {to}\n\n"),
+                3 => format!("{from} {to}\n   # an indented comment\n"),
+                _ => format!("{from} {to}\n"),
+            };
+            text.push_str(&line);
+        }
+        files.push((format!("graph-{f}.txt"), text.into_bytes()));
+    }
+    files.push(("single-edge-no-newline.txt".into(), "7 7".into()));
+    files
+}
+
+// ------------------------------------------------------------------ expectations
+
+/// Word counts: words are maximal runs of alphabetic chars, each lowercased
+/// as a whole.
+pub fn word_counts(texts: &[&str]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for text in texts {
+        let mut word = String::new();
+        for c in text.chars().chain(std::iter::once(' ')) {
+            if c.is_alphabetic() {
+                word.push(c);
+            } else if !word.is_empty() {
+                *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+                word.clear();
+            }
+        }
+    }
+    counts
+}
+
+/// `wc`'s formatted output: `count\tword` lines by count, then word bytes.
+pub fn expected_wc(texts: &[&str]) -> String {
+    let mut rows: Vec<(u64, String)> = word_counts(texts).into_iter().map(|(w, c)| (c, w)).collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_bytes().cmp(b.1.as_bytes())));
+    rows.iter().map(|(c, w)| format!("{c}\t{w}\n")).collect()
+}
+
+/// `grep`'s formatted output for `term` over `files` (path as submitted,
+/// contents): by path, the base name then each matching line.
+pub fn expected_grep(files: &[(String, String)], term: &str) -> String {
+    let mut sorted: Vec<&(String, String)> = files.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = String::new();
+    for (path, text) in sorted {
+        let hits: Vec<(usize, &str)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(term))
+            .map(|(i, l)| (i + 1, l))
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let base = path.rsplit('/').next().unwrap();
+        out.push_str(&format!("{base}:\n"));
+        for (n, line) in hits {
+            out.push_str(&format!("\t{n}: {line}\n"));
+        }
+    }
+    out
+}
+
+/// Vertex degrees of the edge lists in `texts` (blank and `#` lines skipped).
+pub fn degrees(texts: &[&str]) -> BTreeMap<u64, u64> {
+    let mut deg = BTreeMap::new();
+    for text in texts {
+        for line in text.lines() {
+            let t = line.trim();
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let ends: Vec<u64> = t.split_whitespace().map(|f| f.parse().unwrap()).collect();
+            assert_eq!(ends.len(), 2, "bad test input line {line:?}");
+            for v in ends {
+                *deg.entry(v).or_insert(0) += 1;
+            }
+        }
+    }
+    deg
+}
+
+/// `vertex-degree`'s formatted output: `vertex\tdegree` lines by vertex.
+pub fn expected_vertex_degree(texts: &[&str]) -> String {
+    degrees(texts).iter().map(|(v, d)| format!("{v}\t{d}\n")).collect()
+}
+
+/// The contents of `files` as text.
+pub fn texts(files: &[(String, Vec<u8>)]) -> Vec<String> {
+    files
+        .iter()
+        .map(|(_, c)| String::from_utf8(c.clone()).expect("test inputs are UTF-8"))
+        .collect()
+}
+
+// ------------------------------------------------------------------ output files
+
+/// The documented partition hash (64-bit FNV-1a from state 0, low 31 bits),
+/// written here independently of the engine.
+pub fn fnv_partition(key: &[u8], n_reduce: u32) -> u32 {
+    let mut h: u64 = 0;
+    for &b in key {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    ((h & 0x7fff_ffff) as u32) % n_reduce
+}
+
+/// Splits `buf` into frames (4-byte big-endian length, then the bytes).
+pub fn parse_frames(buf: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        assert!(pos + 4 <= buf.len(), "truncated frame length at byte {pos}");
+        let len = u32::from_be_bytes(buf[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += 4;
+        assert!(pos + len <= buf.len(), "truncated frame body at byte {pos}");
+        frames.push(buf[pos..pos + len].to_vec());
+        pos += len;
+    }
+    frames
+}
+
+/// Checks that `dir` holds exactly `mr-out-0..n_reduce` (no temporary files
+/// left behind), that each is well-formed alternating key/value frames with
+/// keys in strictly ascending byte order, each in its hash partition; returns
+/// every record.
+pub fn read_output_dir(dir: &Path, n_reduce: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = (0..n_reduce).map(|r| format!("mr-out-{r}")).collect();
+    want.sort();
+    assert_eq!(names, want, "the files of output folder {}", dir.display());
+    let mut records = Vec::new();
+    for r in 0..n_reduce {
+        let path = dir.join(format!("mr-out-{r}"));
+        let frames = parse_frames(&std::fs::read(&path).unwrap());
+        assert_eq!(frames.len() % 2, 0, "{}: a key without a value", path.display());
+        let mut prev: Option<&Vec<u8>> = None;
+        for pair in frames.chunks(2) {
+            let key = &pair[0];
+            if let Some(p) = prev {
+                assert!(p < key, "{}: key {:?} is not after {:?}", path.display(), String::from_utf8_lossy(key), String::from_utf8_lossy(p));
+            }
+            assert_eq!(fnv_partition(key, n_reduce), r, "{}: key {:?} is in the wrong partition", path.display(), String::from_utf8_lossy(key));
+            prev = Some(key);
+            records.push((pair[0].clone(), pair[1].clone()));
+        }
+    }
+    records
+}
+
+/// Decodes an 8-byte big-endian number.
+pub fn be_u64(bytes: &[u8]) -> u64 {
+    u64::from_be_bytes(bytes.try_into().expect("an 8-byte big-endian value"))
+}
+
+/// `wc` records (word bytes -> 8-byte count) as a map.
+pub fn wc_records(records: &[(Vec<u8>, Vec<u8>)]) -> BTreeMap<String, u64> {
+    let mut map = BTreeMap::new();
+    for (k, v) in records {
+        let word = String::from_utf8(k.clone()).expect("wc keys are UTF-8");
+        assert!(map.insert(word, be_u64(v)).is_none(), "a word in two records");
+    }
+    map
+}
+
+/// Counts how often each `(key)` occurs; used to spot duplicates.
+pub fn key_counts(records: &[(Vec<u8>, Vec<u8>)]) -> HashMap<Vec<u8>, usize> {
+    let mut m = HashMap::new();
+    for (k, _) in records {
+        *m.entry(k.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn helpers_agree_with_the_documented_vectors() {
+    // The published partition hash vectors (before `% n`).
+    assert_eq!(fnv_partition(b"", u32::MAX), 0);
+    assert_eq!(fnv_partition(b"a", u32::MAX), 42195);
+    assert_eq!(fnv_partition(b"the", u32::MAX), 975051163);
+    assert_eq!(fnv_partition(b"hello world", u32::MAX), 684268156);
+    // Whole-word lowercasing: a final capital sigma becomes ς.
+    let counts = word_counts(&["ΣΊΣΥΦΟΣ don't 123abc Straße"]);
+    assert_eq!(counts.get("σίσυφος"), Some(&1));
+    assert_eq!(counts.get("don"), Some(&1));
+    assert_eq!(counts.get("t"), Some(&1));
+    assert_eq!(counts.get("abc"), Some(&1));
+    assert_eq!(expected_wc(&["b a B"]), "1\ta\n2\tb\n");
+    let grep = expected_grep(
+        &[("/x/b/f".into(), "the\nno\nthem\n".into()), ("/x/a/g".into(), "no".into())],
+        "the",
+    );
+    assert_eq!(grep, "f:\n\t1: the\n\t3: them\n");
+    assert_eq!(expected_vertex_degree(&["# c\n1 2\n\n2 2\n"]), "1\t1\n2\t3\n");
+}
