@@ -264,10 +264,13 @@ impl Client {
             })?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|e| ClientError::Unreachable {
-            url: full,
-            reason: source_chain(&e),
-        })?;
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: full,
+                reason: source_chain(&e),
+            })?;
         Ok(Client {
             inner: CoordinatorClient::new(channel),
         })
@@ -292,12 +295,19 @@ impl Client {
 
     /// A job's status.
     pub async fn poll(&self, job: u32) -> Result<JobView, ClientError> {
-        let reply = self.inner.clone().poll_job(pb::PollJobRequest { job_id: job }).await?;
+        let reply = self
+            .inner
+            .clone()
+            .poll_job(pb::PollJobRequest { job_id: job })
+            .await?;
         Ok(reply.into_inner().into())
     }
 
     /// A job's status now and at every change, ending when it is done.
-    pub async fn watch(&self, job: u32) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
+    pub async fn watch(
+        &self,
+        job: u32,
+    ) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
         let stream = self
             .inner
             .clone()
@@ -308,7 +318,11 @@ impl Client {
     }
 
     /// Follows a job to its end; `on_change` sees every status.
-    pub async fn wait(&self, job: u32, mut on_change: impl FnMut(&JobView)) -> Result<JobView, ClientError> {
+    pub async fn wait(
+        &self,
+        job: u32,
+        mut on_change: impl FnMut(&JobView),
+    ) -> Result<JobView, ClientError> {
         let mut stream = Box::pin(self.watch(job).await?);
         let mut last = None;
         while let Some(view) = stream.next().await {
@@ -328,12 +342,21 @@ impl Client {
     /// Every job, oldest first.
     pub async fn jobs(&self) -> Result<Vec<JobView>, ClientError> {
         let reply = self.inner.clone().list_jobs(pb::ListJobsRequest {}).await?;
-        Ok(reply.into_inner().jobs.into_iter().map(JobView::from).collect())
+        Ok(reply
+            .into_inner()
+            .jobs
+            .into_iter()
+            .map(JobView::from)
+            .collect())
     }
 
     /// Every worker.
     pub async fn workers(&self) -> Result<Vec<WorkerView>, ClientError> {
-        let reply = self.inner.clone().list_workers(pb::ListWorkersRequest {}).await?;
+        let reply = self
+            .inner
+            .clone()
+            .list_workers(pb::ListWorkersRequest {})
+            .await?;
         Ok(reply
             .into_inner()
             .workers

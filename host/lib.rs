@@ -14,12 +14,12 @@
 //! - [`cli`]: the `mr` command line (parsing and subcommands).
 //! - [`cluster`]: an embedded coordinator plus workers in one process (`mr run`, tests).
 
+pub mod cli;
+pub mod client;
+pub mod cluster;
+pub mod coordinator;
 pub mod core;
+pub mod output;
 pub mod plugin;
 pub mod proto;
 pub mod worker;
-pub mod coordinator;
-pub mod client;
-pub mod output;
-pub mod cluster;
-pub mod cli;

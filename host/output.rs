@@ -141,7 +141,11 @@ mod tests {
     #[test]
     fn reads_every_file_in_order_and_checks_frames() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("mr-out-0"), encode_frames(["a", "1", "b", "2"])).unwrap();
+        std::fs::write(
+            dir.path().join("mr-out-0"),
+            encode_frames(["a", "1", "b", "2"]),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("mr-out-1"), b"").unwrap();
         std::fs::write(dir.path().join("mr-out-2"), encode_frames(["c", "3"])).unwrap();
         assert_eq!(count_partitions(dir.path()).unwrap(), 3);
@@ -160,7 +164,13 @@ mod tests {
         std::fs::write(dir.path().join("mr-out-1"), encode_frames(["dangling"])).unwrap();
         let mut r = OutputRecords::new(dir.path(), 3);
         while r.next_record().is_some() {}
-        assert!(matches!(r.take_error(), Some(OutputError::Malformed { .. })));
-        assert!(matches!(count_partitions(&dir.path().join("none")), Err(OutputError::Empty(_))));
+        assert!(matches!(
+            r.take_error(),
+            Some(OutputError::Malformed { .. })
+        ));
+        assert!(matches!(
+            count_partitions(&dir.path().join("none")),
+            Err(OutputError::Empty(_))
+        ));
     }
 }

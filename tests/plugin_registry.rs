@@ -25,8 +25,14 @@ fn plugin_file(stem: &str) -> PathBuf {
 #[test]
 fn bundled_apps_load_with_metadata() {
     let registry = Registry::load_dirs(&[plugin_dir()]).expect("registry loads");
-    for (name, stem) in [("wc", "mr_app_wc"), ("grep", "mr_app_grep"), ("vertex-degree", "mr_app_vertex_degree")] {
-        let entry = registry.get(name).unwrap_or_else(|| panic!("{name} is registered"));
+    for (name, stem) in [
+        ("wc", "mr_app_wc"),
+        ("grep", "mr_app_grep"),
+        ("vertex-degree", "mr_app_vertex_degree"),
+    ] {
+        let entry = registry
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} is registered"));
         assert_eq!(entry.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(entry.file.as_deref(), Some(plugin_file(stem).as_path()));
         assert!(!entry.description.is_empty());
@@ -45,7 +51,12 @@ fn each_file_is_its_own_app() {
     let registry = Registry::load_dirs(&[dir.path().to_path_buf()]).unwrap();
     assert_eq!(registry.names(), vec!["grep".to_string(), "wc".to_string()]);
     let mut seen = Vec::new();
-    registry.get("wc").unwrap().app.map("f", b"Hello hello", &[], &mut |k, _| seen.push(k.to_vec())).unwrap();
+    registry
+        .get("wc")
+        .unwrap()
+        .app
+        .map("f", b"Hello hello", &[], &mut |k, _| seen.push(k.to_vec()))
+        .unwrap();
     assert_eq!(seen, vec![b"hello".to_vec()]);
 }
 
@@ -70,7 +81,11 @@ fn invalid_files_are_skipped_with_their_path_and_reason() {
     let dir = tempfile::tempdir().unwrap();
     let corrupt = dir.path().join("libcorrupt.so");
     std::fs::write(&corrupt, b"this is not an ELF file").unwrap();
-    std::fs::write(dir.path().join("notes.txt"), b"ignored: not a plugin file name").unwrap();
+    std::fs::write(
+        dir.path().join("notes.txt"),
+        b"ignored: not a plugin file name",
+    )
+    .unwrap();
     let src = plugin_file("mr_app_wc");
     std::fs::copy(&src, dir.path().join("libwc.so")).unwrap();
     let registry = Registry::load_dirs(&[dir.path().to_path_buf()]).unwrap();
@@ -105,7 +120,10 @@ fn a_library_that_exports_no_app_is_skipped() {
     assert_eq!(registry.problems().len(), 1);
     assert_eq!(registry.problems()[0].path, so);
     let reason = &registry.problems()[0].reason;
-    assert!(reason.contains("symbol") || reason.contains("undefined"), "{reason}");
+    assert!(
+        reason.contains("symbol") || reason.contains("undefined"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -117,12 +135,22 @@ fn a_missing_plugin_folder_is_an_error() {
 #[test]
 fn app_panics_become_errors() {
     let registry = Registry::load_dirs(&[plugin_dir()]).unwrap();
-    let chaos = &registry.get("chaos").expect("the chaos test app is built for tests").app;
+    let chaos = &registry
+        .get("chaos")
+        .expect("the chaos test app is built for tests")
+        .app;
     let args = plugin_api::frame::encode_frames(["--panic-on", "boom"]);
-    let err = chaos.map("/in/boom.txt", b"a b", &args, &mut |_, _| {}).unwrap_err();
-    assert_eq!(err, "app panicked: chaos: panicking on /in/boom.txt as asked");
+    let err = chaos
+        .map("/in/boom.txt", b"a b", &args, &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "app panicked: chaos: panicking on /in/boom.txt as asked"
+    );
     // The process is still fine and the app still works.
     let mut n = 0;
-    chaos.map("/in/ok.txt", b"a b", &args, &mut |_, _| n += 1).unwrap();
+    chaos
+        .map("/in/ok.txt", b"a b", &args, &mut |_, _| n += 1)
+        .unwrap();
     assert_eq!(n, 2);
 }

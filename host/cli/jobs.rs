@@ -30,12 +30,18 @@ pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
     if job.num_reduce == 0 {
         bail!("--num-reduce must be at least 1");
     }
-    std::fs::create_dir_all(&job.output_dir)
-        .with_context(|| format!("cannot create output directory {}", job.output_dir.display()))?;
-    let output_dir = job
-        .output_dir
-        .canonicalize()
-        .with_context(|| format!("cannot resolve output directory {}", job.output_dir.display()))?;
+    std::fs::create_dir_all(&job.output_dir).with_context(|| {
+        format!(
+            "cannot create output directory {}",
+            job.output_dir.display()
+        )
+    })?;
+    let output_dir = job.output_dir.canonicalize().with_context(|| {
+        format!(
+            "cannot resolve output directory {}",
+            job.output_dir.display()
+        )
+    })?;
     let files = job
         .files
         .iter()
@@ -116,7 +122,10 @@ impl PollCmd {
             return Ok(ExitCode::SUCCESS);
         }
         println!("job {} ({}): {}", v.job_id, v.app, v.state);
-        println!("  maps:    {}/{} done, {} running", v.maps.done, v.maps.total, v.maps.running);
+        println!(
+            "  maps:    {}/{} done, {} running",
+            v.maps.done, v.maps.total, v.maps.running
+        );
         println!(
             "  reduces: {}/{} done, {} running",
             v.reduces.done, v.reduces.total, v.reduces.running
@@ -154,12 +163,18 @@ pub struct ListCmd {
 
 impl ListCmd {
     pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
-        let jobs = Client::connect(&self.coordinator.coordinator).await?.jobs().await?;
+        let jobs = Client::connect(&self.coordinator.coordinator)
+            .await?
+            .jobs()
+            .await?;
         if self.json {
             println!("{}", serde_json::to_string(&jobs)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{:>5}  {:<14} {:<10} {:>11} {:>11}  ERRORS", "JOB", "APP", "STATE", "MAPS", "REDUCES");
+        println!(
+            "{:>5}  {:<14} {:<10} {:>11} {:>11}  ERRORS",
+            "JOB", "APP", "STATE", "MAPS", "REDUCES"
+        );
         for j in jobs {
             let first_error = j.errors.first().map(String::as_str).unwrap_or("");
             println!(
@@ -176,12 +191,18 @@ impl ListCmd {
     }
 
     pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
-        let workers = Client::connect(&self.coordinator.coordinator).await?.workers().await?;
+        let workers = Client::connect(&self.coordinator.coordinator)
+            .await?
+            .workers()
+            .await?;
         if self.json {
             println!("{}", serde_json::to_string(&workers)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{:>6}  {:<22} {:<6} {:>9} {:>6}  RUNNING", "WORKER", "ADDRESS", "STATE", "LAST BEAT", "DONE");
+        println!(
+            "{:>6}  {:<22} {:<6} {:>9} {:>6}  RUNNING",
+            "WORKER", "ADDRESS", "STATE", "LAST BEAT", "DONE"
+        );
         for w in workers {
             println!(
                 "{:>6}  {:<22} {:<6} {:>8.1}s {:>6}  {}",
@@ -197,14 +218,20 @@ impl ListCmd {
     }
 
     pub(super) async fn apps(self) -> anyhow::Result<ExitCode> {
-        let apps = Client::connect(&self.coordinator.coordinator).await?.apps().await?;
+        let apps = Client::connect(&self.coordinator.coordinator)
+            .await?
+            .apps()
+            .await?;
         if self.json {
             println!("{}", serde_json::to_string(&apps)?);
             return Ok(ExitCode::SUCCESS);
         }
         println!("{:<16} {:<10} {:<50} FILE", "APP", "VERSION", "DESCRIPTION");
         for a in apps {
-            println!("{:<16} {:<10} {:<50} {}", a.name, a.version, a.description, a.file);
+            println!(
+                "{:<16} {:<10} {:<50} {}",
+                a.name, a.version, a.description, a.file
+            );
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -235,7 +262,10 @@ pub(super) fn format_output(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Some(entry) = registry.get(app) else {
-        bail!("unknown app {app:?}; available apps: {}", registry.names().join(", "));
+        bail!(
+            "unknown app {app:?}; available apps: {}",
+            registry.names().join(", ")
+        );
     };
     let n = match n_reduce {
         Some(n) => n,
@@ -254,7 +284,13 @@ impl ProcessCmd {
         let registry = super::serve::load_registry(&self.plugins)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        format_output(&registry, &self.app, &self.output_dir, self.num_reduce, &mut out)?;
+        format_output(
+            &registry,
+            &self.app,
+            &self.output_dir,
+            self.num_reduce,
+            &mut out,
+        )?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
     }

@@ -101,8 +101,11 @@ fn init_logging(cli: &Cli, server: bool) {
     let levels = ["error", "warn", "info", "debug", "trace"];
     let base: i32 = if server { 2 } else { 1 };
     let level = (base + i32::from(cli.verbose) - i32::from(cli.quiet)).clamp(0, 4) as usize;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(levels[level]));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(levels[level]));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -114,7 +117,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = matches!(cli.command, Command::Coordinator(_) | Command::Worker(_));
     init_logging(&cli, server);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("mr: cannot start the async runtime: {e}");

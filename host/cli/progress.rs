@@ -53,8 +53,13 @@ impl ProgressPrinter {
             return;
         }
         let phase = (v.maps.done, v.reduces.done);
-        let phase_changed = self.last_phase.is_none_or(|(m, r)| (m == v.maps.total) != (phase.0 == v.maps.total) || r != phase.1 && phase.1 == v.reduces.total);
-        let due = self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        let phase_changed = self.last_phase.is_none_or(|(m, r)| {
+            (m == v.maps.total) != (phase.0 == v.maps.total)
+                || r != phase.1 && phase.1 == v.reduces.total
+        });
+        let due = self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
         if (due || phase_changed || v.done) && self.last_phase != Some(phase) {
             let _ = writeln!(err, "{}", self.line(v));
             self.last_line = Some(Instant::now());

@@ -62,7 +62,13 @@ impl RunCmd {
             return Ok(code);
         }
         let mut text = Vec::new();
-        format_output(&registry, &self.job.app, output_dir.as_ref(), Some(view.n_reduce), &mut text)?;
+        format_output(
+            &registry,
+            &self.job.app,
+            output_dir.as_ref(),
+            Some(view.n_reduce),
+            &mut text,
+        )?;
         let lines = text.iter().filter(|b| **b == b'\n').count();
         let stdout = std::io::stdout();
         let mut out = stdout.lock();

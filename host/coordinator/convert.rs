@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::Status;
 
 use crate::core::{
-    Assignment, Attempt, CoreError, Failure, JobId, JobSpec, JobState, JobStatus, Phase, PhaseProgress, Report,
-    TaskCounters, TaskId, WorkerId, WorkerState, WorkerStatus,
+    Assignment, Attempt, CoreError, Failure, JobId, JobSpec, JobState, JobStatus, Phase,
+    PhaseProgress, Report, TaskCounters, TaskId, WorkerId, WorkerState, WorkerStatus,
 };
 use crate::proto::coordinator as pb;
 
@@ -16,7 +16,9 @@ use crate::proto::coordinator as pb;
 pub fn status_of(e: CoreError) -> Status {
     let msg = e.to_string();
     match e {
-        CoreError::NoInputFiles | CoreError::ZeroReduce | CoreError::UnknownTask { .. } => Status::invalid_argument(msg),
+        CoreError::NoInputFiles | CoreError::ZeroReduce | CoreError::UnknownTask { .. } => {
+            Status::invalid_argument(msg)
+        }
         CoreError::UnknownJob(_) | CoreError::UnknownWorker(_) => Status::not_found(msg),
         CoreError::WorkerDead(_) | CoreError::JobEnded(_) => Status::failed_precondition(msg),
     }
@@ -45,7 +47,9 @@ impl Clock {
         } else {
             self.wall - (self.mono - t)
         };
-        wall.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64
+        wall.duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64
     }
 }
 
@@ -70,7 +74,9 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
         )));
     }
     if let Some(i) = r.files.iter().position(String::is_empty) {
-        return Err(Status::invalid_argument(format!("input file {i} is an empty path")));
+        return Err(Status::invalid_argument(format!(
+            "input file {i} is an empty path"
+        )));
     }
     Ok(JobSpec {
         files: r.files,

@@ -37,7 +37,10 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>) {
     while let Some(event) = events.recv().await {
         match event {
             Event::WorkerDied(w) => {
-                tracing::warn!(worker = w.0, "worker declared dead (no heartbeat in time); its work will be redone");
+                tracing::warn!(
+                    worker = w.0,
+                    "worker declared dead (no heartbeat in time); its work will be redone"
+                );
             }
             Event::JobEnded { job, workers } => {
                 for (worker, address) in workers {

@@ -65,10 +65,13 @@ pub async fn run(
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(CoordinatorServer::new(service).max_decoding_message_size(64 << 20))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            let _ = stop_shared.stopping.send(true);
-        })
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                shutdown.await;
+                let _ = stop_shared.stopping.send(true);
+            },
+        )
         .await;
     let _ = shared.stopping.send(true);
     let _ = timer.await;

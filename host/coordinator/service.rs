@@ -37,14 +37,20 @@ impl CoordinatorService {
     fn poll(&self, job: JobId) -> Result<pb::PollJobReply, Status> {
         let clock = self.shared.clock;
         self.shared
-            .read(|core, _| core.job_status(job).map(|s| convert::poll_reply(&s, &clock)))
+            .read(|core, _| {
+                core.job_status(job)
+                    .map(|s| convert::poll_reply(&s, &clock))
+            })
             .map_err(status_of)
     }
 }
 
 #[tonic::async_trait]
 impl Coordinator for CoordinatorService {
-    async fn submit_job(&self, request: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobReply>, Status> {
+    async fn submit_job(
+        &self,
+        request: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmitJobReply>, Status> {
         let spec = convert::job_spec(request.into_inner())?;
         if self.shared.registry.get(&spec.app).is_none() {
             let available = self.shared.registry.names();
@@ -59,16 +65,26 @@ impl Coordinator for CoordinatorService {
             )));
         }
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
-        let id = self.shared.update(|core, now| core.submit(spec, now)).map_err(status_of)?;
+        let id = self
+            .shared
+            .update(|core, now| core.submit(spec, now))
+            .map_err(status_of)?;
         tracing::info!(job = id.0, %app, files, n_reduce, "job submitted");
         Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
     }
 
-    async fn poll_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<pb::PollJobReply>, Status> {
-        self.poll(JobId(request.into_inner().job_id)).map(Response::new)
+    async fn poll_job(
+        &self,
+        request: Request<pb::PollJobRequest>,
+    ) -> Result<Response<pb::PollJobReply>, Status> {
+        self.poll(JobId(request.into_inner().job_id))
+            .map(Response::new)
     }
 
-    async fn heartbeat(&self, request: Request<pb::HeartbeatRequest>) -> Result<Response<pb::HeartbeatReply>, Status> {
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Result<Response<pb::HeartbeatReply>, Status> {
         let worker = WorkerId(request.into_inner().worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
@@ -76,29 +92,48 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::HeartbeatReply {}))
     }
 
-    async fn register(&self, request: Request<pb::RegisterRequest>) -> Result<Response<pb::RegisterReply>, Status> {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterReply>, Status> {
         let address = request.into_inner().address;
         let address = (!address.is_empty()).then_some(address);
-        let id = self.shared.update(|core, now| core.register_worker(address.clone(), now));
+        let id = self
+            .shared
+            .update(|core, now| core.register_worker(address.clone(), now));
         self.shared.driver_wake.notify_one();
-        tracing::info!(worker = id.0, address = address.as_deref().unwrap_or("(legacy port)"), "worker registered");
+        tracing::info!(
+            worker = id.0,
+            address = address.as_deref().unwrap_or("(legacy port)"),
+            "worker registered"
+        );
         Ok(Response::new(pb::RegisterReply {
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
         }))
     }
 
-    async fn get_task(&self, request: Request<pb::GetTaskRequest>) -> Result<Response<pb::GetTaskReply>, Status> {
+    async fn get_task(
+        &self,
+        request: Request<pb::GetTaskRequest>,
+    ) -> Result<Response<pb::GetTaskReply>, Status> {
         let r = request.into_inner();
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
         let give_up = tokio::time::Instant::now() + long_poll;
         let mut stopping = self.shared.stopping.subscribe();
+        if r.idle {
+            self.shared
+                .update(|core, now| core.worker_idle(worker, now))
+                .map_err(status_of)?;
+        }
         loop {
             let notified = self.shared.tasks_ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let assignment = self.shared.quiet_update(|core, now| core.next_task(worker, now));
+            let assignment = self
+                .shared
+                .quiet_update(|core, now| core.next_task(worker, now));
             match assignment.map_err(status_of)? {
                 Some(a) => {
                     self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
@@ -115,7 +150,10 @@ impl Coordinator for CoordinatorService {
         }
     }
 
-    async fn finish_task(&self, request: Request<pb::FinishTaskRequest>) -> Result<Response<pb::FinishTaskReply>, Status> {
+    async fn finish_task(
+        &self,
+        request: Request<pb::FinishTaskRequest>,
+    ) -> Result<Response<pb::FinishTaskReply>, Status> {
         let (report, counters) = convert::finish_report(request.into_inner());
         let outcome = self
             .shared
@@ -125,7 +163,10 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::FinishTaskReply {}))
     }
 
-    async fn fail_task(&self, request: Request<pb::FailTaskRequest>) -> Result<Response<pb::FailTaskReply>, Status> {
+    async fn fail_task(
+        &self,
+        request: Request<pb::FailTaskRequest>,
+    ) -> Result<Response<pb::FailTaskReply>, Status> {
         let (report, failure) = convert::fail_report(request.into_inner());
         let error = failure.error.clone();
         let retry = failure.retry;
@@ -139,7 +180,10 @@ impl Coordinator for CoordinatorService {
 
     type WatchJobStream = ReceiverStream<Result<pb::PollJobReply, Status>>;
 
-    async fn watch_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<Self::WatchJobStream>, Status> {
+    async fn watch_job(
+        &self,
+        request: Request<pb::PollJobRequest>,
+    ) -> Result<Response<Self::WatchJobStream>, Status> {
         let job = JobId(request.into_inner().job_id);
         let first = self.poll(job)?;
         let (tx, rx) = mpsc::channel(4);
@@ -172,7 +216,10 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
-    async fn list_jobs(&self, _request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsReply>, Status> {
+    async fn list_jobs(
+        &self,
+        _request: Request<pb::ListJobsRequest>,
+    ) -> Result<Response<pb::ListJobsReply>, Status> {
         let clock = self.shared.clock;
         let jobs = self.shared.read(|core, _| {
             core.job_statuses()
@@ -183,14 +230,23 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::ListJobsReply { jobs }))
     }
 
-    async fn list_workers(&self, _request: Request<pb::ListWorkersRequest>) -> Result<Response<pb::ListWorkersReply>, Status> {
-        let workers = self
-            .shared
-            .read(|core, now| core.worker_statuses(now).iter().map(convert::worker_info).collect());
+    async fn list_workers(
+        &self,
+        _request: Request<pb::ListWorkersRequest>,
+    ) -> Result<Response<pb::ListWorkersReply>, Status> {
+        let workers = self.shared.read(|core, now| {
+            core.worker_statuses(now)
+                .iter()
+                .map(convert::worker_info)
+                .collect()
+        });
         Ok(Response::new(pb::ListWorkersReply { workers }))
     }
 
-    async fn list_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+    async fn list_apps(
+        &self,
+        _request: Request<pb::ListAppsRequest>,
+    ) -> Result<Response<pb::ListAppsReply>, Status> {
         let apps = self
             .shared
             .registry
@@ -199,7 +255,11 @@ impl Coordinator for CoordinatorService {
                 name: a.name.clone(),
                 version: a.version.clone(),
                 description: a.description.clone(),
-                file: a.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+                file: a
+                    .file
+                    .as_ref()
+                    .map(|f| f.display().to_string())
+                    .unwrap_or_default(),
             })
             .collect();
         Ok(Response::new(pb::ListAppsReply { apps }))

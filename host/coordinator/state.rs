@@ -31,7 +31,11 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state around `core`; events go to `events`.
-    pub fn new(core: Scheduler, registry: Arc<Registry>, events: mpsc::UnboundedSender<Event>) -> Self {
+    pub fn new(
+        core: Scheduler,
+        registry: Arc<Registry>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
         Shared {
             core: Mutex::new(core),
             registry,

@@ -38,12 +38,20 @@ pub struct TaskId {
 impl TaskId {
     /// Map task `index` of `job`.
     pub fn map(job: JobId, index: u32) -> Self {
-        TaskId { job, phase: Phase::Map, index }
+        TaskId {
+            job,
+            phase: Phase::Map,
+            index,
+        }
     }
 
     /// Reduce task `index` of `job`.
     pub fn reduce(job: JobId, index: u32) -> Self {
-        TaskId { job, phase: Phase::Reduce, index }
+        TaskId {
+            job,
+            phase: Phase::Reduce,
+            index,
+        }
     }
 }
 

@@ -39,7 +39,10 @@ pub enum JobState {
 impl JobState {
     /// Whether the job has ended (successfully or not).
     pub fn is_ended(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 

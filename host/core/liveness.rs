@@ -55,7 +55,10 @@ impl Scheduler {
 
     /// Records a sign of life from `worker`; errors if it is unknown or dead.
     pub(crate) fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
-        let w = self.workers.get_mut(&worker).ok_or(CoreError::UnknownWorker(worker))?;
+        let w = self
+            .workers
+            .get_mut(&worker)
+            .ok_or(CoreError::UnknownWorker(worker))?;
         if !w.alive {
             return Err(CoreError::WorkerDead(worker));
         }

@@ -57,7 +57,9 @@ pub enum CoreError {
     UnknownWorker(WorkerId),
     /// A worker that was declared dead; it must drop its state and register
     /// again.
-    #[error("worker {0} was declared dead (no heartbeat in time); drop its state and register again")]
+    #[error(
+        "worker {0} was declared dead (no heartbeat in time); drop its state and register again"
+    )]
     WorkerDead(WorkerId),
     /// A task index outside its job.
     #[error("job {job} has no {phase} task {index}")]

@@ -56,8 +56,15 @@ impl Scheduler {
         if !self.accept_report(report, now)? {
             return Ok(ReportOutcome::Ignored);
         }
-        let Report { worker, task, attempt: _ } = *report;
-        let job = self.jobs.get_mut(&task.job).ok_or(CoreError::UnknownJob(task.job))?;
+        let Report {
+            worker,
+            task,
+            attempt: _,
+        } = *report;
+        let job = self
+            .jobs
+            .get_mut(&task.job)
+            .ok_or(CoreError::UnknownJob(task.job))?;
         let Some(t) = job.task_mut(task.phase, task.index) else {
             return Ok(ReportOutcome::Ignored);
         };
@@ -112,7 +119,10 @@ impl Scheduler {
         if let Some(w) = self.workers.get_mut(&worker) {
             w.running.remove(&task);
         }
-        let job = self.jobs.get_mut(&task.job).ok_or(CoreError::UnknownJob(task.job))?;
+        let job = self
+            .jobs
+            .get_mut(&task.job)
+            .ok_or(CoreError::UnknownJob(task.job))?;
         let describe = job.describe(task.phase, task.index);
         job.counters.task_failures += 1;
         let Some(t) = job.task_mut(task.phase, task.index) else {
@@ -120,7 +130,8 @@ impl Scheduler {
         };
         t.state = TaskState::Pending;
         if !failure.retry {
-            job.errors.push(format!("{describe} failed: {}", failure.error));
+            job.errors
+                .push(format!("{describe} failed: {}", failure.error));
             self.end_job(task.job, JobState::Failed, now);
             return Ok(ReportOutcome::Accepted);
         }
@@ -160,19 +171,24 @@ impl Scheduler {
     fn accept_report(&mut self, report: &Report, now: Instant) -> Result<bool, CoreError> {
         self.touch(report.worker, now)?;
         let task = report.task;
-        let job = self.jobs.get(&task.job).ok_or(CoreError::UnknownJob(task.job))?;
-        let t = job.task(task.phase, task.index).ok_or(CoreError::UnknownTask {
-            job: task.job,
-            phase: task.phase,
-            index: task.index,
-        })?;
+        let job = self
+            .jobs
+            .get(&task.job)
+            .ok_or(CoreError::UnknownJob(task.job))?;
+        let t = job
+            .task(task.phase, task.index)
+            .ok_or(CoreError::UnknownTask {
+                job: task.job,
+                phase: task.phase,
+                index: task.index,
+            })?;
         if job.state.is_ended() {
             return Ok(false);
         }
         Ok(match t.state {
-            TaskState::Running { worker, attempt, .. } => {
-                worker == report.worker && report.attempt.is_none_or(|a| a == attempt)
-            }
+            TaskState::Running {
+                worker, attempt, ..
+            } => worker == report.worker && report.attempt.is_none_or(|a| a == attempt),
             _ => false,
         })
     }

@@ -64,7 +64,11 @@ impl Assignment {
     /// For a map: its input file.
     pub fn file(&self) -> Option<&str> {
         match self.task.phase {
-            Phase::Map => self.spec.files.get(self.task.index as usize).map(String::as_str),
+            Phase::Map => self
+                .spec
+                .files
+                .get(self.task.index as usize)
+                .map(String::as_str),
             Phase::Reduce => None,
         }
     }
@@ -140,7 +144,8 @@ impl Scheduler {
         let id = JobId(self.next_job);
         self.next_job += 1;
         let job = Job::new(id, spec, now);
-        self.available.extend((0..job.n_map()).map(|i| TaskId::map(id, i)));
+        self.available
+            .extend((0..job.n_map()).map(|i| TaskId::map(id, i)));
         self.jobs.insert(id, job);
         Ok(id)
     }
@@ -152,18 +157,33 @@ impl Scheduler {
 
     /// Hands `worker` the first available task in job order, or `None` when
     /// there is nothing it can do now. Counts as a sign of life.
-    pub fn next_task(&mut self, worker: WorkerId, now: Instant) -> Result<Option<Assignment>, CoreError> {
+    pub fn next_task(
+        &mut self,
+        worker: WorkerId,
+        now: Instant,
+    ) -> Result<Option<Assignment>, CoreError> {
         self.touch(worker, now)?;
         let Some(task) = self.available.pop_first() else {
             return Ok(None);
         };
-        let job = self.jobs.get_mut(&task.job).ok_or(CoreError::UnknownJob(task.job))?;
+        let job = self
+            .jobs
+            .get_mut(&task.job)
+            .ok_or(CoreError::UnknownJob(task.job))?;
         let t = job
             .task_mut(task.phase, task.index)
-            .ok_or(CoreError::UnknownTask { job: task.job, phase: task.phase, index: task.index })?;
+            .ok_or(CoreError::UnknownTask {
+                job: task.job,
+                phase: task.phase,
+                index: task.index,
+            })?;
         t.attempts += 1;
         let attempt = Attempt(t.attempts);
-        t.state = TaskState::Running { worker, attempt, since: now };
+        t.state = TaskState::Running {
+            worker,
+            attempt,
+            since: now,
+        };
         job.counters.task_attempts += 1;
         if job.state == JobState::Queued {
             job.state = JobState::Running;
@@ -186,6 +206,33 @@ impl Scheduler {
             n_map: job.n_map(),
             map_locations,
         }))
+    }
+
+    /// `worker` says it runs no task, so any task still recorded as running
+    /// on it was lost on the way (say, the reply that assigned it never
+    /// arrived): make it available again. This is not the task's fault and
+    /// does not count against its attempts.
+    pub fn worker_idle(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
+        self.touch(worker, now)?;
+        let Some(w) = self.workers.get_mut(&worker) else {
+            return Ok(());
+        };
+        let abandoned = std::mem::take(&mut w.running);
+        for task in abandoned {
+            let Some(job) = self.jobs.get_mut(&task.job) else {
+                continue;
+            };
+            let Some(t) = job.task_mut(task.phase, task.index) else {
+                continue;
+            };
+            if matches!(t.state, TaskState::Running { worker: w, .. } if w == worker) {
+                t.state = TaskState::Pending;
+                if task.phase == Phase::Map || job.reduces_open() {
+                    self.available.insert(task);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where each map output of `job` is (all maps are done when called).
@@ -256,6 +303,13 @@ impl Scheduler {
             if let Some(w) = self.workers.get_mut(&w) {
                 w.running.remove(&t);
             }
+            if let Some(task) = self
+                .jobs
+                .get_mut(&job)
+                .and_then(|j| j.task_mut(t.phase, t.index))
+            {
+                task.state = TaskState::Pending;
+            }
         }
         for w in self.workers.values_mut() {
             w.suspect_for.remove(&job);
@@ -278,8 +332,16 @@ impl Scheduler {
 }
 
 fn running_tasks(j: &Job) -> impl Iterator<Item = (TaskId, WorkerId)> + '_ {
-    let maps = j.maps.iter().enumerate().map(|(i, t)| (TaskId::map(j.id, i as u32), t));
-    let reduces = j.reduces.iter().enumerate().map(|(i, t)| (TaskId::reduce(j.id, i as u32), t));
+    let maps = j
+        .maps
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (TaskId::map(j.id, i as u32), t));
+    let reduces = j
+        .reduces
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (TaskId::reduce(j.id, i as u32), t));
     maps.chain(reduces).filter_map(|(id, t)| match t.state {
         TaskState::Running { worker, .. } => Some((id, worker)),
         _ => None,

@@ -101,7 +101,10 @@ fn status_of(job: &Job) -> JobStatus {
 impl Scheduler {
     /// One job's status.
     pub fn job_status(&self, job: JobId) -> Result<JobStatus, CoreError> {
-        self.jobs.get(&job).map(status_of).ok_or(CoreError::UnknownJob(job))
+        self.jobs
+            .get(&job)
+            .map(status_of)
+            .ok_or(CoreError::UnknownJob(job))
     }
 
     /// Every job's status, oldest first.
@@ -116,7 +119,11 @@ impl Scheduler {
             .map(|(&id, w)| WorkerStatus {
                 id,
                 address: self.address_of(id),
-                state: if w.alive { WorkerState::Alive } else { WorkerState::Dead },
+                state: if w.alive {
+                    WorkerState::Alive
+                } else {
+                    WorkerState::Dead
+                },
                 last_seen_ago: now.saturating_duration_since(w.last_seen),
                 running: w
                     .running

@@ -17,7 +17,13 @@ pub trait App: Send + Sync {
     /// A one-line description.
     fn description(&self) -> &str;
     /// Maps one input file.
-    fn map(&self, path: &str, contents: &[u8], args: &[u8], emit: &mut dyn FnMut(&[u8], &[u8])) -> Result<(), String>;
+    fn map(
+        &self,
+        path: &str,
+        contents: &[u8],
+        args: &[u8],
+        emit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), String>;
     /// Reduces one key's values.
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String>;
     /// Whether the app has a combiner.
@@ -42,7 +48,13 @@ impl App for Module {
     fn description(&self) -> &str {
         Module::description(self)
     }
-    fn map(&self, path: &str, contents: &[u8], args: &[u8], emit: &mut dyn FnMut(&[u8], &[u8])) -> Result<(), String> {
+    fn map(
+        &self,
+        path: &str,
+        contents: &[u8],
+        args: &[u8],
+        emit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), String> {
         Module::map(self, path, contents, args, emit)
     }
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
@@ -95,8 +107,18 @@ impl<T: plugin_api::App> App for StaticApp<T> {
     fn description(&self) -> &str {
         T::DESCRIPTION
     }
-    fn map(&self, path: &str, contents: &[u8], args: &[u8], emit: &mut dyn FnMut(&[u8], &[u8])) -> Result<(), String> {
-        let input = MapInput { path, contents, args: Args::new(args) };
+    fn map(
+        &self,
+        path: &str,
+        contents: &[u8],
+        args: &[u8],
+        emit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), String> {
+        let input = MapInput {
+            path,
+            contents,
+            args: Args::new(args),
+        };
         guarded(|| self.0.map(&input, &mut FnEmit(emit)))
     }
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {

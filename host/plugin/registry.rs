@@ -90,7 +90,10 @@ pub fn default_plugin_dirs(explicit: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 fn is_plugin_file(path: &Path) -> bool {
-    path.is_file() && path.extension().is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e == std::env::consts::DLL_EXTENSION)
 }
 
 impl Registry {

@@ -49,7 +49,11 @@ pub struct Executor {
 impl Executor {
     /// An executor using `registry`'s apps and keeping map output in `store`.
     pub fn new(registry: Arc<Registry>, store: MapOutputStore, fetcher: Fetcher) -> Self {
-        Executor { registry, store, fetcher }
+        Executor {
+            registry,
+            store,
+            fetcher,
+        }
     }
 
     fn app(&self, name: &str, worker: u32) -> Result<Arc<dyn App>, TaskFailure> {
@@ -75,16 +79,22 @@ impl Executor {
         }
     }
 
-    async fn run_map(&self, app: Arc<dyn App>, task: &TaskSpec, file: &str) -> Result<TaskCounters, TaskFailure> {
+    async fn run_map(
+        &self,
+        app: Arc<dyn App>,
+        task: &TaskSpec,
+        file: &str,
+    ) -> Result<TaskCounters, TaskFailure> {
         let contents = tokio::fs::read(file)
             .await
             .map_err(|e| TaskFailure::fatal(format!("cannot read input {file}: {e}")))?;
         let input_bytes = contents.len() as u64;
         let (path, args, n_reduce) = (file.to_string(), task.args.clone(), task.n_reduce);
-        let (runs, stats) = tokio::task::spawn_blocking(move || run_map(&*app, &path, &contents, &args, n_reduce))
-            .await
-            .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
-            .map_err(TaskFailure::fatal)?;
+        let (runs, stats) =
+            tokio::task::spawn_blocking(move || run_map(&*app, &path, &contents, &args, n_reduce))
+                .await
+                .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
+                .map_err(TaskFailure::fatal)?;
         self.store.insert(
             task.job,
             task.index,
@@ -102,14 +112,25 @@ impl Executor {
         })
     }
 
-    async fn fetch_one(&self, worker: u32, task: &TaskSpec, loc: &Location) -> Result<bytes::Bytes, TaskFailure> {
+    async fn fetch_one(
+        &self,
+        worker: u32,
+        task: &TaskSpec,
+        loc: &Location,
+    ) -> Result<bytes::Bytes, TaskFailure> {
         let result = if loc.worker == worker {
             self.store
                 .partition(task.job, loc.map_task, task.index, loc.attempt)
                 .map_err(|e| e.to_string())
         } else {
             self.fetcher
-                .fetch(&loc.address, task.job, loc.map_task, loc.attempt, task.index)
+                .fetch(
+                    &loc.address,
+                    task.job,
+                    loc.map_task,
+                    loc.attempt,
+                    task.index,
+                )
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -129,25 +150,30 @@ impl Executor {
     ) -> Result<TaskCounters, TaskFailure> {
         // Collected first: a lazily mapped stream of borrowing futures trips
         // the compiler's `Send` inference for the spawned worker future.
-        let fetches: Vec<_> = locations.iter().map(|loc| self.fetch_one(worker, task, loc)).collect();
+        let fetches: Vec<_> = locations
+            .iter()
+            .map(|loc| self.fetch_one(worker, task, loc))
+            .collect();
         let runs: Vec<bytes::Bytes> = futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
         let shuffle_bytes = runs.iter().map(|r| r.len() as u64).sum();
         let dir = task.output_dir.clone();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| TaskFailure::fatal(format!("cannot create output directory {dir}: {e}")))?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
+            TaskFailure::fatal(format!("cannot create output directory {dir}: {e}"))
+        })?;
         let (args, r) = (task.args.clone(), task.index);
         let tag = format!("w{worker}-a{}-p{}", task.attempt, std::process::id());
-        let stats = tokio::task::spawn_blocking(move || reduce_to_file(&*app, runs, &args, Path::new(&dir), r, &tag))
-            .await
-            .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?
-            .map_err(|e| match e {
-                ReduceError::App(m) => TaskFailure::fatal(m),
-                other => TaskFailure::fatal(other.to_string()),
-            })?;
+        let stats = tokio::task::spawn_blocking(move || {
+            reduce_to_file(&*app, runs, &args, Path::new(&dir), r, &tag)
+        })
+        .await
+        .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?
+        .map_err(|e| match e {
+            ReduceError::App(m) => TaskFailure::fatal(m),
+            other => TaskFailure::fatal(other.to_string()),
+        })?;
         Ok(TaskCounters {
             input_bytes: 0,
             input_records: 0,

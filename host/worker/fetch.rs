@@ -62,7 +62,10 @@ impl Fetcher {
     /// Forgets the channel to `address` (after an error), so the next fetch
     /// connects afresh.
     fn forget(&self, address: &str) {
-        self.channels.lock().unwrap_or_else(|p| p.into_inner()).remove(address);
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(address);
     }
 
     /// Fetches partition `reduce_task` of `job`'s map task `map_task`

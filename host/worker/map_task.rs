@@ -26,7 +26,9 @@ struct PartitionBuf {
 
 impl PartitionBuf {
     fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        let too_long = |what: &str, n: usize| format!("map emitted a {what} of {n} bytes (the limit is 4 GiB)");
+        let too_long = |what: &str, n: usize| {
+            format!("map emitted a {what} of {n} bytes (the limit is 4 GiB)")
+        };
         let klen = u32::try_from(key.len()).map_err(|_| too_long("key", key.len()))?;
         let vlen = u32::try_from(value.len()).map_err(|_| too_long("value", value.len()))?;
         self.index.push((self.arena.len(), klen, vlen));
@@ -85,7 +87,9 @@ pub fn run_map(
             match app.partition(key, n_reduce, args) {
                 Ok(p) if p < n_reduce => p,
                 Ok(p) => {
-                    failure = Some(format!("the app's partitioner returned {p} for {n_reduce} partitions"));
+                    failure = Some(format!(
+                        "the app's partitioner returned {p} for {n_reduce} partitions"
+                    ));
                     return;
                 }
                 Err(e) => {
@@ -113,7 +117,12 @@ pub fn run_map(
     Ok((runs, stats))
 }
 
-fn sort_and_frame(app: &dyn App, part: &mut PartitionBuf, args: &[u8], stats: &mut MapStats) -> Result<Vec<u8>, String> {
+fn sort_and_frame(
+    app: &dyn App,
+    part: &mut PartitionBuf,
+    args: &[u8],
+    stats: &mut MapStats,
+) -> Result<Vec<u8>, String> {
     let mut index = std::mem::take(&mut part.index);
     index.sort_by(|a, b| {
         let ka = &part.arena[a.0..a.0 + a.1 as usize];
@@ -132,7 +141,11 @@ fn sort_and_frame(app: &dyn App, part: &mut PartitionBuf, args: &[u8], stats: &m
             end += 1;
         }
         if combine && end - i > 1 {
-            let mut values = RangeValues { buf: part, next: i, end };
+            let mut values = RangeValues {
+                buf: part,
+                next: i,
+                end,
+            };
             let combined = app.combine(key, &mut values, args)?;
             push_frame(&mut out, key);
             push_frame(&mut out, &combined);

@@ -214,6 +214,9 @@ mod tests {
     fn corrupt_runs_are_errors() {
         let mut bytes = run(&[("a", "1")]).to_vec();
         bytes.pop();
-        assert_eq!(Merger::new(vec![Bytes::from(bytes)]).err(), Some(CorruptRun { run: 0, offset: 5 }));
+        assert_eq!(
+            Merger::new(vec![Bytes::from(bytes)]).err(),
+            Some(CorruptRun { run: 0, offset: 5 })
+        );
     }
 }

@@ -91,9 +91,12 @@ pub async fn run(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(service)
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            }),
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                async move {
+                    let _ = server_stop.wait_for(|s| *s).await;
+                },
+            ),
     );
     tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
 
@@ -205,6 +208,7 @@ impl Node {
             let request = GetTaskRequest {
                 worker_id: id,
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
+                idle: true,
             };
             let started = tokio::time::Instant::now();
             let reply = tokio::select! {
@@ -224,7 +228,13 @@ impl Node {
             backoff = Backoff::new();
             match TaskSpec::from_reply(reply, LEGACY_PORT_BASE) {
                 Ok(Some(task)) => {
-                    let span = tracing::info_span!("task", job = task.job, phase = task.phase(), task = task.index, attempt = task.attempt);
+                    let span = tracing::info_span!(
+                        "task",
+                        job = task.job,
+                        phase = task.phase(),
+                        task = task.index,
+                        attempt = task.attempt
+                    );
                     if let Some(stop) = self.run_task(id, task).instrument(span).await {
                         return stop;
                     }
@@ -255,7 +265,10 @@ impl Node {
             }
         };
         match &outcome {
-            Ok(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "task finished"),
+            Ok(_) => tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "task finished"
+            ),
             Err(f) => tracing::warn!(retry = f.retry, "task failed: {}", f.message),
         }
         self.report(id, &task, outcome).await
@@ -263,7 +276,12 @@ impl Node {
 
     /// Reports a task's outcome, retrying while the coordinator is
     /// unreachable.
-    async fn report(&self, id: u32, task: &TaskSpec, outcome: Result<TaskCounters, TaskFailure>) -> Option<Stop> {
+    async fn report(
+        &self,
+        id: u32,
+        task: &TaskSpec,
+        outcome: Result<TaskCounters, TaskFailure>,
+    ) -> Option<Stop> {
         let reduce = task.phase() == "reduce";
         let mut backoff = Backoff::new();
         loop {
@@ -308,7 +326,10 @@ impl Node {
                     return None;
                 }
                 Err(s) => {
-                    tracing::warn!("cannot report to the coordinator: {}; retrying", s.message());
+                    tracing::warn!(
+                        "cannot report to the coordinator: {}; retrying",
+                        s.message()
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(backoff.next()) => {}
                         _ = self.stopped() => return Some(Stop::Shutdown),
@@ -319,7 +340,12 @@ impl Node {
     }
 }
 
-async fn heartbeat_loop(mut client: Client, id: u32, interval: Duration, dead: watch::Sender<bool>) {
+async fn heartbeat_loop(
+    mut client: Client,
+    id: u32,
+    interval: Duration,
+    dead: watch::Sender<bool>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;

@@ -76,7 +76,13 @@ pub fn reduce_to_file(
     Ok(stats)
 }
 
-fn write_reduced(app: &dyn App, runs: Vec<Bytes>, args: &[u8], file: File, path: &Path) -> Result<ReduceStats, ReduceError> {
+fn write_reduced(
+    app: &dyn App,
+    runs: Vec<Bytes>,
+    args: &[u8],
+    file: File,
+    path: &Path,
+) -> Result<ReduceStats, ReduceError> {
     let io = |source| ReduceError::Write {
         path: path.to_path_buf(),
         source,
@@ -86,12 +92,15 @@ fn write_reduced(app: &dyn App, runs: Vec<Bytes>, args: &[u8], file: File, path:
     let mut stats = ReduceStats::default();
     let mut prev: Option<Bytes> = None;
     while let Some(key) = merger.next_key(prev.as_deref())? {
-        let value = app.reduce(&key, &mut merger.values(&key), args).map_err(ReduceError::App)?;
+        let value = app
+            .reduce(&key, &mut merger.values(&key), args)
+            .map_err(ReduceError::App)?;
         if let Some(e) = merger.take_error() {
             return Err(e.into());
         }
         for frame in [&key[..], &value[..]] {
-            out.write_all(&(frame.len() as u32).to_be_bytes()).map_err(io)?;
+            out.write_all(&(frame.len() as u32).to_be_bytes())
+                .map_err(io)?;
             out.write_all(frame).map_err(io)?;
         }
         stats.records += 1;

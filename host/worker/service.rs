@@ -8,7 +8,9 @@ use tonic::{Request, Response, Status};
 
 use super::store::{MapOutputStore, StoreError};
 use crate::proto::worker::worker_server::Worker;
-use crate::proto::worker::{ReadMapChunk, ReadMapReply, ReadMapRequest, RemoveJobReply, RemoveJobRequest};
+use crate::proto::worker::{
+    ReadMapChunk, ReadMapReply, ReadMapRequest, RemoveJobReply, RemoveJobRequest,
+};
 
 /// Size of the chunks `ReadMapStream` sends.
 pub const CHUNK_SIZE: usize = 1 << 20;
@@ -30,7 +32,9 @@ impl WorkerService {
             .partition(r.job_id, r.map_task, r.reduce_task, r.map_attempt)
             .map_err(|e| match e {
                 StoreError::NoPartition { .. } => Status::invalid_argument(e.to_string()),
-                StoreError::Missing { .. } | StoreError::OtherAttempt { .. } => Status::not_found(e.to_string()),
+                StoreError::Missing { .. } | StoreError::OtherAttempt { .. } => {
+                    Status::not_found(e.to_string())
+                }
             })
     }
 }
@@ -39,12 +43,18 @@ type ChunkStream = Pin<Box<dyn Stream<Item = Result<ReadMapChunk, Status>> + Sen
 
 #[tonic::async_trait]
 impl Worker for WorkerService {
-    async fn read_map(&self, request: Request<ReadMapRequest>) -> Result<Response<ReadMapReply>, Status> {
+    async fn read_map(
+        &self,
+        request: Request<ReadMapRequest>,
+    ) -> Result<Response<ReadMapReply>, Status> {
         let result = self.partition(request.get_ref())?;
         Ok(Response::new(ReadMapReply { result }))
     }
 
-    async fn remove_job(&self, request: Request<RemoveJobRequest>) -> Result<Response<RemoveJobReply>, Status> {
+    async fn remove_job(
+        &self,
+        request: Request<RemoveJobRequest>,
+    ) -> Result<Response<RemoveJobReply>, Status> {
         let job = request.get_ref().job_id;
         let freed = self.store.remove_job(job);
         tracing::debug!(job, freed, "dropped job data");
@@ -53,7 +63,10 @@ impl Worker for WorkerService {
 
     type ReadMapStreamStream = ChunkStream;
 
-    async fn read_map_stream(&self, request: Request<ReadMapRequest>) -> Result<Response<ChunkStream>, Status> {
+    async fn read_map_stream(
+        &self,
+        request: Request<ReadMapRequest>,
+    ) -> Result<Response<ChunkStream>, Status> {
         let data = self.partition(request.get_ref())?;
         let chunks: Vec<Result<ReadMapChunk, Status>> = (0..data.len())
             .step_by(CHUNK_SIZE)

@@ -40,7 +40,9 @@ pub enum StoreError {
         map_task: u32,
     },
     /// It holds another attempt's output.
-    #[error("this worker holds attempt {held} of job {job} map task {map_task}, not attempt {wanted}")]
+    #[error(
+        "this worker holds attempt {held} of job {job} map task {map_task}, not attempt {wanted}"
+    )]
     OtherAttempt {
         /// The job.
         job: u32,
@@ -87,7 +89,13 @@ impl MapOutputStore {
     }
 
     /// One partition of a map task's output. `attempt` 0 accepts any.
-    pub fn partition(&self, job: u32, map_task: u32, reduce_task: u32, attempt: u32) -> Result<Bytes, StoreError> {
+    pub fn partition(
+        &self,
+        job: u32,
+        map_task: u32,
+        reduce_task: u32,
+        attempt: u32,
+    ) -> Result<Bytes, StoreError> {
         let out = self
             .lock()
             .get(&(job, map_task))
@@ -157,10 +165,24 @@ mod tests {
         assert_eq!(s.partition(1, 0, 0, 2), Ok(Bytes::from_static(b"p0")));
         assert_eq!(
             s.partition(1, 0, 0, 1),
-            Err(StoreError::OtherAttempt { job: 1, map_task: 0, held: 2, wanted: 1 })
+            Err(StoreError::OtherAttempt {
+                job: 1,
+                map_task: 0,
+                held: 2,
+                wanted: 1
+            })
         );
-        assert_eq!(s.partition(1, 1, 0, 0), Err(StoreError::Missing { job: 1, map_task: 1 }));
-        assert!(matches!(s.partition(1, 0, 5, 0), Err(StoreError::NoPartition { n: 2, .. })));
+        assert_eq!(
+            s.partition(1, 1, 0, 0),
+            Err(StoreError::Missing {
+                job: 1,
+                map_task: 1
+            })
+        );
+        assert!(matches!(
+            s.partition(1, 0, 5, 0),
+            Err(StoreError::NoPartition { n: 2, .. })
+        ));
     }
 
     #[test]

@@ -81,7 +81,10 @@ impl TaskSpec {
                 .collect();
             locations.sort_by_key(|l| l.map_task);
             let complete = locations.len() == reply.n_map as usize
-                && locations.iter().enumerate().all(|(i, l)| l.map_task == i as u32);
+                && locations
+                    .iter()
+                    .enumerate()
+                    .all(|(i, l)| l.map_task == i as u32);
             if !complete {
                 return Err(format!(
                     "reduce assignment lists {} map locations for {} map tasks",

@@ -70,7 +70,8 @@ pub struct SinkFfi {
     write: extern "C" fn(*mut c_void, RSlice<'_, u8>) -> bool,
 }
 
-type ReduceFn = extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>;
+type ReduceFn =
+    extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>;
 
 /// The root module an app library exports.
 #[repr(C)]
@@ -84,13 +85,18 @@ pub struct AppModule {
     /// [`App::DESCRIPTION`].
     pub description: RStr<'static>,
     /// [`App::map`]: path, contents, args, sink.
-    pub map: extern "C" fn(RStr<'_>, RSlice<'_, u8>, RSlice<'_, u8>, EmitFfi) -> RResult<(), RString>,
+    pub map:
+        extern "C" fn(RStr<'_>, RSlice<'_, u8>, RSlice<'_, u8>, EmitFfi) -> RResult<(), RString>,
     /// [`App::reduce`]: key, values, args.
-    pub reduce: extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>,
+    pub reduce:
+        extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>,
     /// [`App::combine`], when the app has one.
-    pub combine: ROption<extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>>,
+    pub combine: ROption<
+        extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>,
+    >,
     /// [`App::partition`], when the app overrides it: key, n_reduce, args.
-    pub partition: ROption<extern "C" fn(RSlice<'_, u8>, u32, RSlice<'_, u8>) -> RResult<u32, RString>>,
+    pub partition:
+        ROption<extern "C" fn(RSlice<'_, u8>, u32, RSlice<'_, u8>) -> RResult<u32, RString>>,
     /// [`App::format`]: records, output.
     #[sabi(last_prefix_field)]
     pub format: extern "C" fn(RecordsFfi, SinkFfi) -> RResult<(), RString>,
@@ -236,7 +242,11 @@ extern "C" fn reduce_shim<T: Instance>(
 ) -> RResult<RVec<u8>, RString> {
     guarded(|| {
         T::instance()
-            .reduce(key.as_slice(), &mut PluginValues(values), &Args::new(args.as_slice()))
+            .reduce(
+                key.as_slice(),
+                &mut PluginValues(values),
+                &Args::new(args.as_slice()),
+            )
             .map(RVec::from)
     })
 }
@@ -248,7 +258,11 @@ extern "C" fn combine_shim<T: Instance>(
 ) -> RResult<RVec<u8>, RString> {
     guarded(|| {
         T::instance()
-            .combine(key.as_slice(), &mut PluginValues(values), &Args::new(args.as_slice()))
+            .combine(
+                key.as_slice(),
+                &mut PluginValues(values),
+                &Args::new(args.as_slice()),
+            )
             .map(RVec::from)
     })
 }
@@ -325,7 +339,10 @@ impl Module {
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<(), String> {
-        let mut ctx = EmitCtx { f: emit, panicked: false };
+        let mut ctx = EmitCtx {
+            f: emit,
+            panicked: false,
+        };
         let ffi = EmitFfi {
             ctx: &mut ctx as *mut EmitCtx<'_> as *mut c_void,
             emit: emit_trampoline,
@@ -338,12 +355,22 @@ impl Module {
     }
 
     /// Calls [`App::reduce`].
-    pub fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn reduce(
+        &self,
+        key: &[u8],
+        values: &mut dyn Values,
+        args: &[u8],
+    ) -> Result<Vec<u8>, String> {
         call_reducer(self.0.reduce(), key, values, args)
     }
 
     /// Calls [`App::combine`]; an error when the app has no combiner.
-    pub fn combine(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn combine(
+        &self,
+        key: &[u8],
+        values: &mut dyn Values,
+        args: &[u8],
+    ) -> Result<Vec<u8>, String> {
         match self.0.combine() {
             RSome(f) => call_reducer(f, key, values, args),
             RNone => Err(format!("app {} has no combiner", self.name())),
@@ -353,15 +380,23 @@ impl Module {
     /// Calls [`App::partition`] (the default `ihash` when not overridden).
     pub fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, String> {
         match self.0.partition() {
-            RSome(f) => f(key.into(), n_reduce, args.into()).into_result().map_err(String::from),
+            RSome(f) => f(key.into(), n_reduce, args.into())
+                .into_result()
+                .map_err(String::from),
             RNone => Ok(crate::ihash(key) % n_reduce.max(1)),
         }
     }
 
     /// Calls [`App::format`].
     pub fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), String> {
-        let mut rctx = RecordsCtx { r: records, panicked: false };
-        let mut sctx = SinkCtx { w: out, error: None };
+        let mut rctx = RecordsCtx {
+            r: records,
+            panicked: false,
+        };
+        let mut sctx = SinkCtx {
+            w: out,
+            error: None,
+        };
         let result = (self.0.format())(
             RecordsFfi {
                 ctx: &mut rctx as *mut RecordsCtx<'_> as *mut c_void,
@@ -382,8 +417,16 @@ impl Module {
     }
 }
 
-fn call_reducer(f: ReduceFn, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
-    let mut ctx = ValuesCtx { v: values, panicked: false };
+fn call_reducer(
+    f: ReduceFn,
+    key: &[u8],
+    values: &mut dyn Values,
+    args: &[u8],
+) -> Result<Vec<u8>, String> {
+    let mut ctx = ValuesCtx {
+        v: values,
+        panicked: false,
+    };
     let ffi = ValuesFfi {
         ctx: &mut ctx as *mut ValuesCtx<'_> as *mut c_void,
         next: values_trampoline,
@@ -392,7 +435,10 @@ fn call_reducer(f: ReduceFn, key: &[u8], values: &mut dyn Values, args: &[u8]) -
     if ctx.panicked {
         return Err(HOST_PANIC.to_string());
     }
-    result.into_result().map(RVec::into_vec).map_err(String::from)
+    result
+        .into_result()
+        .map(RVec::into_vec)
+        .map_err(String::from)
 }
 
 struct EmitCtx<'a> {
@@ -426,7 +472,9 @@ extern "C" fn values_trampoline(ctx: *mut c_void) -> ROption<RSlice<'static, u8>
         return RNone;
     }
     let v = &mut ctx.v;
-    match catch_unwind(AssertUnwindSafe(|| v.next_value().map(|s| (s.as_ptr(), s.len())))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        v.next_value().map(|s| (s.as_ptr(), s.len()))
+    })) {
         Ok(Some((ptr, len))) => RSome(unsafe { RSlice::from_raw_parts(ptr, len) }),
         Ok(None) => RNone,
         Err(_) => {

@@ -33,8 +33,7 @@ impl<'a> Args<'a> {
         self.to_bytes()?
             .into_iter()
             .map(|b| {
-                std::str::from_utf8(b)
-                    .map_err(|_| AppError::msg("job argument is not valid UTF-8"))
+                std::str::from_utf8(b).map_err(|_| AppError::msg("job argument is not valid UTF-8"))
             })
             .collect()
     }
@@ -70,7 +69,10 @@ mod tests {
     #[test]
     fn options_in_both_forms() {
         let raw = encode_frames(["-x", "--term", "foo bar"]);
-        assert_eq!(Args::new(&raw).option(&["-t", "--term"]), Ok(Some("foo bar")));
+        assert_eq!(
+            Args::new(&raw).option(&["-t", "--term"]),
+            Ok(Some("foo bar"))
+        );
         let raw = encode_frames(["--term=a=b"]);
         assert_eq!(Args::new(&raw).option(&["-t", "--term"]), Ok(Some("a=b")));
         assert_eq!(Args::new(&[]).option(&["-t"]), Ok(None));

@@ -26,7 +26,10 @@ pub fn poll_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> O
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -131,15 +134,28 @@ pub fn wc_inputs() -> Vec<(String, Vec<u8>)> {
         ("empty.txt".into(), Vec::new()),
     ];
     let vocabulary = [
-        "alpha", "Beta", "GAMMA", "delta", "Ωμέγα", "straße", "the", "The", "a", "zebra", "Über", "über",
+        "alpha",
+        "Beta",
+        "GAMMA",
+        "delta",
+        "Ωμέγα",
+        "straße",
+        "the",
+        "The",
+        "a",
+        "zebra",
+        "Über",
+        "über",
         "日本",
     ];
     let separators = [" ", "  ", "\n", ", ", ". ", "\t", "--", "'", "7"];
     let mut rng = Prng::new(0x5eed_0001);
     let mut generated = String::new();
     for _ in 0..3000 {
-        generated.push_str(rng.pick(&vocabulary));
-        generated.push_str(rng.pick(&separators));
+        let word: &&str = rng.pick(&vocabulary);
+        let separator: &&str = rng.pick(&separators);
+        generated.push_str(word);
+        generated.push_str(separator);
     }
     files.push(("generated/words.txt".into(), generated.into_bytes()));
     files
@@ -153,13 +169,22 @@ pub fn grep_inputs() -> Vec<(String, Vec<u8>)> {
     vec![
         ("b/alpha.txt".into(), PARAGRAPH_1.into()),
         ("a/zeta.txt".into(), PARAGRAPH_2.into()),
-        ("a/nomatch.txt".into(), "nothing to see here\nTHE upper case does not count\nThe neither\n".into()),
+        (
+            "a/nomatch.txt".into(),
+            "nothing to see here\nTHE upper case does not count\nThe neither\n".into(),
+        ),
         (
             "c/crlf.txt".into(),
             "first line\r\nthere is the term\r\n\r\nnot here\r\nother things\r\nthe end".into(),
         ),
-        ("a/notes.txt".into(), "the first notes\n\nsecond line\n  indented the\n".into()),
-        ("b/notes.txt".into(), "no match\nbreathe: ünïcödé the ∑ line\n".into()),
+        (
+            "a/notes.txt".into(),
+            "the first notes\n\nsecond line\n  indented the\n".into(),
+        ),
+        (
+            "b/notes.txt".into(),
+            "no match\nbreathe: ünïcödé the ∑ line\n".into(),
+        ),
         ("c/empty.txt".into(), Vec::new()),
     ]
 }
@@ -182,7 +207,11 @@ pub fn vertex_degree_inputs() -> Vec<(String, Vec<u8>)> {
                 }
             };
             let from = vertex(&mut rng);
-            let to = if rng.below(40) == 0 { from } else { vertex(&mut rng) };
+            let to = if rng.below(40) == 0 {
+                from
+            } else {
+                vertex(&mut rng)
+            };
             let line = match i % 7 {
                 0 => format!("{from}\t{to}\n"),
                 1 => format!("  {from}   {to}  \n"),
@@ -220,8 +249,14 @@ pub fn word_counts(texts: &[&str]) -> BTreeMap<String, u64> {
 
 /// `wc`'s formatted output: `count\tword` lines by count, then word bytes.
 pub fn expected_wc(texts: &[&str]) -> String {
-    let mut rows: Vec<(u64, String)> = word_counts(texts).into_iter().map(|(w, c)| (c, w)).collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_bytes().cmp(b.1.as_bytes())));
+    let mut rows: Vec<(u64, String)> = word_counts(texts)
+        .into_iter()
+        .map(|(w, c)| (c, w))
+        .collect();
+    rows.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
     rows.iter().map(|(c, w)| format!("{c}\t{w}\n")).collect()
 }
 
@@ -271,7 +306,10 @@ pub fn degrees(texts: &[&str]) -> BTreeMap<u64, u64> {
 
 /// `vertex-degree`'s formatted output: `vertex\tdegree` lines by vertex.
 pub fn expected_vertex_degree(texts: &[&str]) -> String {
-    degrees(texts).iter().map(|(v, d)| format!("{v}\t{d}\n")).collect()
+    degrees(texts)
+        .iter()
+        .map(|(v, d)| format!("{v}\t{d}\n"))
+        .collect()
 }
 
 /// The contents of `files` as text.
@@ -327,14 +365,31 @@ pub fn read_output_dir(dir: &Path, n_reduce: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
     for r in 0..n_reduce {
         let path = dir.join(format!("mr-out-{r}"));
         let frames = parse_frames(&std::fs::read(&path).unwrap());
-        assert_eq!(frames.len() % 2, 0, "{}: a key without a value", path.display());
+        assert_eq!(
+            frames.len() % 2,
+            0,
+            "{}: a key without a value",
+            path.display()
+        );
         let mut prev: Option<&Vec<u8>> = None;
         for pair in frames.chunks(2) {
             let key = &pair[0];
             if let Some(p) = prev {
-                assert!(p < key, "{}: key {:?} is not after {:?}", path.display(), String::from_utf8_lossy(key), String::from_utf8_lossy(p));
+                assert!(
+                    p < key,
+                    "{}: key {:?} is not after {:?}",
+                    path.display(),
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(p)
+                );
             }
-            assert_eq!(fnv_partition(key, n_reduce), r, "{}: key {:?} is in the wrong partition", path.display(), String::from_utf8_lossy(key));
+            assert_eq!(
+                fnv_partition(key, n_reduce),
+                r,
+                "{}: key {:?} is in the wrong partition",
+                path.display(),
+                String::from_utf8_lossy(key)
+            );
             prev = Some(key);
             records.push((pair[0].clone(), pair[1].clone()));
         }
@@ -352,7 +407,10 @@ pub fn wc_records(records: &[(Vec<u8>, Vec<u8>)]) -> BTreeMap<String, u64> {
     let mut map = BTreeMap::new();
     for (k, v) in records {
         let word = String::from_utf8(k.clone()).expect("wc keys are UTF-8");
-        assert!(map.insert(word, be_u64(v)).is_none(), "a word in two records");
+        assert!(
+            map.insert(word, be_u64(v)).is_none(),
+            "a word in two records"
+        );
     }
     map
 }
@@ -381,9 +439,15 @@ fn helpers_agree_with_the_documented_vectors() {
     assert_eq!(counts.get("abc"), Some(&1));
     assert_eq!(expected_wc(&["b a B"]), "1\ta\n2\tb\n");
     let grep = expected_grep(
-        &[("/x/b/f".into(), "the\nno\nthem\n".into()), ("/x/a/g".into(), "no".into())],
+        &[
+            ("/x/b/f".into(), "the\nno\nthem\n".into()),
+            ("/x/a/g".into(), "no".into()),
+        ],
         "the",
     );
     assert_eq!(grep, "f:\n\t1: the\n\t3: them\n");
-    assert_eq!(expected_vertex_degree(&["# c\n1 2\n\n2 2\n"]), "1\t1\n2\t3\n");
+    assert_eq!(
+        expected_vertex_degree(&["# c\n1 2\n\n2 2\n"]),
+        "1\t1\n2\t3\n"
+    );
 }

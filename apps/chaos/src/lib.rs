@@ -33,11 +33,16 @@ impl App for Chaos {
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let args = &input.args;
         if let Some(ms) = args.option(&["--sleep-ms"])? {
-            let ms: u64 = ms.parse().map_err(|_| AppError::msg(format!("bad --sleep-ms {ms:?}")))?;
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| AppError::msg(format!("bad --sleep-ms {ms:?}")))?;
             std::thread::sleep(Duration::from_millis(ms));
         }
         if matches(args, "--fail-on", input.path)? {
-            return Err(AppError::msg(format!("chaos: failing on {} as asked", input.path)));
+            return Err(AppError::msg(format!(
+                "chaos: failing on {} as asked",
+                input.path
+            )));
         }
         if matches(args, "--panic-on", input.path)? {
             panic!("chaos: panicking on {} as asked", input.path);
@@ -57,10 +62,17 @@ impl App for Chaos {
         Ok(())
     }
 
-    fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &Args<'_>) -> Result<Vec<u8>, AppError> {
+    fn reduce(
+        &self,
+        key: &[u8],
+        values: &mut dyn Values,
+        args: &Args<'_>,
+    ) -> Result<Vec<u8>, AppError> {
         let key_text = String::from_utf8_lossy(key);
         if args.option(&["--reduce-fail-on"])? == Some(&*key_text) {
-            return Err(AppError::msg(format!("chaos: failing on key {key_text} as asked")));
+            return Err(AppError::msg(format!(
+                "chaos: failing on key {key_text} as asked"
+            )));
         }
         if args.option(&["--reduce-panic-on"])? == Some(&*key_text) {
             panic!("chaos: panicking on key {key_text} as asked");
@@ -68,7 +80,12 @@ impl App for Chaos {
         self.combine(key, values, args)
     }
 
-    fn combine(&self, _key: &[u8], values: &mut dyn Values, _args: &Args<'_>) -> Result<Vec<u8>, AppError> {
+    fn combine(
+        &self,
+        _key: &[u8],
+        values: &mut dyn Values,
+        _args: &Args<'_>,
+    ) -> Result<Vec<u8>, AppError> {
         let mut total = 0u64;
         while let Some(v) = values.next_value() {
             total += decode_u64(v)?;

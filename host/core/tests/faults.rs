@@ -285,3 +285,27 @@ fn workers_silent_together_die_in_one_tick() {
         ]
     );
 }
+
+#[test]
+fn an_idle_worker_gets_back_a_task_whose_assignment_it_never_received() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let w = register1(&mut s, t0);
+    // The reply assigning map 0 is lost: the worker asks again, idle.
+    assert_eq!(ask_task(&mut s, w, t0), Some(m(0, 0)));
+    s.worker_idle(w, t0).unwrap();
+    assert_eq!(running_on(&s, w, t0), vec![]);
+    assert_eq!(
+        must_ask(&mut s, w, t0),
+        assignment(spec(2, 1), m(0, 0), 2, vec![])
+    );
+    let st = s.job_status(JobId(0)).unwrap();
+    assert_eq!(st.maps, progress(2, 0, 1));
+    assert_eq!(st.counters.task_failures, 0, "not the task's fault");
+    // Idle from a dead or unknown worker is refused like any sign of life.
+    assert_err(
+        s.worker_idle(WorkerId(9), t0),
+        CoreError::UnknownWorker(WorkerId(9)),
+    );
+}

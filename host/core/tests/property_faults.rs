@@ -71,7 +71,12 @@ impl Job {
         PhaseProgress {
             total: count(|_| true),
             done: count(|s| matches!(s, Slot::Done(..))),
-            running: count(|s| matches!(s, Slot::Running(..))),
+            // An ended job runs nothing, whatever its workers still do.
+            running: if self.state.is_ended() {
+                0
+            } else {
+                count(|s| matches!(s, Slot::Running(..)))
+            },
         }
     }
 
