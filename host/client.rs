@@ -34,7 +34,15 @@ pub enum ClientError {
     },
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
-    Rpc(#[from] tonic::Status),
+    Rpc(tonic::Status),
+}
+
+// Not `#[from]`: that would make the status the error's source, and callers
+// printing the chain would show its message twice.
+impl From<tonic::Status> for ClientError {
+    fn from(s: tonic::Status) -> Self {
+        ClientError::Rpc(s)
+    }
 }
 
 fn rpc_message(s: &tonic::Status) -> String {
@@ -240,6 +248,20 @@ pub struct AppView {
     pub description: String,
     /// Plugin file.
     pub file: String,
+    /// SHA-256 of the plugin file.
+    pub sha256: String,
+}
+
+fn app_views(apps: Vec<pb::AppInfo>) -> Vec<AppView> {
+    apps.into_iter()
+        .map(|a| AppView {
+            name: a.name,
+            version: a.version,
+            description: a.description,
+            file: a.file,
+            sha256: a.sha256,
+        })
+        .collect()
 }
 
 /// A connected coordinator client.
@@ -380,17 +402,20 @@ impl Client {
     /// The coordinator's apps.
     pub async fn apps(&self) -> Result<Vec<AppView>, ClientError> {
         let reply = self.inner.clone().list_apps(pb::ListAppsRequest {}).await?;
-        Ok(reply
-            .into_inner()
-            .apps
-            .into_iter()
-            .map(|a| AppView {
-                name: a.name,
-                version: a.version,
-                description: a.description,
-                file: a.file,
-            })
-            .collect())
+        Ok(app_views(reply.into_inner().apps))
+    }
+
+    /// Has the coordinator rescan its plugin folders; its apps after, and
+    /// the plugin files it skipped (with why).
+    pub async fn reload_apps(&self) -> Result<(Vec<AppView>, Vec<String>), ClientError> {
+        let reply = self.inner.clone().reload_apps(pb::ListAppsRequest {}).await?.into_inner();
+        Ok((app_views(reply.apps), reply.problems))
+    }
+
+    /// Cancels a job; its status after.
+    pub async fn cancel(&self, job: u32) -> Result<JobView, ClientError> {
+        let reply = self.inner.clone().cancel_job(pb::PollJobRequest { job_id: job }).await?;
+        Ok(reply.into_inner().into())
     }
 }
 

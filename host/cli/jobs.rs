@@ -171,19 +171,27 @@ impl ListCmd {
             println!("{}", serde_json::to_string(&jobs)?);
             return Ok(ExitCode::SUCCESS);
         }
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         println!(
-            "{:>5}  {:<14} {:<10} {:>11} {:>11}  ERRORS",
-            "JOB", "APP", "STATE", "MAPS", "REDUCES"
+            "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>9}  ERRORS",
+            "JOB", "APP", "STATE", "MAPS d/r/t", "REDUCES d/r/t", "SUBMITTED (UTC)", "DURATION"
         );
         for j in jobs {
-            let first_error = j.errors.first().map(String::as_str).unwrap_or("");
+            let end = if j.finished_at_ms == 0 { now_ms } else { j.finished_at_ms };
+            let duration = end.saturating_sub(j.submitted_at_ms) as f64 / 1000.0;
+            let first_error: String = j.errors.first().map(String::as_str).unwrap_or("").chars().take(80).collect();
             println!(
-                "{:>5}  {:<14} {:<10} {:>11} {:>11}  {}",
+                "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>8.1}s  {}",
                 j.job_id,
                 j.app,
                 j.state.to_string(),
-                format!("{}/{}", j.maps.done, j.maps.total),
-                format!("{}/{}", j.reduces.done, j.reduces.total),
+                format!("{}/{}/{}", j.maps.done, j.maps.running, j.maps.total),
+                format!("{}/{}/{}", j.reduces.done, j.reduces.running, j.reduces.total),
+                utc_time(j.submitted_at_ms),
+                duration,
                 first_error
             );
         }
@@ -216,23 +224,64 @@ impl ListCmd {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
 
-    pub(super) async fn apps(self) -> anyhow::Result<ExitCode> {
-        let apps = Client::connect(&self.coordinator.coordinator)
-            .await?
-            .apps()
-            .await?;
-        if self.json {
+/// What `mr apps` does.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AppsAction {
+    /// Rescan the coordinator's plugin folders first.
+    Reload,
+}
+
+/// `mr apps`.
+#[derive(Debug, clap::Args)]
+pub struct AppsCmd {
+    /// `reload`: rescan the plugin folders (new and changed plugin files).
+    #[arg(value_enum)]
+    action: Option<AppsAction>,
+    #[command(flatten)]
+    list: ListCmd,
+}
+
+impl AppsCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = Client::connect(&self.list.coordinator.coordinator).await?;
+        let apps = match self.action {
+            Some(AppsAction::Reload) => {
+                let (apps, problems) = client.reload_apps().await?;
+                for p in problems {
+                    eprintln!("skipped {p}");
+                }
+                apps
+            }
+            None => client.apps().await?,
+        };
+        if self.list.json {
             println!("{}", serde_json::to_string(&apps)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{:<16} {:<10} {:<50} FILE", "APP", "VERSION", "DESCRIPTION");
+        println!("{:<16} {:<9} {:<12} {:<48} FILE", "APP", "VERSION", "SHA-256", "DESCRIPTION");
         for a in apps {
-            println!(
-                "{:<16} {:<10} {:<50} {}",
-                a.name, a.version, a.description, a.file
-            );
+            let short = a.sha256.get(..12).unwrap_or(&a.sha256);
+            println!("{:<16} {:<9} {:<12} {:<48} {}", a.name, a.version, short, a.description, a.file);
         }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `mr cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelCmd {
+    /// The job's id.
+    job_id: u32,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+impl CancelCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let v = Client::connect(&self.coordinator.coordinator).await?.cancel(self.job_id).await?;
+        println!("job {} {}", v.job_id, v.state);
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -293,5 +342,32 @@ impl ProcessCmd {
         )?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for milliseconds since the Unix epoch.
+fn utc_time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_time_formats_civil_dates() {
+        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::utc_time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(super::utc_time(1_795_460_645_000), "2026-11-23 19:04:05");
     }
 }

@@ -88,8 +88,10 @@ enum Command {
     Jobs(jobs::ListCmd),
     /// List every worker.
     Workers(jobs::ListCmd),
-    /// List the coordinator's apps.
-    Apps(jobs::ListCmd),
+    /// List the coordinator's apps (`mr apps reload` rescans its plugin folders).
+    Apps(jobs::AppsCmd),
+    /// Cancel a job: no more of its tasks run and workers drop its data.
+    Cancel(jobs::CancelCmd),
     /// Print a finished job's output, formatted by its app.
     Process(jobs::ProcessCmd),
     /// Run a job on an embedded coordinator and workers, then print its output.
@@ -135,7 +137,8 @@ pub fn main() -> ExitCode {
             Command::Poll(c) => c.run().await,
             Command::Jobs(c) => c.jobs().await,
             Command::Workers(c) => c.workers().await,
-            Command::Apps(c) => c.apps().await,
+            Command::Apps(c) => c.run().await,
+            Command::Cancel(c) => c.run().await,
             Command::Process(c) => c.run(),
             Command::Run(c) => c.run().await,
         }

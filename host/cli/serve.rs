@@ -29,24 +29,35 @@ pub struct CoordinatorCmd {
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
+    /// Serve `/metrics` (Prometheus) and a status page at `/` on this address.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
 }
 
 /// Loads the registry from the plugin folders, logging what was skipped.
 pub(super) fn load_registry(plugins: &PluginsArg) -> anyhow::Result<Arc<Registry>> {
+    Ok(load_registry_from(plugins)?.0)
+}
+
+/// Like [`load_registry`], also returning the folders used.
+fn load_registry_from(plugins: &PluginsArg) -> anyhow::Result<(Arc<Registry>, Vec<PathBuf>)> {
     let dirs: Vec<PathBuf> = default_plugin_dirs(&plugins.plugins);
     let registry = Registry::load_dirs(&dirs).context("loading plugins")?;
     let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     tracing::info!(dirs = ?shown, apps = ?registry.names(), "plugin registry loaded");
-    Ok(Arc::new(registry))
+    Ok((Arc::new(registry), dirs))
 }
 
 impl CoordinatorCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let registry = load_registry(&self.plugins)?;
+        let (registry, dirs) = load_registry_from(&self.plugins)?;
         if registry.names().is_empty() {
             tracing::warn!("no apps found: every job will be rejected (pass --plugins DIR)");
         }
         let mut config = CoordinatorConfig::new(registry);
+        config.plugin_dirs = dirs;
+        config.reload_on_sighup = true;
+        config.http = self.http;
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         let listener = TcpListener::bind(self.listen)
@@ -75,6 +86,15 @@ pub struct WorkerCmd {
     /// How often to heartbeat.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
+    /// Bytes of data to hold in memory before spilling to local disk, e.g.
+    /// 256MiB or 2G (default: a quarter of the machine's memory).
+    #[arg(long, value_parser = worker::spill::parse_byte_size)]
+    memory_limit: Option<u64>,
+    /// Folder for spilled data; the worker works in a folder of its own
+    /// inside it and removes that on exit (default: the system's temporary
+    /// folder).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
 }
 
 impl WorkerCmd {
@@ -83,6 +103,12 @@ impl WorkerCmd {
         let mut config = WorkerConfig::new(self.coordinator, registry);
         config.advertise = self.advertise;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms.max(1));
+        if let Some(limit) = self.memory_limit {
+            config.memory_limit = limit;
+        }
+        if let Some(dir) = self.work_dir {
+            config.work_dir = dir;
+        }
         let listener = TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("cannot listen on {}", self.listen))?;

@@ -135,8 +135,9 @@ pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
     }
 }
 
-/// An assignment as a `GetTask` reply.
-pub fn task_reply(a: Assignment) -> pb::GetTaskReply {
+/// An assignment as a `GetTask` reply; `app_sha256` names the library the
+/// worker must run it with.
+pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
     let file = a.file().unwrap_or_default().to_string();
     pb::GetTaskReply {
         job_id: a.task.job.0,
@@ -159,6 +160,7 @@ pub fn task_reply(a: Assignment) -> pb::GetTaskReply {
             .collect(),
         args: a.spec.args.clone(),
         attempt: a.attempt.0,
+        app_sha256,
     }
 }
 
@@ -220,6 +222,20 @@ pub fn fail_report(r: pb::FailTaskRequest) -> (Report, Failure) {
             unreachable: r.unreachable_worker.map(WorkerId),
         },
     )
+}
+
+/// A registry's apps for `ListApps`.
+pub fn app_infos(registry: &crate::plugin::Registry) -> Vec<pb::AppInfo> {
+    registry
+        .apps()
+        .map(|a| pb::AppInfo {
+            name: a.name.clone(),
+            version: a.version.clone(),
+            description: a.description.clone(),
+            file: a.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            sha256: a.sha256.clone(),
+        })
+        .collect()
 }
 
 /// A worker's status for `ListWorkers`.

@@ -5,10 +5,13 @@
 
 pub mod convert;
 pub mod driver;
+pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod state;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +29,14 @@ use state::Shared;
 pub struct CoordinatorConfig {
     /// The apps jobs may name.
     pub registry: Arc<Registry>,
+    /// The folders `registry` came from, rescanned by `mr apps reload` and
+    /// SIGHUP.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Rescan the plugin folders on SIGHUP (the `mr coordinator` binary
+    /// does; an embedded coordinator does not).
+    pub reload_on_sighup: bool,
+    /// Where to serve `/metrics` and the status page, if anywhere.
+    pub http: Option<std::net::SocketAddr>,
     /// The core's tunables (worker timeout, attempt limit).
     pub scheduler: SchedulerConfig,
     /// The heartbeat interval workers are told to use.
@@ -37,6 +48,9 @@ impl CoordinatorConfig {
     pub fn new(registry: Arc<Registry>) -> Self {
         CoordinatorConfig {
             registry,
+            plugin_dirs: Vec::new(),
+            reload_on_sighup: false,
+            http: None,
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(2000),
         }
@@ -53,9 +67,24 @@ pub async fn run(
     let shared = Arc::new(Shared::new(
         Scheduler::new(config.scheduler.clone()),
         config.registry.clone(),
+        config.plugin_dirs.clone(),
         events_tx,
     ));
+    if let Some(addr) = config.http {
+        match TcpListener::bind(addr).await {
+            Ok(l) => {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!(addr = %a, "status page and /metrics listening");
+                }
+                tokio::spawn(http::serve(l, shared.clone()));
+            }
+            Err(e) => tracing::error!(%addr, "cannot serve the status page: {e}"),
+        }
+    }
     let timer = tokio::spawn(driver::run_timer(shared.clone()));
+    if config.reload_on_sighup {
+        tokio::spawn(reload_on_sighup(shared.clone()));
+    }
     let events = tokio::spawn(driver::run_events(events_rx));
     let service = CoordinatorService::new(shared.clone(), config.heartbeat_interval);
     if let Ok(addr) = listener.local_addr() {
@@ -79,3 +108,21 @@ pub async fn run(
     tracing::info!("coordinator stopped");
     result
 }
+
+/// Rescans the plugin folders at every SIGHUP.
+#[cfg(unix)]
+async fn reload_on_sighup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; use `mr apps reload` to rescan plugins");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        if let Err(e) = shared.reload_registry() {
+            tracing::error!("plugin reload failed, keeping the current apps: {e}");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_shared: Arc<Shared>) {}

@@ -51,9 +51,11 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobReply>, Status> {
+        self.shared.rpcs.count("SubmitJob");
         let spec = convert::job_spec(request.into_inner())?;
-        if self.shared.registry.get(&spec.app).is_none() {
-            let available = self.shared.registry.names();
+        let registry = self.shared.registry();
+        if registry.get(&spec.app).is_none() {
+            let available = registry.names();
             let available = if available.is_empty() {
                 "none: no plugins were found in the coordinator's plugin folders".to_string()
             } else {
@@ -77,6 +79,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<pb::PollJobReply>, Status> {
+        self.shared.rpcs.count("PollJob");
         self.poll(JobId(request.into_inner().job_id))
             .map(Response::new)
     }
@@ -85,6 +88,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
+        self.shared.rpcs.count("Heartbeat");
         let worker = WorkerId(request.into_inner().worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
@@ -96,6 +100,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
+        self.shared.rpcs.count("Register");
         let address = request.into_inner().address;
         let address = (!address.is_empty()).then_some(address);
         let id = self
@@ -117,6 +122,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::GetTaskReply>, Status> {
+        self.shared.rpcs.count("GetTask");
         let r = request.into_inner();
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
@@ -137,7 +143,13 @@ impl Coordinator for CoordinatorService {
             match assignment.map_err(status_of)? {
                 Some(a) => {
                     self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
-                    return Ok(Response::new(convert::task_reply(a)));
+                    let sha = self
+                        .shared
+                        .registry()
+                        .get(&a.spec.app)
+                        .map(|e| e.sha256.clone())
+                        .unwrap_or_default();
+                    return Ok(Response::new(convert::task_reply(a, sha)));
                 }
                 None if long_poll.is_zero() => return Ok(Response::new(convert::wait_reply())),
                 None => {}
@@ -154,6 +166,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::FinishTaskRequest>,
     ) -> Result<Response<pb::FinishTaskReply>, Status> {
+        self.shared.rpcs.count("FinishTask");
         let (report, counters) = convert::finish_report(request.into_inner());
         let outcome = self
             .shared
@@ -167,6 +180,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::FailTaskRequest>,
     ) -> Result<Response<pb::FailTaskReply>, Status> {
+        self.shared.rpcs.count("FailTask");
         let (report, failure) = convert::fail_report(request.into_inner());
         let error = failure.error.clone();
         let retry = failure.retry;
@@ -184,6 +198,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
+        self.shared.rpcs.count("WatchJob");
         let job = JobId(request.into_inner().job_id);
         let first = self.poll(job)?;
         let (tx, rx) = mpsc::channel(4);
@@ -220,6 +235,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsReply>, Status> {
+        self.shared.rpcs.count("ListJobs");
         let clock = self.shared.clock;
         let jobs = self.shared.read(|core, _| {
             core.job_statuses()
@@ -234,6 +250,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _request: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersReply>, Status> {
+        self.shared.rpcs.count("ListWorkers");
         let workers = self.shared.read(|core, now| {
             core.worker_statuses(now)
                 .iter()
@@ -243,25 +260,67 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::ListWorkersReply { workers }))
     }
 
-    async fn list_apps(
-        &self,
-        _request: Request<pb::ListAppsRequest>,
-    ) -> Result<Response<pb::ListAppsReply>, Status> {
-        let apps = self
-            .shared
-            .registry
-            .apps()
-            .map(|a| pb::AppInfo {
-                name: a.name.clone(),
-                version: a.version.clone(),
-                description: a.description.clone(),
-                file: a
-                    .file
-                    .as_ref()
-                    .map(|f| f.display().to_string())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        Ok(Response::new(pb::ListAppsReply { apps }))
+    async fn list_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+        self.shared.rpcs.count("ListApps");
+        let registry = self.shared.registry();
+        let problems = problem_lines(&registry);
+        Ok(Response::new(pb::ListAppsReply {
+            apps: convert::app_infos(&registry),
+            problems,
+        }))
     }
+
+    async fn cancel_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<pb::PollJobReply>, Status> {
+        self.shared.rpcs.count("CancelJob");
+        let job = JobId(request.into_inner().job_id);
+        self.shared.update(|core, now| core.cancel(job, now)).map_err(status_of)?;
+        tracing::info!(job = job.0, "job cancelled");
+        self.poll(job).map(Response::new)
+    }
+
+    async fn reload_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+        self.shared.rpcs.count("ReloadApps");
+        let registry = self
+            .shared
+            .reload_registry()
+            .map_err(|e| Status::failed_precondition(format!("reload failed, keeping the current apps: {e}")))?;
+        Ok(Response::new(pb::ListAppsReply {
+            apps: convert::app_infos(&registry),
+            problems: problem_lines(&registry),
+        }))
+    }
+
+    type FetchPluginStream = ReceiverStream<Result<pb::PluginChunk, Status>>;
+
+    async fn fetch_plugin(&self, request: Request<pb::FetchPluginRequest>) -> Result<Response<Self::FetchPluginStream>, Status> {
+        self.shared.rpcs.count("FetchPlugin");
+        let r = request.into_inner();
+        let registry = self.shared.registry();
+        let bytes = tokio::task::spawn_blocking(move || registry.library_bytes(&r.sha256).ok_or((r.app, r.sha256)))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|(app, sha)| Status::not_found(format!("the coordinator has no plugin library {sha} (app {app:?})")))?;
+        let bytes = bytes::Bytes::from(bytes);
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            for start in (0..bytes.len()).step_by(PLUGIN_CHUNK) {
+                let data = bytes.slice(start..(start + PLUGIN_CHUNK).min(bytes.len()));
+                if tx.send(Ok(pb::PluginChunk { data: data.to_vec() })).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Size of the chunks `FetchPlugin` sends.
+const PLUGIN_CHUNK: usize = 1 << 20;
+
+fn problem_lines(registry: &crate::plugin::Registry) -> Vec<String> {
+    registry
+        .problems()
+        .iter()
+        .map(|p| format!("{}: {}", p.path.display(), p.reason))
+        .collect()
 }

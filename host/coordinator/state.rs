@@ -2,20 +2,23 @@
 //! std mutex (never held across `.await`), and the signals that wake
 //! long-polling workers, job watchers and the timer driver.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::convert::Clock;
 use crate::core::{Event, Scheduler};
-use crate::plugin::Registry;
+use crate::plugin::{Registry, RegistryError};
 
 /// State shared by the coordinator's service handlers and its driver.
 pub struct Shared {
     core: Mutex<Scheduler>,
-    /// The apps jobs may name.
-    pub registry: Arc<Registry>,
+    /// The apps jobs may name (replaced whole on reload).
+    registry: RwLock<Arc<Registry>>,
+    /// The folders a reload rescans.
+    plugin_dirs: Vec<PathBuf>,
     /// Notified whenever a task may have become available.
     pub tasks_ready: Notify,
     /// Bumped whenever a job's status may have changed.
@@ -26,6 +29,8 @@ pub struct Shared {
     pub stopping: watch::Sender<bool>,
     /// Wall-clock conversion.
     pub clock: Clock,
+    /// RPCs served, for `/metrics`.
+    pub rpcs: super::metrics::RpcCounts,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -34,18 +39,40 @@ impl Shared {
     pub fn new(
         core: Scheduler,
         registry: Arc<Registry>,
+        plugin_dirs: Vec<PathBuf>,
         events: mpsc::UnboundedSender<Event>,
     ) -> Self {
         Shared {
             core: Mutex::new(core),
-            registry,
+            registry: RwLock::new(registry),
+            plugin_dirs,
             tasks_ready: Notify::new(),
             changed: watch::channel(0).0,
             driver_wake: Notify::new(),
             stopping: watch::channel(false).0,
             clock: Clock::new(),
+            rpcs: Default::default(),
             events,
         }
+    }
+
+    /// The current registry.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Rescans the plugin folders and swaps in the new registry. Tasks
+    /// already handed out keep the library they were given.
+    pub fn reload_registry(&self) -> Result<Arc<Registry>, RegistryError> {
+        let cache = self.registry().cache_dir().map(PathBuf::from);
+        let fresh = match cache {
+            Some(dir) => Registry::with_cache(dir),
+            None => Registry::new(),
+        };
+        let fresh = Arc::new(fresh.load_dirs_into(&self.plugin_dirs)?);
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&fresh);
+        tracing::info!(apps = ?fresh.names(), "plugin registry reloaded");
+        Ok(fresh)
     }
 
     fn lock(&self) -> MutexGuard<'_, Scheduler> {

@@ -24,6 +24,7 @@
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
 
+mod durations;
 mod ids;
 mod job;
 mod liveness;
@@ -34,6 +35,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use durations::{Histogram, TaskDurations, BUCKETS};
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use job::{Counters, JobSpec, JobState};
 pub use reports::{Failure, Report, TaskCounters};

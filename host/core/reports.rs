@@ -68,10 +68,11 @@ impl Scheduler {
         let Some(t) = job.task_mut(task.phase, task.index) else {
             return Ok(ReportOutcome::Ignored);
         };
-        let TaskState::Running { attempt, .. } = t.state else {
+        let TaskState::Running { attempt, since, .. } = t.state else {
             return Ok(ReportOutcome::Ignored);
         };
         t.state = TaskState::Done { worker, attempt };
+        self.durations.observe(task.phase, now.saturating_duration_since(since));
         let c = &mut job.counters;
         c.input_bytes += counters.input_bytes;
         c.input_records += counters.input_records;

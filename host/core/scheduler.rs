@@ -109,6 +109,7 @@ pub struct Scheduler {
     /// Alive workers by last sign of life, for finding the dead cheaply.
     pub(crate) last_seen: BTreeSet<(Instant, WorkerId)>,
     pub(crate) events: VecDeque<Event>,
+    pub(crate) durations: super::durations::TaskDurations,
     next_job: u32,
     pub(crate) next_worker: u32,
 }
@@ -125,7 +126,13 @@ impl Scheduler {
             events: VecDeque::new(),
             next_job: 0,
             next_worker: 0,
+            durations: Default::default(),
         }
+    }
+
+    /// Run times of finished task attempts.
+    pub fn task_durations(&self) -> &super::durations::TaskDurations {
+        &self.durations
     }
 
     /// The configuration.

@@ -9,4 +9,6 @@ mod app;
 mod registry;
 
 pub use app::{App, StaticApp};
-pub use registry::{default_plugin_dirs, AppEntry, PluginProblem, Registry, RegistryError};
+pub use registry::{
+    default_cache_dir, default_plugin_dirs, sha256_hex, AppEntry, PluginProblem, Registry, RegistryError,
+};

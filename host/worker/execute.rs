@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::fetch::Fetcher;
-use super::map_task::run_map;
+use super::fetch::{FetchSpill, Fetcher};
+use super::map_task::{run_map, MapConfig};
 use super::reduce_task::{reduce_to_file, ReduceError};
+use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore};
 use super::task::{Location, TaskKind, TaskSpec};
 use crate::core::TaskCounters;
-use crate::plugin::{App, Registry};
+use super::plugins::PluginSource;
+use crate::plugin::App;
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -41,38 +43,36 @@ impl TaskFailure {
 
 /// Runs tasks for one worker.
 pub struct Executor {
-    registry: Arc<Registry>,
+    plugins: PluginSource,
     store: MapOutputStore,
     fetcher: Fetcher,
 }
 
 impl Executor {
-    /// An executor using `registry`'s apps and keeping map output in `store`.
-    pub fn new(registry: Arc<Registry>, store: MapOutputStore, fetcher: Fetcher) -> Self {
+    /// An executor using `plugins`' apps and keeping map output in `store`.
+    pub fn new(plugins: PluginSource, store: MapOutputStore, fetcher: Fetcher) -> Self {
         Executor {
-            registry,
+            plugins,
             store,
             fetcher,
         }
     }
 
-    fn app(&self, name: &str, worker: u32) -> Result<Arc<dyn App>, TaskFailure> {
-        match self.registry.get(name) {
-            Some(entry) => Ok(Arc::clone(&entry.app)),
-            None => Err(TaskFailure {
-                message: format!(
-                    "worker {worker} has no app {name:?} (it has: {})",
-                    self.registry.names().join(", ")
-                ),
+    async fn app(&self, task: &TaskSpec, worker: u32) -> Result<Arc<dyn App>, TaskFailure> {
+        // Another worker may have the app, or a later fetch may work.
+        self.plugins
+            .app(&task.app, &task.app_sha256)
+            .await
+            .map_err(|message| TaskFailure {
+                message: format!("worker {worker}: {message}"),
                 retry: true,
                 unreachable: None,
-            }),
-        }
+            })
     }
 
     /// Runs `task` as worker `worker`.
     pub async fn run(&self, worker: u32, task: &TaskSpec) -> Result<TaskCounters, TaskFailure> {
-        let app = self.app(&task.app, worker)?;
+        let app = self.app(task, worker).await?;
         match &task.kind {
             TaskKind::Map { file } => self.run_map(app, task, file).await,
             TaskKind::Reduce { locations } => self.run_reduce(app, worker, task, locations).await,
@@ -90,17 +90,29 @@ impl Executor {
             .map_err(|e| TaskFailure::fatal(format!("cannot read input {file}: {e}")))?;
         let input_bytes = contents.len() as u64;
         let (path, args, n_reduce) = (file.to_string(), task.args.clone(), task.n_reduce);
-        let (runs, stats) =
-            tokio::task::spawn_blocking(move || run_map(&*app, &path, &contents, &args, n_reduce))
-                .await
-                .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
-                .map_err(TaskFailure::fatal)?;
+        let store = self.store.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let cfg = MapConfig {
+                limits: store.limits(),
+                memory: store.memory(),
+                work_dir: store.work_dir(),
+            };
+            run_map(&*app, &path, &contents, &args, n_reduce, cfg)
+        })
+        .await
+        .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
+        .map_err(TaskFailure::fatal)?;
+        let stats = result.stats;
+        if stats.spills > 0 {
+            tracing::debug!(spills = stats.spills, bytes = stats.bytes, "map output spilled");
+        }
         self.store.insert(
             task.job,
             task.index,
             MapOutput {
                 attempt: task.attempt,
-                partitions: runs,
+                partitions: result.partitions,
+                charge: result.charge,
             },
         );
         Ok(TaskCounters {
@@ -117,7 +129,8 @@ impl Executor {
         worker: u32,
         task: &TaskSpec,
         loc: &Location,
-    ) -> Result<bytes::Bytes, TaskFailure> {
+        spill: &FetchSpill,
+    ) -> Result<Run, TaskFailure> {
         let result = if loc.worker == worker {
             self.store
                 .partition(task.job, loc.map_task, task.index, loc.attempt)
@@ -130,6 +143,7 @@ impl Executor {
                     loc.map_task,
                     loc.attempt,
                     task.index,
+                    spill,
                 )
                 .await
                 .map_err(|e| e.to_string())
@@ -148,17 +162,23 @@ impl Executor {
         task: &TaskSpec,
         locations: &[Location],
     ) -> Result<TaskCounters, TaskFailure> {
+        let limits = self.store.limits();
+        let spill = FetchSpill {
+            budget: Arc::new(MemoryBudget::new(limits.reduce_fetch)),
+            work_dir: Arc::clone(self.store.work_dir()),
+        };
         // Collected first: a lazily mapped stream of borrowing futures trips
         // the compiler's `Send` inference for the spawned worker future.
         let fetches: Vec<_> = locations
             .iter()
-            .map(|loc| self.fetch_one(worker, task, loc))
+            .map(|loc| self.fetch_one(worker, task, loc, &spill))
             .collect();
-        let runs: Vec<bytes::Bytes> = futures::stream::iter(fetches)
+        let runs: Vec<Run> = futures::stream::iter(fetches)
             .buffered(FETCH_CONCURRENCY)
             .try_collect()
             .await?;
-        let shuffle_bytes = runs.iter().map(|r| r.len() as u64).sum();
+        let shuffle_bytes = runs.iter().map(Run::len).sum();
+        let buffer = limits.merge_buffer_per_run(runs.len());
         let dir = task.output_dir.clone();
         tokio::fs::create_dir_all(&dir).await.map_err(|e| {
             TaskFailure::fatal(format!("cannot create output directory {dir}: {e}"))
@@ -166,7 +186,7 @@ impl Executor {
         let (args, r) = (task.args.clone(), task.index);
         let tag = format!("w{worker}-a{}-p{}", task.attempt, std::process::id());
         let stats = tokio::task::spawn_blocking(move || {
-            reduce_to_file(&*app, runs, &args, Path::new(&dir), r, &tag)
+            reduce_to_file(&*app, runs, buffer, &args, Path::new(&dir), r, &tag)
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?

@@ -1,13 +1,22 @@
 //! Fetching map output partitions from other workers over their gRPC
 //! service, streamed in chunks, with timeouts so an unreachable peer fails
 //! the fetch instead of hanging the task.
+//!
+//! Chunks stay in memory while the reduce task's fetch budget lasts; once it
+//! runs out, the partition goes to a scratch file instead (what was already
+//! received first), so a reduce never holds more than its budget of fetched
+//! data.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use tonic::transport::{Channel, Endpoint};
+
+use super::spill::{DiskRange, MemoryBudget, Run, RunFile, WorkDir};
 
 use crate::proto::worker::worker_client::WorkerClient;
 use crate::proto::worker::ReadMapRequest;
@@ -24,6 +33,78 @@ pub struct FetchError {
     pub address: String,
     /// What went wrong.
     pub reason: String,
+}
+
+/// Where fetched partitions go: memory while `budget` allows, else files in
+/// `work_dir`.
+#[derive(Debug, Clone)]
+pub struct FetchSpill {
+    /// The reduce task's budget for fetched data held in memory.
+    pub budget: Arc<MemoryBudget>,
+    /// Where to write what does not fit.
+    pub work_dir: Arc<WorkDir>,
+}
+
+/// A partition being received.
+struct Landing<'a> {
+    spill: &'a FetchSpill,
+    chunks: Vec<Bytes>,
+    reserved: usize,
+    file: Option<Arc<RunFile>>,
+    len: u64,
+}
+
+impl Landing<'_> {
+    async fn push(&mut self, chunk: Bytes) -> Result<(), String> {
+        if self.file.is_none() {
+            if self.spill.budget.try_reserve(chunk.len()) {
+                self.reserved += chunk.len();
+                self.len += chunk.len() as u64;
+                self.chunks.push(chunk);
+                return Ok(());
+            }
+            let file = self
+                .spill
+                .work_dir
+                .create_file("fetch")
+                .map_err(|e| format!("cannot create a scratch file: {e}"))?;
+            self.file = Some(file);
+            self.len = 0;
+            for c in std::mem::take(&mut self.chunks) {
+                self.write(c).await?;
+            }
+            self.spill.budget.release(std::mem::take(&mut self.reserved));
+        }
+        self.write(chunk).await
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<(), String> {
+        let file = self.file.clone().expect("writing to a file");
+        let offset = self.len;
+        self.len += chunk.len() as u64;
+        tokio::task::spawn_blocking(move || file.write_all_at(&chunk, offset))
+            .await
+            .map_err(|e| format!("scratch write crashed: {e}"))?
+            .map_err(|e| format!("cannot write a scratch file: {e}"))
+    }
+
+    fn finish(mut self) -> Run {
+        self.reserved = 0; // the run keeps it for the rest of the task
+        match self.file.take() {
+            Some(file) => Run::Disk(DiskRange {
+                file,
+                offset: 0,
+                len: self.len,
+            }),
+            None => Run::Memory(std::mem::take(&mut self.chunks)),
+        }
+    }
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.spill.budget.release(self.reserved);
+    }
 }
 
 /// Fetches partitions, keeping one lazily connected channel per peer.
@@ -69,7 +150,8 @@ impl Fetcher {
     }
 
     /// Fetches partition `reduce_task` of `job`'s map task `map_task`
-    /// (attempt `map_attempt`, 0 for any) from the worker at `address`.
+    /// (attempt `map_attempt`, 0 for any) from the worker at `address`,
+    /// into memory or `spill`'s files.
     pub async fn fetch(
         &self,
         address: &str,
@@ -77,7 +159,8 @@ impl Fetcher {
         map_task: u32,
         map_attempt: u32,
         reduce_task: u32,
-    ) -> Result<Bytes, FetchError> {
+        spill: &FetchSpill,
+    ) -> Result<Run, FetchError> {
         let err = |reason: String| FetchError {
             job,
             map_task,
@@ -86,7 +169,7 @@ impl Fetcher {
         };
         let channel = self.channel(address).map_err(err)?;
         let result = self
-            .fetch_on(channel, job, map_task, map_attempt, reduce_task)
+            .fetch_on(channel, job, map_task, map_attempt, reduce_task, spill)
             .await
             .map_err(err);
         if result.is_err() {
@@ -102,7 +185,8 @@ impl Fetcher {
         map_task: u32,
         map_attempt: u32,
         reduce_task: u32,
-    ) -> Result<Bytes, String> {
+        spill: &FetchSpill,
+    ) -> Result<Run, String> {
         let mut client = WorkerClient::new(channel).max_decoding_message_size(64 << 20);
         let request = ReadMapRequest {
             job_id: job,
@@ -115,28 +199,24 @@ impl Fetcher {
             .map_err(|_| format!("no answer within {:?}", self.idle_timeout))?
             .map_err(|s| status_text(&s))?;
         let mut stream = response.into_inner();
-        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut landing = Landing {
+            spill,
+            chunks: Vec::new(),
+            reserved: 0,
+            file: None,
+            len: 0,
+        };
         loop {
             let next = tokio::time::timeout(self.idle_timeout, stream.message())
                 .await
                 .map_err(|_| format!("stream stalled for {:?}", self.idle_timeout))?
                 .map_err(|s| status_text(&s))?;
             match next {
-                Some(chunk) => chunks.push(chunk.data),
+                Some(chunk) => landing.push(chunk.data).await?,
                 None => break,
             }
         }
-        Ok(match chunks.len() {
-            0 => Bytes::new(),
-            1 => chunks.pop().unwrap_or_default(),
-            _ => {
-                let mut all = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-                for c in chunks {
-                    all.extend_from_slice(&c);
-                }
-                all.freeze()
-            }
-        })
+        Ok(landing.finish())
     }
 }
 

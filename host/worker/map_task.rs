@@ -1,10 +1,24 @@
 //! Running a map task: the app's map over one input, partitioned by key,
 //! sorted, combined, and framed into one run per partition.
+//!
+//! Emitted records are buffered per partition. When the buffers outgrow
+//! their budget they are sorted, combined and written to a spill file, one
+//! sorted run per partition, and emptied. At the end, an unspilled task
+//! keeps its output in memory if the store has room for it (else writes it
+//! to one file); a task that spilled merges its runs partition by partition
+//! (combining again) into one output file. Memory stays near the budget
+//! however large the task's output.
+
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
 
 use bytes::Bytes;
-use plugin_api::frame::push_frame;
 use plugin_api::Values;
 
+use super::merge::Merger;
+use super::spill::{
+    Charge, DiskRange, FrameWriter, MemoryBudget, MemoryLimits, Run, RunWriter, WorkDir,
+};
 use crate::plugin::App;
 
 /// What a map task produced besides its runs.
@@ -14,14 +28,58 @@ pub struct MapStats {
     pub records: u64,
     /// Bytes stored.
     pub bytes: u64,
+    /// Times the buffers were spilled to disk.
+    pub spills: u32,
+}
+
+/// Where a map task may keep its output.
+#[derive(Debug, Clone, Copy)]
+pub struct MapConfig<'a> {
+    /// Memory limits of the worker.
+    pub limits: MemoryLimits,
+    /// The store's budget for output kept in memory.
+    pub memory: &'a Arc<MemoryBudget>,
+    /// Where spills and on-disk output go.
+    pub work_dir: &'a WorkDir,
+}
+
+/// A map task's output, ready for the store.
+#[derive(Debug)]
+pub struct MapResult {
+    /// One sorted run per partition.
+    pub partitions: Vec<Run>,
+    /// The store memory the in-memory runs hold.
+    pub charge: Option<Charge>,
+    /// Counts.
+    pub stats: MapStats,
+}
+
+/// Bytes of index per buffered record.
+const INDEX_ENTRY: usize = std::mem::size_of::<Entry>();
+
+/// One buffered record: where its key and value are in the arena, and the
+/// key's first 8 bytes (big-endian, zero-padded) to compare cheaply.
+#[derive(Clone, Copy)]
+struct Entry {
+    prefix: u64,
+    start: usize,
+    klen: u32,
+    vlen: u32,
 }
 
 /// One partition's records before sorting: keys and values packed in an
-/// arena, indexed by `(start, key length, value length)`.
+/// arena, indexed by [`Entry`].
 #[derive(Default)]
 struct PartitionBuf {
     arena: Vec<u8>,
-    index: Vec<(usize, u32, u32)>,
+    index: Vec<Entry>,
+}
+
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 impl PartitionBuf {
@@ -31,38 +89,229 @@ impl PartitionBuf {
         };
         let klen = u32::try_from(key.len()).map_err(|_| too_long("key", key.len()))?;
         let vlen = u32::try_from(value.len()).map_err(|_| too_long("value", value.len()))?;
-        self.index.push((self.arena.len(), klen, vlen));
+        self.index.push(Entry {
+            prefix: key_prefix(key),
+            start: self.arena.len(),
+            klen,
+            vlen,
+        });
         self.arena.extend_from_slice(key);
         self.arena.extend_from_slice(value);
         Ok(())
     }
 
-    fn key(&self, i: usize) -> &[u8] {
-        let (start, klen, _) = self.index[i];
-        &self.arena[start..start + klen as usize]
+    fn key_of(&self, e: &Entry) -> &[u8] {
+        &self.arena[e.start..e.start + e.klen as usize]
     }
 
-    fn value(&self, i: usize) -> &[u8] {
-        let (start, klen, vlen) = self.index[i];
-        let v = start + klen as usize;
-        &self.arena[v..v + vlen as usize]
+    fn value_of(&self, e: &Entry) -> &[u8] {
+        let v = e.start + e.klen as usize;
+        &self.arena[v..v + e.vlen as usize]
+    }
+
+    /// Sorts the index by key, keeping emission order among equal keys.
+    fn sort(&mut self) {
+        let arena = &self.arena;
+        self.index.sort_by(|a, b| {
+            a.prefix.cmp(&b.prefix).then_with(|| {
+                let ka = &arena[a.start..a.start + a.klen as usize];
+                let kb = &arena[b.start..b.start + b.klen as usize];
+                ka.cmp(kb)
+            })
+        });
+    }
+
+    /// Framed size of its records before combining.
+    fn framed_len(&self) -> usize {
+        self.arena.len() + self.index.len() * 8
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.index.clear();
     }
 }
 
 /// The values of one key within a sorted partition buffer.
 struct RangeValues<'a> {
     buf: &'a PartitionBuf,
-    next: usize,
-    end: usize,
+    entries: std::slice::Iter<'a, Entry>,
 }
 
 impl Values for RangeValues<'_> {
     fn next_value(&mut self) -> Option<&[u8]> {
-        if self.next >= self.end {
-            return None;
+        self.entries.next().map(|e| self.buf.value_of(e))
+    }
+}
+
+/// The map task's state between `emit` calls.
+struct Mapper<'a> {
+    app: &'a dyn App,
+    args: &'a [u8],
+    n_reduce: u32,
+    custom_partitioner: bool,
+    cfg: MapConfig<'a>,
+    parts: Vec<PartitionBuf>,
+    buffered: usize,
+    /// Spill files: one range per partition each.
+    spills: Vec<Vec<DiskRange>>,
+    /// What the last spill wrote.
+    last_spill: MapStats,
+    failure: Option<String>,
+}
+
+impl Mapper<'_> {
+    fn emit(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let p = if self.custom_partitioner {
+            match self.app.partition(key, self.n_reduce, self.args)? {
+                p if p < self.n_reduce => p,
+                p => {
+                    return Err(format!(
+                        "the app's partitioner returned {p} for {} partitions",
+                        self.n_reduce
+                    ))
+                }
+            }
+        } else {
+            plugin_api::ihash(key) % self.n_reduce
+        };
+        self.parts[p as usize].push(key, value)?;
+        self.buffered += key.len() + value.len() + INDEX_ENTRY;
+        if self.buffered > self.cfg.limits.map_buffer {
+            self.spill()?;
         }
-        self.next += 1;
-        Some(self.buf.value(self.next - 1))
+        Ok(())
+    }
+
+    /// Sorts, combines and writes every partition buffer to a new spill
+    /// file, then empties the buffers.
+    fn spill(&mut self) -> Result<(), String> {
+        let io = |e: std::io::Error| format!("cannot spill map output to local disk: {e}");
+        let file = self.cfg.work_dir.create_file("spill").map_err(io)?;
+        let mut out = FrameWriter::new(BufWriter::with_capacity(1 << 20, RunWriter::new(file)));
+        let mut ranges = Vec::with_capacity(self.parts.len());
+        let mut stats = MapStats::default();
+        for part in &mut self.parts {
+            let start = out.bytes();
+            sort_and_frame(self.app, part, self.args, &mut out, &mut stats)?;
+            part.clear();
+            ranges.push((start, out.bytes() - start));
+        }
+        let writer = out.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+        let file = writer.file().clone();
+        self.spills.push(
+            ranges
+                .into_iter()
+                .map(|(offset, len)| DiskRange {
+                    file: file.clone(),
+                    offset,
+                    len,
+                })
+                .collect(),
+        );
+        self.buffered = 0;
+        self.last_spill = stats;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<MapResult, String> {
+        if self.spills.is_empty() {
+            let framed: usize = self.parts.iter().map(PartitionBuf::framed_len).sum();
+            if self.cfg.memory.try_reserve(framed) {
+                let mut charge = Charge::reserved(self.cfg.memory.clone(), framed);
+                let mut stats = MapStats::default();
+                let mut partitions = Vec::with_capacity(self.parts.len());
+                for part in &mut self.parts {
+                    let mut out = FrameWriter::new(Vec::with_capacity(part.framed_len()));
+                    sort_and_frame(self.app, part, self.args, &mut out, &mut stats)?;
+                    *part = PartitionBuf::default();
+                    partitions.push(Run::memory(Bytes::from(out.into_inner())));
+                }
+                charge.resize(stats.bytes as usize);
+                return Ok(MapResult {
+                    partitions,
+                    charge: Some(charge),
+                    stats,
+                });
+            }
+        }
+        if self.buffered > 0 || self.spills.is_empty() {
+            self.spill()?;
+        }
+        self.parts = Vec::new();
+        self.merge_spills()
+    }
+
+    /// Merges the spill files partition by partition into one output file.
+    fn merge_spills(self) -> Result<MapResult, String> {
+        let io = |e: std::io::Error| format!("cannot write map output to local disk: {e}");
+        let mut stats = MapStats {
+            spills: self.spills.len() as u32,
+            ..MapStats::default()
+        };
+        if self.spills.len() == 1 {
+            // One spill is already sorted and combined: keep it as it is.
+            let partitions: Vec<Run> = self.spills[0].iter().cloned().map(Run::Disk).collect();
+            stats.records = self.last_spill.records;
+            stats.bytes = self.last_spill.bytes;
+            return Ok(MapResult {
+                partitions,
+                charge: None,
+                stats,
+            });
+        }
+        let file = self.cfg.work_dir.create_file("map-out").map_err(io)?;
+        let mut out = FrameWriter::new(BufWriter::with_capacity(1 << 20, RunWriter::new(file)));
+        let buffer = self.cfg.limits.merge_buffer_per_run(self.spills.len());
+        let combine = self.app.has_combiner();
+        let mut ranges = Vec::with_capacity(self.n_reduce as usize);
+        let mut key = Vec::new();
+        for p in 0..self.n_reduce as usize {
+            let start = out.bytes();
+            let runs: Vec<Run> = self
+                .spills
+                .iter()
+                .map(|s| Run::Disk(s[p].clone()))
+                .collect();
+            let mut merger = Merger::new(runs, buffer).map_err(|e| e.to_string())?;
+            while merger.next_key(&mut key).map_err(|e| e.to_string())? {
+                if combine {
+                    let value = self.app.combine(&key, &mut merger.values(), self.args)?;
+                    if let Some(e) = merger.take_error() {
+                        return Err(e.to_string());
+                    }
+                    out.pair(&key, &value).map_err(io)?;
+                } else {
+                    let mut values = merger.values();
+                    while let Some(v) = values.next_value() {
+                        out.pair(&key, v).map_err(io)?;
+                    }
+                    if let Some(e) = merger.take_error() {
+                        return Err(e.to_string());
+                    }
+                }
+            }
+            ranges.push((start, out.bytes() - start));
+        }
+        stats.records = out.records();
+        stats.bytes = out.bytes();
+        let writer = out.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+        let file = writer.file().clone();
+        let partitions = ranges
+            .into_iter()
+            .map(|(offset, len)| {
+                Run::Disk(DiskRange {
+                    file: file.clone(),
+                    offset,
+                    len,
+                })
+            })
+            .collect();
+        Ok(MapResult {
+            partitions,
+            charge: None,
+            stats,
+        })
     }
 }
 
@@ -75,90 +324,76 @@ pub fn run_map(
     contents: &[u8],
     args: &[u8],
     n_reduce: u32,
-) -> Result<(Vec<Bytes>, MapStats), String> {
-    let mut parts: Vec<PartitionBuf> = (0..n_reduce).map(|_| PartitionBuf::default()).collect();
-    let mut failure: Option<String> = None;
-    let custom_partitioner = app.has_partitioner();
-    let mut emit = |key: &[u8], value: &[u8]| {
-        if failure.is_some() {
-            return;
-        }
-        let p = if custom_partitioner {
-            match app.partition(key, n_reduce, args) {
-                Ok(p) if p < n_reduce => p,
-                Ok(p) => {
-                    failure = Some(format!(
-                        "the app's partitioner returned {p} for {n_reduce} partitions"
-                    ));
-                    return;
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    return;
-                }
-            }
-        } else {
-            plugin_api::ihash(key) % n_reduce
-        };
-        if let Err(e) = parts[p as usize].push(key, value) {
-            failure = Some(e);
-        }
+    cfg: MapConfig<'_>,
+) -> Result<MapResult, String> {
+    let mut mapper = Mapper {
+        app,
+        args,
+        n_reduce,
+        custom_partitioner: app.has_partitioner(),
+        cfg,
+        parts: (0..n_reduce).map(|_| PartitionBuf::default()).collect(),
+        buffered: 0,
+        spills: Vec::new(),
+        last_spill: MapStats::default(),
+        failure: None,
     };
-    app.map(path, contents, args, &mut emit)?;
-    if let Some(e) = failure {
+    app.map(path, contents, args, &mut |key, value| {
+        if mapper.failure.is_none() {
+            if let Err(e) = mapper.emit(key, value) {
+                mapper.failure = Some(e);
+            }
+        }
+    })?;
+    if let Some(e) = mapper.failure.take() {
         return Err(e);
     }
-    let mut stats = MapStats::default();
-    let mut runs = Vec::with_capacity(parts.len());
-    for mut part in parts {
-        let run = sort_and_frame(app, &mut part, args, &mut stats)?;
-        runs.push(Bytes::from(run));
-    }
-    Ok((runs, stats))
+    mapper.finish()
 }
 
-fn sort_and_frame(
+/// Sorts `part` and writes its records to `out`, combining each key's values
+/// when the app has a combiner.
+fn sort_and_frame<W: Write>(
     app: &dyn App,
     part: &mut PartitionBuf,
     args: &[u8],
+    out: &mut FrameWriter<W>,
     stats: &mut MapStats,
-) -> Result<Vec<u8>, String> {
-    let mut index = std::mem::take(&mut part.index);
-    index.sort_by(|a, b| {
-        let ka = &part.arena[a.0..a.0 + a.1 as usize];
-        let kb = &part.arena[b.0..b.0 + b.1 as usize];
-        ka.cmp(kb)
-    });
-    part.index = index;
-    let mut out = Vec::with_capacity(part.arena.len() + part.index.len() * 8);
+) -> Result<(), String> {
+    let io = |e: std::io::Error| format!("cannot write map output: {e}");
+    part.sort();
+    let part = &*part;
     let combine = app.has_combiner();
-    let n = part.index.len();
+    let index = &part.index;
+    let (records, bytes) = (out.records(), out.bytes());
     let mut i = 0;
-    while i < n {
-        let key = part.key(i);
+    while i < index.len() {
+        let key = part.key_of(&index[i]);
         let mut end = i + 1;
-        while end < n && part.key(end) == key {
+        while end < index.len()
+            && index[end].prefix == index[i].prefix
+            && part.key_of(&index[end]) == key
+        {
             end += 1;
         }
         if combine && end - i > 1 {
             let mut values = RangeValues {
                 buf: part,
-                next: i,
-                end,
+                entries: index[i..end].iter(),
             };
             let combined = app.combine(key, &mut values, args)?;
-            push_frame(&mut out, key);
-            push_frame(&mut out, &combined);
-            stats.records += 1;
+            out.pair(key, &combined).map_err(io)?;
         } else {
-            for j in i..end {
-                push_frame(&mut out, key);
-                push_frame(&mut out, part.value(j));
-                stats.records += 1;
+            for e in &index[i..end] {
+                out.pair(key, part.value_of(e)).map_err(io)?;
             }
         }
         i = end;
     }
-    stats.bytes += out.len() as u64;
-    Ok(out)
+    stats.records += out.records() - records;
+    stats.bytes += out.bytes() - bytes;
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,185 +1,452 @@
-//! K-way merge of sorted runs of key/value frames, grouped by key: what a
-//! reduce task feeds to the app, one key at a time with its values streamed.
+//! Streaming k-way merge of sorted runs of key/value frames, grouped by key:
+//! what a reduce task feeds to the app (and what a map task uses to combine
+//! its spilled runs), one key at a time with its values streamed.
+//!
+//! Runs in memory are read in place; runs on disk through a bounded read
+//! buffer each, so a merge holds one record per run plus its buffers, never
+//! a whole run.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
+use std::io::{self, BufRead, BufReader, Read};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use plugin_api::Values;
 
-/// A run whose frames are cut short.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("map output run {run} is corrupt: truncated frame at byte {offset}")]
-pub struct CorruptRun {
-    /// Index of the run.
-    pub run: usize,
-    /// Offset of the bad frame.
-    pub offset: usize,
+use super::spill::{RangeReader, Run};
+
+/// Why a merge stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A run's frames are cut short.
+    #[error("map output run {run} is corrupt: truncated frame at byte {offset}")]
+    Corrupt {
+        /// Index of the run.
+        run: usize,
+        /// Offset of the bad frame.
+        offset: u64,
+    },
+    /// A run on disk could not be read.
+    #[error("cannot read map output run {run}: {source}")]
+    Io {
+        /// Index of the run.
+        run: usize,
+        /// The I/O error.
+        source: io::Error,
+    },
 }
 
-struct Cursor {
-    buf: Bytes,
+/// Why one source could not produce its next record.
+enum ReadError {
+    Truncated,
+    Io(io::Error),
+}
+
+/// Frames held in memory, possibly split across pieces.
+struct MemorySource {
+    chunks: Vec<Bytes>,
+    chunk: usize,
     pos: usize,
 }
 
-impl Cursor {
-    fn frame(&mut self, run: usize) -> Result<Bytes, CorruptRun> {
-        let offset = self.pos;
-        let corrupt = CorruptRun { run, offset };
-        let rest = &self.buf[self.pos..];
-        let (len, _) = rest.split_first_chunk::<4>().ok_or(corrupt.clone())?;
-        let len = u32::from_be_bytes(*len) as usize;
-        let start = self.pos + 4;
-        if self.buf.len() - start < len {
-            return Err(corrupt);
+impl MemorySource {
+    fn at_end(&mut self) -> bool {
+        while self.chunk < self.chunks.len() && self.pos >= self.chunks[self.chunk].len() {
+            self.chunk += 1;
+            self.pos = 0;
         }
-        self.pos = start + len;
-        Ok(self.buf.slice(start..start + len))
+        self.chunk >= self.chunks.len()
     }
 
-    fn next_pair(&mut self, run: usize) -> Result<Option<(Bytes, Bytes)>, CorruptRun> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
+    /// The next `n` bytes: a slice of one piece when they lie in it, else a
+    /// copy gathered across pieces.
+    fn take(&mut self, n: usize) -> Option<Bytes> {
+        if n == 0 {
+            return Some(Bytes::new());
         }
-        let key = self.frame(run)?;
-        let value = self.frame(run)?;
-        Ok(Some((key, value)))
+        if self.at_end() {
+            return None;
+        }
+        let c = &self.chunks[self.chunk];
+        if c.len() - self.pos >= n {
+            let b = c.slice(self.pos..self.pos + n);
+            self.pos += n;
+            return Some(b);
+        }
+        let mut out = BytesMut::with_capacity(n);
+        while out.len() < n {
+            if self.at_end() {
+                return None;
+            }
+            let c = &self.chunks[self.chunk];
+            let k = (c.len() - self.pos).min(n - out.len());
+            out.extend_from_slice(&c[self.pos..self.pos + k]);
+            self.pos += k;
+        }
+        Some(out.freeze())
+    }
+
+    fn frame(&mut self) -> Result<Bytes, ReadError> {
+        let len = self.take(4).ok_or(ReadError::Truncated)?;
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        self.take(len).ok_or(ReadError::Truncated)
     }
 }
 
-#[derive(PartialEq, Eq)]
-struct Head {
-    key: Bytes,
-    run: usize,
-    value: Bytes,
+/// Frames read from disk through a buffer into reused vectors.
+struct DiskSource {
+    reader: BufReader<RangeReader>,
 }
 
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key.cmp(&other.key).then(self.run.cmp(&other.run))
+impl DiskSource {
+    fn at_end(&mut self) -> Result<bool, ReadError> {
+        Ok(self.reader.fill_buf().map_err(ReadError::Io)?.is_empty())
+    }
+
+    fn frame_into(&mut self, out: &mut Vec<u8>) -> Result<(), ReadError> {
+        let eof = |e: io::Error| match e.kind() {
+            io::ErrorKind::UnexpectedEof => ReadError::Truncated,
+            _ => ReadError::Io(e),
+        };
+        let mut len = [0u8; 4];
+        self.reader.read_exact(&mut len).map_err(eof)?;
+        let len = u32::from_be_bytes(len) as usize;
+        out.clear();
+        // `take` + `read_to_end` grows `out` only as far as the data goes,
+        // so a corrupt length cannot allocate gigabytes up front.
+        let got = (&mut self.reader)
+            .take(len as u64)
+            .read_to_end(out)
+            .map_err(ReadError::Io)?;
+        if got < len {
+            return Err(ReadError::Truncated);
+        }
+        Ok(())
     }
 }
 
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+enum Kind {
+    Memory {
+        src: MemorySource,
+        key: Bytes,
+        value: Bytes,
+    },
+    Disk {
+        src: DiskSource,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+}
+
+/// One run being merged, positioned on its current record.
+struct Source {
+    kind: Kind,
+    /// Offset of the current record's start within the run.
+    offset: u64,
+    /// Offset of the next record.
+    next_offset: u64,
+}
+
+impl Source {
+    fn new(run: Run, buffer: usize) -> Self {
+        let kind = match run {
+            Run::Memory(chunks) => Kind::Memory {
+                src: MemorySource {
+                    chunks,
+                    chunk: 0,
+                    pos: 0,
+                },
+                key: Bytes::new(),
+                value: Bytes::new(),
+            },
+            Run::Disk(range) => Kind::Disk {
+                src: DiskSource {
+                    reader: BufReader::with_capacity(buffer, range.reader()),
+                },
+                key: Vec::new(),
+                value: Vec::new(),
+            },
+        };
+        Source {
+            kind,
+            offset: 0,
+            next_offset: 0,
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        match &self.kind {
+            Kind::Memory { key, .. } => key,
+            Kind::Disk { key, .. } => key,
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        match &self.kind {
+            Kind::Memory { value, .. } => value,
+            Kind::Disk { value, .. } => value,
+        }
+    }
+
+    /// Moves to the next record; `false` at the end of the run. A truncated
+    /// frame is reported at the offset of the frame that is cut short.
+    fn advance(&mut self, run: usize) -> Result<bool, MergeError> {
+        let start = self.next_offset;
+        let corrupt = |offset| MergeError::Corrupt { run, offset };
+        let io = |source| MergeError::Io { run, source };
+        let (klen, vlen) = match &mut self.kind {
+            Kind::Memory { src, key, value } => {
+                if src.at_end() {
+                    return Ok(false);
+                }
+                *key = src.frame().map_err(|_| corrupt(start))?;
+                let vstart = start + 4 + key.len() as u64;
+                *value = src.frame().map_err(|_| corrupt(vstart))?;
+                (key.len(), value.len())
+            }
+            Kind::Disk { src, key, value } => {
+                let map = |offset: u64| {
+                    move |e| match e {
+                        ReadError::Truncated => corrupt(offset),
+                        ReadError::Io(e) => io(e),
+                    }
+                };
+                if src.at_end().map_err(map(start))? {
+                    return Ok(false);
+                }
+                src.frame_into(key).map_err(map(start))?;
+                let vstart = start + 4 + key.len() as u64;
+                src.frame_into(value).map_err(map(vstart))?;
+                (key.len(), value.len())
+            }
+        };
+        self.offset = start;
+        self.next_offset = start + 8 + klen as u64 + vlen as u64;
+        Ok(true)
     }
 }
 
 /// Merges runs, each sorted by key, into one key-ordered stream. Values of
-/// equal keys come in run order.
+/// equal keys come in run order (and, within a run, in stored order).
 pub struct Merger {
-    cursors: Vec<Cursor>,
-    heap: BinaryHeap<Reverse<Head>>,
-    error: Option<CorruptRun>,
+    sources: Vec<Source>,
+    /// A min-heap of indices into `sources` with a current record, ordered
+    /// by (key, index).
+    heap: Vec<usize>,
+    /// The key last returned by [`Merger::next_key`], once it returned one.
+    current: Vec<u8>,
+    has_current: bool,
+    /// Whether the top source's record was handed out and must be advanced
+    /// before the heap is looked at again.
+    consumed: bool,
+    error: Option<MergeError>,
 }
 
 impl Merger {
-    /// A merger over `runs`.
-    pub fn new(runs: Vec<Bytes>) -> Result<Self, CorruptRun> {
+    /// A merger over `runs`; runs on disk are read through `buffer` bytes
+    /// each.
+    pub fn new(runs: Vec<Run>, buffer: usize) -> Result<Self, MergeError> {
         let mut m = Merger {
-            cursors: runs.into_iter().map(|buf| Cursor { buf, pos: 0 }).collect(),
-            heap: BinaryHeap::new(),
+            sources: runs.into_iter().map(|r| Source::new(r, buffer)).collect(),
+            heap: Vec::new(),
+            current: Vec::new(),
+            has_current: false,
+            consumed: false,
             error: None,
         };
-        for run in 0..m.cursors.len() {
-            m.advance(run)?;
+        for i in 0..m.sources.len() {
+            if m.sources[i].advance(i)? {
+                m.heap.push(i);
+                let n = m.heap.len() - 1;
+                m.sift_up(n);
+            }
         }
         Ok(m)
     }
 
-    fn advance(&mut self, run: usize) -> Result<(), CorruptRun> {
-        if let Some((key, value)) = self.cursors[run].next_pair(run)? {
-            self.heap.push(Reverse(Head { key, run, value }));
+    fn less(&self, a: usize, b: usize) -> bool {
+        match self.sources[a].key().cmp(self.sources[b].key()) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => a < b,
+        }
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.less(self.heap[i], self.heap[parent]) {
+                self.heap.swap(i, parent);
+                i = parent;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut smallest = i;
+            if l < n && self.less(self.heap[l], self.heap[smallest]) {
+                smallest = l;
+            }
+            if r < n && self.less(self.heap[r], self.heap[smallest]) {
+                smallest = r;
+            }
+            if smallest == i {
+                return;
+            }
+            self.heap.swap(i, smallest);
+            i = smallest;
+        }
+    }
+
+    /// Advances the top source past its current record.
+    fn advance_top(&mut self) -> Result<(), MergeError> {
+        let Some(&top) = self.heap.first() else {
+            return Ok(());
+        };
+        if self.sources[top].advance(top)? {
+            self.sift_down(0);
+        } else {
+            let last = self.heap.pop().expect("not empty");
+            if !self.heap.is_empty() {
+                self.heap[0] = last;
+                self.sift_down(0);
+            }
         }
         Ok(())
     }
 
-    /// The next distinct key; its values are then read with
-    /// [`Merger::values`]. Values of the previous key not read are skipped.
-    pub fn next_key(&mut self, previous: Option<&[u8]>) -> Result<Option<Bytes>, CorruptRun> {
-        if let Some(prev) = previous {
-            while self.pop_value(prev)?.is_some() {}
-        }
+    fn top_is_current(&self) -> bool {
+        self.has_current
+            && self
+                .heap
+                .first()
+            .is_some_and(|&top| self.sources[top].key() == self.current.as_slice())
+    }
+
+    /// Moves to the next distinct key and copies it into `key`; `false` at
+    /// the end. Values of the previous key not read are skipped. Then
+    /// [`Merger::values`] streams the key's values.
+    pub fn next_key(&mut self, key: &mut Vec<u8>) -> Result<bool, MergeError> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        Ok(self.heap.peek().map(|Reverse(h)| h.key.clone()))
-    }
-
-    fn pop_value(&mut self, key: &[u8]) -> Result<Option<Bytes>, CorruptRun> {
-        match self.heap.peek() {
-            Some(Reverse(h)) if h.key == key => {}
-            _ => return Ok(None),
+        if self.consumed {
+            self.consumed = false;
+            self.advance_top()?;
         }
-        let Some(Reverse(head)) = self.heap.pop() else {
-            return Ok(None);
+        while self.top_is_current() {
+            self.advance_top()?;
+        }
+        let Some(&top) = self.heap.first() else {
+            return Ok(false);
         };
-        self.advance(head.run)?;
-        Ok(Some(head.value))
+        self.current.clear();
+        self.current.extend_from_slice(self.sources[top].key());
+        self.has_current = true;
+        key.clear();
+        key.extend_from_slice(&self.current);
+        Ok(true)
     }
 
-    /// The values of `key` (the key last returned by [`Merger::next_key`]).
-    pub fn values<'a>(&'a mut self, key: &'a [u8]) -> GroupValues<'a> {
-        GroupValues {
-            merger: self,
-            key,
-            current: Bytes::new(),
-        }
+    /// The values of the key last returned by [`Merger::next_key`].
+    pub fn values(&mut self) -> GroupValues<'_> {
+        GroupValues { merger: self }
     }
 
     /// Takes an error met while streaming values, if any.
-    pub fn take_error(&mut self) -> Option<CorruptRun> {
+    pub fn take_error(&mut self) -> Option<MergeError> {
         self.error.take()
+    }
+
+    fn next_value(&mut self) -> Option<&[u8]> {
+        if self.error.is_some() {
+            return None;
+        }
+        if self.consumed {
+            self.consumed = false;
+            if let Err(e) = self.advance_top() {
+                self.error = Some(e);
+                return None;
+            }
+        }
+        if !self.top_is_current() {
+            return None;
+        }
+        self.consumed = true;
+        Some(self.sources[self.heap[0]].value())
     }
 }
 
-/// The values of one key, streamed out of the merge.
+/// The values of one key, streamed out of the merge. Each value borrows the
+/// run it came from until the next call.
 pub struct GroupValues<'a> {
     merger: &'a mut Merger,
-    key: &'a [u8],
-    current: Bytes,
 }
 
 impl Values for GroupValues<'_> {
     fn next_value(&mut self) -> Option<&[u8]> {
-        match self.merger.pop_value(self.key) {
-            Ok(Some(v)) => {
-                self.current = v;
-                Some(&self.current)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                self.merger.error = Some(e);
-                None
-            }
-        }
+        self.merger.next_value()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::spill::{DiskRange, WorkDir};
     use plugin_api::frame::encode_frames;
 
-    fn run(pairs: &[(&str, &str)]) -> Bytes {
-        Bytes::from(encode_frames(pairs.iter().flat_map(|(k, v)| [*k, *v])))
+    fn bytes(pairs: &[(&str, &str)]) -> Vec<u8> {
+        encode_frames(pairs.iter().flat_map(|(k, v)| [*k, *v]))
     }
 
-    fn collect(runs: Vec<Bytes>) -> Vec<(String, Vec<String>)> {
-        let mut m = Merger::new(runs).unwrap();
+    fn run(pairs: &[(&str, &str)]) -> Run {
+        Run::memory(bytes(pairs))
+    }
+
+    /// The same run cut into pieces of `n` bytes (frames straddle them).
+    fn chunked(pairs: &[(&str, &str)], n: usize) -> Run {
+        Run::Memory(bytes(pairs).chunks(n).map(Bytes::copy_from_slice).collect())
+    }
+
+    fn disk(dir: &WorkDir, pairs: &[(&str, &str)]) -> Run {
+        let file = dir.create_file("run").unwrap();
+        let data = bytes(pairs);
+        // Put it after some junk, to check offsets are honoured.
+        file.write_all_at(b"junk", 0).unwrap();
+        file.write_all_at(&data, 4).unwrap();
+        Run::Disk(DiskRange {
+            file,
+            offset: 4,
+            len: data.len() as u64,
+        })
+    }
+
+    fn collect(runs: Vec<Run>) -> Vec<(String, Vec<String>)> {
+        let mut m = Merger::new(runs, 16).unwrap();
         let mut out = Vec::new();
-        let mut prev: Option<Bytes> = None;
-        while let Some(key) = m.next_key(prev.as_deref()).unwrap() {
+        let mut key = Vec::new();
+        while m.next_key(&mut key).unwrap() {
             let mut vals = Vec::new();
-            let mut g = m.values(&key);
+            let mut g = m.values();
             while let Some(v) = g.next_value() {
                 vals.push(String::from_utf8(v.to_vec()).unwrap());
             }
-            out.push((String::from_utf8(key.to_vec()).unwrap(), vals));
-            prev = Some(key);
+            assert!(m.take_error().is_none());
+            out.push((String::from_utf8(key.clone()).unwrap(), vals));
         }
         out
+    }
+
+    fn expected() -> Vec<(String, Vec<String>)> {
+        vec![
+            ("a".into(), vec!["1".into(), "3".into()]),
+            ("b".into(), vec!["4".into()]),
+            ("c".into(), vec!["2".into(), "5".into(), "6".into()]),
+        ]
     }
 
     #[test]
@@ -189,34 +456,89 @@ mod tests {
             run(&[]),
             run(&[("a", "3"), ("b", "4"), ("c", "5"), ("c", "6")]),
         ]);
-        assert_eq!(
-            got,
-            vec![
-                ("a".into(), vec!["1".into(), "3".into()]),
-                ("b".into(), vec!["4".into()]),
-                ("c".into(), vec!["2".into(), "5".into(), "6".into()]),
-            ]
-        );
+        assert_eq!(got, expected());
+    }
+
+    #[test]
+    fn runs_in_pieces_and_on_disk_merge_the_same() {
+        let dir = WorkDir::new(tempfile::tempdir().unwrap().path());
+        let got = collect(vec![
+            chunked(&[("a", "1"), ("c", "2")], 3),
+            disk(&dir, &[]),
+            disk(&dir, &[("a", "3"), ("b", "4"), ("c", "5"), ("c", "6")]),
+        ]);
+        assert_eq!(got, expected());
     }
 
     #[test]
     fn unread_values_are_skipped() {
-        let mut m = Merger::new(vec![run(&[("a", "1"), ("a", "2"), ("b", "3")])]).unwrap();
-        let a = m.next_key(None).unwrap().unwrap();
-        assert_eq!(&a[..], b"a");
-        let b = m.next_key(Some(&a)).unwrap().unwrap();
-        assert_eq!(&b[..], b"b");
-        assert_eq!(m.values(&b).next_value(), Some(&b"3"[..]));
-        assert_eq!(m.next_key(Some(&b)).unwrap(), None);
+        let mut m = Merger::new(vec![run(&[("a", "1"), ("a", "2"), ("b", "3")])], 16).unwrap();
+        let mut key = Vec::new();
+        assert!(m.next_key(&mut key).unwrap());
+        assert_eq!(key, b"a");
+        assert_eq!(m.values().next_value(), Some(&b"1"[..]));
+        assert!(m.next_key(&mut key).unwrap());
+        assert_eq!(key, b"b");
+        assert_eq!(m.values().next_value(), Some(&b"3"[..]));
+        assert!(!m.next_key(&mut key).unwrap());
     }
 
     #[test]
     fn corrupt_runs_are_errors() {
-        let mut bytes = run(&[("a", "1")]).to_vec();
-        bytes.pop();
-        assert_eq!(
-            Merger::new(vec![Bytes::from(bytes)]).err(),
-            Some(CorruptRun { run: 0, offset: 5 })
-        );
+        let mut b = bytes(&[("a", "1")]);
+        b.pop();
+        assert!(matches!(
+            Merger::new(vec![Run::memory(b.clone())], 16).err(),
+            Some(MergeError::Corrupt { run: 0, offset: 5 })
+        ));
+        let dir = WorkDir::new(tempfile::tempdir().unwrap().path());
+        let file = dir.create_file("bad").unwrap();
+        file.write_all_at(&b, 0).unwrap();
+        let run = Run::Disk(DiskRange {
+            file,
+            offset: 0,
+            len: b.len() as u64,
+        });
+        assert!(matches!(
+            Merger::new(vec![run], 16).err(),
+            Some(MergeError::Corrupt { run: 0, offset: 5 })
+        ));
+    }
+
+    #[test]
+    fn corruption_after_the_first_record_surfaces_while_streaming() {
+        let mut b = bytes(&[("a", "1"), ("a", "2")]);
+        b.pop();
+        let mut m = Merger::new(vec![Run::memory(b)], 16).unwrap();
+        let mut key = Vec::new();
+        assert!(m.next_key(&mut key).unwrap());
+        let mut g = m.values();
+        assert_eq!(g.next_value(), Some(&b"1"[..]));
+        assert_eq!(g.next_value(), None);
+        assert!(matches!(
+            m.take_error(),
+            Some(MergeError::Corrupt { run: 0, offset: 15 })
+        ));
+    }
+
+    #[test]
+    fn many_runs_merge_in_order() {
+        // 50 runs of interleaved keys: the heap must keep global order.
+        let runs: Vec<Run> = (0..50)
+            .map(|r| {
+                let pairs: Vec<(String, String)> = (0..20)
+                    .map(|i| (format!("k{:04}", i * 50 + r), format!("{r}")))
+                    .collect();
+                let refs: Vec<(&str, &str)> =
+                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                run(&refs)
+            })
+            .collect();
+        let got = collect(runs);
+        assert_eq!(got.len(), 1000);
+        for (i, (k, v)) in got.iter().enumerate() {
+            assert_eq!(k, &format!("k{i:04}"));
+            assert_eq!(v, &vec![format!("{}", i % 50)]);
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! It registers with the coordinator (sending the address it serves on),
 //! heartbeats, long-polls for tasks and runs them ([`execute`]): a map runs
 //! the app over one input file and keeps one sorted run per partition in
-//! memory ([`store`]); a reduce fetches its partition from every map worker
+//! memory, or spilled to local disk beyond the memory limit ([`store`],
+//! [`spill`]); a reduce fetches its partition from every map worker
 //! ([`fetch`], or its own store), merges them ([`merge`]), runs the app's
 //! reduce and writes `mr-out-<r>` atomically ([`reduce_task`]). Its gRPC
 //! service ([`service`]) serves the held runs to other workers.
@@ -18,11 +19,14 @@ pub mod fetch;
 pub mod map_task;
 pub mod merge;
 mod node;
+pub mod plugins;
 pub mod reduce_task;
 pub mod service;
+pub mod spill;
 pub mod store;
 pub mod task;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +52,12 @@ pub struct WorkerConfig {
     pub fetch_connect_timeout: Duration,
     /// A fetch gives up when its peer sends nothing for this long.
     pub fetch_idle_timeout: Duration,
+    /// Bytes of data the worker may hold in memory before spilling to disk
+    /// (see [`spill::MemoryLimits`]); default a quarter of the machine's.
+    pub memory_limit: u64,
+    /// The folder in which the worker creates its scratch folder (removed
+    /// when the worker stops); default the system's temporary folder.
+    pub work_dir: PathBuf,
 }
 
 impl WorkerConfig {
@@ -61,6 +71,8 @@ impl WorkerConfig {
             registry,
             fetch_connect_timeout: Duration::from_secs(5),
             fetch_idle_timeout: Duration::from_secs(30),
+            memory_limit: spill::default_memory_limit(),
+            work_dir: std::env::temp_dir(),
         }
     }
 }

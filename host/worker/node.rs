@@ -12,8 +12,9 @@ use tracing::Instrument;
 
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
+use super::plugins::PluginSource;
 use super::service::WorkerService;
-use super::store::MapOutputStore;
+use super::store::{MapOutputStore, StoreConfig};
 use super::task::TaskSpec;
 use super::{WorkerConfig, WorkerError};
 use crate::core::TaskCounters;
@@ -82,7 +83,10 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
 
-    let store = MapOutputStore::default();
+    let store = MapOutputStore::new(StoreConfig {
+        memory_limit: config.memory_limit,
+        work_dir: config.work_dir.clone(),
+    });
     let service = WorkerServer::new(WorkerService::new(store.clone()))
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
@@ -101,7 +105,7 @@ pub async fn run(
     tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
 
     let executor = Executor::new(
-        config.registry.clone(),
+        PluginSource::new(config.registry.clone(), client.clone()),
         store.clone(),
         Fetcher::new(config.fetch_connect_timeout, config.fetch_idle_timeout),
     );

@@ -1,13 +1,13 @@
-//! Running a reduce task's CPU part: merge the fetched runs, call the app's
-//! reduce per key, and write `mr-out-<r>` atomically.
+//! Running a reduce task's CPU part: merge the fetched runs (in memory or
+//! on local disk) by streaming k-way merge, call the app's reduce per key
+//! with its values streamed, and write `mr-out-<r>` atomically.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-
-use super::merge::Merger;
+use super::merge::{MergeError, Merger};
+use super::spill::Run;
 use crate::plugin::App;
 
 /// What a reduce task wrote.
@@ -25,9 +25,9 @@ pub enum ReduceError {
     /// The app returned an error or panicked.
     #[error("{0}")]
     App(String),
-    /// A fetched run was malformed.
+    /// A fetched run was malformed or unreadable.
     #[error(transparent)]
-    Corrupt(#[from] super::merge::CorruptRun),
+    Merge(#[from] MergeError),
     /// The output could not be written.
     #[error("cannot write output {}: {source}", path.display())]
     Write {
@@ -43,12 +43,14 @@ pub fn output_path(dir: &Path, r: u32) -> PathBuf {
     dir.join(format!("mr-out-{r}"))
 }
 
-/// Merges `runs`, reduces each key and writes `dir/mr-out-<r>`: first under
-/// a temporary name unique to `tag`, synced, then renamed into place, so the
-/// file appears whole or not at all.
+/// Merges `runs` (reading those on disk through `buffer` bytes each),
+/// reduces each key and writes `dir/mr-out-<r>`: first under a temporary
+/// name unique to `tag`, synced, then renamed into place, so the file
+/// appears whole or not at all.
 pub fn reduce_to_file(
     app: &dyn App,
-    runs: Vec<Bytes>,
+    runs: Vec<Run>,
+    buffer: usize,
     args: &[u8],
     dir: &Path,
     r: u32,
@@ -61,7 +63,7 @@ pub fn reduce_to_file(
         move |source| ReduceError::Write { path, source }
     };
     let file = File::create(&tmp_path).map_err(write_err(&tmp_path))?;
-    let result = write_reduced(app, runs, args, file, &tmp_path);
+    let result = write_reduced(app, runs, buffer, args, file, &tmp_path);
     let stats = match result {
         Ok(stats) => stats,
         Err(e) => {
@@ -78,7 +80,8 @@ pub fn reduce_to_file(
 
 fn write_reduced(
     app: &dyn App,
-    runs: Vec<Bytes>,
+    runs: Vec<Run>,
+    buffer: usize,
     args: &[u8],
     file: File,
     path: &Path,
@@ -88,12 +91,12 @@ fn write_reduced(
         source,
     };
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut merger = Merger::new(runs)?;
+    let mut merger = Merger::new(runs, buffer)?;
     let mut stats = ReduceStats::default();
-    let mut prev: Option<Bytes> = None;
-    while let Some(key) = merger.next_key(prev.as_deref())? {
+    let mut key = Vec::new();
+    while merger.next_key(&mut key)? {
         let value = app
-            .reduce(&key, &mut merger.values(&key), args)
+            .reduce(&key, &mut merger.values(), args)
             .map_err(ReduceError::App)?;
         if let Some(e) = merger.take_error() {
             return Err(e.into());
@@ -105,7 +108,6 @@ fn write_reduced(
         }
         stats.records += 1;
         stats.bytes += 8 + key.len() as u64 + value.len() as u64;
-        prev = Some(key);
     }
     let file = out.into_inner().map_err(|e| io(e.into_error()))?;
     file.sync_all().map_err(io)?;

@@ -1,11 +1,16 @@
 //! [`WorkerService`]: the worker's gRPC service, serving held map output to
 //! reduce tasks and dropping a job's data when told.
+//!
+//! `ReadMapStream` sends a partition in chunks of [`CHUNK_SIZE`] as the
+//! client takes them: from memory by slicing, from disk by reading one chunk
+//! at a time, so serving never loads a whole spilled partition.
 
 use std::pin::Pin;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::spill::{DiskRange, Run};
 use super::store::{MapOutputStore, StoreError};
 use crate::proto::worker::worker_server::Worker;
 use crate::proto::worker::{
@@ -27,7 +32,7 @@ impl WorkerService {
         WorkerService { store }
     }
 
-    fn partition(&self, r: &ReadMapRequest) -> Result<bytes::Bytes, Status> {
+    fn partition(&self, r: &ReadMapRequest) -> Result<Run, Status> {
         self.store
             .partition(r.job_id, r.map_task, r.reduce_task, r.map_attempt)
             .map_err(|e| match e {
@@ -47,7 +52,11 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ReadMapReply>, Status> {
-        let result = self.partition(request.get_ref())?;
+        let run = self.partition(request.get_ref())?;
+        let result = tokio::task::spawn_blocking(move || run.to_bytes())
+            .await
+            .map_err(|e| Status::internal(format!("reading map output crashed: {e}")))?
+            .map_err(|e| Status::internal(format!("cannot read map output: {e}")))?;
         Ok(Response::new(ReadMapReply { result }))
     }
 
@@ -67,15 +76,51 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
-        let data = self.partition(request.get_ref())?;
-        let chunks: Vec<Result<ReadMapChunk, Status>> = (0..data.len())
-            .step_by(CHUNK_SIZE)
-            .map(|start| {
-                Ok(ReadMapChunk {
-                    data: data.slice(start..(start + CHUNK_SIZE).min(data.len())),
-                })
-            })
-            .collect();
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        let stream: ChunkStream = match self.partition(request.get_ref())? {
+            Run::Memory(pieces) => {
+                let chunks: Vec<Result<ReadMapChunk, Status>> = pieces
+                    .into_iter()
+                    .flat_map(|data| {
+                        (0..data.len())
+                            .step_by(CHUNK_SIZE)
+                            .map(move |start| {
+                                Ok(ReadMapChunk {
+                                    data: data.slice(start..(start + CHUNK_SIZE).min(data.len())),
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                Box::pin(futures::stream::iter(chunks))
+            }
+            Run::Disk(range) => Box::pin(disk_chunks(range)),
+        };
+        Ok(Response::new(stream))
     }
+}
+
+/// The chunks of a range on disk, each read when the stream is polled.
+fn disk_chunks(range: DiskRange) -> impl Stream<Item = Result<ReadMapChunk, Status>> + Send {
+    futures::stream::try_unfold((range, 0u64), |(range, done)| async move {
+        if done >= range.len {
+            return Ok(None);
+        }
+        let n = (range.len - done).min(CHUNK_SIZE as u64) as usize;
+        let file = range.file.clone();
+        let offset = range.offset + done;
+        let data = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0; n];
+            file.read_exact_at(&mut buf, offset).map(|()| buf)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reading map output crashed: {e}")))?
+        .map_err(|e| Status::internal(format!("cannot read map output: {e}")))?;
+        Ok(Some((
+            ReadMapChunk {
+                data: data.into(),
+            },
+            (range, done + n as u64),
+        )))
+    })
+    .boxed()
 }

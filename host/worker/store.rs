@@ -1,25 +1,60 @@
 //! [`MapOutputStore`]: the map output this worker holds, by job and map task,
-//! one sorted run of frames per reduce partition.
+//! one sorted run of frames per reduce partition, each in memory or in a
+//! file of the worker's work directory ([`super::spill`]).
+//!
+//! The store owns the worker's memory limits and work directory: map tasks
+//! ask it whether their output may stay in memory, and dropping a job's
+//! output (or everything) frees its memory and deletes its files.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
+use super::spill::{Charge, MemoryBudget, MemoryLimits, Run, WorkDir};
+
+/// How a store is set up.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The worker's memory limit in bytes (see [`MemoryLimits`]).
+    pub memory_limit: u64,
+    /// The folder in which the worker's scratch folder is created.
+    pub work_dir: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            memory_limit: super::spill::default_memory_limit(),
+            work_dir: std::env::temp_dir(),
+        }
+    }
+}
 
 /// The output of one map task attempt: for each partition, its records as
 /// alternating key and value frames, sorted by key.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MapOutput {
     /// The attempt that produced it.
     pub attempt: u32,
     /// One sorted run per reduce partition.
-    pub partitions: Vec<Bytes>,
+    pub partitions: Vec<Run>,
+    /// The store memory its in-memory runs hold, given back when dropped.
+    pub charge: Option<Charge>,
 }
 
 impl MapOutput {
-    /// Total bytes held.
-    pub fn len(&self) -> usize {
-        self.partitions.iter().map(Bytes::len).sum()
+    /// An output with no memory charge.
+    pub fn new(attempt: u32, partitions: Vec<Run>) -> Self {
+        MapOutput {
+            attempt,
+            partitions,
+            charge: None,
+        }
+    }
+
+    /// Total bytes held, in memory and on disk.
+    pub fn len(&self) -> u64 {
+        self.partitions.iter().map(Run::len).sum()
     }
 
     /// Whether it holds no bytes.
@@ -71,21 +106,59 @@ pub enum StoreError {
 type Outputs = HashMap<(u32, u32), Arc<MapOutput>>;
 
 /// Map outputs by `(job, map task)`. Cheap to clone (shared).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MapOutputStore {
     inner: Arc<Mutex<Outputs>>,
+    limits: MemoryLimits,
+    memory: Arc<MemoryBudget>,
+    work_dir: Arc<WorkDir>,
+}
+
+impl Default for MapOutputStore {
+    fn default() -> Self {
+        Self::new(StoreConfig::default())
+    }
 }
 
 impl MapOutputStore {
+    /// An empty store. Its scratch folder is created inside
+    /// `config.work_dir` when first needed and removed when the last clone
+    /// of the store is dropped.
+    pub fn new(config: StoreConfig) -> Self {
+        let limits = MemoryLimits::from_limit(config.memory_limit);
+        MapOutputStore {
+            inner: Arc::default(),
+            limits,
+            memory: Arc::new(MemoryBudget::new(limits.store)),
+            work_dir: Arc::new(WorkDir::new(config.work_dir)),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Outputs> {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single insert/remove), so poisoning is moot.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// How the worker's memory limit is divided.
+    pub fn limits(&self) -> MemoryLimits {
+        self.limits
+    }
+
+    /// The budget for map output kept in memory.
+    pub fn memory(&self) -> &Arc<MemoryBudget> {
+        &self.memory
+    }
+
+    /// The worker's scratch folder.
+    pub fn work_dir(&self) -> &Arc<WorkDir> {
+        &self.work_dir
+    }
+
     /// Stores a map task's output, replacing any earlier attempt's.
     pub fn insert(&self, job: u32, map_task: u32, output: MapOutput) {
-        self.lock().insert((job, map_task), Arc::new(output));
+        let old = self.lock().insert((job, map_task), Arc::new(output));
+        drop(old); // outside the lock: may delete files
     }
 
     /// One partition of a map task's output. `attempt` 0 accepts any.
@@ -95,7 +168,7 @@ impl MapOutputStore {
         map_task: u32,
         reduce_task: u32,
         attempt: u32,
-    ) -> Result<Bytes, StoreError> {
+    ) -> Result<Run, StoreError> {
         let out = self
             .lock()
             .get(&(job, map_task))
@@ -120,51 +193,59 @@ impl MapOutputStore {
             })
     }
 
-    /// Drops everything held for `job`; returns the bytes freed.
-    pub fn remove_job(&self, job: u32) -> usize {
-        let mut map = self.lock();
-        let mut freed = 0;
-        map.retain(|(j, _), out| {
+    /// Drops everything held for `job` (its memory and its files); returns
+    /// the bytes freed.
+    pub fn remove_job(&self, job: u32) -> u64 {
+        let mut removed = Vec::new();
+        self.lock().retain(|(j, _), out| {
             if *j == job {
-                freed += out.len();
+                removed.push(Arc::clone(out));
                 false
             } else {
                 true
             }
         });
-        freed
+        removed.iter().map(|o| o.len()).sum()
     }
 
     /// Drops everything (the worker was declared dead and starts afresh).
     pub fn clear(&self) {
-        self.lock().clear();
+        let all = std::mem::take(&mut *self.lock());
+        drop(all);
     }
 
-    /// Bytes held.
-    pub fn bytes_held(&self) -> usize {
+    /// Bytes held, in memory and on disk.
+    pub fn bytes_held(&self) -> u64 {
         self.lock().values().map(|o| o.len()).sum()
+    }
+
+    /// Bytes of map output held in memory.
+    pub fn memory_held(&self) -> usize {
+        self.memory.used()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn output(attempt: u32) -> MapOutput {
-        MapOutput {
-            attempt,
-            partitions: vec![Bytes::from_static(b"p0"), Bytes::from_static(b"p1")],
-        }
+        MapOutput::new(attempt, vec![Run::memory(&b"p0"[..]), Run::memory(&b"p1"[..])])
+    }
+
+    fn bytes(r: Result<Run, StoreError>) -> Result<Bytes, StoreError> {
+        r.map(|run| run.to_bytes().unwrap())
     }
 
     #[test]
     fn serves_partitions_by_attempt() {
         let s = MapOutputStore::default();
         s.insert(1, 0, output(2));
-        assert_eq!(s.partition(1, 0, 1, 0), Ok(Bytes::from_static(b"p1")));
-        assert_eq!(s.partition(1, 0, 0, 2), Ok(Bytes::from_static(b"p0")));
+        assert_eq!(bytes(s.partition(1, 0, 1, 0)), Ok(Bytes::from_static(b"p1")));
+        assert_eq!(bytes(s.partition(1, 0, 0, 2)), Ok(Bytes::from_static(b"p0")));
         assert_eq!(
-            s.partition(1, 0, 0, 1),
+            bytes(s.partition(1, 0, 0, 1)),
             Err(StoreError::OtherAttempt {
                 job: 1,
                 map_task: 0,
@@ -173,7 +254,7 @@ mod tests {
             })
         );
         assert_eq!(
-            s.partition(1, 1, 0, 0),
+            bytes(s.partition(1, 1, 0, 0)),
             Err(StoreError::Missing {
                 job: 1,
                 map_task: 1
@@ -194,5 +275,37 @@ mod tests {
         assert!(s.partition(1, 0, 0, 0).is_err());
         assert!(s.partition(2, 0, 0, 0).is_ok());
         assert_eq!(s.bytes_held(), 4);
+    }
+
+    #[test]
+    fn removing_a_job_deletes_its_files_and_gives_back_its_memory() {
+        let parent = tempfile::tempdir().unwrap();
+        let s = MapOutputStore::new(StoreConfig {
+            memory_limit: 1 << 20,
+            work_dir: parent.path().to_path_buf(),
+        });
+        let file = s.work_dir().create_file("out").unwrap();
+        file.write_all_at(b"disk", 0).unwrap();
+        let path = file.path().to_path_buf();
+        let disk = Run::Disk(super::super::spill::DiskRange {
+            file,
+            offset: 0,
+            len: 4,
+        });
+        assert!(s.memory().try_reserve(2));
+        let mut out = MapOutput::new(1, vec![disk, Run::memory(&b"me"[..])]);
+        out.charge = Some(Charge::reserved(s.memory().clone(), 2));
+        s.insert(7, 0, out);
+        assert_eq!(s.memory_held(), 2);
+        assert_eq!(
+            &s.partition(7, 0, 0, 1).unwrap().to_bytes().unwrap()[..],
+            b"disk"
+        );
+        assert_eq!(s.remove_job(7), 6);
+        assert!(!path.exists());
+        assert_eq!(s.memory_held(), 0);
+        let root = s.work_dir().created().unwrap().to_path_buf();
+        drop(s);
+        assert!(!root.exists(), "the work dir goes with the store");
     }
 }

@@ -42,6 +42,9 @@ pub struct TaskSpec {
     pub attempt: u32,
     /// The app's name.
     pub app: String,
+    /// SHA-256 of the coordinator's library for it (empty: older
+    /// coordinator).
+    pub app_sha256: String,
     /// The job's output directory.
     pub output_dir: String,
     /// Number of partitions.
@@ -101,6 +104,7 @@ impl TaskSpec {
             index: reply.task,
             attempt: reply.attempt,
             app: reply.app,
+            app_sha256: reply.app_sha256,
             output_dir: reply.output_dir,
             n_reduce: reply.n_reduce,
             n_map: reply.n_map,

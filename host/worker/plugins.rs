@@ -1,0 +1,80 @@
+//! [`PluginSource`]: finds the library a task must run with. A task names
+//! its app and the SHA-256 of the coordinator's library for it; a worker
+//! that lacks that exact library (no such app, or another version) fetches
+//! it from the coordinator, checks the hash, stores it in its plugin cache
+//! under the hash and loads it from there. Versions never replace each
+//! other: each hash is its own library.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex as AsyncMutex;
+use tonic::transport::Channel;
+
+use crate::plugin::{App, Registry};
+use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+use crate::proto::coordinator::FetchPluginRequest;
+
+/// The worker's apps: its registry plus what it fetched.
+pub struct PluginSource {
+    registry: Arc<Registry>,
+    coordinator: CoordinatorClient<Channel>,
+    /// One fetch at a time, so concurrent tasks do not fetch twice.
+    fetching: AsyncMutex<()>,
+}
+
+impl PluginSource {
+    /// Apps from `registry`, fetching missing ones from `coordinator`.
+    pub fn new(registry: Arc<Registry>, coordinator: CoordinatorClient<Channel>) -> Self {
+        PluginSource {
+            registry,
+            coordinator,
+            fetching: AsyncMutex::new(()),
+        }
+    }
+
+    /// The app `name` with library hash `sha256` (empty from an older
+    /// coordinator: the local app of that name).
+    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn App>, String> {
+        if sha256.is_empty() {
+            return self.registry.get(name).map(|e| Arc::clone(&e.app)).ok_or_else(|| {
+                format!(
+                    "this worker has no app {name:?} (it has: {})",
+                    self.registry.names().join(", ")
+                )
+            });
+        }
+        if let Some(entry) = self.registry.by_hash(sha256) {
+            return Ok(entry.app);
+        }
+        let _guard = self.fetching.lock().await;
+        if let Some(entry) = self.registry.by_hash(sha256) {
+            return Ok(entry.app);
+        }
+        let bytes = self.fetch(name, sha256).await?;
+        let (registry, name, sha) = (Arc::clone(&self.registry), name.to_string(), sha256.to_string());
+        let entry = tokio::task::spawn_blocking(move || registry.load_fetched(&name, &sha, &bytes))
+            .await
+            .map_err(|e| format!("loading the fetched plugin crashed: {e}"))??;
+        tracing::info!(app = %entry.name, version = %entry.version, sha256, "fetched plugin from the coordinator");
+        Ok(entry.app)
+    }
+
+    async fn fetch(&self, name: &str, sha256: &str) -> Result<Vec<u8>, String> {
+        let err = |e: tonic::Status| format!("cannot fetch plugin {name:?} ({sha256}) from the coordinator: {}", e.message());
+        let mut stream = self
+            .coordinator
+            .clone()
+            .fetch_plugin(FetchPluginRequest {
+                app: name.to_string(),
+                sha256: sha256.to_string(),
+            })
+            .await
+            .map_err(err)?
+            .into_inner();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.message().await.map_err(err)? {
+            bytes.extend_from_slice(&chunk.data);
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,403 @@
+//! Fault tolerance with real processes: `mr coordinator` (worker timeout
+//! 1 s) and `mr worker`s (heartbeat every 100 ms) from the built binary,
+//! misbehaving through the `chaos` test app (aborting or panicking maps,
+//! slow maps) or through signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT), and a
+//! coordinator that goes away and comes back on the same port.
+//!
+//! Waits poll with deadlines; nothing sleeps to synchronize. Every process
+//! is killed when its guard drops.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::procs::{
+    dir_names, job_id_of, output_names, run_mr, tempdir_without, Cluster, STEP, WORKER_TIMEOUT_MS,
+};
+use common::{be_u64, path_str, poll_until, read_output_dir, write_files};
+
+/// Small inputs `f00.txt..` (contents differ per file).
+fn small_inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) {
+    let files: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let text = format!("alpha beta f{i:02}\ngamma alpha\t{}\n", "beta ".repeat(i + 1));
+            (format!("f{i:02}.txt"), text.into_bytes())
+        })
+        .collect();
+    (write_files(&dir.join("in"), &files), files)
+}
+
+/// Checks a `chaos` output folder against a whitespace word count.
+fn check_chaos_output(out: &Path, n_reduce: u32, files: &[(String, Vec<u8>)]) {
+    let mut want: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for (_, bytes) in files {
+        for w in std::str::from_utf8(bytes).unwrap().split_whitespace() {
+            *want.entry(w.as_bytes().to_vec()).or_insert(0) += 1;
+        }
+    }
+    let records = read_output_dir(out, n_reduce);
+    let got: BTreeMap<Vec<u8>, u64> = records.iter().map(|(k, v)| (k.clone(), be_u64(v))).collect();
+    assert_eq!(got.len(), records.len(), "a word in two records");
+    assert_eq!(got, want, "the word counts in {}", out.display());
+}
+
+/// The errors of a finished job's `mr poll --json` status, asserting it
+/// failed.
+fn failed_errors(status: &serde_json::Value) -> Vec<String> {
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["failed"], true, "{status}");
+    status["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_succeeded(status: &serde_json::Value) {
+    assert_eq!(status["state"], "succeeded", "{status}");
+    assert_eq!(status["failed"], false, "{status}");
+    assert_eq!(status["errors"], serde_json::json!([]), "{status}");
+}
+
+/// The `mr workers --json` entry of the worker process `i` (by the address
+/// it serves on; the newest entry when it registered several times).
+fn entry_of(cluster: &mut Cluster, i: usize) -> Option<serde_json::Value> {
+    let address = cluster.worker_address(i);
+    cluster
+        .workers_json()
+        .into_iter()
+        .filter(|w| w["address"] == address.as_str())
+        .max_by_key(|w| w["worker_id"].as_u64().unwrap())
+}
+
+#[test]
+fn a_task_that_aborts_its_worker_fails_the_job_after_4_attempts() {
+    let tmp = tempdir_without(&["f03"]);
+    let (paths, _) = small_inputs(tmp.path(), 6);
+    let bad = path_str(&paths[3]);
+    let mut cluster = Cluster::start(tmp.path(), 4);
+    let job = cluster.submit(&paths, &tmp.path().join("out"), "chaos", 2, &["--abort-on", "f03"]);
+
+    // Replace every worker that dies, until the job ends.
+    let mut dead: Vec<usize> = Vec::new();
+    let mut reap = |cluster: &mut Cluster, dead: &mut Vec<usize>| {
+        for i in 0..cluster.workers.len() {
+            if !dead.contains(&i) && !cluster.workers[i].is_running() {
+                dead.push(i);
+                cluster.add_worker();
+            }
+        }
+    };
+    let status = poll_until(&format!("job {job} to end"), Duration::from_secs(30), || {
+        reap(&mut cluster, &mut dead);
+        let v = cluster.poll(job);
+        (v["done"] == true).then_some(v)
+    });
+    reap(&mut cluster, &mut dead);
+
+    let errors = failed_errors(&status);
+    assert_eq!(errors.len(), 1, "{status}");
+    for needle in ["map task 3", bad.as_str(), "lost with its worker 4 times"] {
+        assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
+    }
+    assert_eq!(status["counters"]["task_failures"], 4, "{status}");
+    // Exactly the four workers that ran map task 3 died, each by abort().
+    assert_eq!(dead.len(), 4, "dead workers: {dead:?}");
+    for &i in &dead {
+        let s = cluster.workers[i].exit_status().unwrap();
+        assert_eq!(s.signal(), Some(6), "{} ended with {s}, not SIGABRT", cluster.workers[i].name);
+    }
+    // Every worker that did not die is (still, or by now) registered alive.
+    let survivors: Vec<usize> = (0..cluster.workers.len()).filter(|i| !dead.contains(i)).collect();
+    assert!(survivors.iter().any(|&i| i < 4), "one of the first workers survived");
+    for i in survivors {
+        let what = format!("{} to be listed alive", cluster.workers[i].name);
+        poll_until(&what, STEP, || {
+            assert!(cluster.workers[i].is_running(), "{} exited", cluster.workers[i].name);
+            entry_of(&mut cluster, i).filter(|w| w["state"] == "alive")
+        });
+    }
+}
+
+#[test]
+fn an_app_panic_fails_the_job_and_the_worker_keeps_going() {
+    let tmp = tempdir_without(&["f02"]);
+    let (paths, files) = small_inputs(tmp.path(), 4);
+    let bad = path_str(&paths[2]);
+    let mut cluster = Cluster::start(tmp.path(), 2);
+    let pids: Vec<u32> = cluster.workers.iter().map(|w| w.pid()).collect();
+    let ids: Vec<serde_json::Value> = (0..2)
+        .map(|i| entry_of(&mut cluster, i).unwrap()["worker_id"].clone())
+        .collect();
+
+    let out = run_mr(cluster.submit_args(
+        &paths,
+        &tmp.path().join("out-bad"),
+        "chaos",
+        2,
+        true,
+        &["--panic-on", "f02"],
+    ));
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    let job = job_id_of(&out);
+    for needle in ["map task 2", "app panicked: chaos: panicking on", bad.as_str()] {
+        assert!(out.stderr.contains(needle), "{needle:?} not in {out:#?}");
+    }
+    let errors = failed_errors(&cluster.poll(job));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    for needle in ["map task 2", "app panicked: chaos: panicking on", bad.as_str()] {
+        assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
+    }
+
+    // The same workers run a good job.
+    let good_out = tmp.path().join("out-good");
+    let good = cluster.submit(&paths, &good_out, "chaos", 2, &[]);
+    let status = cluster.wait_job(good, STEP);
+    assert_succeeded(&status);
+    assert_eq!(status["counters"]["task_failures"], 0, "{status}");
+    check_chaos_output(&good_out, 2, &files);
+
+    for (i, pid) in pids.iter().enumerate() {
+        assert!(cluster.workers[i].is_running(), "worker {i} exited");
+        assert_eq!(cluster.workers[i].pid(), *pid);
+    }
+    let listed = cluster.workers_json();
+    assert_eq!(listed.len(), 2, "no worker registered again: {listed:?}");
+    for id in ids {
+        let w = listed.iter().find(|w| w["worker_id"] == id).unwrap();
+        assert_eq!(w["state"], "alive", "{listed:?}");
+    }
+}
+
+#[test]
+fn a_slow_but_alive_worker_keeps_its_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 1);
+    let cluster = Cluster::start(tmp.path(), 1);
+    let out = tmp.path().join("out");
+    let started = Instant::now();
+    // The map sleeps three times the worker timeout; heartbeats keep the
+    // worker alive meanwhile.
+    let job = cluster.submit(&paths, &out, "chaos", 2, &["--sleep-ms", "3000"]);
+    let status = cluster.wait_job(job, STEP);
+    assert_succeeded(&status);
+    assert!(started.elapsed() >= Duration::from_millis(3000));
+    assert_eq!(status["counters"]["task_attempts"], 1 + 2, "{status}");
+    assert_eq!(status["counters"]["task_failures"], 0, "{status}");
+    check_chaos_output(&out, 2, &files);
+    let listed = cluster.workers_json();
+    assert_eq!(listed.len(), 1, "the worker never had to register again: {listed:?}");
+    assert_eq!(listed[0]["state"], "alive");
+}
+
+#[test]
+fn a_worker_survives_a_coordinator_outage_and_registers_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 3);
+    let mut cluster = Cluster::start(tmp.path(), 1);
+    let pid = cluster.workers[0].pid();
+    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 1);
+
+    cluster.kill_coordinator();
+    let down_at = Instant::now();
+    poll_until("the worker to notice the outage", STEP, || {
+        assert!(cluster.workers[0].is_running(), "the worker exited");
+        (cluster.workers[0].log_count_containing("heartbeat failed") > 0).then_some(())
+    });
+    // Keep the coordinator away for the worker timeout (the outage itself,
+    // not a synchronization wait), watching the worker stay up.
+    let outage = Duration::from_millis(WORKER_TIMEOUT_MS);
+    while down_at.elapsed() < outage {
+        assert!(cluster.workers[0].is_running(), "the worker exited during the outage");
+        std::thread::sleep((outage.saturating_sub(down_at.elapsed())).min(Duration::from_millis(50)));
+    }
+
+    cluster.restart_coordinator();
+    cluster.wait_alive(1);
+    assert!(cluster.workers[0].is_running());
+    assert_eq!(cluster.workers[0].pid(), pid);
+    let listed = cluster.workers_json();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["address"], cluster.worker_address(0).as_str());
+    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 2);
+
+    let out = tmp.path().join("out");
+    let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
+    assert_eq!(job, 0, "the new coordinator numbers jobs from 0");
+    assert_succeeded(&cluster.wait_job(job, STEP));
+    check_chaos_output(&out, 2, &files);
+}
+
+#[test]
+fn sigterm_stops_worker_and_coordinator_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 2);
+    let mut cluster = Cluster::start(tmp.path(), 2);
+    let out = tmp.path().join("out");
+    let job = cluster.submit(&paths, &out, "chaos", 2, &["--sleep-ms", "1500"]);
+
+    // SIGTERM a worker in the middle of its map.
+    let busy = poll_until("both workers to run a map", STEP, || {
+        let listed = cluster.workers_json();
+        let busy = listed.iter().filter(|w| w["running"].as_str().unwrap().contains("map")).count();
+        (busy == 2).then_some(())
+    });
+    let _ = busy;
+    let term_at = Instant::now();
+    cluster.workers[0].signal("TERM");
+    let s = cluster.workers[0].wait_exit(Duration::from_secs(5));
+    assert_eq!(s.code(), Some(0), "the worker ended with {s}");
+    eprintln!("worker exited {:?} after SIGTERM", term_at.elapsed());
+    assert_eq!(cluster.workers[0].log_events("worker stopped").len(), 1);
+
+    // Its map was handed back (a retryable failure) and redone by the other.
+    let status = cluster.wait_job(job, STEP);
+    assert_succeeded(&status);
+    assert_eq!(status["counters"]["task_failures"], 1, "{status}");
+    assert_eq!(status["counters"]["task_attempts"], 2 + 1 + 2, "{status}");
+    check_chaos_output(&out, 2, &files);
+
+    // SIGTERM the coordinator while the other worker long-polls it.
+    let coordinator = cluster.coordinator.as_mut().unwrap();
+    let term_at = Instant::now();
+    coordinator.signal("TERM");
+    let s = coordinator.wait_exit(Duration::from_secs(5));
+    assert_eq!(s.code(), Some(0), "the coordinator ended with {s}");
+    eprintln!("coordinator exited {:?} after SIGTERM", term_at.elapsed());
+    assert_eq!(coordinator.log_events("coordinator stopped").len(), 1);
+    assert!(cluster.workers[1].is_running(), "the other worker waits for a coordinator");
+}
+
+#[test]
+fn a_worker_declared_dead_rejoins_with_a_new_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 3);
+    let mut cluster = Cluster::start(tmp.path(), 1);
+    let pid = cluster.workers[0].pid();
+    let address = cluster.worker_address(0);
+    let old = entry_of(&mut cluster, 0).unwrap()["worker_id"].as_u64().unwrap();
+
+    cluster.workers[0].signal("STOP");
+    poll_until("the stopped worker to be declared dead", STEP, || {
+        let listed = cluster.workers_json();
+        let w = listed.iter().find(|w| w["worker_id"] == old).unwrap();
+        (w["state"] == "dead").then_some(())
+    });
+    cluster.workers[0].signal("CONT");
+
+    let new = poll_until("the worker to register again", STEP, || {
+        let listed = cluster.workers_json();
+        let old_entry = listed.iter().find(|w| w["worker_id"] == old).unwrap();
+        assert_eq!(old_entry["state"], "dead", "a dead id stays dead: {listed:?}");
+        listed
+            .iter()
+            .find(|w| w["worker_id"] != old && w["state"] == "alive")
+            .cloned()
+    });
+    assert_eq!(new["address"], address.as_str(), "{new}");
+    assert!(new["worker_id"].as_u64().unwrap() > old, "{new}");
+    assert_eq!(cluster.workers[0].pid(), pid);
+    assert!(cluster.workers[0].is_running());
+    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 2);
+    assert_eq!(cluster.workers[0].log_count_containing("coordinator no longer knows this worker"), 1);
+
+    let out = tmp.path().join("out");
+    let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
+    assert_succeeded(&cluster.wait_job(job, STEP));
+    check_chaos_output(&out, 2, &files);
+    let listed = cluster.workers_json();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+}
+
+#[test]
+fn unwritable_output_dir_fails_the_job() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, _) = small_inputs(tmp.path(), 2);
+    let cluster = Cluster::start(tmp.path(), 2);
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"a regular file").unwrap();
+    let under_file = file.join("sub");
+    let under_file_str = path_str(&under_file);
+
+    // `mr submit` cannot create the folder: it says so and submits nothing.
+    let out = run_mr(cluster.submit_args(&paths, &under_file, "chaos", 2, true, &[]));
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    assert_eq!(out.stdout, "", "no job was submitted: {out:#?}");
+    assert!(out.stderr.contains("cannot create output directory"), "{out:#?}");
+    assert!(out.stderr.contains(&under_file_str), "{out:#?}");
+    assert_eq!(cluster.poll_jobs_count(), 0);
+
+    // Submitted directly, the workers hit it and the job fails naming it.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let job = runtime.block_on(async {
+        use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
+        use mapreduce::proto::coordinator::SubmitJobRequest;
+        let mut client = CoordinatorClient::connect(cluster.url.clone()).await.unwrap();
+        client
+            .submit_job(SubmitJobRequest {
+                files: paths.iter().map(|p| path_str(p)).collect(),
+                output_dir: under_file_str.clone(),
+                app: "chaos".into(),
+                n_reduce: 2,
+                args: Vec::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .job_id
+    });
+    let errors = failed_errors(&cluster.wait_job(job, STEP));
+    assert!(
+        errors.iter().any(|e| e.contains("cannot create") && e.contains(&under_file_str)),
+        "{errors:?}"
+    );
+    assert!(file.is_file(), "the regular file is untouched");
+
+    // A read-only folder, where permissions are enforced (not for root).
+    let read_only = tmp.path().join("read-only");
+    std::fs::create_dir(&read_only).unwrap();
+    set_mode(&read_only, 0o555);
+    let enforced = std::fs::write(read_only.join("probe"), b"").is_err();
+    if !enforced {
+        eprintln!("skipping the read-only folder case: permissions are not enforced here");
+        set_mode(&read_only, 0o755);
+        return;
+    }
+    let out = run_mr(cluster.submit_args(&paths, &read_only, "chaos", 2, true, &[]));
+    set_mode(&read_only, 0o755);
+    assert_eq!(out.status.code(), Some(1), "{out:#?}");
+    job_id_of(&out);
+    assert!(
+        out.stderr.contains("cannot write output") || out.stderr.contains("cannot create"),
+        "{out:#?}"
+    );
+    assert!(out.stderr.contains(&path_str(&read_only)), "{out:#?}");
+    assert_eq!(dir_names(&read_only), Vec::<String>::new(), "nothing was left behind");
+    let _ = output_names;
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+trait JobsCount {
+    fn poll_jobs_count(&self) -> usize;
+}
+
+impl JobsCount for Cluster {
+    /// How many jobs `mr jobs --json` lists.
+    fn poll_jobs_count(&self) -> usize {
+        run_mr(["jobs", "--json", "--coordinator", &self.url])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    }
+}
