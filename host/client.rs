@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use crate::security::{AuthChannel, Transport};
 
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
@@ -267,25 +267,26 @@ fn app_views(apps: Vec<pb::AppInfo>) -> Vec<AppView> {
 /// A connected coordinator client.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: CoordinatorClient<Channel>,
+    inner: CoordinatorClient<AuthChannel>,
 }
 
 impl Client {
-    /// Connects to the coordinator at `url` (`http://` is assumed when no
-    /// scheme is given).
+    /// Connects to the coordinator at `url` over plain HTTP/2 with no token
+    /// (`http://` is assumed when no scheme is given).
     pub async fn connect(url: &str) -> Result<Self, ClientError> {
-        let full = if url.contains("://") {
-            url.to_string()
-        } else {
-            format!("http://{url}")
-        };
-        let endpoint = Endpoint::from_shared(full.clone())
-            .map_err(|e| ClientError::BadUrl {
+        Client::connect_with(url, &Transport::plain()).await
+    }
+
+    /// Connects to the coordinator at `url` with `transport`'s TLS and token
+    /// (`https://` is assumed when TLS is configured and no scheme given).
+    pub async fn connect_with(url: &str, transport: &Transport) -> Result<Self, ClientError> {
+        let full = transport.url(url);
+        let endpoint = transport
+            .endpoint(url, Duration::from_secs(5))
+            .map_err(|reason| ClientError::BadUrl {
                 url: url.to_string(),
-                reason: e.to_string(),
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
+                reason,
+            })?;
         let channel = endpoint
             .connect()
             .await
@@ -294,7 +295,7 @@ impl Client {
                 reason: source_chain(&e),
             })?;
         Ok(Client {
-            inner: CoordinatorClient::new(channel),
+            inner: CoordinatorClient::new(transport.wrap(channel)),
         })
     }
 

@@ -23,3 +23,4 @@ pub mod output;
 pub mod plugin;
 pub mod proto;
 pub mod worker;
+pub mod security;

@@ -52,8 +52,10 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
             let mut text = String::new();
             let words = 400 + rng.below(300);
             for _ in 0..words {
-                text.push_str(rng.pick(&vocabulary));
-                text.push_str(rng.pick(&separators));
+                let word: &String = rng.pick(&vocabulary);
+                let separator: &&str = rng.pick(&separators);
+                text.push_str(word);
+                text.push_str(separator);
             }
             (format!("f{f:02}.txt"), text.into_bytes())
         })
@@ -176,8 +178,9 @@ fn plan(rng: &mut Prng) -> Vec<(Trigger, u64)> {
     ]
 }
 
-/// One kill that happened.
+/// One kill that happened (its fields are shown in the log).
 #[derive(Debug)]
+#[allow(dead_code)]
 struct Kill {
     trigger: Trigger,
     /// `maps.done/total, reduces.done/total` when it fired.

@@ -86,7 +86,7 @@ pub(super) async fn follow(client: &Client, job: u32) -> anyhow::Result<(JobView
 impl SubmitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let submission = prepare_submission(&self.job)?;
-        let client = Client::connect(&self.coordinator.coordinator).await?;
+        let client = self.coordinator.connect().await?;
         let job = client.submit(submission).await?;
         println!("{job}");
         let _ = std::io::stdout().flush();
@@ -115,7 +115,7 @@ pub struct PollCmd {
 
 impl PollCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let client = Client::connect(&self.coordinator.coordinator).await?;
+        let client = self.coordinator.connect().await?;
         let v = client.poll(self.job_id).await?;
         if self.json {
             println!("{}", serde_json::to_string(&v)?);
@@ -163,7 +163,7 @@ pub struct ListCmd {
 
 impl ListCmd {
     pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
-        let jobs = Client::connect(&self.coordinator.coordinator)
+        let jobs = self.coordinator.connect()
             .await?
             .jobs()
             .await?;
@@ -199,7 +199,7 @@ impl ListCmd {
     }
 
     pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
-        let workers = Client::connect(&self.coordinator.coordinator)
+        let workers = self.coordinator.connect()
             .await?
             .workers()
             .await?;
@@ -245,7 +245,7 @@ pub struct AppsCmd {
 
 impl AppsCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let client = Client::connect(&self.list.coordinator.coordinator).await?;
+        let client = self.list.coordinator.connect().await?;
         let apps = match self.action {
             Some(AppsAction::Reload) => {
                 let (apps, problems) = client.reload_apps().await?;
@@ -280,7 +280,7 @@ pub struct CancelCmd {
 
 impl CancelCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let v = Client::connect(&self.coordinator.coordinator).await?.cancel(self.job_id).await?;
+        let v = self.coordinator.connect().await?.cancel(self.job_id).await?;
         println!("job {} {}", v.job_id, v.state);
         Ok(ExitCode::SUCCESS)
     }

@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::client::DEFAULT_COORDINATOR;
+use crate::security::{TlsFiles, Token, Transport};
 
 /// A MapReduce engine whose applications are plugins.
 #[derive(Debug, Parser)]
@@ -37,12 +38,58 @@ enum LogFormat {
     Json,
 }
 
-/// Where the coordinator is, for client commands.
+/// Where the coordinator is, for client commands, and how to reach it.
 #[derive(Debug, Clone, clap::Args)]
 struct CoordinatorArg {
-    /// The coordinator's URL.
+    /// The coordinator's URL (https://... with TLS).
     #[arg(long, env = "MR_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
     coordinator: String,
+    /// File holding the client token (default: $MR_CLIENT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+impl CoordinatorArg {
+    fn transport(&self) -> anyhow::Result<Transport> {
+        let token = Token::load(self.token_file.as_deref(), "MR_CLIENT_TOKEN")?;
+        Ok(Transport::new(self.tls.load()?, token.as_ref()))
+    }
+
+    async fn connect(&self) -> anyhow::Result<crate::client::Client> {
+        Ok(crate::client::Client::connect_with(&self.coordinator, &self.transport()?).await?)
+    }
+}
+
+/// TLS files.
+#[derive(Debug, Clone, clap::Args)]
+struct TlsArgs {
+    /// CA certificate (PEM) that peers' certificates are checked against.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// This process's certificate (PEM): served by servers, presented by
+    /// clients to servers that require client certificates.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn load_with(&self, require_client_cert: bool) -> anyhow::Result<Option<TlsFiles>> {
+        Ok(TlsFiles::load(
+            self.tls_cert.as_ref(),
+            self.tls_key.as_ref(),
+            self.tls_ca.as_ref(),
+            require_client_cert,
+        )?)
+    }
+
+    fn load(&self) -> anyhow::Result<Option<TlsFiles>> {
+        self.load_with(false)
+    }
 }
 
 /// Where plugins are.

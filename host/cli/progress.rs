@@ -30,7 +30,7 @@ impl ProgressPrinter {
     fn line(&self, v: &JobView) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         format!(
-            "job {} {}: maps {}/{} ({} running), reduces {}/{} ({} running), {:.1}s",
+            "job {} {}: maps {}/{} ({} running), reduces {}/{} ({} running), {:.1}s, {:.1} MB/s",
             v.job_id,
             v.state,
             v.maps.done,
@@ -39,7 +39,8 @@ impl ProgressPrinter {
             v.reduces.done,
             v.reduces.total,
             v.reduces.running,
-            secs
+            secs,
+            v.counters.input_bytes as f64 / 1e6 / secs.max(1e-3)
         )
     }
 

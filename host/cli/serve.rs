@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use super::{shutdown_signal, PluginsArg};
+use super::{shutdown_signal, PluginsArg, TlsArgs};
+use crate::coordinator::Limits;
+use crate::security::{check_exposure, Auth, Confinement, SecurityError, Token, Transport};
 use crate::client::DEFAULT_COORDINATOR;
 use crate::coordinator::{self, CoordinatorConfig};
 use crate::plugin::{default_plugin_dirs, Registry};
@@ -32,6 +34,41 @@ pub struct CoordinatorCmd {
     /// Serve `/metrics` (Prometheus) and a status page at `/` on this address.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+    /// File holding the client token (default: $MR_CLIENT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    client_token_file: Option<PathBuf>,
+    /// File holding the worker token (default: $MR_WORKER_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    worker_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Require client certificates signed by --tls-ca (mutual TLS).
+    #[arg(long)]
+    tls_client_auth: bool,
+    /// Allow listening beyond loopback without tokens.
+    #[arg(long)]
+    insecure: bool,
+    /// A folder jobs may read inputs from (repeatable; default: anywhere).
+    #[arg(long, value_name = "DIR")]
+    allow_input: Vec<PathBuf>,
+    /// A folder jobs may write output to (repeatable; default: anywhere).
+    #[arg(long, value_name = "DIR")]
+    allow_output: Vec<PathBuf>,
+    /// Largest request, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_request_bytes)]
+    max_request_bytes: usize,
+    /// Most input files per job.
+    #[arg(long, default_value_t = Limits::default().max_files)]
+    max_files: usize,
+    /// Largest n_reduce.
+    #[arg(long, default_value_t = Limits::default().max_n_reduce)]
+    max_n_reduce: u32,
+    /// Largest app arguments, in bytes.
+    #[arg(long, default_value_t = Limits::default().max_args_bytes)]
+    max_args_bytes: usize,
+    /// Most jobs queued or running at once.
+    #[arg(long, default_value_t = Limits::default().max_queued_jobs)]
+    max_queued_jobs: usize,
 }
 
 /// Loads the registry from the plugin folders, logging what was skipped.
@@ -58,6 +95,24 @@ impl CoordinatorCmd {
         config.plugin_dirs = dirs;
         config.reload_on_sighup = true;
         config.http = self.http;
+        let auth = Auth {
+            client: Token::load(self.client_token_file.as_deref(), "MR_CLIENT_TOKEN")?,
+            worker: Token::load(self.worker_token_file.as_deref(), "MR_WORKER_TOKEN")?,
+        };
+        check_exposure(self.listen, &auth, self.insecure)?;
+        let tls = self.tls.load_with(self.tls_client_auth)?;
+        config.transport = Transport::new(tls.clone(), auth.worker.as_ref());
+        config.tls = tls;
+        config.auth = auth;
+        config.confinement = Confinement::new(&self.allow_input, &self.allow_output)
+            .context("--allow-input/--allow-output")?;
+        config.limits = Limits {
+            max_request_bytes: self.max_request_bytes,
+            max_files: self.max_files,
+            max_n_reduce: self.max_n_reduce,
+            max_args_bytes: self.max_args_bytes,
+            max_queued_jobs: self.max_queued_jobs,
+        };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         let listener = TcpListener::bind(self.listen)
@@ -95,12 +150,36 @@ pub struct WorkerCmd {
     /// folder).
     #[arg(long)]
     work_dir: Option<PathBuf>,
+    /// File holding the worker token (default: $MR_WORKER_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    tls: TlsArgs,
+    /// Require client certificates signed by --tls-ca on this worker's
+    /// service (mutual TLS between workers).
+    #[arg(long)]
+    tls_client_auth: bool,
+    /// Allow listening beyond loopback without a worker token.
+    #[arg(long)]
+    insecure: bool,
 }
 
 impl WorkerCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let token = Token::load(self.token_file.as_deref(), "MR_WORKER_TOKEN")?;
+        let auth = Auth {
+            client: None,
+            worker: token.clone(),
+        };
+        if token.is_none() && !self.listen.ip().is_loopback() && !self.insecure {
+            return Err(SecurityError::Unprotected(self.listen).into());
+        }
+        let tls = self.tls.load_with(self.tls_client_auth)?;
         let registry = load_registry(&self.plugins)?;
         let mut config = WorkerConfig::new(self.coordinator, registry);
+        config.transport = Transport::new(tls.clone(), token.as_ref());
+        config.tls = tls;
+        config.auth = auth;
         config.advertise = self.advertise;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms.max(1));
         if let Some(limit) = self.memory_limit {

@@ -161,6 +161,8 @@ pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
         args: a.spec.args.clone(),
         attempt: a.attempt.0,
         app_sha256,
+        allowed_input: Vec::new(),
+        allowed_output: Vec::new(),
     }
 }
 

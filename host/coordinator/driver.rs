@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tonic::transport::Endpoint;
+use crate::security::Transport;
 
 use super::state::Shared;
 use crate::core::Event;
@@ -33,7 +33,7 @@ pub async fn run_timer(shared: Arc<Shared>) {
 }
 
 /// Carries out the core's events until the channel closes.
-pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>) {
+pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: Transport) {
     while let Some(event) = events.recv().await {
         match event {
             Event::WorkerDied(w) => {
@@ -44,23 +44,22 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>) {
             }
             Event::JobEnded { job, workers } => {
                 for (worker, address) in workers {
-                    tokio::spawn(remove_job(job.0, worker.0, address));
+                    tokio::spawn(remove_job(job.0, worker.0, address, transport.clone()));
                 }
             }
         }
     }
 }
 
-async fn remove_job(job: u32, worker: u32, address: String) {
+async fn remove_job(job: u32, worker: u32, address: String, transport: Transport) {
     let result = async {
-        let channel = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_secs(5))
+        let channel = transport
+            .endpoint(&address, Duration::from_secs(5))?
             .timeout(Duration::from_secs(10))
             .connect()
             .await
             .map_err(|e| e.to_string())?;
-        WorkerClient::new(channel)
+        WorkerClient::new(transport.wrap(channel))
             .remove_job(RemoveJobRequest { job_id: job })
             .await
             .map_err(|s| s.message().to_string())

@@ -3,6 +3,7 @@
 //! ([`convert`]) and a driver that ticks the core and carries out its events
 //! ([`driver`]).
 
+pub mod admission;
 pub mod convert;
 pub mod driver;
 pub mod http;
@@ -20,9 +21,48 @@ use tokio::sync::mpsc;
 
 use crate::core::{Scheduler, SchedulerConfig};
 use crate::plugin::Registry;
+use crate::security::{Auth, Confinement, SecurityError, TlsFiles, Transport};
 use crate::proto::coordinator::coordinator_server::CoordinatorServer;
 use service::CoordinatorService;
 use state::Shared;
+
+/// Limits on what one request or the queue may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request message, in bytes.
+    pub max_request_bytes: usize,
+    /// Most input files in one job.
+    pub max_files: usize,
+    /// Largest `n_reduce`.
+    pub max_n_reduce: u32,
+    /// Largest app argument block, in bytes.
+    pub max_args_bytes: usize,
+    /// Most jobs queued or running at once.
+    pub max_queued_jobs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 16 << 20,
+            max_files: 100_000,
+            max_n_reduce: 10_000,
+            max_args_bytes: 1 << 20,
+            max_queued_jobs: 10_000,
+        }
+    }
+}
+
+/// Why the coordinator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// A security setting is unusable.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    /// The server failed.
+    #[error("coordinator service failed: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
 
 /// How a coordinator is set up.
 #[derive(Clone)]
@@ -37,6 +77,16 @@ pub struct CoordinatorConfig {
     pub reload_on_sighup: bool,
     /// Where to serve `/metrics` and the status page, if anywhere.
     pub http: Option<std::net::SocketAddr>,
+    /// Role tokens checked on every RPC.
+    pub auth: Auth,
+    /// TLS for the coordinator's service, if any.
+    pub tls: Option<TlsFiles>,
+    /// How the coordinator dials workers (to have them drop job data).
+    pub transport: Transport,
+    /// Where jobs may read and write.
+    pub confinement: Confinement,
+    /// Size and count limits.
+    pub limits: Limits,
     /// The core's tunables (worker timeout, attempt limit).
     pub scheduler: SchedulerConfig,
     /// The heartbeat interval workers are told to use.
@@ -51,6 +101,11 @@ impl CoordinatorConfig {
             plugin_dirs: Vec::new(),
             reload_on_sighup: false,
             http: None,
+            auth: Auth::open(),
+            tls: None,
+            transport: Transport::plain(),
+            confinement: Confinement::default(),
+            limits: Limits::default(),
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(2000),
         }
@@ -62,7 +117,7 @@ pub async fn run(
     config: CoordinatorConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), CoordinatorError> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new(
         Scheduler::new(config.scheduler.clone()),
@@ -85,15 +140,18 @@ pub async fn run(
     if config.reload_on_sighup {
         tokio::spawn(reload_on_sighup(shared.clone()));
     }
-    let events = tokio::spawn(driver::run_events(events_rx));
-    let service = CoordinatorService::new(shared.clone(), config.heartbeat_interval);
+    let events = tokio::spawn(driver::run_events(events_rx, config.transport.clone()));
+    let service = CoordinatorService::new(shared.clone(), &config);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, apps = ?config.registry.names(), "coordinator listening");
     }
     let stop_shared = shared.clone();
-    let result = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .add_service(CoordinatorServer::new(service).max_decoding_message_size(64 << 20))
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.server()?)?;
+    }
+    let result = builder
+        .add_service(CoordinatorServer::new(service).max_decoding_message_size(config.limits.max_request_bytes))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {
@@ -106,7 +164,7 @@ pub async fn run(
     let _ = timer.await;
     events.abort();
     tracing::info!("coordinator stopped");
-    result
+    Ok(result?)
 }
 
 /// Rescans the plugin folders at every SIGHUP.

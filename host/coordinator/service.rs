@@ -9,6 +9,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
+use super::{admission, CoordinatorConfig, Limits};
+use crate::security::{Auth, Confinement, Role};
 use super::state::Shared;
 use crate::core::{JobId, WorkerId};
 use crate::proto::coordinator as pb;
@@ -22,16 +24,27 @@ const MAX_LONG_POLL: Duration = Duration::from_secs(30);
 pub struct CoordinatorService {
     shared: Arc<Shared>,
     heartbeat_interval: Duration,
+    auth: Auth,
+    confinement: Arc<Confinement>,
+    limits: Limits,
 }
 
 impl CoordinatorService {
-    /// A service over `shared`, telling workers to beat every
-    /// `heartbeat_interval`.
-    pub fn new(shared: Arc<Shared>, heartbeat_interval: Duration) -> Self {
+    /// A service over `shared`, set up as `config` says.
+    pub fn new(shared: Arc<Shared>, config: &CoordinatorConfig) -> Self {
         CoordinatorService {
             shared,
-            heartbeat_interval,
+            heartbeat_interval: config.heartbeat_interval,
+            auth: config.auth.clone(),
+            confinement: Arc::new(config.confinement.clone()),
+            limits: config.limits.clone(),
         }
+    }
+
+    /// Counts the call and checks the caller's token for `role`.
+    fn begin<T>(&self, request: &Request<T>, method: &'static str, role: Role) -> Result<(), Status> {
+        self.shared.rpcs.count(method);
+        self.auth.check(request.metadata(), role, method)
     }
 
     fn poll(&self, job: JobId) -> Result<pb::PollJobReply, Status> {
@@ -51,26 +64,21 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobReply>, Status> {
-        self.shared.rpcs.count("SubmitJob");
+        self.begin(&request, "SubmitJob", Role::Client)?;
         let spec = convert::job_spec(request.into_inner())?;
-        let registry = self.shared.registry();
-        if registry.get(&spec.app).is_none() {
-            let available = registry.names();
-            let available = if available.is_empty() {
-                "none: no plugins were found in the coordinator's plugin folders".to_string()
-            } else {
-                available.join(", ")
-            };
-            return Err(Status::invalid_argument(format!(
-                "unknown app {:?}; available apps: {available}",
-                spec.app
-            )));
-        }
+        admission::check_request(&spec, &self.shared.registry(), &self.limits)?;
+        let confinement = Arc::clone(&self.confinement);
+        let spec = tokio::task::spawn_blocking(move || admission::check_paths(&spec, &confinement).map(|()| spec))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
+        let limits = &self.limits;
         let id = self
             .shared
-            .update(|core, now| core.submit(spec, now))
-            .map_err(status_of)?;
+            .update(|core, now| {
+                admission::check_queue(core.unfinished_jobs(), limits)?;
+                core.submit(spec, now).map_err(status_of)
+            })?;
         tracing::info!(job = id.0, %app, files, n_reduce, "job submitted");
         Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
     }
@@ -79,7 +87,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<pb::PollJobReply>, Status> {
-        self.shared.rpcs.count("PollJob");
+        self.begin(&request, "PollJob", Role::Client)?;
         self.poll(JobId(request.into_inner().job_id))
             .map(Response::new)
     }
@@ -88,7 +96,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
-        self.shared.rpcs.count("Heartbeat");
+        self.begin(&request, "Heartbeat", Role::Worker)?;
         let worker = WorkerId(request.into_inner().worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
@@ -100,7 +108,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
-        self.shared.rpcs.count("Register");
+        self.begin(&request, "Register", Role::Worker)?;
         let address = request.into_inner().address;
         let address = (!address.is_empty()).then_some(address);
         let id = self
@@ -122,7 +130,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::GetTaskRequest>,
     ) -> Result<Response<pb::GetTaskReply>, Status> {
-        self.shared.rpcs.count("GetTask");
+        self.begin(&request, "GetTask", Role::Worker)?;
         let r = request.into_inner();
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
@@ -149,7 +157,10 @@ impl Coordinator for CoordinatorService {
                         .get(&a.spec.app)
                         .map(|e| e.sha256.clone())
                         .unwrap_or_default();
-                    return Ok(Response::new(convert::task_reply(a, sha)));
+                    let mut reply = convert::task_reply(a, sha);
+                    reply.allowed_input = self.confinement.input_roots();
+                    reply.allowed_output = self.confinement.output_roots();
+                    return Ok(Response::new(reply));
                 }
                 None if long_poll.is_zero() => return Ok(Response::new(convert::wait_reply())),
                 None => {}
@@ -166,7 +177,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::FinishTaskRequest>,
     ) -> Result<Response<pb::FinishTaskReply>, Status> {
-        self.shared.rpcs.count("FinishTask");
+        self.begin(&request, "FinishTask", Role::Worker)?;
         let (report, counters) = convert::finish_report(request.into_inner());
         let outcome = self
             .shared
@@ -180,7 +191,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::FailTaskRequest>,
     ) -> Result<Response<pb::FailTaskReply>, Status> {
-        self.shared.rpcs.count("FailTask");
+        self.begin(&request, "FailTask", Role::Worker)?;
         let (report, failure) = convert::fail_report(request.into_inner());
         let error = failure.error.clone();
         let retry = failure.retry;
@@ -198,7 +209,7 @@ impl Coordinator for CoordinatorService {
         &self,
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
-        self.shared.rpcs.count("WatchJob");
+        self.begin(&request, "WatchJob", Role::Client)?;
         let job = JobId(request.into_inner().job_id);
         let first = self.poll(job)?;
         let (tx, rx) = mpsc::channel(4);
@@ -233,9 +244,9 @@ impl Coordinator for CoordinatorService {
 
     async fn list_jobs(
         &self,
-        _request: Request<pb::ListJobsRequest>,
+        request: Request<pb::ListJobsRequest>,
     ) -> Result<Response<pb::ListJobsReply>, Status> {
-        self.shared.rpcs.count("ListJobs");
+        self.begin(&request, "ListJobs", Role::Client)?;
         let clock = self.shared.clock;
         let jobs = self.shared.read(|core, _| {
             core.job_statuses()
@@ -248,9 +259,9 @@ impl Coordinator for CoordinatorService {
 
     async fn list_workers(
         &self,
-        _request: Request<pb::ListWorkersRequest>,
+        request: Request<pb::ListWorkersRequest>,
     ) -> Result<Response<pb::ListWorkersReply>, Status> {
-        self.shared.rpcs.count("ListWorkers");
+        self.begin(&request, "ListWorkers", Role::Client)?;
         let workers = self.shared.read(|core, now| {
             core.worker_statuses(now)
                 .iter()
@@ -260,8 +271,8 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::ListWorkersReply { workers }))
     }
 
-    async fn list_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
-        self.shared.rpcs.count("ListApps");
+    async fn list_apps(&self, request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+        self.begin(&request, "ListApps", Role::Client)?;
         let registry = self.shared.registry();
         let problems = problem_lines(&registry);
         Ok(Response::new(pb::ListAppsReply {
@@ -271,15 +282,15 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cancel_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<pb::PollJobReply>, Status> {
-        self.shared.rpcs.count("CancelJob");
+        self.begin(&request, "CancelJob", Role::Client)?;
         let job = JobId(request.into_inner().job_id);
         self.shared.update(|core, now| core.cancel(job, now)).map_err(status_of)?;
         tracing::info!(job = job.0, "job cancelled");
         self.poll(job).map(Response::new)
     }
 
-    async fn reload_apps(&self, _request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
-        self.shared.rpcs.count("ReloadApps");
+    async fn reload_apps(&self, request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+        self.begin(&request, "ReloadApps", Role::Client)?;
         let registry = self
             .shared
             .reload_registry()
@@ -293,7 +304,7 @@ impl Coordinator for CoordinatorService {
     type FetchPluginStream = ReceiverStream<Result<pb::PluginChunk, Status>>;
 
     async fn fetch_plugin(&self, request: Request<pb::FetchPluginRequest>) -> Result<Response<Self::FetchPluginStream>, Status> {
-        self.shared.rpcs.count("FetchPlugin");
+        self.begin(&request, "FetchPlugin", Role::Worker)?;
         let r = request.into_inner();
         let registry = self.shared.registry();
         let bytes = tokio::task::spawn_blocking(move || registry.library_bytes(&r.sha256).ok_or((r.app, r.sha256)))

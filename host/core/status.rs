@@ -107,6 +107,11 @@ impl Scheduler {
             .ok_or(CoreError::UnknownJob(job))
     }
 
+    /// How many jobs are queued or running.
+    pub fn unfinished_jobs(&self) -> usize {
+        self.jobs.values().filter(|j| !j.state.is_ended()).count()
+    }
+
     /// Every job's status, oldest first.
     pub fn job_statuses(&self) -> Vec<JobStatus> {
         self.jobs.values().map(status_of).collect()

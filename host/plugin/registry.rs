@@ -32,6 +32,15 @@ pub enum RegistryError {
         /// The other file.
         second: PathBuf,
     },
+    /// A plugin folder others may write to: anyone who can write there
+    /// could make this process run their code.
+    #[error("refusing to load plugins from {}: it is writable by other users (mode {mode:o}); run `chmod go-w` on it", dir.display())]
+    Unsafe {
+        /// The folder.
+        dir: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A plugin folder cannot be read.
     #[error("cannot read plugin folder {}: {source}", dir.display())]
     ReadDir {
@@ -146,6 +155,22 @@ pub fn default_plugin_dirs(explicit: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The permission bits of `path` if users other than its owner may write
+/// to it (group or world writable).
+fn writable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o022 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 fn is_plugin_file(path: &Path) -> bool {
     path.is_file()
         && path
@@ -181,6 +206,12 @@ impl Registry {
     pub fn load_dirs_into(self, dirs: &[PathBuf]) -> Result<Registry, RegistryError> {
         let mut registry = self;
         for dir in dirs {
+            if let Some(mode) = writable_by_others(dir) {
+                return Err(RegistryError::Unsafe {
+                    dir: dir.clone(),
+                    mode,
+                });
+            }
             let entries = std::fs::read_dir(dir).map_err(|source| RegistryError::ReadDir {
                 dir: dir.clone(),
                 source,
@@ -199,8 +230,14 @@ impl Registry {
 
     /// Loads one plugin file; see [`Registry::load_dirs`].
     pub fn load_file(&mut self, path: &Path) -> Result<(), RegistryError> {
-        let opened = std::fs::read(path)
-            .map_err(|e| e.to_string())
+        let opened = match writable_by_others(path) {
+            Some(mode) => Err(format!(
+                "refusing to load it: it is writable by other users (mode {mode:o}); run `chmod go-w` on it"
+            )),
+            None => Ok(()),
+        };
+        let opened = opened
+            .and_then(|()| std::fs::read(path).map_err(|e| e.to_string()))
             .and_then(|bytes| self.open(path, &bytes));
         match opened {
             Ok(entry) => {

@@ -72,6 +72,7 @@ impl Executor {
 
     /// Runs `task` as worker `worker`.
     pub async fn run(&self, worker: u32, task: &TaskSpec) -> Result<TaskCounters, TaskFailure> {
+        check_confinement(task).await?;
         let app = self.app(task, worker).await?;
         match &task.kind {
             TaskKind::Map { file } => self.run_map(app, task, file).await,
@@ -207,4 +208,22 @@ impl Executor {
     pub fn store(&self) -> &MapOutputStore {
         &self.store
     }
+}
+
+/// Checks again, just before opening anything, that the task's paths are
+/// inside the job's allowed folders: the file system may have changed since
+/// the coordinator checked.
+async fn check_confinement(task: &TaskSpec) -> Result<(), TaskFailure> {
+    let confinement = task.confinement.clone();
+    let target = match &task.kind {
+        TaskKind::Map { file } => (true, file.clone()),
+        TaskKind::Reduce { .. } => (false, task.output_dir.clone()),
+    };
+    tokio::task::spawn_blocking(move || match target {
+        (true, file) => confinement.check_input(&file),
+        (false, dir) => confinement.check_output(&dir),
+    })
+    .await
+    .map_err(|e| TaskFailure::fatal(format!("path check crashed: {e}")))?
+    .map_err(|e| TaskFailure::fatal(format!("permission denied: {e}")))
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tonic::transport::{Channel, Endpoint};
+use crate::security::{AuthChannel, Transport};
 
 use super::spill::{DiskRange, MemoryBudget, Run, RunFile, WorkDir};
 
@@ -110,32 +110,31 @@ impl Drop for Landing<'_> {
 /// Fetches partitions, keeping one lazily connected channel per peer.
 #[derive(Debug)]
 pub struct Fetcher {
-    channels: Mutex<HashMap<String, Channel>>,
+    channels: Mutex<HashMap<String, AuthChannel>>,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    transport: Transport,
 }
 
 impl Fetcher {
     /// A fetcher whose connections give up after `connect_timeout`, and
     /// whose streams give up when no chunk arrives for `idle_timeout`.
-    pub fn new(connect_timeout: Duration, idle_timeout: Duration) -> Self {
+    /// Peers are dialled with `transport` (TLS and our worker token).
+    pub fn new(connect_timeout: Duration, idle_timeout: Duration, transport: Transport) -> Self {
         Fetcher {
             channels: Mutex::new(HashMap::new()),
             connect_timeout,
             idle_timeout,
+            transport,
         }
     }
 
-    fn channel(&self, address: &str) -> Result<Channel, String> {
+    fn channel(&self, address: &str) -> Result<AuthChannel, String> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = channels.get(address) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| format!("bad address: {e}"))?
-            .connect_timeout(self.connect_timeout)
-            .tcp_nodelay(true);
-        let channel = endpoint.connect_lazy();
+        let channel = self.transport.lazy(address, self.connect_timeout)?;
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }
@@ -180,7 +179,7 @@ impl Fetcher {
 
     async fn fetch_on(
         &self,
-        channel: Channel,
+        channel: AuthChannel,
         job: u32,
         map_task: u32,
         map_attempt: u32,

@@ -58,6 +58,12 @@ pub struct WorkerConfig {
     /// The folder in which the worker creates its scratch folder (removed
     /// when the worker stops); default the system's temporary folder.
     pub work_dir: PathBuf,
+    /// How to dial the coordinator and other workers (TLS, our token).
+    pub transport: crate::security::Transport,
+    /// TLS for this worker's own service, if any.
+    pub tls: Option<crate::security::TlsFiles>,
+    /// Who may read this worker's map output (the worker token).
+    pub auth: crate::security::Auth,
 }
 
 impl WorkerConfig {
@@ -73,6 +79,9 @@ impl WorkerConfig {
             fetch_idle_timeout: Duration::from_secs(30),
             memory_limit: spill::default_memory_limit(),
             work_dir: std::env::temp_dir(),
+            transport: crate::security::Transport::plain(),
+            tls: None,
+            auth: crate::security::Auth::open(),
         }
     }
 }
@@ -91,6 +100,9 @@ pub enum WorkerError {
         /// Why.
         reason: String,
     },
+    /// A TLS setting is unusable.
+    #[error(transparent)]
+    Security(#[from] crate::security::SecurityError),
     /// The listener failed.
     #[error("worker service failed: {0}")]
     Serve(#[from] tonic::transport::Error),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use crate::security::AuthChannel;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
@@ -24,7 +24,7 @@ use crate::proto::coordinator::{
 };
 use crate::proto::worker::worker_server::WorkerServer;
 
-type Client = CoordinatorClient<Channel>;
+type Client = CoordinatorClient<AuthChannel>;
 
 /// Workers that register without an address are dialled at this port plus
 /// their id (the original design's convention).
@@ -71,11 +71,12 @@ pub async fn run(
         url: config.coordinator.clone(),
         reason,
     };
-    let endpoint = Endpoint::from_shared(config.coordinator.clone())
-        .map_err(|e| bad_url(e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let client = CoordinatorClient::new(endpoint.connect_lazy());
+    let client = CoordinatorClient::new(
+        config
+            .transport
+            .lazy(&config.coordinator, Duration::from_secs(5))
+            .map_err(bad_url)?,
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -87,13 +88,16 @@ pub async fn run(
         memory_limit: config.memory_limit,
         work_dir: config.work_dir.clone(),
     });
-    let service = WorkerServer::new(WorkerService::new(store.clone()))
+    let service = WorkerServer::new(WorkerService::new(store.clone(), config.auth.clone()))
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
     let mut server_stop = stop_rx.clone();
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls.server()?)?;
+    }
     let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
+        builder
             .add_service(service)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(listener),
@@ -107,7 +111,11 @@ pub async fn run(
     let executor = Executor::new(
         PluginSource::new(config.registry.clone(), client.clone()),
         store.clone(),
-        Fetcher::new(config.fetch_connect_timeout, config.fetch_idle_timeout),
+        Fetcher::new(
+            config.fetch_connect_timeout,
+            config.fetch_idle_timeout,
+            config.transport.clone(),
+        ),
     );
     let node = Node {
         config,

@@ -8,23 +8,23 @@
 use std::sync::Arc;
 
 use tokio::sync::Mutex as AsyncMutex;
-use tonic::transport::Channel;
 
 use crate::plugin::{App, Registry};
+use crate::security::AuthChannel;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::FetchPluginRequest;
 
 /// The worker's apps: its registry plus what it fetched.
 pub struct PluginSource {
     registry: Arc<Registry>,
-    coordinator: CoordinatorClient<Channel>,
+    coordinator: CoordinatorClient<AuthChannel>,
     /// One fetch at a time, so concurrent tasks do not fetch twice.
     fetching: AsyncMutex<()>,
 }
 
 impl PluginSource {
     /// Apps from `registry`, fetching missing ones from `coordinator`.
-    pub fn new(registry: Arc<Registry>, coordinator: CoordinatorClient<Channel>) -> Self {
+    pub fn new(registry: Arc<Registry>, coordinator: CoordinatorClient<AuthChannel>) -> Self {
         PluginSource {
             registry,
             coordinator,

@@ -10,6 +10,8 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::security::{Auth, Role};
+
 use super::spill::{DiskRange, Run};
 use super::store::{MapOutputStore, StoreError};
 use crate::proto::worker::worker_server::Worker;
@@ -24,12 +26,13 @@ pub const CHUNK_SIZE: usize = 1 << 20;
 #[derive(Debug, Clone)]
 pub struct WorkerService {
     store: MapOutputStore,
+    auth: Auth,
 }
 
 impl WorkerService {
-    /// A service over `store`.
-    pub fn new(store: MapOutputStore) -> Self {
-        WorkerService { store }
+    /// A service over `store`; callers need `auth`'s worker token.
+    pub fn new(store: MapOutputStore, auth: Auth) -> Self {
+        WorkerService { store, auth }
     }
 
     fn partition(&self, r: &ReadMapRequest) -> Result<Run, Status> {
@@ -52,6 +55,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ReadMapReply>, Status> {
+        self.auth.check(request.metadata(), Role::Worker, "ReadMap")?;
         let run = self.partition(request.get_ref())?;
         let result = tokio::task::spawn_blocking(move || run.to_bytes())
             .await
@@ -64,6 +68,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<RemoveJobRequest>,
     ) -> Result<Response<RemoveJobReply>, Status> {
+        self.auth.check(request.metadata(), Role::Worker, "RemoveJob")?;
         let job = request.get_ref().job_id;
         let freed = self.store.remove_job(job);
         tracing::debug!(job, freed, "dropped job data");
@@ -76,6 +81,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
+        self.auth.check(request.metadata(), Role::Worker, "ReadMapStream")?;
         let stream: ChunkStream = match self.partition(request.get_ref())? {
             Run::Memory(pieces) => {
                 let chunks: Vec<Result<ReadMapChunk, Status>> = pieces

@@ -55,6 +55,8 @@ pub struct TaskSpec {
     pub args: Vec<u8>,
     /// What to do.
     pub kind: TaskKind,
+    /// Where the job may read and write.
+    pub confinement: crate::security::Confinement,
 }
 
 impl TaskSpec {
@@ -110,6 +112,7 @@ impl TaskSpec {
             n_map: reply.n_map,
             args: reply.args,
             kind,
+            confinement: crate::security::Confinement::from_roots(reply.allowed_input, reply.allowed_output),
         }))
     }
 

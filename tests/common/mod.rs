@@ -482,11 +482,14 @@ pub mod procs {
     pub const HEARTBEAT_MS: u64 = 100;
 
     /// An `mr` command with a clean environment (no ambient coordinator,
-    /// plugin, log or backtrace settings).
+    /// plugin, token, log or backtrace settings).
     pub fn mr() -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_mr"));
         c.env_remove("MR_COORDINATOR")
             .env_remove("MR_PLUGINS")
+            .env_remove("MR_PLUGIN_CACHE")
+            .env_remove("MR_CLIENT_TOKEN")
+            .env_remove("MR_WORKER_TOKEN")
             .env_remove("RUST_LOG")
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null());
@@ -524,6 +527,23 @@ pub mod procs {
         }
     }
 
+    /// Makes `dir` a plugin folder holding only the `chaos` app (a link to
+    /// the built library): servers hash every plugin they load, so one
+    /// library starts them faster than all of them.
+    pub fn chaos_plugins(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let lib = format!("{}mr_app_chaos.{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_EXTENSION);
+        let target = plugins_dir().join(&lib);
+        assert!(target.is_file(), "no chaos plugin at {}", target.display());
+        let link = dir.join(&lib);
+        if !link.exists() {
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+        }
+        dir.to_path_buf()
+    }
+
     // -------------------------------------------------------------- servers
 
     /// A server process logging JSON lines into `log`; killed (SIGKILL) and
@@ -539,13 +559,16 @@ pub mod procs {
     }
 
     impl Server {
-        /// Starts `mr --log-format json ARGS`, logging into `logs/NAME.log`.
+        /// Starts `mr --log-format json ARGS`, logging into `logs/NAME.log`
+        /// and caching plugin copies in `logs/../plugin-cache`.
         pub fn spawn(logs: &Path, name: &str, args: &[OsString]) -> Server {
             std::fs::create_dir_all(logs).unwrap();
             let log = logs.join(format!("{name}.log"));
             let file = File::create(&log).unwrap();
+            let cache = logs.parent().unwrap_or(logs).join("plugin-cache");
             let mut cmd = mr();
-            cmd.args(["--log-format", "json"])
+            cmd.env("MR_PLUGIN_CACHE", cache)
+                .args(["--log-format", "json"])
                 .args(args)
                 .stdout(Stdio::from(file.try_clone().unwrap()))
                 .stderr(Stdio::from(file));
@@ -721,12 +744,15 @@ pub mod procs {
 
     // -------------------------------------------------------------- cluster
 
-    /// A coordinator and workers as separate processes. Workers are never
-    /// removed from [`Cluster::workers`] (killed ones stay, exited), so an
-    /// index names one process for the whole test.
+    /// A coordinator and workers as separate processes, with the `chaos`
+    /// app only ([`chaos_plugins`]). Workers are never removed from
+    /// [`Cluster::workers`] (killed ones stay, exited), so an index names
+    /// one process for the whole test.
     pub struct Cluster {
         /// Where the logs go.
         pub logs: PathBuf,
+        /// The plugin folder of every server.
+        pub plugins: PathBuf,
         /// The coordinator's address.
         pub addr: SocketAddr,
         /// `http://ADDR`.
@@ -746,14 +772,16 @@ pub mod procs {
         pub fn start(dir: &Path, workers: usize) -> Cluster {
             let logs = dir.join("logs");
             std::fs::create_dir_all(&logs).unwrap();
+            let plugins = chaos_plugins(&dir.join("plugins"));
             let mut last = None;
             for attempt in 0..3 {
                 let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-                let server = Self::spawn_coordinator(&logs, attempt, addr);
+                let server = Self::spawn_coordinator(&logs, &plugins, attempt, addr);
                 match Self::wait_listening(server) {
                     Ok(server) => {
                         let mut cluster = Cluster {
                             logs,
+                            plugins,
                             addr,
                             url: format!("http://{addr}"),
                             coordinator: Some(server),
@@ -774,13 +802,13 @@ pub mod procs {
             panic!("could not start a coordinator on a free port:\n{}", last.unwrap());
         }
 
-        fn spawn_coordinator(logs: &Path, n: usize, addr: SocketAddr) -> Server {
+        fn spawn_coordinator(logs: &Path, plugins: &Path, n: usize, addr: SocketAddr) -> Server {
             let args: Vec<OsString> = vec![
                 "coordinator".into(),
                 "--listen".into(),
                 addr.to_string().into(),
                 "--plugins".into(),
-                plugins_dir().into_os_string(),
+                plugins.as_os_str().to_owned(),
                 "--worker-timeout-ms".into(),
                 WORKER_TIMEOUT_MS.to_string().into(),
                 "--heartbeat-interval-ms".into(),
@@ -818,7 +846,7 @@ pub mod procs {
         pub fn restart_coordinator(&mut self) {
             assert!(self.coordinator.is_none(), "the coordinator is still up");
             let n = self.old_coordinators.len();
-            let server = Self::spawn_coordinator(&self.logs, n, self.addr);
+            let server = Self::spawn_coordinator(&self.logs, &self.plugins, 100 + n, self.addr);
             match Self::wait_listening(server) {
                 Ok(s) => self.coordinator = Some(s),
                 Err(log) => panic!("cannot restart the coordinator on {}:\n{log}", self.addr),
@@ -840,7 +868,7 @@ pub mod procs {
                 "--coordinator".into(),
                 self.url.clone().into(),
                 "--plugins".into(),
-                plugins_dir().into_os_string(),
+                self.plugins.as_os_str().to_owned(),
                 "--heartbeat-interval-ms".into(),
                 HEARTBEAT_MS.to_string().into(),
             ];

@@ -1,0 +1,95 @@
+//! In-process test scaffolding: the `Emit`, `Values` and `Records` streams the
+//! engine would hand the app, and a tiny single-process job runner.
+//!
+//! The apps must not depend on each other, so each app crate carries its own
+//! copy of this file.
+
+use plugin_api::frame::encode_frames;
+use plugin_api::{App, AppError, Args, Emit, MapInput, Records, Values};
+
+/// Key/value pairs, as emitted or as output records.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Collects emitted pairs.
+#[derive(Debug, Default)]
+pub struct VecEmit(pub Pairs);
+
+impl Emit for VecEmit {
+    fn emit(&mut self, key: &[u8], value: &[u8]) {
+        self.0.push((key.to_vec(), value.to_vec()));
+    }
+}
+
+/// Streams values from a slice.
+pub struct SliceValues<'a>(std::slice::Iter<'a, Vec<u8>>);
+
+impl<'a> SliceValues<'a> {
+    pub fn new(values: &'a [Vec<u8>]) -> Self {
+        SliceValues(values.iter())
+    }
+}
+
+impl Values for SliceValues<'_> {
+    fn next_value(&mut self) -> Option<&[u8]> {
+        self.0.next().map(Vec::as_slice)
+    }
+}
+
+/// Streams records from a slice.
+pub struct SliceRecords<'a>(std::slice::Iter<'a, (Vec<u8>, Vec<u8>)>);
+
+impl<'a> SliceRecords<'a> {
+    pub fn new(records: &'a [(Vec<u8>, Vec<u8>)]) -> Self {
+        SliceRecords(records.iter())
+    }
+}
+
+impl Records for SliceRecords<'_> {
+    fn next_record(&mut self) -> Option<(&[u8], &[u8])> {
+        self.0.next().map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+}
+
+/// Job arguments encoded the way the engine passes them.
+pub fn args(list: &[&str]) -> Vec<u8> {
+    encode_frames(list)
+}
+
+/// Maps one file and returns its output pairs.
+pub fn map<A: App + Default>(
+    path: &str,
+    contents: &[u8],
+    raw_args: &[u8],
+) -> Result<Pairs, AppError> {
+    let input = MapInput {
+        path,
+        contents,
+        args: Args::new(raw_args),
+    };
+    let mut out = VecEmit::default();
+    A::default().map(&input, &mut out)?;
+    Ok(out.0)
+}
+
+/// Reduces (or, with `combine`, combines) `values`.
+pub fn reduce<A: App + Default>(
+    key: &[u8],
+    values: &[Vec<u8>],
+    raw_args: &[u8],
+    combine: bool,
+) -> Result<Vec<u8>, AppError> {
+    let app = A::default();
+    let mut stream = SliceValues::new(values);
+    if combine {
+        app.combine(key, &mut stream, &Args::new(raw_args))
+    } else {
+        app.reduce(key, &mut stream, &Args::new(raw_args))
+    }
+}
+
+/// Formats `records` (in the order given) to text.
+pub fn format<A: App + Default>(records: &[(Vec<u8>, Vec<u8>)]) -> Result<String, AppError> {
+    let mut out = Vec::new();
+    A::default().format(&mut SliceRecords::new(records), &mut out)?;
+    String::from_utf8(out).map_err(AppError::msg)
+}

@@ -1,0 +1,101 @@
+//! `bench-tool`: the helpers behind `bench/run`.
+//!
+//! - `gen-text DIR MIB FILES`: text with a Zipf-like word distribution and
+//!   some non-ASCII words, in FILES files totalling MIB MiB;
+//! - `gen-records DIR MIB FILES`: 100-byte sort records in the sort
+//!   benchmark's ASCII format (10-byte key, 88 bytes, `\r\n`);
+//! - `wc-seq OUT FILES...`: a sequential word count with `wc`'s semantics and
+//!   output format (the baseline of the `wc` figure);
+//! - `latency URL INPUT OUTDIR JOBS`: tiny `wc` jobs one after another
+//!   through the client library, submit to completion; prints p50/p99;
+//! - `sched URL INPUT WORKERS JOBS TASKS`: simulated workers that finish
+//!   every task at once, over gRPC; prints completed tasks per second;
+//! - `heartbeats URL PID WORKERS BEATS`: registers WORKERS simulated workers
+//!   and sends BEATS heartbeats; prints the coordinator's (process PID) CPU
+//!   time per 1,000 heartbeats.
+//!
+//! Every figure goes to stdout as `key=value` words for the script to pick.
+
+mod generate;
+mod simulate;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> anyhow::Result<T> {
+    args.get(i)
+        .with_context(|| format!("missing argument {what}"))?
+        .parse()
+        .map_err(|_| anyhow::anyhow!("bad {what}: {:?}", args[i]))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|sched|heartbeats ...");
+    };
+    match cmd.as_str() {
+        "gen-text" => generate::text(
+            &PathBuf::from(arg::<String>(&args, 1, "DIR")?),
+            arg(&args, 2, "MIB")?,
+            arg(&args, 3, "FILES")?,
+        ),
+        "gen-records" => generate::records(
+            &PathBuf::from(arg::<String>(&args, 1, "DIR")?),
+            arg(&args, 2, "MIB")?,
+            arg(&args, 3, "FILES")?,
+        ),
+        "wc-seq" => wc_seq(&PathBuf::from(arg::<String>(&args, 1, "OUT")?), &args[2..]),
+        "latency" => simulate::latency(
+            &arg::<String>(&args, 1, "URL")?,
+            &arg::<String>(&args, 2, "INPUT")?,
+            &arg::<String>(&args, 3, "OUTDIR")?,
+            arg(&args, 4, "JOBS")?,
+        ),
+        "sched" => simulate::sched(
+            &arg::<String>(&args, 1, "URL")?,
+            &arg::<String>(&args, 2, "INPUT")?,
+            arg(&args, 3, "WORKERS")?,
+            arg(&args, 4, "JOBS")?,
+            arg(&args, 5, "TASKS")?,
+        ),
+        "heartbeats" => simulate::heartbeats(
+            &arg::<String>(&args, 1, "URL")?,
+            arg(&args, 2, "PID")?,
+            arg(&args, 3, "WORKERS")?,
+            arg(&args, 4, "BEATS")?,
+        ),
+        other => bail!("unknown command {other:?}"),
+    }
+}
+
+/// The sequential word count: reads each file, counts with the same loop as
+/// the `wc` app into one table, and writes `count\tword` lines by count then
+/// word, as `mr process -a wc` prints them.
+fn wc_seq(out: &std::path::Path, files: &[String]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let start = Instant::now();
+    let mut counts = mr_app_wc::WordCounts::default();
+    let mut bytes = 0u64;
+    for f in files {
+        let data = std::fs::read(f).with_context(|| format!("reading {f}"))?;
+        bytes += data.len() as u64;
+        let text = std::str::from_utf8(&data).with_context(|| format!("{f} is not UTF-8"))?;
+        mr_app_wc::count_words(text, &mut counts);
+    }
+    let mut rows: Vec<(u64, String)> = counts.into_iter().map(|(w, n)| (n, w)).collect();
+    rows.sort_unstable();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for (n, word) in &rows {
+        writeln!(w, "{n}\t{word}")?;
+    }
+    w.flush()?;
+    println!(
+        "seconds={:.3} bytes={bytes} words={}",
+        start.elapsed().as_secs_f64(),
+        rows.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! Security: who may call what, over which transport, touching which files.
+//!
+//! - [`auth`]: role tokens (client, worker) checked on every RPC, compared in
+//!   constant time, never logged; and the interceptor that sends ours.
+//! - [`tls`]: TLS (rustls through tonic) for servers and clients, with
+//!   optional client certificates.
+//! - [`confine`]: the folders a job may read from and write to, checked at
+//!   submission and again by workers before they open anything.
+//! - [`transport`]: how this process dials others (TLS and token together).
+//!
+//! With no tokens configured the servers accept anyone, so they refuse to
+//! listen beyond loopback unless told `--insecure`.
+
+pub mod auth;
+pub mod confine;
+pub mod tls;
+pub mod transport;
+
+pub use auth::{Auth, Role, Token};
+pub use confine::Confinement;
+pub use tls::TlsFiles;
+pub use transport::{AuthChannel, Transport};
+
+/// Why a security setting cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    /// A token or certificate file cannot be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Read {
+        /// What the file is for.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A token is empty or not printable ASCII.
+    #[error("{0}")]
+    BadToken(String),
+    /// TLS files are incomplete.
+    #[error("{0}")]
+    Tls(String),
+    /// Listening beyond loopback without authentication.
+    #[error(
+        "refusing to listen on {0} without client and worker tokens: anyone who can reach it could submit jobs or \
+         register as a worker; configure tokens or pass --insecure"
+    )]
+    Unprotected(std::net::SocketAddr),
+}
+
+/// Errors unless `addr` is loopback, `auth` checks both roles, or the
+/// operator said `--insecure`.
+pub fn check_exposure(addr: std::net::SocketAddr, auth: &Auth, insecure: bool) -> Result<(), SecurityError> {
+    if addr.ip().is_loopback() || auth.is_complete() || insecure {
+        return Ok(());
+    }
+    Err(SecurityError::Unprotected(addr))
+}

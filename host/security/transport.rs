@@ -1,0 +1,73 @@
+//! [`Transport`]: how this process dials coordinators and workers: plain
+//! or TLS, with our token on every request.
+
+use std::time::Duration;
+
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+use super::auth::{BearerToken, Token};
+use super::tls::TlsFiles;
+
+/// A channel that adds our token to every request.
+pub type AuthChannel = InterceptedService<Channel, BearerToken>;
+
+/// Dialing settings.
+#[derive(Debug, Clone, Default)]
+pub struct Transport {
+    tls: Option<TlsFiles>,
+    token: BearerToken,
+}
+
+impl Transport {
+    /// Plain connections, no token (the loopback default).
+    pub fn plain() -> Self {
+        Transport::default()
+    }
+
+    /// Connections with `tls` (if any) and `token` (if any).
+    pub fn new(tls: Option<TlsFiles>, token: Option<&Token>) -> Self {
+        Transport {
+            tls,
+            token: BearerToken::new(token),
+        }
+    }
+
+    /// Whether connections use TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The URL for a `host:port` (or a URL, kept as is).
+    pub fn url(&self, address: &str) -> String {
+        if address.contains("://") {
+            address.to_string()
+        } else if self.is_tls() {
+            format!("https://{address}")
+        } else {
+            format!("http://{address}")
+        }
+    }
+
+    /// An endpoint for `address` with TLS applied and a connect timeout.
+    pub fn endpoint(&self, address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
+        let mut endpoint = Endpoint::from_shared(self.url(address))
+            .map_err(|e| format!("bad address {address:?}: {e}"))?
+            .connect_timeout(connect_timeout)
+            .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.client()).map_err(|e| format!("TLS setup: {e}"))?;
+        }
+        Ok(endpoint)
+    }
+
+    /// Wraps a channel so our token goes with every request.
+    pub fn wrap(&self, channel: Channel) -> AuthChannel {
+        InterceptedService::new(channel, self.token.clone())
+    }
+
+    /// A lazily connecting channel to `address`.
+    pub fn lazy(&self, address: &str, connect_timeout: Duration) -> Result<AuthChannel, String> {
+        Ok(self.wrap(self.endpoint(address, connect_timeout)?.connect_lazy()))
+    }
+}
