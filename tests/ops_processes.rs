@@ -156,7 +156,7 @@ fn operating_a_cluster_from_the_command_line() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("job 0 ") && err.contains("maps 3/3") && err.contains("reduces 2/2"), "{err}");
-    assert!(err.contains("job 0 succeeded; output in"), "{err}");
+    assert!(err.contains("job 0 succeeded in ") && err.contains("s; output in "), "{err}");
     let wlog = std::fs::read_to_string(d.join("worker.log")).unwrap();
     assert!(wlog.contains("fetched plugin from the coordinator"), "{wlog}");
     let text = run(mr().args(["process", "-a", "wc", "-o"]).arg(d.join("out-wc")).arg("--plugins").arg(plugin("wc").parent().unwrap()));

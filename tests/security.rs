@@ -367,3 +367,48 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
     let text = String::from_utf8(process.output().unwrap().stdout).unwrap();
     assert_eq!(text, "4\tover\n4\tsecure\n4\ttls\n4\twords\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_check_paths_again_before_opening() {
+    let base = tempfile::tempdir().unwrap();
+    let (data, out, secret) = (base.path().join("data"), base.path().join("out"), base.path().join("secret"));
+    for d in [data.join("real"), out.clone(), secret.clone()] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::write(data.join("real/f.txt"), "allowed words").unwrap();
+    std::fs::write(secret.join("f.txt"), "secret words").unwrap();
+    let link = data.join("link");
+    std::os::unix::fs::symlink(data.join("real"), &link).unwrap();
+    let confinement = Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
+    // No workers yet: the job waits after the coordinator's check.
+    let cluster = secured_cluster(|c| c.confinement = confinement, 0).await;
+    let c = client(cluster.url(), Some(CLIENT)).await;
+    let job = c
+        .submit(Submission {
+            files: vec![link.join("f.txt").display().to_string()],
+            output_dir: out.join("o").display().to_string(),
+            app: "wc".into(),
+            n_reduce: 1,
+            args: Vec::new(),
+        })
+        .await
+        .expect("inside the allowed folders at submission");
+    // The file system changes before a worker opens the input.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    let mut config = mapreduce::worker::WorkerConfig::new(cluster.url(), registry());
+    config.transport = Transport::new(None, Some(&token(WORKER)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(mapreduce::worker::run(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    let view = c.wait(job, |_| {}).await.unwrap();
+    assert!(view.failed, "{view:?}");
+    let error = view.errors.join("\n");
+    assert!(error.contains("permission denied") && error.contains("outside the allowed input folders"), "{error}");
+    assert!(!out.join("o").join("mr-out-0").exists());
+    let _ = stop.send(());
+    let _ = worker.await;
+    cluster.shutdown().await;
+}

@@ -93,9 +93,13 @@ impl SubmitCmd {
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
         }
+        let started = std::time::Instant::now();
         let (view, code) = follow(&client, job).await?;
-        if !view.failed {
-            eprintln!("job {job} succeeded; output in {}", view.output_dir);
+        let secs = started.elapsed().as_secs_f64();
+        if view.failed {
+            eprintln!("job {job} {} after {secs:.2}s; output directory {}", view.state, view.output_dir);
+        } else {
+            eprintln!("job {job} succeeded in {secs:.2}s; output in {}", view.output_dir);
         }
         Ok(code)
     }

@@ -48,7 +48,7 @@ impl ProgressPrinter {
     pub fn update(&mut self, v: &JobView) {
         let mut err = std::io::stderr().lock();
         if self.tty {
-            let _ = write!(err, "\r\x1b[2K{}", self.line(v));
+            let _ = write!(err, "\r\x1b[2K{} {}", bar(v), self.line(v));
             let _ = err.flush();
             self.dirty = true;
             return;
@@ -75,4 +75,13 @@ impl ProgressPrinter {
             self.dirty = false;
         }
     }
+}
+
+/// A 30-column bar of the job's tasks done (maps and reduces together).
+fn bar(v: &JobView) -> String {
+    const WIDTH: u32 = 30;
+    let total = (v.maps.total + v.reduces.total).max(1);
+    let done = v.maps.done + v.reduces.done;
+    let filled = (done * WIDTH / total) as usize;
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH as usize - filled))
 }
