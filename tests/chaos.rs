@@ -42,9 +42,20 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     let mut rng = Prng::new(0xc0de_1a97);
     let mut vocabulary: Vec<String> = (0..150).map(|i| format!("w{i:03}")).collect();
     vocabulary.extend(
-        ["the", "The", "ferry", "harbour", "Straße", "Ωμέγα", "日本", "naïve", "don't", "x²"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "the",
+            "The",
+            "ferry",
+            "harbour",
+            "Straße",
+            "Ωμέγα",
+            "日本",
+            "naïve",
+            "don't",
+            "x²",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     let separators = [" ", "  ", "\n", "\t", " \r\n", "\u{3000}"];
     (0..N_FILES)
@@ -105,7 +116,8 @@ fn watch_output(
             let entries = match std::fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) => {
-                    w.violations.push(format!("cannot list {}: {e}", dir.display()));
+                    w.violations
+                        .push(format!("cannot list {}: {e}", dir.display()));
                     break;
                 }
             };
@@ -122,7 +134,9 @@ fn watch_output(
                             bytes.len(),
                             reference[r].len()
                         )),
-                        Err(e) => w.violations.push(format!("{name} listed but unreadable: {e}")),
+                        Err(e) => w
+                            .violations
+                            .push(format!("{name} listed but unreadable: {e}")),
                     },
                     _ if name.starts_with(".mr-out-") && name.ends_with(".tmp") => {}
                     _ => w.violations.push(format!("unexpected file {name}")),
@@ -238,7 +252,9 @@ fn kill_one(
         trigger,
         progress: format!(
             "maps {}/{}, reduces {}/{}",
-            status["maps"]["done"], status["maps"]["total"], status["reduces"]["done"],
+            status["maps"]["done"],
+            status["maps"]["total"],
+            status["reduces"]["done"],
             status["reduces"]["total"]
         ),
         victim: cluster.workers[i].name.clone(),
@@ -304,7 +320,11 @@ fn chaos_run(dir: &Path, seed: u64, files: &[PathBuf], reference: &Arc<Vec<Vec<u
 
     assert_eq!(status["state"], "succeeded", "seed {seed:x}: {status}");
     assert_eq!(status["failed"], false, "seed {seed:x}: {status}");
-    assert_eq!(status["errors"], serde_json::json!([]), "seed {seed:x}: {status}");
+    assert_eq!(
+        status["errors"],
+        serde_json::json!([]),
+        "seed {seed:x}: {status}"
+    );
     assert!(
         plan.next().is_none(),
         "seed {seed:x}: the job ended before every planned kill fired: {kills:#?}"
@@ -359,10 +379,16 @@ fn chaos_kills_keep_output_identical() {
         );
         assert_eq!(status["counters"]["task_failures"], 0, "{status}");
         let records = read_output_dir(&out, N_REDUCE);
-        let got: BTreeMap<Vec<u8>, u64> =
-            records.iter().map(|(k, v)| (k.clone(), be_u64(v))).collect();
+        let got: BTreeMap<Vec<u8>, u64> = records
+            .iter()
+            .map(|(k, v)| (k.clone(), be_u64(v)))
+            .collect();
         assert_eq!(got.len(), records.len(), "a word in two records");
-        assert_eq!(got, whitespace_counts(&files), "the reference run's word counts");
+        assert_eq!(
+            got,
+            whitespace_counts(&files),
+            "the reference run's word counts"
+        );
         output_bytes(&out)
     };
     let reference = Arc::new(reference);
@@ -378,11 +404,13 @@ fn chaos_kills_keep_output_identical() {
     // Across the seeds, kills hit the map phase, the reduce phase, and
     // workers holding map output that reduces needed.
     assert!(
-        all.iter().any(|k| matches!(k.trigger, Trigger::MapsDone(_))),
+        all.iter()
+            .any(|k| matches!(k.trigger, Trigger::MapsDone(_))),
         "{all:#?}"
     );
     assert!(
-        all.iter().any(|k| matches!(k.trigger, Trigger::ReducePhase)),
+        all.iter()
+            .any(|k| matches!(k.trigger, Trigger::ReducePhase)),
         "{all:#?}"
     );
     assert!(

@@ -23,7 +23,10 @@ use common::{be_u64, path_str, poll_until, read_output_dir, write_files};
 fn small_inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) {
     let files: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
-            let text = format!("alpha beta f{i:02}\ngamma alpha\t{}\n", "beta ".repeat(i + 1));
+            let text = format!(
+                "alpha beta f{i:02}\ngamma alpha\t{}\n",
+                "beta ".repeat(i + 1)
+            );
             (format!("f{i:02}.txt"), text.into_bytes())
         })
         .collect();
@@ -39,7 +42,10 @@ fn check_chaos_output(out: &Path, n_reduce: u32, files: &[(String, Vec<u8>)]) {
         }
     }
     let records = read_output_dir(out, n_reduce);
-    let got: BTreeMap<Vec<u8>, u64> = records.iter().map(|(k, v)| (k.clone(), be_u64(v))).collect();
+    let got: BTreeMap<Vec<u8>, u64> = records
+        .iter()
+        .map(|(k, v)| (k.clone(), be_u64(v)))
+        .collect();
     assert_eq!(got.len(), records.len(), "a word in two records");
     assert_eq!(got, want, "the word counts in {}", out.display());
 }
@@ -81,7 +87,13 @@ fn a_task_that_aborts_its_worker_fails_the_job_after_4_attempts() {
     let (paths, _) = small_inputs(tmp.path(), 6);
     let bad = path_str(&paths[3]);
     let mut cluster = Cluster::start(tmp.path(), 4);
-    let job = cluster.submit(&paths, &tmp.path().join("out"), "chaos", 2, &["--abort-on", "f03"]);
+    let job = cluster.submit(
+        &paths,
+        &tmp.path().join("out"),
+        "chaos",
+        2,
+        &["--abort-on", "f03"],
+    );
 
     // Replace every worker that dies, until the job ends.
     let started = Instant::now();
@@ -95,11 +107,15 @@ fn a_task_that_aborts_its_worker_fails_the_job_after_4_attempts() {
             }
         }
     };
-    let status = poll_until(&format!("job {job} to end"), Duration::from_secs(30), || {
-        reap(&mut cluster, &mut dead);
-        let v = cluster.poll(job);
-        (v["done"] == true).then_some(v)
-    });
+    let status = poll_until(
+        &format!("job {job} to end"),
+        Duration::from_secs(30),
+        || {
+            reap(&mut cluster, &mut dead);
+            let v = cluster.poll(job);
+            (v["done"] == true).then_some(v)
+        },
+    );
     reap(&mut cluster, &mut dead);
     eprintln!("{:?}: job ended", started.elapsed());
 
@@ -113,15 +129,26 @@ fn a_task_that_aborts_its_worker_fails_the_job_after_4_attempts() {
     assert_eq!(dead.len(), 4, "dead workers: {dead:?}");
     for &i in &dead {
         let s = cluster.workers[i].exit_status().unwrap();
-        assert_eq!(s.signal(), Some(6), "{} ended with {s}, not SIGABRT", cluster.workers[i].name);
+        assert_eq!(
+            s.signal(),
+            Some(6),
+            "{} ended with {s}, not SIGABRT",
+            cluster.workers[i].name
+        );
     }
     // Every worker that did not die is (still, or by now) registered alive.
-    let survivors: Vec<usize> = (0..cluster.workers.len()).filter(|i| !dead.contains(i)).collect();
+    let survivors: Vec<usize> = (0..cluster.workers.len())
+        .filter(|i| !dead.contains(i))
+        .collect();
     assert!(!survivors.is_empty());
     for i in survivors {
         let what = format!("{} to be listed alive", cluster.workers[i].name);
         poll_until(&what, STEP, || {
-            assert!(cluster.workers[i].is_running(), "{} exited", cluster.workers[i].name);
+            assert!(
+                cluster.workers[i].is_running(),
+                "{} exited",
+                cluster.workers[i].name
+            );
             entry_of(&mut cluster, i).filter(|w| w["state"] == "alive")
         });
     }
@@ -148,12 +175,20 @@ fn an_app_panic_fails_the_job_and_the_worker_keeps_going() {
     ));
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     let job = job_id_of(&out);
-    for needle in ["map task 2", "app panicked: chaos: panicking on", bad.as_str()] {
+    for needle in [
+        "map task 2",
+        "app panicked: chaos: panicking on",
+        bad.as_str(),
+    ] {
         assert!(out.stderr.contains(needle), "{needle:?} not in {out:#?}");
     }
     let errors = failed_errors(&cluster.poll(job));
     assert_eq!(errors.len(), 1, "{errors:?}");
-    for needle in ["map task 2", "app panicked: chaos: panicking on", bad.as_str()] {
+    for needle in [
+        "map task 2",
+        "app panicked: chaos: panicking on",
+        bad.as_str(),
+    ] {
         assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
     }
 
@@ -194,7 +229,11 @@ fn a_slow_but_alive_worker_keeps_its_task() {
     assert_eq!(status["counters"]["task_failures"], 0, "{status}");
     check_chaos_output(&out, 2, &files);
     let listed = cluster.workers_json();
-    assert_eq!(listed.len(), 1, "the worker never had to register again: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "the worker never had to register again: {listed:?}"
+    );
     assert_eq!(listed[0]["state"], "alive");
 }
 
@@ -204,7 +243,12 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
     let (paths, files) = small_inputs(tmp.path(), 3);
     let mut cluster = Cluster::start(tmp.path(), 1);
     let pid = cluster.workers[0].pid();
-    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 1);
+    assert_eq!(
+        cluster.workers[0]
+            .log_events("registered with the coordinator")
+            .len(),
+        1
+    );
 
     cluster.kill_coordinator();
     let down_at = Instant::now();
@@ -216,8 +260,13 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
     // not a synchronization wait), watching the worker stay up.
     let outage = Duration::from_millis(WORKER_TIMEOUT_MS);
     while down_at.elapsed() < outage {
-        assert!(cluster.workers[0].is_running(), "the worker exited during the outage");
-        std::thread::sleep((outage.saturating_sub(down_at.elapsed())).min(Duration::from_millis(50)));
+        assert!(
+            cluster.workers[0].is_running(),
+            "the worker exited during the outage"
+        );
+        std::thread::sleep(
+            (outage.saturating_sub(down_at.elapsed())).min(Duration::from_millis(50)),
+        );
     }
 
     cluster.restart_coordinator();
@@ -227,11 +276,69 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
     let listed = cluster.workers_json();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["address"], cluster.worker_address(0).as_str());
-    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 2);
+    assert_eq!(
+        cluster.workers[0]
+            .log_events("registered with the coordinator")
+            .len(),
+        2
+    );
 
     let out = tmp.path().join("out");
     let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
     assert_eq!(job, 0, "the new coordinator numbers jobs from 0");
+    assert_succeeded(&cluster.wait_job(job, STEP));
+    check_chaos_output(&out, 2, &files);
+}
+
+/// Engine bug, reproduced here: a new coordinator hands out worker ids from
+/// 0 again, and nothing tells a worker that its id belongs to an earlier
+/// coordinator. A worker unreachable while the coordinator restarts (here
+/// paused with SIGSTOP) finds its old id taken by another worker when it
+/// comes back, keeps heartbeating under it, and never registers again: two
+/// processes act as one worker (each one's idle `GetTask` abandons the
+/// other's task; map output is looked for at the other's address) and jobs
+/// fail ("reduce task 0 failed 4 times; the last error: this worker holds no
+/// output of job 0 map task 0").
+#[test]
+#[ignore = "engine bug: worker ids are reused across coordinator restarts"]
+fn a_worker_paused_across_a_coordinator_restart_gets_an_id_of_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 6);
+    let mut cluster = Cluster::start(tmp.path(), 2);
+    let first = (0..2)
+        .find(|&i| entry_of(&mut cluster, i).unwrap()["worker_id"] == 0)
+        .unwrap();
+    let other = 1 - first;
+
+    cluster.workers[first].signal("STOP");
+    cluster.kill_coordinator();
+    cluster.restart_coordinator();
+    poll_until("the other worker to register again", STEP, || {
+        let n = cluster.workers[other]
+            .log_events("registered with the coordinator")
+            .len();
+        (n == 2).then_some(())
+    });
+    cluster.workers[first].signal("CONT");
+
+    let addresses = [cluster.worker_address(0), cluster.worker_address(1)];
+    poll_until(
+        "both workers to be listed alive, each under its own id",
+        Duration::from_secs(5),
+        || {
+            let alive = cluster.alive_workers();
+            let listed: Vec<&str> = alive
+                .iter()
+                .map(|w| w["address"].as_str().unwrap())
+                .collect();
+            addresses
+                .iter()
+                .all(|a| listed.contains(&a.as_str()))
+                .then_some(())
+        },
+    );
+    let out = tmp.path().join("out");
+    let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
     assert_succeeded(&cluster.wait_job(job, STEP));
     check_chaos_output(&out, 2, &files);
 }
@@ -275,7 +382,10 @@ fn sigterm_stops_worker_and_coordinator_cleanly() {
     assert_eq!(s.code(), Some(0), "the coordinator ended with {s}");
     eprintln!("coordinator exited {:?} after SIGTERM", term_at.elapsed());
     assert_eq!(coordinator.log_events("coordinator stopped").len(), 1);
-    assert!(cluster.workers[1].is_running(), "the other worker waits for a coordinator");
+    assert!(
+        cluster.workers[1].is_running(),
+        "the other worker waits for a coordinator"
+    );
 }
 
 #[test]
@@ -285,7 +395,9 @@ fn a_worker_declared_dead_rejoins_with_a_new_id() {
     let mut cluster = Cluster::start(tmp.path(), 1);
     let pid = cluster.workers[0].pid();
     let address = cluster.worker_address(0);
-    let old = entry_of(&mut cluster, 0).unwrap()["worker_id"].as_u64().unwrap();
+    let old = entry_of(&mut cluster, 0).unwrap()["worker_id"]
+        .as_u64()
+        .unwrap();
 
     cluster.workers[0].signal("STOP");
     poll_until("the stopped worker to be declared dead", STEP, || {
@@ -298,7 +410,10 @@ fn a_worker_declared_dead_rejoins_with_a_new_id() {
     let new = poll_until("the worker to register again", STEP, || {
         let listed = cluster.workers_json();
         let old_entry = listed.iter().find(|w| w["worker_id"] == old).unwrap();
-        assert_eq!(old_entry["state"], "dead", "a dead id stays dead: {listed:?}");
+        assert_eq!(
+            old_entry["state"], "dead",
+            "a dead id stays dead: {listed:?}"
+        );
         listed
             .iter()
             .find(|w| w["worker_id"] != old && w["state"] == "alive")
@@ -308,8 +423,16 @@ fn a_worker_declared_dead_rejoins_with_a_new_id() {
     assert!(new["worker_id"].as_u64().unwrap() > old, "{new}");
     assert_eq!(cluster.workers[0].pid(), pid);
     assert!(cluster.workers[0].is_running());
-    assert_eq!(cluster.workers[0].log_events("registered with the coordinator").len(), 2);
-    assert_eq!(cluster.workers[0].log_count_containing("coordinator no longer knows this worker"), 1);
+    assert_eq!(
+        cluster.workers[0]
+            .log_events("registered with the coordinator")
+            .len(),
+        2
+    );
+    assert_eq!(
+        cluster.workers[0].log_count_containing("coordinator no longer knows this worker"),
+        1
+    );
 
     let out = tmp.path().join("out");
     let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
@@ -333,16 +456,28 @@ fn unwritable_output_dir_fails_the_job() {
     let out = run_mr(cluster.submit_args(&paths, &under_file, "chaos", 2, true, &[]));
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     assert_eq!(out.stdout, "", "no job was submitted: {out:#?}");
-    assert!(out.stderr.contains("cannot create output directory"), "{out:#?}");
+    assert!(
+        out.stderr.contains("cannot create output directory"),
+        "{out:#?}"
+    );
     assert!(out.stderr.contains(&under_file_str), "{out:#?}");
-    assert_eq!(cluster.poll_jobs_count(), 0);
+    assert_eq!(
+        cluster.jobs_json(),
+        Vec::<serde_json::Value>::new(),
+        "no job was submitted"
+    );
 
     // Submitted directly, the workers hit it and the job fails naming it.
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let job = runtime.block_on(async {
         use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
         use mapreduce::proto::coordinator::SubmitJobRequest;
-        let mut client = CoordinatorClient::connect(cluster.url.clone()).await.unwrap();
+        let mut client = CoordinatorClient::connect(cluster.url.clone())
+            .await
+            .unwrap();
         client
             .submit_job(SubmitJobRequest {
                 files: paths.iter().map(|p| path_str(p)).collect(),
@@ -357,10 +492,10 @@ fn unwritable_output_dir_fails_the_job() {
             .job_id
     });
     let errors = failed_errors(&cluster.wait_job(job, STEP));
-    assert!(
-        errors.iter().any(|e| e.contains("cannot create") && e.contains(&under_file_str)),
-        "{errors:?}"
-    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    for needle in ["reduce task", "cannot create", under_file_str.as_str()] {
+        assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
+    }
     assert!(file.is_file(), "the regular file is untouched");
 
     // A read-only folder, where permissions are enforced (not for root).
@@ -382,26 +517,14 @@ fn unwritable_output_dir_fails_the_job() {
         "{out:#?}"
     );
     assert!(out.stderr.contains(&path_str(&read_only)), "{out:#?}");
-    assert_eq!(dir_names(&read_only), Vec::<String>::new(), "nothing was left behind");
+    assert_eq!(
+        dir_names(&read_only),
+        Vec::<String>::new(),
+        "nothing was left behind"
+    );
 }
 
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
-trait JobsCount {
-    fn poll_jobs_count(&self) -> usize;
-}
-
-impl JobsCount for Cluster {
-    /// How many jobs `mr jobs --json` lists.
-    fn poll_jobs_count(&self) -> usize {
-        run_mr(["jobs", "--json", "--coordinator", &self.url])
-            .ok()
-            .json()
-            .as_array()
-            .unwrap()
-            .len()
-    }
 }

@@ -512,14 +512,20 @@ pub mod procs {
             .arg(pid.to_string())
             .status()
             .unwrap_or_else(|e| panic!("cannot run kill -{signal} {pid}: {e}"));
-        assert!(status.success(), "kill -{signal} {pid} exited with {status}");
+        assert!(
+            status.success(),
+            "kill -{signal} {pid} exited with {status}"
+        );
     }
 
     /// A temporary folder whose path contains none of `avoid` (the chaos
     /// app matches its `--*-on SUBSTR` options against whole input paths).
     pub fn tempdir_without(avoid: &[&str]) -> tempfile::TempDir {
         loop {
-            let dir = tempfile::Builder::new().prefix("mr-faults").tempdir().unwrap();
+            let dir = tempfile::Builder::new()
+                .prefix("mr-faults")
+                .tempdir()
+                .unwrap();
             let p = path_str(dir.path());
             if !avoid.iter().any(|a| p.contains(a)) {
                 return dir;
@@ -534,7 +540,11 @@ pub mod procs {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(dir).unwrap();
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let lib = format!("{}mr_app_chaos.{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_EXTENSION);
+        let lib = format!(
+            "{}mr_app_chaos.{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_EXTENSION
+        );
         let target = plugins_dir().join(&lib);
         assert!(target.is_file(), "no chaos plugin at {}", target.display());
         let link = dir.join(&lib);
@@ -644,16 +654,22 @@ pub mod procs {
             self.log_text()
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .filter(|v| v["fields"]["message"].as_str().is_some_and(|m| m.contains(part)))
+                .filter(|v| {
+                    v["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains(part))
+                })
                 .count()
         }
 
         /// Field `field` of the first log line whose message is `message`.
         pub fn log_field(&self, message: &str, field: &str) -> Option<String> {
-            self.log_events(message).first().map(|v| match &v["fields"][field] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
+            self.log_events(message)
+                .first()
+                .map(|v| match &v["fields"][field] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
         }
 
         /// The last `n` lines of the log.
@@ -733,7 +749,8 @@ pub mod procs {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        let text = |h: JoinHandle<Vec<u8>>| String::from_utf8_lossy(&h.join().unwrap()).into_owned();
+        let text =
+            |h: JoinHandle<Vec<u8>>| String::from_utf8_lossy(&h.join().unwrap()).into_owned();
         CmdOutput {
             what,
             status,
@@ -799,7 +816,10 @@ pub mod procs {
                     Err(log) => last = Some(log),
                 }
             }
-            panic!("could not start a coordinator on a free port:\n{}", last.unwrap());
+            panic!(
+                "could not start a coordinator on a free port:\n{}",
+                last.unwrap()
+            );
         }
 
         fn spawn_coordinator(logs: &Path, plugins: &Path, n: usize, addr: SocketAddr) -> Server {
@@ -903,6 +923,12 @@ pub mod procs {
                 .collect()
         }
 
+        /// `mr jobs --json`.
+        pub fn jobs_json(&self) -> Vec<serde_json::Value> {
+            let out = run_mr(["jobs", "--json", "--coordinator", &self.url]).ok();
+            out.json().as_array().expect("a JSON array").clone()
+        }
+
         /// Waits until at least `n` workers are alive; returns them.
         pub fn wait_alive(&self, n: usize) -> Vec<serde_json::Value> {
             poll_until(&format!("{n} alive workers"), STEP, || {
@@ -958,9 +984,15 @@ pub mod procs {
 
         /// `mr poll ID --json`.
         pub fn poll(&self, job: u32) -> serde_json::Value {
-            let v = run_mr(["poll", &job.to_string(), "--json", "--coordinator", &self.url])
-                .ok()
-                .json();
+            let v = run_mr([
+                "poll",
+                &job.to_string(),
+                "--json",
+                "--coordinator",
+                &self.url,
+            ])
+            .ok()
+            .json();
             assert_eq!(v["job_id"], job, "{v}");
             v
         }
