@@ -31,7 +31,7 @@ const N_FILES: usize = 24;
 const APP_ARGS: [&str; 2] = ["--sleep-ms", "30"];
 
 /// The seeds of the chaos runs.
-const SEEDS: [u64; 3] = [0xc4a0_5001, 0xc4a0_5002, 0xc4a0_5003];
+const SEEDS: [u64; 3] = [0xc4a0_5001, 0xc4a0_5006, 0xc4a0_5007];
 
 /// The longest one job may take, kills and recoveries included.
 const JOB_DEADLINE: Duration = Duration::from_secs(30);
@@ -179,9 +179,9 @@ impl Trigger {
 /// in the reduce phase; each fires a random number of polls after its
 /// trigger holds.
 fn plan(rng: &mut Prng) -> Vec<(Trigger, u64)> {
-    let first = 1 + rng.below(N_FILES as u64 / 3);
+    let first = 1 + rng.below(N_FILES as u64 / 4);
     let second = if rng.below(2) == 0 {
-        Trigger::MapsDone(first + 1 + rng.below(N_FILES as u64 / 3))
+        Trigger::MapsDone(first + 1 + rng.below(N_FILES as u64 / 4))
     } else {
         Trigger::ReducePhase
     };
@@ -283,7 +283,9 @@ fn chaos_run(dir: &Path, seed: u64, files: &[PathBuf], reference: &Arc<Vec<Vec<u
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_output(out.clone(), Arc::clone(reference), Arc::clone(&stop));
 
-    let mut plan = plan(&mut rng).into_iter().peekable();
+    let plan = plan(&mut rng);
+    eprintln!("seed {seed:x}: plan (trigger, extra polls): {plan:?}");
+    let mut plan = plan.into_iter().peekable();
     let mut kills = Vec::new();
     let mut waited_polls = 0;
     let deadline = Instant::now() + JOB_DEADLINE;

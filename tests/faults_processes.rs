@@ -243,12 +243,7 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
     let (paths, files) = small_inputs(tmp.path(), 3);
     let mut cluster = Cluster::start(tmp.path(), 1);
     let pid = cluster.workers[0].pid();
-    assert_eq!(
-        cluster.workers[0]
-            .log_events("registered with the coordinator")
-            .len(),
-        1
-    );
+    cluster.wait_registered(0, 1);
 
     cluster.kill_coordinator();
     let down_at = Instant::now();
@@ -276,12 +271,7 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
     let listed = cluster.workers_json();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["address"], cluster.worker_address(0).as_str());
-    assert_eq!(
-        cluster.workers[0]
-            .log_events("registered with the coordinator")
-            .len(),
-        2
-    );
+    cluster.wait_registered(0, 2);
 
     let out = tmp.path().join("out");
     let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
@@ -293,14 +283,11 @@ fn a_worker_survives_a_coordinator_outage_and_registers_again() {
 /// Engine bug, reproduced here: a new coordinator hands out worker ids from
 /// 0 again, and nothing tells a worker that its id belongs to an earlier
 /// coordinator. A worker unreachable while the coordinator restarts (here
-/// paused with SIGSTOP) finds its old id taken by another worker when it
-/// comes back, keeps heartbeating under it, and never registers again: two
-/// processes act as one worker (each one's idle `GetTask` abandons the
-/// other's task; map output is looked for at the other's address) and jobs
-/// fail ("reduce task 0 failed 4 times; the last error: this worker holds no
-/// output of job 0 map task 0").
+/// paused with SIGSTOP) would find its old id taken by another worker when
+/// it comes back; the coordinator epoch it sends makes the new coordinator
+/// answer NOT_FOUND, so it registers again under an id of its own instead of
+/// two processes acting as one worker.
 #[test]
-#[ignore = "engine bug: worker ids are reused across coordinator restarts"]
 fn a_worker_paused_across_a_coordinator_restart_gets_an_id_of_its_own() {
     let tmp = tempfile::tempdir().unwrap();
     let (paths, files) = small_inputs(tmp.path(), 6);
@@ -313,12 +300,7 @@ fn a_worker_paused_across_a_coordinator_restart_gets_an_id_of_its_own() {
     cluster.workers[first].signal("STOP");
     cluster.kill_coordinator();
     cluster.restart_coordinator();
-    poll_until("the other worker to register again", STEP, || {
-        let n = cluster.workers[other]
-            .log_events("registered with the coordinator")
-            .len();
-        (n == 2).then_some(())
-    });
+    cluster.wait_registered(other, 2);
     cluster.workers[first].signal("CONT");
 
     let addresses = [cluster.worker_address(0), cluster.worker_address(1)];
@@ -423,12 +405,7 @@ fn a_worker_declared_dead_rejoins_with_a_new_id() {
     assert!(new["worker_id"].as_u64().unwrap() > old, "{new}");
     assert_eq!(cluster.workers[0].pid(), pid);
     assert!(cluster.workers[0].is_running());
-    assert_eq!(
-        cluster.workers[0]
-            .log_events("registered with the coordinator")
-            .len(),
-        2
-    );
+    cluster.wait_registered(0, 2);
     assert_eq!(
         cluster.workers[0].log_count_containing("coordinator no longer knows this worker"),
         1

@@ -42,9 +42,22 @@ fn word(r: u64, out: &mut String) {
     }
 }
 
-/// `files` text files of `mib` MiB in total under `dir`: words drawn with a
-/// Zipf-like (log-uniform rank) distribution over a million ranks, some
-/// capitalised, separated by spaces and punctuation, in lines of ~70 bytes.
+/// A word rank with a Zipf-like distribution, P(rank = r) ~ r^-1.2 for r
+/// up to a million (a Pareto draw, redrawn when too large): about 10^5
+/// distinct words per 16 MiB, in line with Heaps' law for English.
+fn zipf_rank(rng: &mut Rng) -> u64 {
+    loop {
+        // P(R >= r) = r^-0.2 for a continuous R >= 1.
+        let r = (1.0 - rng.unit()).powf(-5.0);
+        if r < 1_000_000.0 {
+            return r as u64 - 1;
+        }
+    }
+}
+
+/// `files` text files of `mib` MiB in total under `dir`: words drawn with
+/// [`zipf_rank`], some capitalised, separated by spaces and punctuation, in
+/// lines of ~70 bytes.
 pub fn text(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let per_file = (mib << 20) / files.max(1);
@@ -57,7 +70,7 @@ pub fn text(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
         while written < per_file {
             line.clear();
             while line.len() < 70 {
-                let rank = 1_000_000f64.powf(rng.unit()) as u64;
+                let rank = zipf_rank(&mut rng);
                 let start = line.len();
                 word(rank, &mut line);
                 if rng.next() % 10 == 0 {

@@ -41,6 +41,17 @@ impl CoordinatorService {
         }
     }
 
+    /// A worker that registered with another coordinator instance (this
+    /// one restarted) must register again: its id may now be another's.
+    fn check_epoch(&self, epoch: u64) -> Result<(), Status> {
+        if epoch != 0 && epoch != self.shared.epoch {
+            return Err(Status::not_found(
+                "this worker registered with an earlier coordinator instance; register again",
+            ));
+        }
+        Ok(())
+    }
+
     /// Counts the call and checks the caller's token for `role`.
     fn begin<T>(&self, request: &Request<T>, method: &'static str, role: Role) -> Result<(), Status> {
         self.shared.rpcs.count(method);
@@ -97,7 +108,9 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::HeartbeatRequest>,
     ) -> Result<Response<pb::HeartbeatReply>, Status> {
         self.begin(&request, "Heartbeat", Role::Worker)?;
-        let worker = WorkerId(request.into_inner().worker_id);
+        let r = request.into_inner();
+        self.check_epoch(r.coordinator_epoch)?;
+        let worker = WorkerId(r.worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
             .map_err(status_of)?;
@@ -121,6 +134,7 @@ impl Coordinator for CoordinatorService {
             "worker registered"
         );
         Ok(Response::new(pb::RegisterReply {
+            coordinator_epoch: self.shared.epoch,
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
         }))
@@ -132,6 +146,7 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<pb::GetTaskReply>, Status> {
         self.begin(&request, "GetTask", Role::Worker)?;
         let r = request.into_inner();
+        self.check_epoch(r.coordinator_epoch)?;
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
         let give_up = tokio::time::Instant::now() + long_poll;
@@ -178,7 +193,9 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::FinishTaskRequest>,
     ) -> Result<Response<pb::FinishTaskReply>, Status> {
         self.begin(&request, "FinishTask", Role::Worker)?;
-        let (report, counters) = convert::finish_report(request.into_inner());
+        let r = request.into_inner();
+        self.check_epoch(r.coordinator_epoch)?;
+        let (report, counters) = convert::finish_report(r);
         let outcome = self
             .shared
             .update(|core, now| core.finish_task(&report, counters, now))
@@ -192,7 +209,9 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::FailTaskRequest>,
     ) -> Result<Response<pb::FailTaskReply>, Status> {
         self.begin(&request, "FailTask", Role::Worker)?;
-        let (report, failure) = convert::fail_report(request.into_inner());
+        let r = request.into_inner();
+        self.check_epoch(r.coordinator_epoch)?;
+        let (report, failure) = convert::fail_report(r);
         let error = failure.error.clone();
         let retry = failure.retry;
         let outcome = self

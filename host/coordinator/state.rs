@@ -29,6 +29,8 @@ pub struct Shared {
     pub stopping: watch::Sender<bool>,
     /// Wall-clock conversion.
     pub clock: Clock,
+    /// This coordinator instance, told to workers when they register.
+    pub epoch: u64,
     /// RPCs served, for `/metrics`.
     pub rpcs: super::metrics::RpcCounts,
     events: mpsc::UnboundedSender<Event>,
@@ -52,6 +54,7 @@ impl Shared {
             stopping: watch::channel(false).0,
             clock: Clock::new(),
             rpcs: Default::default(),
+            epoch: new_epoch(),
             events,
         }
     }
@@ -120,4 +123,19 @@ impl Shared {
         }
         result
     }
+}
+
+/// A number that differs between coordinator starts (never 0, which means
+/// "not sent").
+fn new_epoch() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish().max(1)
 }

@@ -185,9 +185,12 @@ impl Executor {
             TaskFailure::fatal(format!("cannot create output directory {dir}: {e}"))
         })?;
         let (args, r) = (task.args.clone(), task.index);
-        let tag = format!("w{worker}-a{}-p{}", task.attempt, std::process::id());
+        let job = task.job;
+        let tag = format!("j{job}-w{worker}-a{}-p{}", task.attempt, std::process::id());
         let stats = tokio::task::spawn_blocking(move || {
-            reduce_to_file(&*app, runs, buffer, &args, Path::new(&dir), r, &tag)
+            let stats = reduce_to_file(&*app, runs, buffer, &args, Path::new(&dir), r, &tag)?;
+            remove_stale_temporaries(Path::new(&dir), job, r);
+            Ok(stats)
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?
@@ -210,6 +213,24 @@ impl Executor {
     }
 }
 
+/// Removes temporary output files of this job's partition `r` left by
+/// earlier attempts whose worker died between creating and renaming them.
+/// (Another job writing into the same folder has another job id in its
+/// temporaries' names and is left alone.)
+fn remove_stale_temporaries(dir: &Path, job: u32, r: u32) {
+    let prefix = format!(".mr-out-{r}.j{job}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Checks again, just before opening anything, that the task's paths are
 /// inside the job's allowed folders: the file system may have changed since
 /// the coordinator checked.
@@ -226,4 +247,29 @@ async fn check_confinement(task: &TaskSpec) -> Result<(), TaskFailure> {
     .await
     .map_err(|e| TaskFailure::fatal(format!("path check crashed: {e}")))?
     .map_err(|e| TaskFailure::fatal(format!("permission denied: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_this_jobs_partition_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            ".mr-out-1.j7-w0-a1-p9.tmp",
+            ".mr-out-1.j7-w3-a2-p9.tmp",
+            ".mr-out-1.j8-w0-a1-p9.tmp",
+            ".mr-out-2.j7-w0-a1-p9.tmp",
+            "mr-out-1",
+        ];
+        for n in names {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        super::remove_stale_temporaries(dir.path(), 7, 1);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".mr-out-1.j8-w0-a1-p9.tmp", ".mr-out-2.j7-w0-a1-p9.tmp", "mr-out-1"]);
+    }
 }

@@ -30,6 +30,14 @@ type Client = CoordinatorClient<AuthChannel>;
 /// their id (the original design's convention).
 const LEGACY_PORT_BASE: u32 = 10163;
 
+/// This worker's registration: its id and the coordinator instance that
+/// gave it.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    id: u32,
+    epoch: u64,
+}
+
 /// Why the task loop stopped.
 enum Stop {
     Shutdown,
@@ -156,6 +164,7 @@ impl Node {
             let Some(id) = self.register().await else {
                 return;
             };
+            let worker = id.id;
             self.executor.store().clear();
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(
@@ -169,14 +178,14 @@ impl Node {
             match stop {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
-                    tracing::warn!(worker = id, "coordinator no longer knows this worker; dropping map output and registering again");
+                    tracing::warn!(worker, "coordinator no longer knows this worker; dropping map output and registering again");
                 }
             }
         }
     }
 
     /// Registers, retrying with backoff; `None` on shutdown.
-    async fn register(&self) -> Option<u32> {
+    async fn register(&self) -> Option<Session> {
         let mut backoff = Backoff::new();
         let mut warned = false;
         loop {
@@ -187,9 +196,9 @@ impl Node {
             tokio::select! {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
-                        let id = r.into_inner().worker_id;
-                        tracing::info!(worker = id, "registered with the coordinator");
-                        return Some(id);
+                        let r = r.into_inner();
+                        tracing::info!(worker = r.worker_id, "registered with the coordinator");
+                        return Some(Session { id: r.worker_id, epoch: r.coordinator_epoch });
                     }
                     Err(status) => {
                         if !warned {
@@ -207,7 +216,7 @@ impl Node {
         }
     }
 
-    async fn task_loop(&self, id: u32, mut dead: watch::Receiver<bool>) -> Stop {
+    async fn task_loop(&self, id: Session, mut dead: watch::Receiver<bool>) -> Stop {
         let mut backoff = Backoff::new();
         loop {
             if self.stopping() {
@@ -218,7 +227,8 @@ impl Node {
             }
             let mut client = self.client.clone();
             let request = GetTaskRequest {
-                worker_id: id,
+                worker_id: id.id,
+                coordinator_epoch: id.epoch,
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
             };
@@ -265,11 +275,11 @@ impl Node {
         }
     }
 
-    async fn run_task(&self, id: u32, task: TaskSpec) -> Option<Stop> {
+    async fn run_task(&self, id: Session, task: TaskSpec) -> Option<Stop> {
         tracing::debug!(app = %task.app, "running task");
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
-            r = self.executor.run(id, &task) => r,
+            r = self.executor.run(id.id, &task) => r,
             _ = self.stopped() => {
                 let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None };
                 let _ = self.report(id, &task, Err(failure)).await;
@@ -290,7 +300,7 @@ impl Node {
     /// unreachable.
     async fn report(
         &self,
-        id: u32,
+        id: Session,
         task: &TaskSpec,
         outcome: Result<TaskCounters, TaskFailure>,
     ) -> Option<Stop> {
@@ -301,7 +311,8 @@ impl Node {
             let result = match &outcome {
                 Ok(c) => client
                     .finish_task(FinishTaskRequest {
-                        worker_id: id,
+                        worker_id: id.id,
+                coordinator_epoch: id.epoch,
                         job_id: task.job,
                         task: task.index,
                         reduce,
@@ -318,7 +329,8 @@ impl Node {
                     .map(|_| ()),
                 Err(f) => client
                     .fail_task(FailTaskRequest {
-                        worker_id: id,
+                        worker_id: id.id,
+                coordinator_epoch: id.epoch,
                         job_id: task.job,
                         task: task.index,
                         reduce,
@@ -354,7 +366,7 @@ impl Node {
 
 async fn heartbeat_loop(
     mut client: Client,
-    id: u32,
+    id: Session,
     interval: Duration,
     dead: watch::Sender<bool>,
 ) {
@@ -363,7 +375,10 @@ async fn heartbeat_loop(
     let mut failing = false;
     loop {
         ticker.tick().await;
-        match client.heartbeat(HeartbeatRequest { worker_id: id }).await {
+        match client.heartbeat(HeartbeatRequest {
+            worker_id: id.id,
+            coordinator_epoch: id.epoch,
+        }).await {
             Ok(_) => {
                 if failing {
                     tracing::info!("coordinator reachable again");

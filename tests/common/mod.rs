@@ -909,6 +909,24 @@ pub mod procs {
             })
         }
 
+        /// Waits until worker `i` has logged `times` registrations with a
+        /// coordinator (the coordinator lists a worker a moment before the
+        /// worker logs that it registered).
+        pub fn wait_registered(&self, i: usize, times: usize) {
+            let w = &self.workers[i];
+            let what = format!("{} to log {times} registrations", w.name);
+            poll_until(&what, STEP, || {
+                let n = w.log_events("registered with the coordinator").len();
+                assert!(
+                    n <= times,
+                    "{} registered {n} times:\n{}",
+                    w.name,
+                    w.log_tail(30)
+                );
+                (n == times).then_some(())
+            });
+        }
+
         /// `mr workers --json`.
         pub fn workers_json(&self) -> Vec<serde_json::Value> {
             let out = run_mr(["workers", "--json", "--coordinator", &self.url]).ok();
