@@ -175,6 +175,7 @@ impl WorkerCmd {
             return Err(SecurityError::Unprotected(self.listen).into());
         }
         let tls = self.tls.load_with(self.tls_client_auth)?;
+        worker::spill::tune_allocator();
         let registry = load_registry(&self.plugins)?;
         let mut config = WorkerConfig::new(self.coordinator, registry);
         config.transport = Transport::new(tls.clone(), token.as_ref());

@@ -62,6 +62,31 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+/// Makes glibc's allocator hand large buffers straight back to the system:
+/// buffers of 1 MiB and more are mapped and unmapped on their own (glibc
+/// would otherwise raise that threshold after the first large free and
+/// then keep freed multi-megabyte buffers in its heap), and at most two
+/// arenas are kept for all threads. Without it a worker's peak RSS is
+/// about twice its memory limit (see docs/PERFORMANCE.md). Call it once
+/// at the start of a worker process, before other threads start; a no-op
+/// elsewhere than glibc.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        const M_ARENA_MAX: std::ffi::c_int = -8;
+        extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        // SAFETY: `mallopt` only changes allocator tunables; both are valid
+        // parameters with in-range values, and glibc serialises the call.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 20);
+            mallopt(M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// How a worker divides its memory limit between the places that hold data.
 /// The map input file itself (handed whole to the app) is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

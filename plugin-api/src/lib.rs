@@ -39,6 +39,7 @@
 //! - [`app`] holds the [`App`] trait and the streams it is handed;
 //! - [`args`] parses job arguments (`mr submit ... -- ARGS`);
 //! - [`error`] defines [`AppError`];
+//! - [`testing`] helps unit-test an app without the engine;
 //! - [`frame`] has the length-delimited framing and the default partition hash;
 //! - [`abi`] has the stable module layout and the shims the macro uses, plus the
 //!   safe calls a host makes into a loaded module.
@@ -48,6 +49,7 @@ pub mod app;
 pub mod args;
 pub mod error;
 pub mod frame;
+pub mod testing;
 
 pub use app::{App, Emit, MapInput, Records, Values};
 pub use args::Args;

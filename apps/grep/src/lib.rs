@@ -168,6 +168,6 @@ fn decode_matches(list: &[u8]) -> Result<Vec<Match<'_>>, AppError> {
 }
 
 #[cfg(test)]
-mod test_support;
+use plugin_api::testing as test_support;
 #[cfg(test)]
 mod tests;

@@ -106,7 +106,7 @@ fn is_binary(byte: u8) -> bool {
 
 /// The format `auto` picks for `contents` (see the module documentation).
 pub fn detect_format(contents: &[u8]) -> Format {
-    if contents.len() % RECORD_LEN != 0 {
+    if !contents.len().is_multiple_of(RECORD_LEN) {
         return Format::Lines;
     }
     let newlines = contents.iter().filter(|&&b| b == b'\n').count();
@@ -137,7 +137,7 @@ impl App for Sort {
         let contents = input.contents;
         match format.unwrap_or_else(|| detect_format(contents)) {
             Format::Fixed => {
-                if contents.len() % RECORD_LEN != 0 {
+                if !contents.len().is_multiple_of(RECORD_LEN) {
                     return Err(AppError::msg(format!(
                         "sort: {} is {} bytes, not a whole number of {RECORD_LEN}-byte records",
                         input.path,
@@ -238,6 +238,6 @@ pub fn range_partition(key: &[u8], n_reduce: u32, keys: Keys) -> u32 {
 }
 
 #[cfg(test)]
-mod test_support;
+use plugin_api::testing as test_support;
 #[cfg(test)]
 mod tests;

@@ -221,6 +221,6 @@ fn sum(key: &[u8], values: &mut dyn Values) -> Result<Vec<u8>, AppError> {
 }
 
 #[cfg(test)]
-mod test_support;
+use plugin_api::testing as test_support;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,19 @@
-//! In-process test scaffolding: the `Emit`, `Values` and `Records` streams the
-//! engine would hand the app, and a tiny single-process job runner.
+//! Helpers for unit-testing an app without the engine: the `Emit`, `Values`
+//! and `Records` streams the engine would hand it, one-call wrappers for
+//! map, reduce/combine and format, and a tiny single-process job runner.
 //!
-//! The apps must not depend on each other, so each app crate carries its own
-//! copy of this file.
+//! ```ignore
+//! #[test]
+//! fn counts() {
+//!     let out = plugin_api::testing::run_job::<MyApp>(&[("a.txt", b"x y x")], &[]).unwrap();
+//!     assert_eq!(out, "...");
+//! }
+//! ```
 
 use std::collections::BTreeMap;
 
-use plugin_api::frame::encode_frames;
-use plugin_api::{App, AppError, Args, Emit, MapInput, Records, Values};
+use crate::frame::encode_frames;
+use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
 
 /// Key/value pairs, as emitted or as output records.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -26,6 +32,7 @@ impl Emit for VecEmit {
 pub struct SliceValues<'a>(std::slice::Iter<'a, Vec<u8>>);
 
 impl<'a> SliceValues<'a> {
+    /// Streams `values` in order.
     pub fn new(values: &'a [Vec<u8>]) -> Self {
         SliceValues(values.iter())
     }
@@ -41,6 +48,7 @@ impl Values for SliceValues<'_> {
 pub struct SliceRecords<'a>(std::slice::Iter<'a, (Vec<u8>, Vec<u8>)>);
 
 impl<'a> SliceRecords<'a> {
+    /// Streams `records` in order.
     pub fn new(records: &'a [(Vec<u8>, Vec<u8>)]) -> Self {
         SliceRecords(records.iter())
     }
