@@ -6,35 +6,17 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::procs::{free_port, mr, Kill};
 use common::{plugins_dir, poll_until};
 use mapreduce::plugin::sha256_hex;
 use serde_json::Value;
 
-struct Kill(Child);
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn mr() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mr"));
-    for v in ["MR_COORDINATOR", "MR_PLUGINS", "MR_CLIENT_TOKEN", "MR_WORKER_TOKEN"] {
-        c.env_remove(v);
-    }
-    c
-}
 
 fn plugin(stem: &str) -> PathBuf {
     plugins_dir().join(format!("libmr_app_{stem}.{}", std::env::consts::DLL_EXTENSION))

@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::net::TcpListener as StdListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +21,7 @@ use mapreduce::proto::worker::worker_client::WorkerClient;
 use mapreduce::security::{Auth, Confinement, Token, Transport};
 use tonic::Code;
 
+use common::procs::{free_port, mr, Kill};
 use common::{plugins_dir, poll_until};
 
 const CLIENT: &str = "client-token-123";
@@ -238,26 +238,7 @@ fn plugin_folders_and_files_writable_by_others_are_refused() {
 
 // ------------------------------------------------------------ real processes
 
-struct Kill(Child);
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn mr() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mr"));
-    for v in ["MR_COORDINATOR", "MR_PLUGINS", "MR_CLIENT_TOKEN", "MR_WORKER_TOKEN"] {
-        c.env_remove(v);
-    }
-    c
-}
 
 #[test]
 fn listening_beyond_loopback_without_tokens_is_refused() {

@@ -496,6 +496,16 @@ pub mod procs {
         c
     }
 
+    /// A child process killed and reaped when dropped.
+    pub struct Kill(pub Child);
+
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     /// A port that was free a moment ago.
     pub fn free_port() -> u16 {
         TcpListener::bind("127.0.0.1:0")
