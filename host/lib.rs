@@ -13,6 +13,9 @@
 //! - [`client`]: a typed client for the coordinator, used by the CLI.
 //! - [`cli`]: the `mr` command line (parsing and subcommands).
 //! - [`cluster`]: an embedded coordinator plus workers in one process (`mr run`, tests).
+//! - [`security`]: role tokens, TLS, path confinement, and how this process
+//!   dials others.
+//! - [`output`]: reading a finished job's `mr-out-*` files as records.
 
 pub mod cli;
 pub mod client;
