@@ -154,3 +154,22 @@ fn app_panics_become_errors() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[test]
+fn a_plugin_built_against_an_incompatible_api_is_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = plugin_file("mr_fixture_incompatible_plugin");
+    let copy = dir.path().join("libold.so");
+    std::fs::copy(&src, &copy).unwrap();
+    std::fs::copy(plugin_file("mr_app_grep"), dir.path().join("libgrep.so")).unwrap();
+    let registry = Registry::load_dirs(&[dir.path().to_path_buf()]).unwrap();
+    assert_eq!(registry.names(), vec!["grep".to_string()]);
+    let problems = registry.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, copy);
+    assert!(
+        problems[0].reason.to_lowercase().contains("layout") || problems[0].reason.contains("incompatible"),
+        "{}",
+        problems[0].reason
+    );
+}

@@ -67,9 +67,9 @@ pub fn parse_byte_size(text: &str) -> Result<u64, String> {
 /// would otherwise raise that threshold after the first large free and
 /// then keep freed multi-megabyte buffers in its heap), and at most two
 /// arenas are kept for all threads. Without it a worker's peak RSS is
-/// about twice its memory limit (see docs/PERFORMANCE.md). Call it once
-/// at the start of a worker process, before other threads start; a no-op
-/// elsewhere than glibc.
+/// about twice its memory limit (see docs/PERFORMANCE.md). Call it early
+/// in a worker process (it is process-wide; embedded workers in `mr run`
+/// and tests leave the allocator alone); a no-op elsewhere than glibc.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
