@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use crate::security::{AuthChannel, Transport};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
-use crate::security::{AuthChannel, Transport};
 
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
@@ -409,13 +409,22 @@ impl Client {
     /// Has the coordinator rescan its plugin folders; its apps after, and
     /// the plugin files it skipped (with why).
     pub async fn reload_apps(&self) -> Result<(Vec<AppView>, Vec<String>), ClientError> {
-        let reply = self.inner.clone().reload_apps(pb::ListAppsRequest {}).await?.into_inner();
+        let reply = self
+            .inner
+            .clone()
+            .reload_apps(pb::ListAppsRequest {})
+            .await?
+            .into_inner();
         Ok((app_views(reply.apps), reply.problems))
     }
 
     /// Cancels a job; its status after.
     pub async fn cancel(&self, job: u32) -> Result<JobView, ClientError> {
-        let reply = self.inner.clone().cancel_job(pb::PollJobRequest { job_id: job }).await?;
+        let reply = self
+            .inner
+            .clone()
+            .cancel_job(pb::PollJobRequest { job_id: job })
+            .await?;
         Ok(reply.into_inner().into())
     }
 }

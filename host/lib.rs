@@ -25,5 +25,5 @@ pub mod core;
 pub mod output;
 pub mod plugin;
 pub mod proto;
-pub mod worker;
 pub mod security;
+pub mod worker;

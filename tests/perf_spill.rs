@@ -50,7 +50,14 @@ async fn start(work: &Path) -> LocalCluster {
     .expect("starting the cluster")
 }
 
-async fn run(cluster: &LocalCluster, files: &[PathBuf], out: &Path, app: &str, args: &[&str], n_reduce: u32) -> JobView {
+async fn run(
+    cluster: &LocalCluster,
+    files: &[PathBuf],
+    out: &Path,
+    app: &str,
+    args: &[&str],
+    n_reduce: u32,
+) -> JobView {
     let client = Client::connect(cluster.url()).await.expect("connecting");
     let id = client
         .submit(Submission {
@@ -139,7 +146,12 @@ async fn wc_far_beyond_the_memory_limit_spills_and_counts_exactly() {
     let work = tempfile::tempdir().unwrap();
     let mut rng = Prng::new(4);
     let inputs: Vec<(String, Vec<u8>)> = (0..4)
-        .map(|i| (format!("in-{i}.txt"), zipf_text(&mut rng, 200_000).into_bytes()))
+        .map(|i| {
+            (
+                format!("in-{i}.txt"),
+                zipf_text(&mut rng, 200_000).into_bytes(),
+            )
+        })
         .collect();
     let total: usize = inputs.iter().map(|(_, c)| c.len()).sum();
     assert!(total as u64 > 8 * MEMORY_LIMIT, "inputs of {total} bytes");
@@ -225,7 +237,11 @@ async fn grep_output_larger_than_the_memory_limit_is_complete() {
     assert_eq!(records.len(), 3);
     for (_, matches) in &records {
         let frames = parse_frames(matches);
-        assert_eq!(frames.len(), 16_000, "8,000 lines, each a number and a line");
+        assert_eq!(
+            frames.len(),
+            16_000,
+            "8,000 lines, each a number and a line"
+        );
     }
     finish(cluster, work.path()).await;
 }

@@ -168,7 +168,8 @@ fn a_plugin_built_against_an_incompatible_api_is_skipped_with_the_reason() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].path, copy);
     assert!(
-        problems[0].reason.to_lowercase().contains("layout") || problems[0].reason.contains("incompatible"),
+        problems[0].reason.to_lowercase().contains("layout")
+            || problems[0].reason.contains("incompatible"),
         "{}",
         problems[0].reason
     );

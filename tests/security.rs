@@ -44,7 +44,10 @@ fn auth() -> Auth {
 
 /// A cluster whose coordinator checks both tokens, and whose workers use
 /// the worker token.
-async fn secured_cluster(config: impl FnOnce(&mut CoordinatorConfig), workers: usize) -> LocalCluster {
+async fn secured_cluster(
+    config: impl FnOnce(&mut CoordinatorConfig),
+    workers: usize,
+) -> LocalCluster {
     let mut c = CoordinatorConfig::new(registry());
     c.auth = auth();
     c.transport = Transport::new(None, Some(&token(WORKER)));
@@ -63,7 +66,9 @@ async fn secured_cluster(config: impl FnOnce(&mut CoordinatorConfig), workers: u
 
 async fn client(url: &str, t: Option<&str>) -> Client {
     let t = t.map(token);
-    Client::connect_with(url, &Transport::new(None, t.as_ref())).await.expect("connects")
+    Client::connect_with(url, &Transport::new(None, t.as_ref()))
+        .await
+        .expect("connects")
 }
 
 fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
@@ -91,12 +96,36 @@ async fn every_rpc_checks_the_callers_token_and_role() {
     let cluster = secured_cluster(|_| {}, 2).await;
     let files = vec![input.display().to_string()];
 
-    let (code, msg) = code_of(client(cluster.url(), None).await.submit(wc_job(dir.path(), files.clone())).await.unwrap_err());
+    let (code, msg) = code_of(
+        client(cluster.url(), None)
+            .await
+            .submit(wc_job(dir.path(), files.clone()))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, Code::Unauthenticated, "{msg}");
-    assert_eq!(msg, "SubmitJob needs a client token (--token-file, or MR_CLIENT_TOKEN)");
-    let (code, msg) = code_of(client(cluster.url(), Some("wrong")).await.poll(0).await.unwrap_err());
-    assert_eq!((code, msg.as_str()), (Code::Unauthenticated, "PollJob: invalid token"));
-    let (code, _) = code_of(client(cluster.url(), Some(WORKER)).await.jobs().await.unwrap_err());
+    assert_eq!(
+        msg,
+        "SubmitJob needs a client token (--token-file, or MR_CLIENT_TOKEN)"
+    );
+    let (code, msg) = code_of(
+        client(cluster.url(), Some("wrong"))
+            .await
+            .poll(0)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (Code::Unauthenticated, "PollJob: invalid token")
+    );
+    let (code, _) = code_of(
+        client(cluster.url(), Some(WORKER))
+            .await
+            .jobs()
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, Code::PermissionDenied);
 
     // A client token may not act as a worker.
@@ -119,10 +148,14 @@ async fn every_rpc_checks_the_callers_token_and_role() {
     // A worker's own service wants the worker token.
     let workers = c.workers().await.unwrap();
     let address = &workers[0].address;
-    let status = WorkerClient::new(Transport::plain().lazy(address, Duration::from_secs(5)).unwrap())
-        .remove_job(mapreduce::proto::worker::RemoveJobRequest { job_id: 0 })
-        .await
-        .unwrap_err();
+    let status = WorkerClient::new(
+        Transport::plain()
+            .lazy(address, Duration::from_secs(5))
+            .unwrap(),
+    )
+    .remove_job(mapreduce::proto::worker::RemoveJobRequest { job_id: 0 })
+    .await
+    .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     cluster.shutdown().await;
 }
@@ -139,7 +172,8 @@ async fn paths_outside_the_allowed_folders_are_refused() {
     std::fs::write(data.join("ok.txt"), "fine words").unwrap();
     std::fs::write(secret.join("s.txt"), "secret words").unwrap();
     std::os::unix::fs::symlink(&secret, data.join("link")).unwrap();
-    let confinement = Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
+    let confinement =
+        Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
     let cluster = secured_cluster(|c| c.confinement = confinement, 1).await;
     let c = client(cluster.url(), Some(CLIENT)).await;
     let job = |file: PathBuf, output: PathBuf| Submission {
@@ -151,17 +185,28 @@ async fn paths_outside_the_allowed_folders_are_refused() {
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
-        let (code, msg) = code_of(c.submit(job(escape.clone(), out.join("a"))).await.unwrap_err());
+        let (code, msg) = code_of(
+            c.submit(job(escape.clone(), out.join("a")))
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(code, Code::PermissionDenied, "{msg}");
         assert!(msg.contains(&escape.display().to_string()), "{msg}");
         assert!(msg.contains("outside the allowed input folders"), "{msg}");
     }
     for escape in [out.join("../secret/o"), data.join("link")] {
-        let (code, msg) = code_of(c.submit(job(data.join("ok.txt"), escape.clone())).await.unwrap_err());
+        let (code, msg) = code_of(
+            c.submit(job(data.join("ok.txt"), escape.clone()))
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(code, Code::PermissionDenied, "{msg}");
         assert!(msg.contains("outside the allowed output folders"), "{msg}");
     }
-    let id = c.submit(job(data.join("ok.txt"), out.join("good"))).await.unwrap();
+    let id = c
+        .submit(job(data.join("ok.txt"), out.join("good")))
+        .await
+        .unwrap();
     assert!(!c.wait(id, |_| {}).await.unwrap().failed);
     cluster.shutdown().await;
 }
@@ -186,7 +231,13 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
     let mut big = wc_job(dir.path(), vec![f.clone()]);
     big.args = vec!["a".repeat(100 * 1024)];
     let (code, _) = code_of(c.submit(big).await.unwrap_err());
-    assert!(matches!(code, Code::OutOfRange | Code::ResourceExhausted | Code::Internal), "{code:?}");
+    assert!(
+        matches!(
+            code,
+            Code::OutOfRange | Code::ResourceExhausted | Code::Internal
+        ),
+        "{code:?}"
+    );
 
     let mut args = wc_job(dir.path(), vec![f.clone()]);
     args.args = vec!["a".repeat(2000)];
@@ -194,7 +245,11 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("--max-args-bytes"), "{msg}");
 
-    let (code, msg) = code_of(c.submit(wc_job(dir.path(), vec![f.clone(); 4])).await.unwrap_err());
+    let (code, msg) = code_of(
+        c.submit(wc_job(dir.path(), vec![f.clone(); 4]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("at most 3 input files"), "{msg}");
 
@@ -206,7 +261,11 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
 
     c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
     c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
-    let (code, msg) = code_of(c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap_err());
+    let (code, msg) = code_of(
+        c.submit(wc_job(dir.path(), vec![f.clone()]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, Code::ResourceExhausted, "{msg}");
     assert!(msg.contains("--max-queued-jobs"), "{msg}");
     // Room again once a job ends.
@@ -225,7 +284,13 @@ fn plugin_folders_and_files_writable_by_others_are_refused() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
     let registry = Registry::load_dirs(&[dir.path().to_path_buf()]).unwrap();
     assert!(registry.names().is_empty());
-    assert!(registry.problems()[0].reason.contains("writable by other users"), "{:?}", registry.problems());
+    assert!(
+        registry.problems()[0]
+            .reason
+            .contains("writable by other users"),
+        "{:?}",
+        registry.problems()
+    );
 
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -233,17 +298,25 @@ fn plugin_folders_and_files_writable_by_others_are_refused() {
     assert!(matches!(err, RegistryError::Unsafe { .. }), "{err}");
     assert!(err.to_string().contains("chmod go-w"), "{err}");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert_eq!(Registry::load_dirs(&[dir.path().to_path_buf()]).unwrap().names(), vec!["wc".to_string()]);
+    assert_eq!(
+        Registry::load_dirs(&[dir.path().to_path_buf()])
+            .unwrap()
+            .names(),
+        vec!["wc".to_string()]
+    );
 }
 
 // ------------------------------------------------------------ real processes
 
-
-
 #[test]
 fn listening_beyond_loopback_without_tokens_is_refused() {
     let out = mr()
-        .args(["coordinator", "--listen", &format!("0.0.0.0:{}", free_port()), "--plugins"])
+        .args([
+            "coordinator",
+            "--listen",
+            &format!("0.0.0.0:{}", free_port()),
+            "--plugins",
+        ])
         .arg(plugins_dir())
         .output()
         .unwrap();
@@ -260,9 +333,14 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     let cert = params.signed_by(&key, &ca).unwrap();
-    let (ca_path, cert_path, key_path) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
     std::fs::write(&ca_path, ca.pem()).unwrap();
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
@@ -273,24 +351,37 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = make_certs(dir.path());
-    let (client_tok, worker_tok) = (dir.path().join("client.token"), dir.path().join("worker.token"));
+    let (client_tok, worker_tok) = (
+        dir.path().join("client.token"),
+        dir.path().join("worker.token"),
+    );
     std::fs::write(&client_tok, CLIENT).unwrap();
     std::fs::write(&worker_tok, WORKER).unwrap();
     let tls = |c: &mut Command| {
-        c.arg("--tls-ca").arg(&ca).arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
+        c.arg("--tls-ca")
+            .arg(&ca)
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key);
     };
     let port = free_port();
     let url = format!("https://127.0.0.1:{port}");
     let log = std::fs::File::create(dir.path().join("coordinator.log")).unwrap();
     let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", &format!("127.0.0.1:{port}"), "--tls-client-auth"])
-        .arg("--plugins")
-        .arg(plugins_dir())
-        .arg("--client-token-file")
-        .arg(&client_tok)
-        .arg("--worker-token-file")
-        .arg(&worker_tok)
-        .stderr(log);
+    cmd.args([
+        "coordinator",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--tls-client-auth",
+    ])
+    .arg("--plugins")
+    .arg(plugins_dir())
+    .arg("--client-token-file")
+    .arg(&client_tok)
+    .arg("--worker-token-file")
+    .arg(&worker_tok)
+    .stderr(log);
     tls(&mut cmd);
     let _coordinator = Kill(cmd.spawn().unwrap());
     poll_until("coordinator listening", Duration::from_secs(20), || {
@@ -302,12 +393,19 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
     for i in 0..2 {
         let log = std::fs::File::create(dir.path().join(format!("worker{i}.log"))).unwrap();
         let mut cmd = mr();
-        cmd.args(["worker", "--coordinator", &url, "--tls-client-auth", "--heartbeat-interval-ms", "200"])
-            .arg("--plugins")
-            .arg(plugins_dir())
-            .arg("--token-file")
-            .arg(&worker_tok)
-            .stderr(log);
+        cmd.args([
+            "worker",
+            "--coordinator",
+            &url,
+            "--tls-client-auth",
+            "--heartbeat-interval-ms",
+            "200",
+        ])
+        .arg("--plugins")
+        .arg(plugins_dir())
+        .arg("--token-file")
+        .arg(&worker_tok)
+        .stderr(log);
         tls(&mut cmd);
         workers.push(Kill(cmd.spawn().unwrap()));
     }
@@ -320,31 +418,63 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
         .collect();
     let submit = |with_cert: bool, token: &Path| {
         let mut c = mr();
-        c.arg("submit").args(&inputs).args(["-o"]).arg(dir.path().join("out"));
-        c.args(["-a", "wc", "-n", "2", "--wait", "--coordinator", &url, "--token-file"]).arg(token);
+        c.arg("submit")
+            .args(&inputs)
+            .args(["-o"])
+            .arg(dir.path().join("out"));
+        c.args([
+            "-a",
+            "wc",
+            "-n",
+            "2",
+            "--wait",
+            "--coordinator",
+            &url,
+            "--token-file",
+        ])
+        .arg(token);
         if with_cert {
             tls(&mut c);
         } else {
             c.arg("--tls-ca").arg(&ca);
         }
-        c.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap()
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
     };
     // Without a client certificate the TLS handshake is refused.
     let out = submit(false, &client_tok);
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // With the worker token, a client is refused by role.
     let out = submit(true, &worker_tok);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // With everything right, the job runs over TLS end to end.
     let out = submit(true, &client_tok);
     let logs: String = ["coordinator.log", "worker0.log", "worker1.log"]
         .iter()
         .map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default())
         .collect();
-    assert!(out.status.success(), "{}\n{logs}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}\n{logs}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut process = mr();
-    process.args(["process", "-a", "wc", "-o"]).arg(dir.path().join("out")).arg("--plugins").arg(plugins_dir());
+    process
+        .args(["process", "-a", "wc", "-o"])
+        .arg(dir.path().join("out"))
+        .arg("--plugins")
+        .arg(plugins_dir());
     let text = String::from_utf8(process.output().unwrap().stdout).unwrap();
     assert_eq!(text, "4\tover\n4\tsecure\n4\ttls\n4\twords\n");
 }
@@ -352,7 +482,11 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_check_paths_again_before_opening() {
     let base = tempfile::tempdir().unwrap();
-    let (data, out, secret) = (base.path().join("data"), base.path().join("out"), base.path().join("secret"));
+    let (data, out, secret) = (
+        base.path().join("data"),
+        base.path().join("out"),
+        base.path().join("secret"),
+    );
     for d in [data.join("real"), out.clone(), secret.clone()] {
         std::fs::create_dir_all(d).unwrap();
     }
@@ -360,7 +494,8 @@ async fn workers_check_paths_again_before_opening() {
     std::fs::write(secret.join("f.txt"), "secret words").unwrap();
     let link = data.join("link");
     std::os::unix::fs::symlink(data.join("real"), &link).unwrap();
-    let confinement = Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
+    let confinement =
+        Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
     // No workers yet: the job waits after the coordinator's check.
     let cluster = secured_cluster(|c| c.confinement = confinement, 0).await;
     let c = client(cluster.url(), Some(CLIENT)).await;
@@ -387,7 +522,10 @@ async fn workers_check_paths_again_before_opening() {
     let view = c.wait(job, |_| {}).await.unwrap();
     assert!(view.failed, "{view:?}");
     let error = view.errors.join("\n");
-    assert!(error.contains("permission denied") && error.contains("outside the allowed input folders"), "{error}");
+    assert!(
+        error.contains("permission denied") && error.contains("outside the allowed input folders"),
+        "{error}"
+    );
     assert!(!out.join("o").join("mr-out-0").exists());
     let _ = stop.send(());
     let _ = worker.await;

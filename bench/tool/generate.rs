@@ -21,8 +21,8 @@ impl Rng {
 }
 
 const SYLLABLES: [&str; 16] = [
-    "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ber", "dan", "gor", "hel", "pri", "st",
-    "qu", "x",
+    "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ber", "dan", "gor", "hel", "pri", "st", "qu",
+    "x",
 ];
 const NON_ASCII: [&str; 6] = ["straße", "Ωμέγα", "déjà", "naïve", "Σίσυφος", "über"];
 
@@ -64,7 +64,10 @@ pub fn text(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
     let seps = [" ", " ", " ", ", ", ". ", "; ", " -- "];
     for f in 0..files {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (f + 1));
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("text-{f:03}.txt")))?);
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(dir.join(format!("text-{f:03}.txt")))?,
+        );
         let mut written = 0u64;
         let mut line = String::new();
         while written < per_file {
@@ -73,7 +76,7 @@ pub fn text(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
                 let rank = zipf_rank(&mut rng);
                 let start = line.len();
                 word(rank, &mut line);
-                if rng.next() % 10 == 0 {
+                if rng.next().is_multiple_of(10) {
                     let first = line[start..].chars().next().unwrap();
                     let upper: String = first.to_uppercase().collect();
                     line.replace_range(start..start + first.len_utf8(), &upper);
@@ -97,7 +100,10 @@ pub fn records(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
     let per_file = total / files.max(1);
     let mut rng = Rng(0x1234_5678_9abc_def1);
     for f in 0..files {
-        let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join(format!("records-{f:03}")))?);
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(dir.join(format!("records-{f:03}")))?,
+        );
         let mut rec = [0u8; 100];
         for _ in 0..per_file {
             for chunk in rec[..98].chunks_mut(8) {

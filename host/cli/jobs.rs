@@ -97,9 +97,15 @@ impl SubmitCmd {
         let (view, code) = follow(&client, job).await?;
         let secs = started.elapsed().as_secs_f64();
         if view.failed {
-            eprintln!("job {job} {} after {secs:.2}s; output directory {}", view.state, view.output_dir);
+            eprintln!(
+                "job {job} {} after {secs:.2}s; output directory {}",
+                view.state, view.output_dir
+            );
         } else {
-            eprintln!("job {job} succeeded in {secs:.2}s; output in {}", view.output_dir);
+            eprintln!(
+                "job {job} succeeded in {secs:.2}s; output in {}",
+                view.output_dir
+            );
         }
         Ok(code)
     }
@@ -167,10 +173,7 @@ pub struct ListCmd {
 
 impl ListCmd {
     pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
-        let jobs = self.coordinator.connect()
-            .await?
-            .jobs()
-            .await?;
+        let jobs = self.coordinator.connect().await?.jobs().await?;
         if self.json {
             println!("{}", serde_json::to_string(&jobs)?);
             return Ok(ExitCode::SUCCESS);
@@ -184,16 +187,30 @@ impl ListCmd {
             "JOB", "APP", "STATE", "MAPS d/r/t", "REDUCES d/r/t", "SUBMITTED (UTC)", "DURATION"
         );
         for j in jobs {
-            let end = if j.finished_at_ms == 0 { now_ms } else { j.finished_at_ms };
+            let end = if j.finished_at_ms == 0 {
+                now_ms
+            } else {
+                j.finished_at_ms
+            };
             let duration = end.saturating_sub(j.submitted_at_ms) as f64 / 1000.0;
-            let first_error: String = j.errors.first().map(String::as_str).unwrap_or("").chars().take(80).collect();
+            let first_error: String = j
+                .errors
+                .first()
+                .map(String::as_str)
+                .unwrap_or("")
+                .chars()
+                .take(80)
+                .collect();
             println!(
                 "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>8.1}s  {}",
                 j.job_id,
                 j.app,
                 j.state.to_string(),
                 format!("{}/{}/{}", j.maps.done, j.maps.running, j.maps.total),
-                format!("{}/{}/{}", j.reduces.done, j.reduces.running, j.reduces.total),
+                format!(
+                    "{}/{}/{}",
+                    j.reduces.done, j.reduces.running, j.reduces.total
+                ),
                 utc_time(j.submitted_at_ms),
                 duration,
                 first_error
@@ -203,10 +220,7 @@ impl ListCmd {
     }
 
     pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
-        let workers = self.coordinator.connect()
-            .await?
-            .workers()
-            .await?;
+        let workers = self.coordinator.connect().await?.workers().await?;
         if self.json {
             println!("{}", serde_json::to_string(&workers)?);
             return Ok(ExitCode::SUCCESS);
@@ -264,10 +278,16 @@ impl AppsCmd {
             println!("{}", serde_json::to_string(&apps)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("{:<16} {:<9} {:<12} {:<48} FILE", "APP", "VERSION", "SHA-256", "DESCRIPTION");
+        println!(
+            "{:<16} {:<9} {:<12} {:<48} FILE",
+            "APP", "VERSION", "SHA-256", "DESCRIPTION"
+        );
         for a in apps {
             let short = a.sha256.get(..12).unwrap_or(&a.sha256);
-            println!("{:<16} {:<9} {:<12} {:<48} {}", a.name, a.version, short, a.description, a.file);
+            println!(
+                "{:<16} {:<9} {:<12} {:<48} {}",
+                a.name, a.version, short, a.description, a.file
+            );
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -284,7 +304,12 @@ pub struct CancelCmd {
 
 impl CancelCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let v = self.coordinator.connect().await?.cancel(self.job_id).await?;
+        let v = self
+            .coordinator
+            .connect()
+            .await?
+            .cancel(self.job_id)
+            .await?;
         println!("job {} {}", v.job_id, v.state);
         Ok(ExitCode::SUCCESS)
     }
@@ -363,7 +388,12 @@ fn utc_time(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

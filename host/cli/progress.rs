@@ -83,5 +83,9 @@ fn bar(v: &JobView) -> String {
     let total = (v.maps.total + v.reduces.total).max(1);
     let done = v.maps.done + v.reduces.done;
     let filled = (done * WIDTH / total) as usize;
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(WIDTH as usize - filled))
+    format!(
+        "[{}{}]",
+        "#".repeat(filled),
+        ".".repeat(WIDTH as usize - filled)
+    )
 }

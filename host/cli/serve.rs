@@ -10,11 +10,11 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use super::{shutdown_signal, PluginsArg, TlsArgs};
-use crate::coordinator::Limits;
-use crate::security::{check_exposure, Auth, Confinement, SecurityError, Token, Transport};
 use crate::client::DEFAULT_COORDINATOR;
+use crate::coordinator::Limits;
 use crate::coordinator::{self, CoordinatorConfig};
 use crate::plugin::{default_plugin_dirs, Registry};
+use crate::security::{check_exposure, Auth, Confinement, SecurityError, Token, Transport};
 use crate::worker::{self, WorkerConfig};
 
 /// `mr coordinator`.

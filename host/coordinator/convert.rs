@@ -234,7 +234,11 @@ pub fn app_infos(registry: &crate::plugin::Registry) -> Vec<pb::AppInfo> {
             name: a.name.clone(),
             version: a.version.clone(),
             description: a.description.clone(),
-            file: a.file.as_ref().map(|f| f.display().to_string()).unwrap_or_default(),
+            file: a
+                .file
+                .as_ref()
+                .map(|f| f.display().to_string())
+                .unwrap_or_default(),
             sha256: a.sha256.clone(),
         })
         .collect()

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use crate::security::Transport;
+use tokio::sync::mpsc;
 
 use super::state::Shared;
 use crate::core::Event;

@@ -50,10 +50,22 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
     let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", metrics_page(&shared)),
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics_page(&shared),
+        ),
         ("GET", "/") => ("200 OK", "text/html; charset=utf-8", status_page(&shared)),
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain; charset=utf-8", "GET only\n".to_string()),
+        ("GET", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "GET only\n".to_string(),
+        ),
     };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -65,18 +77,26 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
 
 fn metrics_page(shared: &Shared) -> String {
     let (jobs, workers, durations) = shared.read(|core, now| {
-        (core.job_statuses(), core.worker_statuses(now), core.task_durations().clone())
+        (
+            core.job_statuses(),
+            core.worker_statuses(now),
+            core.task_durations().clone(),
+        )
     });
     metrics::render(&jobs, &workers, &durations, &shared.rpcs)
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn status_page(shared: &Shared) -> String {
     let clock = shared.clock;
-    let (jobs, workers, now) = shared.read(|core, now| (core.job_statuses(), core.worker_statuses(now), now));
+    let (jobs, workers, now) =
+        shared.read(|core, now| (core.job_statuses(), core.worker_statuses(now), now));
     let mut h = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
          <title>mapreduce coordinator</title><style>body{font-family:sans-serif;margin:2em}\
@@ -84,8 +104,16 @@ fn status_page(shared: &Shared) -> String {
          th{background:#eee}.failed,.dead{color:#b00}.succeeded,.alive{color:#070}</style></head><body>\n\
          <h1>mapreduce coordinator</h1>\n",
     );
-    let alive = workers.iter().filter(|w| w.state == WorkerState::Alive).count();
-    let _ = writeln!(h, "<p>{} jobs, {alive} of {} workers alive.</p>", jobs.len(), workers.len());
+    let alive = workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Alive)
+        .count();
+    let _ = writeln!(
+        h,
+        "<p>{} jobs, {alive} of {} workers alive.</p>",
+        jobs.len(),
+        workers.len()
+    );
     h.push_str("<h2>Jobs</h2>\n<table><tr><th>Job</th><th>App</th><th>State</th><th>Maps done/running/total</th>\
                 <th>Reduces done/running/total</th><th>Submitted (ms since epoch)</th><th>Duration</th><th>Errors</th></tr>\n");
     for j in jobs.iter().rev() {
@@ -96,7 +124,10 @@ fn status_page(shared: &Shared) -> String {
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
         };
-        let duration = j.finished_at.unwrap_or(now).saturating_duration_since(j.submitted_at);
+        let duration = j
+            .finished_at
+            .unwrap_or(now)
+            .saturating_duration_since(j.submitted_at);
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td class=\"{state}\">{state}</td><td>{}/{}/{}</td><td>{}/{}/{}</td>\
@@ -114,8 +145,10 @@ fn status_page(shared: &Shared) -> String {
             escape(&j.errors.join("; "))
         );
     }
-    h.push_str("</table>\n<h2>Workers</h2>\n<table><tr><th>Worker</th><th>Address</th><th>State</th>\
-                <th>Last heartbeat</th><th>Running</th><th>Tasks done</th></tr>\n");
+    h.push_str(
+        "</table>\n<h2>Workers</h2>\n<table><tr><th>Worker</th><th>Address</th><th>State</th>\
+                <th>Last heartbeat</th><th>Running</th><th>Tasks done</th></tr>\n",
+    );
     for w in &workers {
         let state = match w.state {
             WorkerState::Alive => "alive",

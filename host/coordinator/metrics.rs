@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
-use crate::core::{Histogram, JobState, JobStatus, TaskDurations, WorkerState, WorkerStatus, BUCKETS};
+use crate::core::{
+    Histogram, JobState, JobStatus, TaskDurations, WorkerState, WorkerStatus, BUCKETS,
+};
 
 /// Counts of RPCs served, by method.
 #[derive(Debug, Default)]
@@ -15,7 +17,12 @@ pub struct RpcCounts(Mutex<BTreeMap<&'static str, u64>>);
 impl RpcCounts {
     /// Counts one call of `method`.
     pub fn count(&self, method: &'static str) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()).entry(method).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(method)
+            .or_default() += 1;
     }
 
     fn snapshot(&self) -> BTreeMap<&'static str, u64> {
@@ -35,15 +42,35 @@ fn state_name(s: JobState) -> &'static str {
 
 fn histogram(out: &mut String, phase: &str, h: &Histogram) {
     for (bound, n) in BUCKETS.iter().zip(h.cumulative.iter()) {
-        let _ = writeln!(out, "mr_task_duration_seconds_bucket{{phase=\"{phase}\",le=\"{bound}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "mr_task_duration_seconds_bucket{{phase=\"{phase}\",le=\"{bound}\"}} {n}"
+        );
     }
-    let _ = writeln!(out, "mr_task_duration_seconds_bucket{{phase=\"{phase}\",le=\"+Inf\"}} {}", h.count);
-    let _ = writeln!(out, "mr_task_duration_seconds_sum{{phase=\"{phase}\"}} {}", h.sum);
-    let _ = writeln!(out, "mr_task_duration_seconds_count{{phase=\"{phase}\"}} {}", h.count);
+    let _ = writeln!(
+        out,
+        "mr_task_duration_seconds_bucket{{phase=\"{phase}\",le=\"+Inf\"}} {}",
+        h.count
+    );
+    let _ = writeln!(
+        out,
+        "mr_task_duration_seconds_sum{{phase=\"{phase}\"}} {}",
+        h.sum
+    );
+    let _ = writeln!(
+        out,
+        "mr_task_duration_seconds_count{{phase=\"{phase}\"}} {}",
+        h.count
+    );
 }
 
 /// Renders the metrics page.
-pub fn render(jobs: &[JobStatus], workers: &[WorkerStatus], durations: &TaskDurations, rpcs: &RpcCounts) -> String {
+pub fn render(
+    jobs: &[JobStatus],
+    workers: &[WorkerStatus],
+    durations: &TaskDurations,
+    rpcs: &RpcCounts,
+) -> String {
     let mut out = String::new();
     out.push_str("# HELP mr_jobs Jobs by state.\n# TYPE mr_jobs gauge\n");
     for state in [
@@ -57,10 +84,15 @@ pub fn render(jobs: &[JobStatus], workers: &[WorkerStatus], durations: &TaskDura
         let _ = writeln!(out, "mr_jobs{{state=\"{}\"}} {n}", state_name(state));
     }
 
-    out.push_str("# HELP mr_tasks Tasks of unfinished jobs by phase and state.\n# TYPE mr_tasks gauge\n");
+    out.push_str(
+        "# HELP mr_tasks Tasks of unfinished jobs by phase and state.\n# TYPE mr_tasks gauge\n",
+    );
     let active: Vec<&JobStatus> = jobs.iter().filter(|j| !j.state.is_ended()).collect();
     for (phase, pick) in [
-        ("map", (|j: &JobStatus| j.maps) as fn(&JobStatus) -> crate::core::PhaseProgress),
+        (
+            "map",
+            (|j: &JobStatus| j.maps) as fn(&JobStatus) -> crate::core::PhaseProgress,
+        ),
         ("reduce", |j: &JobStatus| j.reduces),
     ] {
         let (mut pending, mut running, mut done) = (0u64, 0u64, 0u64);
@@ -76,9 +108,16 @@ pub fn render(jobs: &[JobStatus], workers: &[WorkerStatus], durations: &TaskDura
     }
 
     out.push_str("# HELP mr_workers Workers by state.\n# TYPE mr_workers gauge\n");
-    let alive = workers.iter().filter(|w| w.state == WorkerState::Alive).count();
+    let alive = workers
+        .iter()
+        .filter(|w| w.state == WorkerState::Alive)
+        .count();
     let _ = writeln!(out, "mr_workers{{state=\"alive\"}} {alive}");
-    let _ = writeln!(out, "mr_workers{{state=\"dead\"}} {}", workers.len() - alive);
+    let _ = writeln!(
+        out,
+        "mr_workers{{state=\"dead\"}} {}",
+        workers.len() - alive
+    );
 
     out.push_str("# HELP mr_task_duration_seconds Run time of finished task attempts.\n");
     out.push_str("# TYPE mr_task_duration_seconds histogram\n");

@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::core::{Scheduler, SchedulerConfig};
 use crate::plugin::Registry;
-use crate::security::{Auth, Confinement, SecurityError, TlsFiles, Transport};
 use crate::proto::coordinator::coordinator_server::CoordinatorServer;
+use crate::security::{Auth, Confinement, SecurityError, TlsFiles, Transport};
 use service::CoordinatorService;
 use state::Shared;
 
@@ -151,7 +151,10 @@ pub async fn run(
         builder = builder.tls_config(tls.server()?)?;
     }
     let result = builder
-        .add_service(CoordinatorServer::new(service).max_decoding_message_size(config.limits.max_request_bytes))
+        .add_service(
+            CoordinatorServer::new(service)
+                .max_decoding_message_size(config.limits.max_request_bytes),
+        )
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move {

@@ -9,12 +9,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
-use super::{admission, CoordinatorConfig, Limits};
-use crate::security::{Auth, Confinement, Role};
 use super::state::Shared;
+use super::{admission, CoordinatorConfig, Limits};
 use crate::core::{JobId, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
+use crate::security::{Auth, Confinement, Role};
 
 /// The longest a `GetTask` is held waiting for work.
 const MAX_LONG_POLL: Duration = Duration::from_secs(30);
@@ -53,7 +53,12 @@ impl CoordinatorService {
     }
 
     /// Counts the call and checks the caller's token for `role`.
-    fn begin<T>(&self, request: &Request<T>, method: &'static str, role: Role) -> Result<(), Status> {
+    fn begin<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        role: Role,
+    ) -> Result<(), Status> {
         self.shared.rpcs.count(method);
         self.auth.check(request.metadata(), role, method)
     }
@@ -79,17 +84,17 @@ impl Coordinator for CoordinatorService {
         let spec = convert::job_spec(request.into_inner())?;
         admission::check_request(&spec, &self.shared.registry(), &self.limits)?;
         let confinement = Arc::clone(&self.confinement);
-        let spec = tokio::task::spawn_blocking(move || admission::check_paths(&spec, &confinement).map(|()| spec))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))??;
+        let spec = tokio::task::spawn_blocking(move || {
+            admission::check_paths(&spec, &confinement).map(|()| spec)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
         let limits = &self.limits;
-        let id = self
-            .shared
-            .update(|core, now| {
-                admission::check_queue(core.unfinished_jobs(), limits)?;
-                core.submit(spec, now).map_err(status_of)
-            })?;
+        let id = self.shared.update(|core, now| {
+            admission::check_queue(core.unfinished_jobs(), limits)?;
+            core.submit(spec, now).map_err(status_of)
+        })?;
         tracing::info!(job = id.0, %app, files, n_reduce, "job submitted");
         Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
     }
@@ -290,7 +295,10 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(pb::ListWorkersReply { workers }))
     }
 
-    async fn list_apps(&self, request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+    async fn list_apps(
+        &self,
+        request: Request<pb::ListAppsRequest>,
+    ) -> Result<Response<pb::ListAppsReply>, Status> {
         self.begin(&request, "ListApps", Role::Client)?;
         let registry = self.shared.registry();
         let problems = problem_lines(&registry);
@@ -300,20 +308,27 @@ impl Coordinator for CoordinatorService {
         }))
     }
 
-    async fn cancel_job(&self, request: Request<pb::PollJobRequest>) -> Result<Response<pb::PollJobReply>, Status> {
+    async fn cancel_job(
+        &self,
+        request: Request<pb::PollJobRequest>,
+    ) -> Result<Response<pb::PollJobReply>, Status> {
         self.begin(&request, "CancelJob", Role::Client)?;
         let job = JobId(request.into_inner().job_id);
-        self.shared.update(|core, now| core.cancel(job, now)).map_err(status_of)?;
+        self.shared
+            .update(|core, now| core.cancel(job, now))
+            .map_err(status_of)?;
         tracing::info!(job = job.0, "job cancelled");
         self.poll(job).map(Response::new)
     }
 
-    async fn reload_apps(&self, request: Request<pb::ListAppsRequest>) -> Result<Response<pb::ListAppsReply>, Status> {
+    async fn reload_apps(
+        &self,
+        request: Request<pb::ListAppsRequest>,
+    ) -> Result<Response<pb::ListAppsReply>, Status> {
         self.begin(&request, "ReloadApps", Role::Client)?;
-        let registry = self
-            .shared
-            .reload_registry()
-            .map_err(|e| Status::failed_precondition(format!("reload failed, keeping the current apps: {e}")))?;
+        let registry = self.shared.reload_registry().map_err(|e| {
+            Status::failed_precondition(format!("reload failed, keeping the current apps: {e}"))
+        })?;
         Ok(Response::new(pb::ListAppsReply {
             apps: convert::app_infos(&registry),
             problems: problem_lines(&registry),
@@ -322,20 +337,35 @@ impl Coordinator for CoordinatorService {
 
     type FetchPluginStream = ReceiverStream<Result<pb::PluginChunk, Status>>;
 
-    async fn fetch_plugin(&self, request: Request<pb::FetchPluginRequest>) -> Result<Response<Self::FetchPluginStream>, Status> {
+    async fn fetch_plugin(
+        &self,
+        request: Request<pb::FetchPluginRequest>,
+    ) -> Result<Response<Self::FetchPluginStream>, Status> {
         self.begin(&request, "FetchPlugin", Role::Worker)?;
         let r = request.into_inner();
         let registry = self.shared.registry();
-        let bytes = tokio::task::spawn_blocking(move || registry.library_bytes(&r.sha256).ok_or((r.app, r.sha256)))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|(app, sha)| Status::not_found(format!("the coordinator has no plugin library {sha} (app {app:?})")))?;
+        let bytes = tokio::task::spawn_blocking(move || {
+            registry.library_bytes(&r.sha256).ok_or((r.app, r.sha256))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|(app, sha)| {
+            Status::not_found(format!(
+                "the coordinator has no plugin library {sha} (app {app:?})"
+            ))
+        })?;
         let bytes = bytes::Bytes::from(bytes);
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(async move {
             for start in (0..bytes.len()).step_by(PLUGIN_CHUNK) {
                 let data = bytes.slice(start..(start + PLUGIN_CHUNK).min(bytes.len()));
-                if tx.send(Ok(pb::PluginChunk { data: data.to_vec() })).await.is_err() {
+                if tx
+                    .send(Ok(pb::PluginChunk {
+                        data: data.to_vec(),
+                    }))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::ids::Phase;
 
 /// Upper bounds of the histogram buckets, in seconds.
-pub const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+pub const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
 
 /// One phase's histogram.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -72,7 +72,8 @@ impl Scheduler {
             return Ok(ReportOutcome::Ignored);
         };
         t.state = TaskState::Done { worker, attempt };
-        self.durations.observe(task.phase, now.saturating_duration_since(since));
+        self.durations
+            .observe(task.phase, now.saturating_duration_since(since));
         let c = &mut job.counters;
         c.input_bytes += counters.input_bytes;
         c.input_records += counters.input_records;

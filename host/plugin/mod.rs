@@ -10,5 +10,6 @@ mod registry;
 
 pub use app::{App, StaticApp};
 pub use registry::{
-    default_cache_dir, default_plugin_dirs, sha256_hex, AppEntry, PluginProblem, Registry, RegistryError,
+    default_cache_dir, default_plugin_dirs, sha256_hex, AppEntry, PluginProblem, Registry,
+    RegistryError,
 };

@@ -110,7 +110,10 @@ pub fn default_cache_dir() -> PathBuf {
         return PathBuf::from(d).join("mapreduce").join("plugins");
     }
     if let Some(d) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d).join(".cache").join("mapreduce").join("plugins");
+        return PathBuf::from(d)
+            .join(".cache")
+            .join("mapreduce")
+            .join("plugins");
     }
     std::env::temp_dir().join("mapreduce-plugins")
 }
@@ -262,15 +265,24 @@ impl Registry {
     /// the cache folder when there is one.
     fn open(&self, path: &Path, bytes: &[u8]) -> Result<AppEntry, String> {
         let sha256 = sha256_hex(bytes);
-        if let Some(existing) = self.by_hash.lock().unwrap_or_else(|p| p.into_inner()).get(&sha256) {
+        if let Some(existing) = self
+            .by_hash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sha256)
+        {
             return Ok(AppEntry {
                 file: Some(path.to_path_buf()),
                 ..existing.clone()
             });
         }
         let load_path = match &self.cache_dir {
-            Some(dir) => cache_copy(dir, &sha256, bytes)
-                .map_err(|e| format!("cannot copy it into the plugin cache {}: {e}", dir.display()))?,
+            Some(dir) => cache_copy(dir, &sha256, bytes).map_err(|e| {
+                format!(
+                    "cannot copy it into the plugin cache {}: {e}",
+                    dir.display()
+                )
+            })?,
             None => path.to_path_buf(),
         };
         let module = Module::new(load_module(&load_path).map_err(|e| e.to_string())?);
@@ -295,19 +307,28 @@ impl Registry {
     pub fn load_fetched(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<AppEntry, String> {
         let actual = sha256_hex(bytes);
         if actual != sha256 {
-            return Err(format!("fetched plugin for {name} has SHA-256 {actual}, expected {sha256}"));
+            return Err(format!(
+                "fetched plugin for {name} has SHA-256 {actual}, expected {sha256}"
+            ));
         }
         let origin = PathBuf::from(format!("(fetched {name} {sha256})"));
         let entry = self.open(&origin, bytes)?;
         if entry.name != name {
-            return Err(format!("fetched plugin {sha256} exports app {:?}, not {name:?}", entry.name));
+            return Err(format!(
+                "fetched plugin {sha256} exports app {:?}, not {name:?}",
+                entry.name
+            ));
         }
         Ok(entry)
     }
 
     /// The app with this exact library hash, if loaded (locally or fetched).
     pub fn by_hash(&self, sha256: &str) -> Option<AppEntry> {
-        self.by_hash.lock().unwrap_or_else(|p| p.into_inner()).get(sha256).cloned()
+        self.by_hash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .cloned()
     }
 
     /// The bytes of a library this registry (or an earlier one sharing its

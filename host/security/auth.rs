@@ -140,7 +140,10 @@ impl Auth {
             Role::Client => &self.worker,
             Role::Worker => &self.client,
         };
-        if other.as_ref().is_some_and(|t| t.matches(presented.as_bytes())) {
+        if other
+            .as_ref()
+            .is_some_and(|t| t.matches(presented.as_bytes()))
+        {
             return Err(Status::permission_denied(format!(
                 "{method} is for {role}s; this token's role may not call it"
             )));
@@ -155,7 +158,11 @@ pub struct BearerToken(Option<MetadataValue<Ascii>>);
 
 impl fmt::Debug for BearerToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "BearerToken(***)" } else { "BearerToken(none)" })
+        f.write_str(if self.0.is_some() {
+            "BearerToken(***)"
+        } else {
+            "BearerToken(none)"
+        })
     }
 }
 
@@ -197,19 +204,34 @@ mod tests {
     #[test]
     fn roles_are_checked() {
         let a = auth();
-        assert!(a.check(&md(Some("client-secret")), Role::Client, "SubmitJob").is_ok());
-        assert!(a.check(&md(Some("worker-secret")), Role::Worker, "GetTask").is_ok());
+        assert!(a
+            .check(&md(Some("client-secret")), Role::Client, "SubmitJob")
+            .is_ok());
+        assert!(a
+            .check(&md(Some("worker-secret")), Role::Worker, "GetTask")
+            .is_ok());
         let e = a.check(&md(None), Role::Client, "SubmitJob").unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
-        assert_eq!(e.message(), "SubmitJob needs a client token (--token-file, or MR_CLIENT_TOKEN)");
-        let e = a.check(&md(Some("nope")), Role::Worker, "GetTask").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "SubmitJob needs a client token (--token-file, or MR_CLIENT_TOKEN)"
+        );
+        let e = a
+            .check(&md(Some("nope")), Role::Worker, "GetTask")
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
         assert_eq!(e.message(), "GetTask: invalid token");
-        let e = a.check(&md(Some("client-secret")), Role::Worker, "Register").unwrap_err();
+        let e = a
+            .check(&md(Some("client-secret")), Role::Worker, "Register")
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::PermissionDenied);
-        let e = a.check(&md(Some("worker-secret")), Role::Client, "SubmitJob").unwrap_err();
+        let e = a
+            .check(&md(Some("worker-secret")), Role::Client, "SubmitJob")
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::PermissionDenied);
-        assert!(Auth::open().check(&md(None), Role::Worker, "GetTask").is_ok());
+        assert!(Auth::open()
+            .check(&md(None), Role::Worker, "GetTask")
+            .is_ok());
     }
 
     #[test]

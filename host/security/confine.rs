@@ -27,8 +27,9 @@ pub struct Confinement {
 fn canonical_roots(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     dirs.iter()
         .map(|d| {
-            d.canonicalize()
-                .map_err(|e| std::io::Error::new(e.kind(), format!("allowed folder {}: {e}", d.display())))
+            d.canonicalize().map_err(|e| {
+                std::io::Error::new(e.kind(), format!("allowed folder {}: {e}", d.display()))
+            })
         })
         .collect()
 }
@@ -54,7 +55,10 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
                 let Some(name) = existing.file_name().map(|n| n.to_os_string()) else {
                     return Err(format!("cannot be resolved: {e}"));
                 };
-                if matches!(existing.components().next_back(), Some(Component::ParentDir)) {
+                if matches!(
+                    existing.components().next_back(),
+                    Some(Component::ParentDir)
+                ) {
                     return Err("cannot be resolved (`..` below a missing folder)".into());
                 }
                 rest.push(name);
@@ -67,7 +71,11 @@ fn resolve(path: &Path) -> Result<PathBuf, String> {
 }
 
 fn show(roots: &[PathBuf]) -> String {
-    roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+    roots
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Confinement {
@@ -90,12 +98,18 @@ impl Confinement {
 
     /// The resolved input roots.
     pub fn input_roots(&self) -> Vec<String> {
-        self.inputs.iter().map(|p| p.display().to_string()).collect()
+        self.inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
     }
 
     /// The resolved output roots.
     pub fn output_roots(&self) -> Vec<String> {
-        self.outputs.iter().map(|p| p.display().to_string()).collect()
+        self.outputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
     }
 
     fn check(what: &'static str, roots: &[PathBuf], path: &str) -> Result<(), Escape> {
@@ -144,20 +158,33 @@ mod tests {
         std::fs::write(secret.join("s.txt"), "x").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(&secret, allowed.join("link")).unwrap();
-        let c = Confinement::new(std::slice::from_ref(&allowed), std::slice::from_ref(&allowed)).unwrap();
+        let c = Confinement::new(
+            std::slice::from_ref(&allowed),
+            std::slice::from_ref(&allowed),
+        )
+        .unwrap();
         let p = |p: PathBuf| p.display().to_string();
         assert_eq!(c.check_input(&p(allowed.join("ok.txt"))), Ok(()));
-        let e = c.check_input(&p(allowed.join("../secret/s.txt"))).unwrap_err();
-        assert!(e.reason.contains("outside the allowed input folders"), "{e}");
+        let e = c
+            .check_input(&p(allowed.join("../secret/s.txt")))
+            .unwrap_err();
+        assert!(
+            e.reason.contains("outside the allowed input folders"),
+            "{e}"
+        );
         #[cfg(unix)]
         {
             let e = c.check_input(&p(allowed.join("link/s.txt"))).unwrap_err();
             assert!(e.to_string().contains("outside"), "{e}");
-            let e = c.check_output(&p(allowed.join("link/new-out"))).unwrap_err();
+            let e = c
+                .check_output(&p(allowed.join("link/new-out")))
+                .unwrap_err();
             assert!(e.to_string().contains("outside"), "{e}");
         }
         assert_eq!(c.check_output(&p(allowed.join("new/deeper"))), Ok(()));
-        assert!(c.check_output(&p(allowed.join("missing/../../secret"))).is_err());
+        assert!(c
+            .check_output(&p(allowed.join("missing/../../secret")))
+            .is_err());
         assert!(c.check_input("relative.txt").is_err());
         assert_eq!(Confinement::default().check_input("/etc/passwd"), Ok(()));
     }

@@ -50,7 +50,11 @@ pub enum SecurityError {
 
 /// Errors unless `addr` is loopback, `auth` checks both roles, or the
 /// operator said `--insecure`.
-pub fn check_exposure(addr: std::net::SocketAddr, auth: &Auth, insecure: bool) -> Result<(), SecurityError> {
+pub fn check_exposure(
+    addr: std::net::SocketAddr,
+    auth: &Auth,
+    insecure: bool,
+) -> Result<(), SecurityError> {
     if addr.ip().is_loopback() || auth.is_complete() || insecure {
         return Ok(());
     }

@@ -45,14 +45,25 @@ impl TlsFiles {
         require_client_cert: bool,
     ) -> Result<Option<Self>, SecurityError> {
         let identity = match (cert, key) {
-            (Some(c), Some(k)) => Some(Identity::from_pem(read("TLS certificate", c)?, read("TLS key", k)?)),
+            (Some(c), Some(k)) => Some(Identity::from_pem(
+                read("TLS certificate", c)?,
+                read("TLS key", k)?,
+            )),
             (None, None) => None,
-            _ => return Err(SecurityError::Tls("--tls-cert and --tls-key go together".into())),
+            _ => {
+                return Err(SecurityError::Tls(
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
         };
-        let ca = ca.map(|p| read("TLS CA certificate", p)).transpose()?.map(Certificate::from_pem);
+        let ca = ca
+            .map(|p| read("TLS CA certificate", p))
+            .transpose()?
+            .map(Certificate::from_pem);
         if require_client_cert && ca.is_none() {
             return Err(SecurityError::Tls(
-                "--tls-client-auth needs --tls-ca (the CA client certificates are checked against)".into(),
+                "--tls-client-auth needs --tls-ca (the CA client certificates are checked against)"
+                    .into(),
             ));
         }
         if identity.is_none() && ca.is_none() {
@@ -67,10 +78,9 @@ impl TlsFiles {
 
     /// The server side: our identity, and client certificates if required.
     pub fn server(&self) -> Result<ServerTlsConfig, SecurityError> {
-        let identity = self
-            .identity
-            .clone()
-            .ok_or_else(|| SecurityError::Tls("serving TLS needs --tls-cert and --tls-key".into()))?;
+        let identity = self.identity.clone().ok_or_else(|| {
+            SecurityError::Tls("serving TLS needs --tls-cert and --tls-key".into())
+        })?;
         let mut config = ServerTlsConfig::new().identity(identity);
         if self.require_client_cert {
             if let Some(ca) = &self.ca {

@@ -56,7 +56,9 @@ impl Transport {
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true);
         if let Some(tls) = &self.tls {
-            endpoint = endpoint.tls_config(tls.client()).map_err(|e| format!("TLS setup: {e}"))?;
+            endpoint = endpoint
+                .tls_config(tls.client())
+                .map_err(|e| format!("TLS setup: {e}"))?;
         }
         Ok(endpoint)
     }

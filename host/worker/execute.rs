@@ -9,12 +9,12 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::fetch::{FetchSpill, Fetcher};
 use super::map_task::{run_map, MapConfig};
+use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore};
 use super::task::{Location, TaskKind, TaskSpec};
 use crate::core::TaskCounters;
-use super::plugins::PluginSource;
 use crate::plugin::App;
 
 /// How many map outputs a reduce fetches at once.
@@ -105,7 +105,11 @@ impl Executor {
         .map_err(TaskFailure::fatal)?;
         let stats = result.stats;
         if stats.spills > 0 {
-            tracing::debug!(spills = stats.spills, bytes = stats.bytes, "map output spilled");
+            tracing::debug!(
+                spills = stats.spills,
+                bytes = stats.bytes,
+                "map output spilled"
+            );
         }
         self.store.insert(
             task.job,
@@ -270,6 +274,13 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, [".mr-out-1.j8-w0-a1-p9.tmp", ".mr-out-2.j7-w0-a1-p9.tmp", "mr-out-1"]);
+        assert_eq!(
+            left,
+            [
+                ".mr-out-1.j8-w0-a1-p9.tmp",
+                ".mr-out-2.j7-w0-a1-p9.tmp",
+                "mr-out-1"
+            ]
+        );
     }
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use crate::security::{AuthChannel, Transport};
+use bytes::Bytes;
 
 use super::spill::{DiskRange, MemoryBudget, Run, RunFile, WorkDir};
 
@@ -73,7 +73,9 @@ impl Landing<'_> {
             for c in std::mem::take(&mut self.chunks) {
                 self.write(c).await?;
             }
-            self.spill.budget.release(std::mem::take(&mut self.reserved));
+            self.spill
+                .budget
+                .release(std::mem::take(&mut self.reserved));
         }
         self.write(chunk).await
     }

@@ -197,7 +197,10 @@ impl Mapper<'_> {
             part.clear();
             ranges.push((start, out.bytes() - start));
         }
-        let writer = out.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+        let writer = out
+            .into_inner()
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
         let file = writer.file().clone();
         self.spills.push(
             ranges
@@ -295,7 +298,10 @@ impl Mapper<'_> {
         }
         stats.records = out.records();
         stats.bytes = out.bytes();
-        let writer = out.into_inner().into_inner().map_err(|e| io(e.into_error()))?;
+        let writer = out
+            .into_inner()
+            .into_inner()
+            .map_err(|e| io(e.into_error()))?;
         let file = writer.file().clone();
         let partitions = ranges
             .into_iter()

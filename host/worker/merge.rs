@@ -324,7 +324,7 @@ impl Merger {
             && self
                 .heap
                 .first()
-            .is_some_and(|&top| self.sources[top].key() == self.current.as_slice())
+                .is_some_and(|&top| self.sources[top].key() == self.current.as_slice())
     }
 
     /// Moves to the next distinct key and copies it into `key`; `false` at
@@ -529,8 +529,10 @@ mod tests {
                 let pairs: Vec<(String, String)> = (0..20)
                     .map(|i| (format!("k{:04}", i * 50 + r), format!("{r}")))
                     .collect();
-                let refs: Vec<(&str, &str)> =
-                    pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let refs: Vec<(&str, &str)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 run(&refs)
             })
             .collect();

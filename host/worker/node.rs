@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::security::AuthChannel;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use crate::security::AuthChannel;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
@@ -104,16 +104,12 @@ pub async fn run(
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
     }
-    let server = tokio::spawn(
-        builder
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                async move {
-                    let _ = server_stop.wait_for(|s| *s).await;
-                },
-            ),
-    );
+    let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        },
+    ));
     tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
 
     let executor = Executor::new(
@@ -312,7 +308,7 @@ impl Node {
                 Ok(c) => client
                     .finish_task(FinishTaskRequest {
                         worker_id: id.id,
-                coordinator_epoch: id.epoch,
+                        coordinator_epoch: id.epoch,
                         job_id: task.job,
                         task: task.index,
                         reduce,
@@ -330,7 +326,7 @@ impl Node {
                 Err(f) => client
                     .fail_task(FailTaskRequest {
                         worker_id: id.id,
-                coordinator_epoch: id.epoch,
+                        coordinator_epoch: id.epoch,
                         job_id: task.job,
                         task: task.index,
                         reduce,
@@ -375,10 +371,13 @@ async fn heartbeat_loop(
     let mut failing = false;
     loop {
         ticker.tick().await;
-        match client.heartbeat(HeartbeatRequest {
-            worker_id: id.id,
-            coordinator_epoch: id.epoch,
-        }).await {
+        match client
+            .heartbeat(HeartbeatRequest {
+                worker_id: id.id,
+                coordinator_epoch: id.epoch,
+            })
+            .await
+        {
             Ok(_) => {
                 if failing {
                     tracing::info!("coordinator reachable again");

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::plugin::{App, Registry};
-use crate::security::AuthChannel;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::FetchPluginRequest;
+use crate::security::AuthChannel;
 
 /// The worker's apps: its registry plus what it fetched.
 pub struct PluginSource {
@@ -36,12 +36,16 @@ impl PluginSource {
     /// coordinator: the local app of that name).
     pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn App>, String> {
         if sha256.is_empty() {
-            return self.registry.get(name).map(|e| Arc::clone(&e.app)).ok_or_else(|| {
-                format!(
-                    "this worker has no app {name:?} (it has: {})",
-                    self.registry.names().join(", ")
-                )
-            });
+            return self
+                .registry
+                .get(name)
+                .map(|e| Arc::clone(&e.app))
+                .ok_or_else(|| {
+                    format!(
+                        "this worker has no app {name:?} (it has: {})",
+                        self.registry.names().join(", ")
+                    )
+                });
         }
         if let Some(entry) = self.registry.by_hash(sha256) {
             return Ok(entry.app);
@@ -51,7 +55,11 @@ impl PluginSource {
             return Ok(entry.app);
         }
         let bytes = self.fetch(name, sha256).await?;
-        let (registry, name, sha) = (Arc::clone(&self.registry), name.to_string(), sha256.to_string());
+        let (registry, name, sha) = (
+            Arc::clone(&self.registry),
+            name.to_string(),
+            sha256.to_string(),
+        );
         let entry = tokio::task::spawn_blocking(move || registry.load_fetched(&name, &sha, &bytes))
             .await
             .map_err(|e| format!("loading the fetched plugin crashed: {e}"))??;
@@ -60,7 +68,12 @@ impl PluginSource {
     }
 
     async fn fetch(&self, name: &str, sha256: &str) -> Result<Vec<u8>, String> {
-        let err = |e: tonic::Status| format!("cannot fetch plugin {name:?} ({sha256}) from the coordinator: {}", e.message());
+        let err = |e: tonic::Status| {
+            format!(
+                "cannot fetch plugin {name:?} ({sha256}) from the coordinator: {}",
+                e.message()
+            )
+        };
         let mut stream = self
             .coordinator
             .clone()

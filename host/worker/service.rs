@@ -55,7 +55,8 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ReadMapReply>, Status> {
-        self.auth.check(request.metadata(), Role::Worker, "ReadMap")?;
+        self.auth
+            .check(request.metadata(), Role::Worker, "ReadMap")?;
         let run = self.partition(request.get_ref())?;
         let result = tokio::task::spawn_blocking(move || run.to_bytes())
             .await
@@ -68,7 +69,8 @@ impl Worker for WorkerService {
         &self,
         request: Request<RemoveJobRequest>,
     ) -> Result<Response<RemoveJobReply>, Status> {
-        self.auth.check(request.metadata(), Role::Worker, "RemoveJob")?;
+        self.auth
+            .check(request.metadata(), Role::Worker, "RemoveJob")?;
         let job = request.get_ref().job_id;
         let freed = self.store.remove_job(job);
         tracing::debug!(job, freed, "dropped job data");
@@ -81,7 +83,8 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
-        self.auth.check(request.metadata(), Role::Worker, "ReadMapStream")?;
+        self.auth
+            .check(request.metadata(), Role::Worker, "ReadMapStream")?;
         let stream: ChunkStream = match self.partition(request.get_ref())? {
             Run::Memory(pieces) => {
                 let chunks: Vec<Result<ReadMapChunk, Status>> = pieces
@@ -122,9 +125,7 @@ fn disk_chunks(range: DiskRange) -> impl Stream<Item = Result<ReadMapChunk, Stat
         .map_err(|e| Status::internal(format!("reading map output crashed: {e}")))?
         .map_err(|e| Status::internal(format!("cannot read map output: {e}")))?;
         Ok(Some((
-            ReadMapChunk {
-                data: data.into(),
-            },
+            ReadMapChunk { data: data.into() },
             (range, done + n as u64),
         )))
     })

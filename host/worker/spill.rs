@@ -376,7 +376,10 @@ impl Read for RangeReader {
         if got == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("{} is shorter than expected", self.range.file.path.display()),
+                format!(
+                    "{} is shorter than expected",
+                    self.range.file.path.display()
+                ),
             ));
         }
         self.pos += got as u64;

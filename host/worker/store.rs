@@ -231,7 +231,10 @@ mod tests {
     use bytes::Bytes;
 
     fn output(attempt: u32) -> MapOutput {
-        MapOutput::new(attempt, vec![Run::memory(&b"p0"[..]), Run::memory(&b"p1"[..])])
+        MapOutput::new(
+            attempt,
+            vec![Run::memory(&b"p0"[..]), Run::memory(&b"p1"[..])],
+        )
     }
 
     fn bytes(r: Result<Run, StoreError>) -> Result<Bytes, StoreError> {
@@ -242,8 +245,14 @@ mod tests {
     fn serves_partitions_by_attempt() {
         let s = MapOutputStore::default();
         s.insert(1, 0, output(2));
-        assert_eq!(bytes(s.partition(1, 0, 1, 0)), Ok(Bytes::from_static(b"p1")));
-        assert_eq!(bytes(s.partition(1, 0, 0, 2)), Ok(Bytes::from_static(b"p0")));
+        assert_eq!(
+            bytes(s.partition(1, 0, 1, 0)),
+            Ok(Bytes::from_static(b"p1"))
+        );
+        assert_eq!(
+            bytes(s.partition(1, 0, 0, 2)),
+            Ok(Bytes::from_static(b"p0"))
+        );
         assert_eq!(
             bytes(s.partition(1, 0, 0, 1)),
             Err(StoreError::OtherAttempt {

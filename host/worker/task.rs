@@ -112,7 +112,10 @@ impl TaskSpec {
             n_map: reply.n_map,
             args: reply.args,
             kind,
-            confinement: crate::security::Confinement::from_roots(reply.allowed_input, reply.allowed_output),
+            confinement: crate::security::Confinement::from_roots(
+                reply.allowed_input,
+                reply.allowed_output,
+            ),
         }))
     }
 

@@ -148,7 +148,9 @@ fn explicit_format_overrides_detection_and_bad_arguments_fail() {
     let fixed = test_support::map::<Sort>("in", &data, &args(&["--format", "fixed"])).unwrap();
     assert_eq!(fixed.len(), 1);
     let err = test_support::map::<Sort>("in", b"abc", &args(&["--format", "fixed"])).unwrap_err();
-    assert!(err.to_string().contains("not a whole number of 100-byte records"));
+    assert!(err
+        .to_string()
+        .contains("not a whole number of 100-byte records"));
     assert!(test_support::map::<Sort>("in", b"a\n", &args(&["--bogus"])).is_err());
     assert!(test_support::map::<Sort>("in", b"a\n", &args(&["--keys=hex"])).is_err());
 }
@@ -196,7 +198,11 @@ fn jobs_output_every_record_once_globally_sorted() {
     let all = [&a[..], &b[..]].concat();
     for n_reduce in [1, 3, 8] {
         let got = run_job(&[&a, &b], &[], n_reduce);
-        assert_eq!(got, sorted_records(&all, Format::Fixed), "n_reduce {n_reduce}");
+        assert_eq!(
+            got,
+            sorted_records(&all, Format::Fixed),
+            "n_reduce {n_reduce}"
+        );
     }
 }
 

@@ -159,7 +159,10 @@ fn the_fast_counter_agrees_with_a_plain_char_split() {
     let text = "Ünïcödé WORDS, ascii words; MiXeD ΣΊΣΥΦΟΣ\u{2014}dash ǅemal \
                 straße\u{301}x 42abc déjà-vu İstanbul ΑΣ. end";
     let mut plain: std::collections::BTreeMap<String, u64> = Default::default();
-    for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+    for w in text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+    {
         *plain.entry(w.to_lowercase()).or_default() += 1;
     }
     let mut fast = crate::WordCounts::default();

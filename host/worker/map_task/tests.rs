@@ -156,7 +156,11 @@ fn small_output_stays_in_memory_and_is_charged_to_the_store() {
     let all: Vec<_> = parts.concat();
     assert_eq!(all.len(), 3, "one combined record per word");
     drop(result);
-    assert_eq!(s.memory.used(), 0, "dropping the output gives the memory back");
+    assert_eq!(
+        s.memory.used(),
+        0,
+        "dropping the output gives the memory back"
+    );
 }
 
 #[test]
@@ -179,16 +183,23 @@ fn spilled_and_combined_output_equals_the_in_memory_output() {
     for part in &got {
         assert!(part.windows(2).all(|w| w[0].0 < w[1].0));
         for (k, v) in part {
-            assert_eq!(plugin_api::ihash(k) % 3, got.iter().position(|p| p == part).unwrap() as u32);
+            assert_eq!(
+                plugin_api::ihash(k) % 3,
+                got.iter().position(|p| p == part).unwrap() as u32
+            );
             total += u64::from_be_bytes(v[..].try_into().unwrap());
         }
     }
     assert_eq!(total, 100_000);
     // The spill files are gone; only the merged output file remains.
-    let files = std::fs::read_dir(bounded.dir.created().unwrap()).unwrap().count();
+    let files = std::fs::read_dir(bounded.dir.created().unwrap())
+        .unwrap()
+        .count();
     assert_eq!(files, 1);
     drop(r1);
-    let files = std::fs::read_dir(bounded.dir.created().unwrap()).unwrap().count();
+    let files = std::fs::read_dir(bounded.dir.created().unwrap())
+        .unwrap()
+        .count();
     assert_eq!(files, 0, "dropping the output deletes its file");
 }
 
@@ -196,7 +207,9 @@ fn spilled_and_combined_output_equals_the_in_memory_output() {
 fn without_a_combiner_spilling_keeps_every_value_in_emission_order() {
     let mut input = Vec::new();
     for i in 0..20_000u32 {
-        input.extend_from_slice(format!("{} {i}\n", ["k", "z", "a", "m"][i as usize % 4]).as_bytes());
+        input.extend_from_slice(
+            format!("{} {i}\n", ["k", "z", "a", "m"][i as usize % 4]).as_bytes(),
+        );
     }
     let app = StaticApp(Ranged);
     let (want, _) = run(&app, &setup(usize::MAX / 2, usize::MAX / 2), &input, 4).unwrap();
