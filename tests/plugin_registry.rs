@@ -6,20 +6,19 @@ use std::path::{Path, PathBuf};
 
 use mapreduce::plugin::{Registry, RegistryError};
 
-/// The folder holding `mr` and, next to it, the apps' plugin files.
-fn plugin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_mr"))
-        .parent()
-        .expect("mr has a parent folder")
-        .to_path_buf()
-}
+mod common;
 
+use common::{built_library, plugins_dir as plugin_dir};
+
+/// Where the test plugin folder holds `stem`'s library (the fixture, which
+/// is no app, straight from the build).
 fn plugin_file(stem: &str) -> PathBuf {
-    plugin_dir().join(format!(
-        "{}{stem}.{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_EXTENSION
-    ))
+    let in_folder = plugin_dir().join(built_library(stem).file_name().expect("a file name"));
+    if in_folder.is_file() {
+        in_folder
+    } else {
+        built_library(stem)
+    }
 }
 
 #[test]

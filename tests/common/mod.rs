@@ -9,13 +9,58 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The folder holding the `mr` binary, where cargo also puts the apps'
-/// plugin libraries (they are dev-dependencies of the root package).
-pub fn plugins_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_mr"))
+/// A library built in this workspace (`stem` like `mr_app_wc`): next to the
+/// `mr` binary when `cargo build` put it there, else in `deps/`, where
+/// `cargo test` leaves the cdylibs of dev-dependencies.
+pub fn built_library(stem: &str) -> PathBuf {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mr"))
         .parent()
-        .expect("the mr binary has a parent folder")
-        .to_path_buf()
+        .expect("the mr binary has a parent folder");
+    let name = format!(
+        "{}{stem}.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    );
+    let uplifted = bin_dir.join(&name);
+    let in_deps = bin_dir.join("deps").join(&name);
+    // The newer of the two, in case an old `cargo build` left a stale copy.
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (modified(&uplifted), modified(&in_deps)) {
+        (Some(a), Some(b)) if a >= b => uplifted,
+        (_, Some(_)) => in_deps,
+        _ => uplifted,
+    }
+}
+
+/// The apps built for the tests (`wc`, `grep`, `vertex-degree`, `sort`,
+/// `chaos`), gathered into one plugin folder under the target directory:
+/// `cargo test` builds their libraries (dev-dependencies of the root
+/// package) but leaves them in `deps/`, among libraries that are not apps.
+pub fn plugins_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let bin_dir = Path::new(env!("CARGO_BIN_EXE_mr"))
+            .parent()
+            .expect("the mr binary has a parent folder");
+        let dir = bin_dir.join("test-plugins");
+        std::fs::create_dir_all(&dir).expect("create the test plugin folder");
+        for stem in ["mr_app_wc", "mr_app_grep", "mr_app_vertex_degree", "mr_app_sort", "mr_app_chaos"] {
+            let src = built_library(stem);
+            let name = src.file_name().expect("a file name").to_owned();
+            let dst = dir.join(&name);
+            let same = |a: &Path, b: &Path| std::fs::read(a).ok().zip(std::fs::read(b).ok()).is_some_and(|(x, y)| x == y);
+            if dst.is_file() && same(&src, &dst) {
+                continue;
+            }
+            // Copied under a unique name, then renamed: test binaries may run
+            // at the same time and must never load a half-written file.
+            let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+            std::fs::copy(&src, &tmp).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+            std::fs::rename(&tmp, &dst).expect("rename the copied plugin");
+        }
+        dir
+    })
+    .clone()
 }
 
 /// Polls `probe` until it returns `Some`, at most `timeout`; panics with
