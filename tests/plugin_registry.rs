@@ -2,7 +2,7 @@
 //! path with their metadata, a duplicate app name is an error naming both
 //! files, and files that are not valid plugins are skipped with a reason.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mapreduce::plugin::{Registry, RegistryError};
 

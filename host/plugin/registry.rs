@@ -130,7 +130,11 @@ fn cache_copy(dir: &Path, sha: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
         return Ok(path);
     }
     create_private_dir(dir)?;
-    let tmp = dir.join(format!(".{sha}.{}.tmp", std::process::id()));
+    // Unique per process and call: threads of one process may cache the
+    // same library at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{sha}.{}.{n}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, &path)?;
     Ok(path)
