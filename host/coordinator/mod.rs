@@ -156,7 +156,7 @@ pub async fn run(
                 .max_decoding_message_size(config.limits.max_request_bytes),
         )
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
                 shutdown.await;
                 let _ = stop_shared.stopping.send(true);

@@ -165,6 +165,7 @@ impl Coordinator for CoordinatorService {
             let notified = self.shared.tasks_ready.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            let _waiting = Waiting::new(&self.shared.waiting);
             let assignment = self
                 .shared
                 .quiet_update(|core, now| core.next_task(worker, now));
@@ -383,4 +384,20 @@ fn problem_lines(registry: &crate::plugin::Registry) -> Vec<String> {
         .iter()
         .map(|p| format!("{}: {}", p.path.display(), p.reason))
         .collect()
+}
+
+/// Counts a waiting `GetTask` for as long as it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }

@@ -19,8 +19,10 @@ pub struct Shared {
     registry: RwLock<Arc<Registry>>,
     /// The folders a reload rescans.
     plugin_dirs: Vec<PathBuf>,
-    /// Notified whenever a task may have become available.
+    /// Notified (one waiter per available task) when tasks may be available.
     pub tasks_ready: Notify,
+    /// How many `GetTask` calls are waiting on `tasks_ready`.
+    pub waiting: std::sync::atomic::AtomicUsize,
     /// Bumped whenever a job's status may have changed.
     pub changed: watch::Sender<u64>,
     /// Wakes the driver to recompute its deadline.
@@ -49,6 +51,7 @@ impl Shared {
             registry: RwLock::new(registry),
             plugin_dirs,
             tasks_ready: Notify::new(),
+            waiting: Default::default(),
             changed: watch::channel(0).0,
             driver_wake: Notify::new(),
             stopping: watch::channel(false).0,
@@ -94,15 +97,13 @@ impl Shared {
     pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, Instant::now());
-        let ready = core.has_available_task();
+        let ready = core.available_tasks();
         let mut events = Vec::new();
         while let Some(e) = core.poll_event() {
             events.push(e);
         }
         drop(core);
-        if ready {
-            self.tasks_ready.notify_waiters();
-        }
+        self.wake_workers(ready);
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         for e in events {
             let _ = self.events.send(e);
@@ -115,13 +116,21 @@ impl Shared {
     pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, Instant::now());
-        let ready = core.has_available_task();
+        let ready = core.available_tasks();
         drop(core);
-        if ready {
-            // A heartbeat can release reduces held for a suspect worker.
-            self.tasks_ready.notify_waiters();
-        }
+        // A heartbeat can release reduces held for a suspect worker.
+        self.wake_workers(ready);
         result
+    }
+
+    /// Wakes as many long-polling workers as there are available tasks (not
+    /// all of them: with many idle workers that would be a thundering herd
+    /// on every change). A woken worker that finds nothing waits again.
+    fn wake_workers(&self, available: usize) {
+        let waiting = self.waiting.load(std::sync::atomic::Ordering::Acquire);
+        for _ in 0..available.min(waiting.max(1)) {
+            self.tasks_ready.notify_one();
+        }
     }
 }
 

@@ -157,6 +157,11 @@ impl Scheduler {
         Ok(id)
     }
 
+    /// How many tasks can be handed out now.
+    pub fn available_tasks(&self) -> usize {
+        self.available.len()
+    }
+
     /// Whether any task can be handed out now.
     pub fn has_available_task(&self) -> bool {
         !self.available.is_empty()

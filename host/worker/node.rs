@@ -105,7 +105,7 @@ pub async fn run(
         builder = builder.tls_config(tls.server()?)?;
     }
     let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
         async move {
             let _ = server_stop.wait_for(|s| *s).await;
         },
