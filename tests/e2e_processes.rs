@@ -402,22 +402,35 @@ fn check_grep_output(out: &Path, paths: &[PathBuf], texts: &[String], term: &str
         .map(|p| path_str(p))
         .zip(texts.iter().cloned())
         .collect();
+    // Each output record is one matching line: key = path, a 0 byte and the
+    // 8-byte big-endian line number; value = the line.
     let records = read_output_dir(out, N_REDUCE);
-    let mut keys: Vec<String> = records
+    let mut got: Vec<(String, u64, String)> = records
         .iter()
-        .map(|(k, _)| String::from_utf8(k.clone()).unwrap())
+        .map(|(k, v)| {
+            let (path, number) = k.split_at(k.len() - 9);
+            assert_eq!(number[0], 0, "a 0 byte separates path and line number");
+            (
+                String::from_utf8(path.to_vec()).unwrap(),
+                be_u64(&number[1..]),
+                String::from_utf8(v.clone()).unwrap(),
+            )
+        })
         .collect();
-    keys.sort();
-    let mut want_keys: Vec<String> = files
+    got.sort();
+    let mut want: Vec<(String, u64, String)> = files
         .iter()
-        .filter(|(_, t)| t.lines().any(|l| l.contains(term)))
-        .map(|(p, _)| p.clone())
+        .flat_map(|(p, t)| {
+            (1u64..)
+                .zip(t.lines())
+                .filter(|(_, l)| l.contains(term))
+                .map(|(n, l)| (p.clone(), n, l.to_string()))
+                .collect::<Vec<_>>()
+        })
         .collect();
-    want_keys.sort();
-    assert_eq!(
-        keys, want_keys,
-        "grep's output keys are the paths of the files with matches"
-    );
+    want.sort();
+    want.dedup();
+    assert_eq!(got, want, "grep's output records are the matching lines");
     assert_same_text(&process(out, "grep"), &expected_grep(&files, term), "grep");
 }
 

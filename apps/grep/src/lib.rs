@@ -2,19 +2,17 @@
 //!
 //! The term comes from the job's arguments (`-- --term TERM`, `-t TERM`,
 //! `--term=TERM` or `-t=TERM`) and matches as a case-sensitive substring. Map
-//! emits one pair per file with at least one matching line: key = the input
-//! path, value = a match list. Reduce merges the match lists of a path (it
-//! may have been submitted more than once); format prints each file's
-//! matches under its base name.
-//!
-//! A match list is frames (see [`plugin_api::frame`]) alternating an 8-byte
-//! big-endian 1-based line number and the line's bytes, by line number.
+//! emits one pair per matching line: key = the input path, a 0 byte and the
+//! 8-byte big-endian 1-based line number (so keys sort by path, then line);
+//! value = the line. Every record is small, so a file with a great many
+//! matches spills like any other output instead of becoming one huge value.
+//! Reduce keeps one copy of a line (a path submitted twice matches twice);
+//! format prints each file's matches under its base name.
 
 use std::ffi::OsStr;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use plugin_api::frame::{push_frame, Frames};
 use plugin_api::{export_app, App, AppError, Args, Emit, MapInput, Records, Values};
 
 /// The grep app.
@@ -23,9 +21,6 @@ pub struct Grep;
 
 /// The option names of the search term.
 const TERM_OPTION: [&str; 2] = ["-t", "--term"];
-
-/// One matching line: its 1-based number and its bytes.
-type Match<'a> = (u64, &'a [u8]);
 
 impl App for Grep {
     const NAME: &'static str = "grep";
@@ -39,64 +34,58 @@ impl App for Grep {
                 e.valid_up_to()
             ))
         })?;
-        let mut matches = Vec::new();
+        let mut key = match_key(input.path.as_bytes(), 0);
+        let number_at = key.len() - 8;
         for (line_number, line) in (1u64..).zip(text.lines()) {
             if line.contains(term) {
-                push_match(&mut matches, line_number, line.as_bytes())?;
+                key[number_at..].copy_from_slice(&line_number.to_be_bytes());
+                out.emit(&key, line.as_bytes());
             }
-        }
-        if !matches.is_empty() {
-            out.emit(input.path.as_bytes(), &matches);
         }
         Ok(())
     }
 
     fn reduce(
         &self,
-        _key: &[u8],
+        key: &[u8],
         values: &mut dyn Values,
         args: &Args<'_>,
     ) -> Result<Vec<u8>, AppError> {
         search_term(args)?;
-        // Each value is only valid until the next one is read: keep copies.
-        let mut lines: Vec<(u64, Vec<u8>)> = Vec::new();
-        while let Some(value) = values.next_value() {
-            for (line_number, line) in decode_matches(value)? {
-                lines.push((line_number, line.to_vec()));
-            }
-        }
-        lines.sort_by_key(|&(line_number, _)| line_number);
-        lines.dedup_by_key(|&mut (line_number, _)| line_number);
-        let mut merged = Vec::new();
-        for (line_number, line) in &lines {
-            push_match(&mut merged, *line_number, line)?;
-        }
-        Ok(merged)
+        split_key(key)?;
+        // The same line from the same path: every value is the same line.
+        let first = values
+            .next_value()
+            .ok_or_else(|| AppError::msg("grep: a key without a line"))?
+            .to_vec();
+        Ok(first)
     }
 
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), AppError> {
-        let mut files: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        while let Some((path, matches)) = records.next_record() {
-            files.push((path.to_vec(), matches.to_vec()));
+        let mut lines: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        while let Some((key, line)) = records.next_record() {
+            lines.push((key.to_vec(), line.to_vec()));
         }
-        files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Output files hold key ranges of their own: sort across them.
+        lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = BufWriter::new(out);
-        for (path, matches) in &files {
-            let path = std::str::from_utf8(path).map_err(|_| {
-                AppError::msg("grep: an output key (input path) is not valid UTF-8")
-            })?;
-            let name = Path::new(path)
-                .file_name()
-                .and_then(OsStr::to_str)
-                .unwrap_or(path);
-            writeln!(out, "{name}:")?;
-            let mut lines = decode_matches(matches)?;
-            lines.sort_by_key(|&(line_number, _)| line_number);
-            for (line_number, line) in lines {
-                write!(out, "\t{line_number}: ")?;
-                out.write_all(line)?;
-                out.write_all(b"\n")?;
+        let mut current: Option<&[u8]> = None;
+        for (key, line) in &lines {
+            let (path, line_number) = split_key(key)?;
+            if current != Some(path) {
+                let path_text = std::str::from_utf8(path).map_err(|_| {
+                    AppError::msg("grep: an output key (input path) is not valid UTF-8")
+                })?;
+                let name = Path::new(path_text)
+                    .file_name()
+                    .and_then(OsStr::to_str)
+                    .unwrap_or(path_text);
+                writeln!(out, "{name}:")?;
+                current = Some(path);
             }
+            write!(out, "\t{line_number}: ")?;
+            out.write_all(line)?;
+            out.write_all(b"\n")?;
         }
         out.flush()?;
         Ok(())
@@ -104,6 +93,28 @@ impl App for Grep {
 }
 
 export_app!(Grep);
+
+/// The key of line `line_number` of `path`.
+fn match_key(path: &[u8], line_number: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(path.len() + 9);
+    key.extend_from_slice(path);
+    key.push(0);
+    key.extend_from_slice(&line_number.to_be_bytes());
+    key
+}
+
+/// Splits a key into its path and line number.
+fn split_key(key: &[u8]) -> Result<(&[u8], u64), AppError> {
+    let malformed = || AppError::msg(format!("malformed grep key of {} bytes", key.len()));
+    let split = key.len().checked_sub(9).ok_or_else(malformed)?;
+    let (path, rest) = key.split_at(split);
+    let (zero, number) = rest.split_first().ok_or_else(malformed)?;
+    let number: [u8; 8] = number.try_into().map_err(|_| malformed())?;
+    if *zero != 0 {
+        return Err(malformed());
+    }
+    Ok((path, u64::from_be_bytes(number)))
+}
 
 /// The search term in `args`, checking that nothing else was passed.
 fn search_term<'a>(args: &Args<'a>) -> Result<&'a str, AppError> {
@@ -130,41 +141,6 @@ fn search_term<'a>(args: &Args<'a>) -> Result<&'a str, AppError> {
         Some("") => Err(AppError::msg("grep's search term must not be empty")),
         Some(term) => Ok(term),
     }
-}
-
-/// Appends one match to a match list.
-fn push_match(list: &mut Vec<u8>, line_number: u64, line: &[u8]) -> Result<(), AppError> {
-    if u32::try_from(line.len()).is_err() {
-        return Err(AppError::msg(format!(
-            "line {line_number} is too long to store ({} bytes, at most 4 GiB)",
-            line.len()
-        )));
-    }
-    push_frame(list, &line_number.to_be_bytes());
-    push_frame(list, line);
-    Ok(())
-}
-
-/// Decodes a match list.
-fn decode_matches(list: &[u8]) -> Result<Vec<Match<'_>>, AppError> {
-    let malformed = |what: String| AppError::msg(format!("malformed grep match list: {what}"));
-    let mut frames = Frames::new(list);
-    let mut matches = Vec::new();
-    while let Some(number) = frames.next() {
-        let number = number.map_err(|e| malformed(e.to_string()))?;
-        let number: [u8; 8] = number.try_into().map_err(|_| {
-            malformed(format!(
-                "a line number is {} bytes, expected 8",
-                number.len()
-            ))
-        })?;
-        let line = frames
-            .next()
-            .ok_or_else(|| malformed("a line number has no line after it".to_owned()))?
-            .map_err(|e| malformed(e.to_string()))?;
-        matches.push((u64::from_be_bytes(number), line));
-    }
-    Ok(matches)
 }
 
 #[cfg(test)]

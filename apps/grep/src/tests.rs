@@ -1,19 +1,15 @@
 //! Tests of the grep app, calling its [`App`] methods directly.
 
-use plugin_api::frame::{encode_frames, push_frame};
 use plugin_api::App;
 
 use crate::test_support::{self, args};
-use crate::{decode_matches, Grep};
+use crate::{match_key, split_key, Grep};
 
-/// A match list holding `matches`, in the order given.
-fn matches(list: &[(u64, &str)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &(n, line) in list {
-        push_frame(&mut out, &n.to_be_bytes());
-        push_frame(&mut out, line.as_bytes());
-    }
-    out
+/// The pairs map emits for `matches` of `path`.
+fn matches(path: &str, list: &[(u64, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    list.iter()
+        .map(|&(n, line)| (match_key(path.as_bytes(), n), line.as_bytes().to_vec()))
+        .collect()
 }
 
 fn map_err(contents: &[u8], argv: &[&str]) -> String {
@@ -33,16 +29,13 @@ fn metadata() {
 }
 
 #[test]
-fn map_emits_one_pair_with_every_matching_line() {
+fn map_emits_one_pair_per_matching_line() {
     let text = "a fox\nno match\r\nFox is not fox\n\nthe fox\r\n";
     let got =
         test_support::map::<Grep>("dir/f.txt", text.as_bytes(), &args(&["--term", "fox"])).unwrap();
     assert_eq!(
         got,
-        vec![(
-            b"dir/f.txt".to_vec(),
-            matches(&[(1, "a fox"), (3, "Fox is not fox"), (5, "the fox")])
-        )]
+        matches("dir/f.txt", &[(1, "a fox"), (3, "Fox is not fox"), (5, "the fox")])
     );
 }
 
@@ -61,15 +54,11 @@ fn every_term_form_is_accepted() {
         &["-t=b c"],
     ] {
         let got = test_support::map::<Grep>("f", b"a b c d\nb\n", &args(argv)).unwrap();
-        assert_eq!(
-            got,
-            vec![(b"f".to_vec(), matches(&[(1, "a b c d")]))],
-            "{argv:?}"
-        );
+        assert_eq!(got, matches("f", &[(1, "a b c d")]), "{argv:?}");
     }
     // A value after `=` may itself contain `=`.
     let got = test_support::map::<Grep>("f", b"x=1\nx\n", &args(&["--term=x=1"])).unwrap();
-    assert_eq!(got, vec![(b"f".to_vec(), matches(&[(1, "x=1")]))]);
+    assert_eq!(got, matches("f", &[(1, "x=1")]));
 }
 
 #[test]
@@ -89,8 +78,9 @@ fn bad_arguments_are_errors_in_map_and_reduce() {
     ];
     for (argv, want) in cases {
         assert_eq!(map_err(b"x\n", argv), want, "map {argv:?}");
-        let err = test_support::reduce::<Grep>(b"f", &[matches(&[(1, "x")])], &args(argv), false)
-            .unwrap_err();
+        let err =
+            test_support::reduce::<Grep>(&match_key(b"f", 1), &[b"x".to_vec()], &args(argv), false)
+                .unwrap_err();
         assert_eq!(err.message(), want, "reduce {argv:?}");
     }
     assert_eq!(
@@ -108,58 +98,35 @@ fn non_utf8_input_is_an_error_with_the_offset() {
 }
 
 #[test]
-fn reduce_merges_sorts_and_dedups_match_lists() {
-    let values = [
-        matches(&[(3, "three"), (10, "ten")]),
-        matches(&[(2, "two"), (3, "three")]),
-        matches(&[(3, "three"), (10, "ten")]),
-    ];
-    let got = test_support::reduce::<Grep>(b"f", &values, &args(&["-t", "t"]), false).unwrap();
-    assert_eq!(got, matches(&[(2, "two"), (3, "three"), (10, "ten")]));
+fn reduce_keeps_one_copy_of_a_line() {
+    let key = match_key(b"f", 3);
+    let values = [b"three".to_vec(), b"three".to_vec()];
+    let got = test_support::reduce::<Grep>(&key, &values, &args(&["-t", "t"]), false).unwrap();
+    assert_eq!(got, b"three");
 }
 
 #[test]
-fn reduce_rejects_malformed_match_lists() {
-    let argv = args(&["-t", "x"]);
-    let bad: [(Vec<u8>, &str); 3] = [
-        (
-            encode_frames([&b"abc"[..], b"line"]),
-            "malformed grep match list: a line number is 3 bytes, expected 8",
-        ),
-        (
-            encode_frames([1u64.to_be_bytes()]),
-            "malformed grep match list: a line number has no line after it",
-        ),
-        (
-            vec![0, 0, 0, 8, 1],
-            "malformed grep match list: truncated frame at byte 0",
-        ),
+fn keys_sort_by_path_then_line_number_and_round_trip() {
+    let mut keys = vec![
+        match_key(b"a/b", 2),
+        match_key(b"a", 10),
+        match_key(b"a", 9),
+        match_key("é".as_bytes(), 1),
     ];
-    for (value, want) in bad {
-        let err = test_support::reduce::<Grep>(b"f", &[value], &argv, false).unwrap_err();
-        assert_eq!(err.message(), want);
+    keys.sort();
+    let split: Vec<(&[u8], u64)> = keys.iter().map(|k| split_key(k).unwrap()).collect();
+    assert_eq!(split, vec![(&b"a"[..], 9), (&b"a"[..], 10), (&b"a/b"[..], 2), ("é".as_bytes(), 1)]);
+    for bad in [&b"short"[..], b"path\x01\0\0\0\0\0\0\0\x01"] {
+        let err = split_key(bad).unwrap_err();
+        assert!(err.message().starts_with("malformed grep key"), "{err}");
     }
 }
 
 #[test]
-fn match_lists_round_trip() {
-    let list = matches(&[(1, ""), (7, "héllo")]);
-    assert_eq!(
-        decode_matches(&list).unwrap(),
-        vec![(1, &b""[..]), (7, "héllo".as_bytes())]
-    );
-}
-
-#[test]
 fn format_prints_base_names_in_path_order() {
-    let records = vec![
-        (
-            b"/data/b.txt".to_vec(),
-            matches(&[(4, "four"), (12, "twelve")]),
-        ),
-        (b"a.txt".to_vec(), matches(&[(1, "one")])),
-        (b"/data/".to_vec(), matches(&[(2, "dir")])),
-    ];
+    let mut records = matches("/data/b.txt", &[(12, "twelve"), (4, "four")]);
+    records.extend(matches("a.txt", &[(1, "one")]));
+    records.extend(matches("/data/", &[(2, "dir")]));
     let got = test_support::format::<Grep>(&records).unwrap();
     assert_eq!(
         got,
@@ -168,7 +135,7 @@ fn format_prints_base_names_in_path_order() {
          a.txt:\n\t1: one\n"
     );
     // A path with no last component prints whole.
-    let records = vec![(b"..".to_vec(), matches(&[(1, "x")]))];
+    let records = matches("..", &[(1, "x")]);
     assert_eq!(
         test_support::format::<Grep>(&records).unwrap(),
         "..:\n\t1: x\n"
