@@ -44,17 +44,32 @@ pub fn plugins_dir() -> PathBuf {
             .expect("the mr binary has a parent folder");
         let dir = bin_dir.join("test-plugins");
         std::fs::create_dir_all(&dir).expect("create the test plugin folder");
-        for stem in ["mr_app_wc", "mr_app_grep", "mr_app_vertex_degree", "mr_app_sort", "mr_app_chaos"] {
+        for stem in [
+            "mr_app_wc",
+            "mr_app_grep",
+            "mr_app_vertex_degree",
+            "mr_app_sort",
+            "mr_app_chaos",
+        ] {
             let src = built_library(stem);
             let name = src.file_name().expect("a file name").to_owned();
             let dst = dir.join(&name);
-            let same = |a: &Path, b: &Path| std::fs::read(a).ok().zip(std::fs::read(b).ok()).is_some_and(|(x, y)| x == y);
+            let same = |a: &Path, b: &Path| {
+                std::fs::read(a)
+                    .ok()
+                    .zip(std::fs::read(b).ok())
+                    .is_some_and(|(x, y)| x == y)
+            };
             if dst.is_file() && same(&src, &dst) {
                 continue;
             }
             // Copied under a unique name, then renamed: test binaries may run
             // at the same time and must never load a half-written file.
-            let tmp = dir.join(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()));
+            let tmp = dir.join(format!(
+                ".{}.{}.tmp",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
             std::fs::copy(&src, &tmp).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
             std::fs::rename(&tmp, &dst).expect("rename the copied plugin");
         }

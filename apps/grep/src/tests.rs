@@ -35,7 +35,10 @@ fn map_emits_one_pair_per_matching_line() {
         test_support::map::<Grep>("dir/f.txt", text.as_bytes(), &args(&["--term", "fox"])).unwrap();
     assert_eq!(
         got,
-        matches("dir/f.txt", &[(1, "a fox"), (3, "Fox is not fox"), (5, "the fox")])
+        matches(
+            "dir/f.txt",
+            &[(1, "a fox"), (3, "Fox is not fox"), (5, "the fox")]
+        )
     );
 }
 
@@ -115,7 +118,15 @@ fn keys_sort_by_path_then_line_number_and_round_trip() {
     ];
     keys.sort();
     let split: Vec<(&[u8], u64)> = keys.iter().map(|k| split_key(k).unwrap()).collect();
-    assert_eq!(split, vec![(&b"a"[..], 9), (&b"a"[..], 10), (&b"a/b"[..], 2), ("é".as_bytes(), 1)]);
+    assert_eq!(
+        split,
+        vec![
+            (&b"a"[..], 9),
+            (&b"a"[..], 10),
+            (&b"a/b"[..], 2),
+            ("é".as_bytes(), 1)
+        ]
+    );
     for bad in [&b"short"[..], b"path\x01\0\0\0\0\0\0\0\x01"] {
         let err = split_key(bad).unwrap_err();
         assert!(err.message().starts_with("malformed grep key"), "{err}");
