@@ -110,7 +110,7 @@ fn reduce_keeps_one_copy_of_a_line() {
 
 #[test]
 fn keys_sort_by_path_then_line_number_and_round_trip() {
-    let mut keys = vec![
+    let mut keys = [
         match_key(b"a/b", 2),
         match_key(b"a", 10),
         match_key(b"a", 9),
