@@ -7,6 +7,7 @@
 //! - `--abort-on SUBSTR`: map aborts the whole process;
 //! - `--hang-on SUBSTR`: map sleeps forever;
 //! - `--sleep-ms N`: every map sleeps N ms first;
+//! - `--reduce-sleep-ms N`: every reduce call (one per key) sleeps N ms first;
 //! - `--reduce-fail-on KEY` / `--reduce-panic-on KEY`: reduce of that key
 //!   fails / panics.
 //!
@@ -68,6 +69,12 @@ impl App for Chaos {
         values: &mut dyn Values,
         args: &Args<'_>,
     ) -> Result<Vec<u8>, AppError> {
+        if let Some(ms) = args.option(&["--reduce-sleep-ms"])? {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| AppError::msg(format!("bad --reduce-sleep-ms {ms:?}")))?;
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         let key_text = String::from_utf8_lossy(key);
         if args.option(&["--reduce-fail-on"])? == Some(&*key_text) {
             return Err(AppError::msg(format!(
