@@ -26,12 +26,13 @@ pub const WORKER_TIMEOUT_MS: u64 = 1000;
 pub const HEARTBEAT_MS: u64 = 100;
 
 /// An `mr` command with a clean environment (no ambient coordinator,
-/// plugin, token, log or backtrace settings).
+/// plugin, token, log or backtrace settings). The plugin cache stays the
+/// one cargo sets for tests (`.cargo/config.toml`) unless a caller sets its
+/// own.
 pub fn mr() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_mr"));
     c.env_remove("MR_COORDINATOR")
         .env_remove("MR_PLUGINS")
-        .env_remove("MR_PLUGIN_CACHE")
         .env_remove("MR_CLIENT_TOKEN")
         .env_remove("MR_WORKER_TOKEN")
         .env_remove("RUST_LOG")
