@@ -77,3 +77,14 @@ pub enum CoreError {
     #[error("job {0} has already ended")]
     JobEnded(JobId),
 }
+
+impl CoreError {
+    /// The error for a task id outside its job.
+    pub(crate) fn unknown_task(task: TaskId) -> Self {
+        CoreError::UnknownTask {
+            job: task.job,
+            phase: task.phase,
+            index: task.index,
+        }
+    }
+}

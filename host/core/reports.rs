@@ -179,11 +179,7 @@ impl Scheduler {
             .ok_or(CoreError::UnknownJob(task.job))?;
         let t = job
             .task(task.phase, task.index)
-            .ok_or(CoreError::UnknownTask {
-                job: task.job,
-                phase: task.phase,
-                index: task.index,
-            })?;
+            .ok_or(CoreError::unknown_task(task))?;
         if job.state.is_ended() {
             return Ok(false);
         }

@@ -184,11 +184,7 @@ impl Scheduler {
             .ok_or(CoreError::UnknownJob(task.job))?;
         let t = job
             .task_mut(task.phase, task.index)
-            .ok_or(CoreError::UnknownTask {
-                job: task.job,
-                phase: task.phase,
-                index: task.index,
-            })?;
+            .ok_or(CoreError::unknown_task(task))?;
         t.attempts += 1;
         let attempt = Attempt(t.attempts);
         t.state = TaskState::Running {
