@@ -279,24 +279,7 @@ impl Cluster {
         wait: bool,
         app_args: &[&str],
     ) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["submit".into()];
-        args.extend(files.iter().map(|f| f.clone().into_os_string()));
-        args.extend([
-            "-o".into(),
-            out.as_os_str().to_owned(),
-            "-a".into(),
-            app.into(),
-        ]);
-        args.extend(["-n".into(), N_REDUCE.to_string().into()]);
-        if wait {
-            args.push("--wait".into());
-        }
-        args.extend(["--coordinator".into(), self.url.clone().into()]);
-        if !app_args.is_empty() {
-            args.push("--".into());
-            args.extend(app_args.iter().map(OsString::from));
-        }
-        args
+        common::procs::submit_args(&self.url, files, out, app, N_REDUCE, wait, app_args)
     }
 
     /// `mr submit ... --wait`, checking it succeeded and printed only the

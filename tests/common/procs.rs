@@ -519,26 +519,7 @@ impl Cluster {
         wait: bool,
         app_args: &[&str],
     ) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["submit".into()];
-        args.extend(files.iter().map(|f| f.clone().into_os_string()));
-        args.extend([
-            "-o".into(),
-            out.as_os_str().to_owned(),
-            "-a".into(),
-            app.into(),
-            "-n".into(),
-            n_reduce.to_string().into(),
-            "--coordinator".into(),
-            self.url.clone().into(),
-        ]);
-        if wait {
-            args.push("--wait".into());
-        }
-        if !app_args.is_empty() {
-            args.push("--".into());
-            args.extend(app_args.iter().map(OsString::from));
-        }
-        args
+        submit_args(&self.url, files, out, app, n_reduce, wait, app_args)
     }
 
     /// `mr submit` without waiting; returns the job id.
@@ -632,4 +613,37 @@ pub fn output_names(n_reduce: u32) -> Vec<String> {
     let mut names: Vec<String> = (0..n_reduce).map(|r| format!("mr-out-{r}")).collect();
     names.sort();
     names
+}
+
+/// The arguments of `mr submit FILES -o OUT -a APP -n N [--wait]
+/// --coordinator URL [-- APP_ARGS]`.
+pub fn submit_args(
+    url: &str,
+    files: &[PathBuf],
+    out: &Path,
+    app: &str,
+    n_reduce: u32,
+    wait: bool,
+    app_args: &[&str],
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["submit".into()];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend([
+        "-o".into(),
+        out.as_os_str().to_owned(),
+        "-a".into(),
+        app.into(),
+        "-n".into(),
+        n_reduce.to_string().into(),
+        "--coordinator".into(),
+        url.into(),
+    ]);
+    if wait {
+        args.push("--wait".into());
+    }
+    if !app_args.is_empty() {
+        args.push("--".into());
+        args.extend(app_args.iter().map(OsString::from));
+    }
+    args
 }
