@@ -287,8 +287,8 @@ impl Client {
                 url: url.to_string(),
                 reason,
             })?;
-        let channel = endpoint
-            .connect()
+        let channel = transport
+            .connect(&endpoint)
             .await
             .map_err(|e| ClientError::Unreachable {
                 url: full,

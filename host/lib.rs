@@ -16,12 +16,15 @@
 //! - [`security`]: role tokens, TLS, path confinement, and how this process
 //!   dials others.
 //! - [`output`]: reading a finished job's `mr-out-*` files as records.
+//! - [`net`]: where servers accept and clients open connections (TCP by
+//!   default; a simulated network in tests).
 
 pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod coordinator;
 pub mod core;
+pub mod net;
 pub mod output;
 pub mod plugin;
 pub mod proto;

@@ -35,7 +35,7 @@ impl Clock {
     /// A clock anchored now.
     pub fn new() -> Self {
         Clock {
-            mono: Instant::now(),
+            mono: super::state::now(),
             wall: SystemTime::now(),
         }
     }

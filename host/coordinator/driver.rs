@@ -53,10 +53,11 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
 
 async fn remove_job(job: u32, worker: u32, address: String, transport: Transport) {
     let result = async {
-        let channel = transport
+        let endpoint = transport
             .endpoint(&address, Duration::from_secs(5))?
-            .timeout(Duration::from_secs(10))
-            .connect()
+            .timeout(Duration::from_secs(10));
+        let channel = transport
+            .connect(&endpoint)
             .await
             .map_err(|e| e.to_string())?;
         WorkerClient::new(transport.wrap(channel))

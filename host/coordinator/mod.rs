@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::core::{Scheduler, SchedulerConfig};
+use crate::net::Listener;
 use crate::plugin::Registry;
 use crate::proto::coordinator::coordinator_server::CoordinatorServer;
 use crate::security::{Auth, Confinement, SecurityError, TlsFiles, Transport};
@@ -112,10 +113,11 @@ impl CoordinatorConfig {
     }
 }
 
-/// Serves the coordinator on `listener` until `shutdown` completes.
+/// Serves the coordinator on `listener` (a `TcpListener`, or any
+/// [`Listener`]) until `shutdown` completes.
 pub async fn run(
     config: CoordinatorConfig,
-    listener: TcpListener,
+    listener: impl Listener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -155,13 +157,10 @@ pub async fn run(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(config.limits.max_request_bytes),
         )
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                shutdown.await;
-                let _ = stop_shared.stopping.send(true);
-            },
-        )
+        .serve_with_incoming_shutdown(listener.incoming(), async move {
+            shutdown.await;
+            let _ = stop_shared.stopping.send(true);
+        })
         .await;
     let _ = shared.stopping.send(true);
     let _ = timer.await;

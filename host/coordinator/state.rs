@@ -89,14 +89,14 @@ impl Shared {
 
     /// Reads the core.
     pub fn read<R>(&self, f: impl FnOnce(&Scheduler, Instant) -> R) -> R {
-        f(&self.lock(), Instant::now())
+        f(&self.lock(), now())
     }
 
     /// Changes the core, then wakes whoever may care: long-polling workers
     /// if a task is available, job watchers, and the event handler.
     pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
-        let result = f(&mut core, Instant::now());
+        let result = f(&mut core, now());
         let ready = core.available_tasks();
         let mut events = Vec::new();
         while let Some(e) = core.poll_event() {
@@ -115,7 +115,7 @@ impl Shared {
     /// most frequent call; they change no job).
     pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
-        let result = f(&mut core, Instant::now());
+        let result = f(&mut core, now());
         let ready = core.available_tasks();
         drop(core);
         // A heartbeat can release reduces held for a suspect worker.
@@ -132,6 +132,12 @@ impl Shared {
             self.tasks_ready.notify_one();
         }
     }
+}
+
+/// The time the core is given: the runtime's clock, which is the system's
+/// except under a paused (simulated) tokio clock.
+pub fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 /// A number that differs between coordinator starts (never 0, which means

@@ -1,5 +1,6 @@
 //! [`Transport`]: how this process dials coordinators and workers: plain
-//! or TLS, with our token on every request.
+//! or TLS, with our token on every request, over TCP or through a
+//! [`Dialer`] (the cluster simulation's network).
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::auth::{BearerToken, Token};
 use super::tls::TlsFiles;
+use crate::net::Dialer;
 
 /// A channel that adds our token to every request.
 pub type AuthChannel = InterceptedService<Channel, BearerToken>;
@@ -17,6 +19,7 @@ pub type AuthChannel = InterceptedService<Channel, BearerToken>;
 pub struct Transport {
     tls: Option<TlsFiles>,
     token: BearerToken,
+    dialer: Option<Dialer>,
 }
 
 impl Transport {
@@ -30,7 +33,15 @@ impl Transport {
         Transport {
             tls,
             token: BearerToken::new(token),
+            dialer: None,
         }
+    }
+
+    /// The same settings, with connections opened by `dialer` instead of
+    /// TCP.
+    pub fn with_dialer(mut self, dialer: Dialer) -> Self {
+        self.dialer = Some(dialer);
+        self
     }
 
     /// Whether connections use TLS.
@@ -68,8 +79,20 @@ impl Transport {
         InterceptedService::new(channel, self.token.clone())
     }
 
+    /// Connects to `endpoint` (from [`Transport::endpoint`]).
+    pub async fn connect(&self, endpoint: &Endpoint) -> Result<Channel, tonic::transport::Error> {
+        match &self.dialer {
+            Some(dialer) => endpoint.connect_with_connector(dialer.clone()).await,
+            None => endpoint.connect().await,
+        }
+    }
+
     /// A lazily connecting channel to `address`.
     pub fn lazy(&self, address: &str, connect_timeout: Duration) -> Result<AuthChannel, String> {
-        Ok(self.wrap(self.endpoint(address, connect_timeout)?.connect_lazy()))
+        let endpoint = self.endpoint(address, connect_timeout)?;
+        Ok(self.wrap(match &self.dialer {
+            Some(dialer) => endpoint.connect_with_connector_lazy(dialer.clone()),
+            None => endpoint.connect_lazy(),
+        }))
     }
 }

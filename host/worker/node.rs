@@ -5,7 +5,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::security::AuthChannel;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::{Code, Status};
 use tracing::Instrument;
@@ -18,6 +17,7 @@ use super::store::{MapOutputStore, StoreConfig};
 use super::task::TaskSpec;
 use super::{WorkerConfig, WorkerError};
 use crate::core::TaskCounters;
+use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::{
     FailTaskRequest, FinishTaskRequest, GetTaskRequest, HeartbeatRequest, RegisterRequest,
@@ -63,10 +63,11 @@ impl Backoff {
     }
 }
 
-/// Runs a worker on `listener` until `shutdown` completes.
+/// Runs a worker on `listener` (a `TcpListener`, or any [`Listener`])
+/// until `shutdown` completes.
 pub async fn run(
     config: WorkerConfig,
-    listener: TcpListener,
+    listener: impl Listener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let local = listener.local_addr()?;
@@ -105,7 +106,7 @@ pub async fn run(
         builder = builder.tls_config(tls.server()?)?;
     }
     let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
-        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        listener.incoming(),
         async move {
             let _ = server_stop.wait_for(|s| *s).await;
         },
