@@ -23,23 +23,40 @@
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
+//!
+//! Layout (state in one place, behaviour beside the part it touches, one
+//! façade composing them; no file imports a sibling's behaviour back):
+//! - [`scheduler`]: the [`Scheduler`] façade and its [`SchedulerConfig`];
+//!   its documentation lists every operation;
+//! - `state/`: the state types and their own transitions: a job and its
+//!   tasks (`job.rs`), all jobs (`jobs.rs`), workers and their liveness
+//!   index (`worker.rs`), the ordered set of available tasks
+//!   (`available.rs`);
+//! - [`messages`]: what crosses the façade (job specs, reports,
+//!   assignments, events, finished attempts' run times);
+//! - [`status`]: read-only views for polls, listings and metrics;
+//! - `ids`: the newtype identifiers.
+//!
+//! Policy that is not scheduling lives outside: how to reach a worker that
+//! registered without an address is the coordinator's wire rule
+//! (`coordinator::convert`), and metric buckets are the coordinator's
+//! (`coordinator::metrics`), fed from [`Scheduler::poll_task_run`].
 
-mod durations;
 mod ids;
-mod job;
-mod liveness;
-mod reports;
-mod scheduler;
-mod status;
+pub mod messages;
+pub mod scheduler;
+mod state;
+pub mod status;
 
 #[cfg(test)]
 mod tests;
 
-pub use durations::{Histogram, TaskDurations, BUCKETS};
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-pub use job::{Counters, JobSpec, JobState};
-pub use reports::{Failure, Report, TaskCounters};
-pub use scheduler::{Assignment, Event, MapLocation, ReportOutcome, Scheduler, SchedulerConfig};
+pub use messages::{
+    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
+};
+pub use scheduler::{Scheduler, SchedulerConfig};
+pub use state::{Counters, JobState};
 pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};
 
 /// What the core refuses.
