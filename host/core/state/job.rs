@@ -1,11 +1,12 @@
-//! One job and its tasks: their state enums and the transitions of a single
-//! job. Touches nothing but the job; the façade carries each transition's
+//! One job: its state enum, its counters, its tasks, and the transitions of
+//! a single job. Touches nothing but the job; the façade carries each transition's
 //! consequences to the workers and the queue of available tasks.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::task::{Task, TaskState};
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use crate::core::messages::{JobSpec, TaskCounters};
 use crate::core::CoreError;
@@ -56,53 +57,6 @@ pub struct Counters {
     pub task_attempts: u64,
     /// Task attempts that failed or were lost with their worker.
     pub task_failures: u64,
-}
-
-/// Where one task stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
-    /// Waiting for a worker (or for its job's maps, for a reduce).
-    Pending,
-    /// Handed to a worker.
-    Running {
-        worker: WorkerId,
-        attempt: Attempt,
-        since: Instant,
-    },
-    /// Finished; for a map, `worker` holds the output.
-    Done { worker: WorkerId, attempt: Attempt },
-}
-
-/// One task and its history.
-#[derive(Debug, Clone)]
-pub struct Task {
-    state: TaskState,
-    /// Attempts handed out so far (the last attempt number).
-    attempts: u32,
-    /// Attempts lost because their worker died.
-    lost: u32,
-    /// Retryable failures reported.
-    retries: u32,
-}
-
-impl Task {
-    fn new() -> Self {
-        Task {
-            state: TaskState::Pending,
-            attempts: 0,
-            lost: 0,
-            retries: 0,
-        }
-    }
-
-    /// Where it stands.
-    pub fn state(&self) -> TaskState {
-        self.state
-    }
-
-    fn is_running_on(&self, worker: WorkerId) -> bool {
-        matches!(self.state, TaskState::Running { worker: w, .. } if w == worker)
-    }
 }
 
 /// What a job must do after a task attempt failed or was lost.
@@ -261,7 +215,7 @@ impl Job {
         self.reduces
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.state == TaskState::Pending)
+            .filter(|(_, t)| t.state() == TaskState::Pending)
             .map(|(i, _)| TaskId::reduce(self.id, i as u32))
     }
 
@@ -270,7 +224,7 @@ impl Job {
         self.maps
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| match t.state {
+            .filter_map(|(i, t)| match t.state() {
                 TaskState::Done { worker, attempt } => Some((i as u32, attempt, worker)),
                 _ => None,
             })
@@ -286,17 +240,7 @@ impl Job {
         attempt: Option<Attempt>,
     ) -> Result<bool, CoreError> {
         let t = self.task(task)?;
-        if self.state.is_ended() {
-            return Ok(false);
-        }
-        Ok(match t.state {
-            TaskState::Running {
-                worker: w,
-                attempt: a,
-                ..
-            } => w == worker && attempt.is_none_or(|x| x == a),
-            _ => false,
-        })
+        Ok(!self.state.is_ended() && t.is_current(worker, attempt))
     }
 
     /// Hands `task` to `worker`: its next attempt starts now.
@@ -306,14 +250,7 @@ impl Job {
         worker: WorkerId,
         now: Instant,
     ) -> Result<Attempt, CoreError> {
-        let t = self.task_mut(task)?;
-        t.attempts += 1;
-        let attempt = Attempt(t.attempts);
-        t.state = TaskState::Running {
-            worker,
-            attempt,
-            since: now,
-        };
+        let attempt = self.task_mut(task)?.assign(worker, now);
         self.counters.task_attempts += 1;
         if self.state == JobState::Queued {
             self.state = JobState::Running;
@@ -329,7 +266,7 @@ impl Job {
     pub fn release(&mut self, task: TaskId, worker: WorkerId) -> bool {
         match self.task_mut(task) {
             Ok(t) if t.is_running_on(worker) => {
-                t.state = TaskState::Pending;
+                t.reset();
                 true
             }
             _ => false,
@@ -344,11 +281,7 @@ impl Job {
         counters: TaskCounters,
         now: Instant,
     ) -> Option<Finished> {
-        let t = self.task_mut(task).ok()?;
-        let TaskState::Running { attempt, since, .. } = t.state else {
-            return None;
-        };
-        t.state = TaskState::Done { worker, attempt };
+        let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
         let c = &mut self.counters;
         c.input_bytes += counters.input_bytes;
         c.input_records += counters.input_records;
@@ -367,7 +300,7 @@ impl Job {
         }
         Some(Finished {
             attempt,
-            took: now.saturating_duration_since(since),
+            took,
             job_succeeded: self.reduces_done == self.spec.n_reduce,
         })
     }
@@ -384,14 +317,13 @@ impl Job {
         let describe = self.describe(task);
         self.counters.task_failures += 1;
         let t = self.task_mut(task)?;
-        t.state = TaskState::Pending;
         if !retry {
+            t.reset();
             self.errors.push(format!("{describe} failed: {error}"));
             return Ok(Verdict::FailJob);
         }
-        t.retries += 1;
-        if t.retries >= max {
-            let n = t.retries;
+        let n = t.retry();
+        if n >= max {
             self.errors.push(format!(
                 "{describe} failed {n} times; the last error: {error}"
             ));
@@ -407,15 +339,9 @@ impl Job {
             return Verdict::Unchanged;
         }
         let describe = self.describe(task);
-        let Ok(t) = self.task_mut(task) else {
+        let Some(lost) = self.task_mut(task).ok().and_then(|t| t.lose(worker)) else {
             return Verdict::Unchanged;
         };
-        if !t.is_running_on(worker) {
-            return Verdict::Unchanged;
-        }
-        t.state = TaskState::Pending;
-        t.lost += 1;
-        let lost = t.lost;
         self.counters.task_failures += 1;
         if lost >= max {
             self.errors.push(format!(
@@ -433,13 +359,9 @@ impl Job {
         if self.state.is_ended() {
             return false;
         }
-        let Ok(t) = self.task_mut(task) else {
-            return false;
-        };
-        if !matches!(t.state, TaskState::Done { worker: w, .. } if w == worker) {
+        if !self.task_mut(task).is_ok_and(|t| t.lose_output(worker)) {
             return false;
         }
-        t.state = TaskState::Pending;
         self.maps_done -= 1;
         true
     }
@@ -475,7 +397,7 @@ impl Job {
             (Phase::Reduce, &mut self.reduces),
         ] {
             for (i, t) in tasks.iter_mut().enumerate() {
-                if let TaskState::Running { worker, .. } = t.state {
+                if let TaskState::Running { worker, .. } = t.state() {
                     running.push((
                         TaskId {
                             job: id,
@@ -484,7 +406,7 @@ impl Job {
                         },
                         worker,
                     ));
-                    t.state = TaskState::Pending;
+                    t.reset();
                 }
             }
         }

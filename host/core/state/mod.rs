@@ -1,4 +1,5 @@
-//! The core's state, in one place: jobs and their tasks ([`job`], [`jobs`]),
+//! The core's state, in one place: tasks ([`task`]), jobs ([`job`],
+//! [`jobs`]),
 //! workers ([`worker`]) and the queue of available tasks ([`available`]),
 //! with their state enums.
 //!
@@ -10,9 +11,11 @@
 pub mod available;
 pub mod job;
 pub mod jobs;
+pub mod task;
 pub mod worker;
 
 pub use available::Available;
-pub use job::{Counters, Job, JobState, Task, TaskState, Verdict};
+pub use job::{Counters, Job, JobState, Verdict};
 pub use jobs::Jobs;
+pub use task::{Task, TaskState};
 pub use worker::Workers;
