@@ -6,13 +6,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::error::CoreError;
 use super::ids::{JobId, Phase, TaskId, WorkerId};
 use super::messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
 use super::state::{Available, Job, JobState, Jobs, Verdict, Workers};
 use super::status::{self, JobStatus, WorkerStatus};
-use super::CoreError;
 
 /// The core's tunables.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::task::{Task, TaskState};
+use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use crate::core::messages::{JobSpec, TaskCounters};
-use crate::core::CoreError;
 
 /// A job's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

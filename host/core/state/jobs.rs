@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::job::Job;
+use crate::core::error::CoreError;
 use crate::core::ids::JobId;
 use crate::core::messages::JobSpec;
-use crate::core::CoreError;
 
 /// Every job, oldest first.
 #[derive(Debug, Default)]

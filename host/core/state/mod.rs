@@ -1,18 +1,19 @@
-//! The core's state, in one place: tasks ([`task`]), jobs ([`job`],
-//! [`jobs`]),
-//! workers ([`worker`]) and the queue of available tasks ([`available`]),
-//! with their state enums.
+//! The core's state, in one place: tasks and their [`TaskState`]
+//! (`task.rs`), a job and its [`JobState`] (`job.rs`), all jobs (`jobs.rs`),
+//! workers (`worker.rs`) and the ordered set of available tasks
+//! (`available.rs`).
 //!
 //! Each type keeps its fields private and offers the transitions that touch
-//! only itself; none of these files imports another's behaviour except
-//! [`available`] reading a [`Job`]. The [`Scheduler`](super::Scheduler)
-//! façade composes them.
+//! only itself. Imports point one way: a job drives its tasks, `Jobs` holds
+//! jobs, `Available` reads a job (never changes it), and `Workers` knows
+//! none of them. The [`Scheduler`](super::Scheduler) façade composes them
+//! and carries each transition's consequences to the other parts.
 
-pub mod available;
-pub mod job;
-pub mod jobs;
-pub mod task;
-pub mod worker;
+mod available;
+mod job;
+mod jobs;
+mod task;
+mod worker;
 
 pub use available::Available;
 pub use job::{Counters, Job, JobState, Verdict};

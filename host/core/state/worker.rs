@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use crate::core::error::CoreError;
 use crate::core::ids::{JobId, Phase, TaskId, WorkerId};
-use crate::core::CoreError;
 
 /// One worker.
 #[derive(Debug)]
