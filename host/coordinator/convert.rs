@@ -24,6 +24,19 @@ pub fn status_of(e: CoreError) -> Status {
     }
 }
 
+/// Workers that register without an address (older builds) serve their map
+/// output at `127.0.0.1:(LEGACY_PORT_BASE + worker id)`.
+pub const LEGACY_PORT_BASE: u32 = 10163;
+
+/// Where to reach `worker`: the address it registered with, or the legacy
+/// port rule when it gave none.
+pub fn worker_address(worker: WorkerId, registered: Option<&str>) -> String {
+    match registered {
+        Some(a) => a.to_string(),
+        None => format!("127.0.0.1:{}", LEGACY_PORT_BASE + worker.0),
+    }
+}
+
 /// Converts instants of the core's monotonic clock to wall-clock time.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -155,7 +168,7 @@ pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
             .map(|l| pb::MapTaskAssignment {
                 task: l.task,
                 worker_id: l.worker.0,
-                address: l.address,
+                address: worker_address(l.worker, l.address.as_deref()),
             })
             .collect(),
         args: a.spec.args.clone(),
@@ -254,7 +267,7 @@ pub fn worker_info(w: &WorkerStatus) -> pb::WorkerInfo {
         .join(", ");
     pb::WorkerInfo {
         worker_id: w.id.0,
-        address: w.address.clone(),
+        address: worker_address(w.id, w.address.as_deref()),
         state: match w.state {
             WorkerState::Alive => pb::WorkerState::Alive,
             WorkerState::Dead => pb::WorkerState::Dead,
@@ -262,5 +275,62 @@ pub fn worker_info(w: &WorkerStatus) -> pb::WorkerInfo {
         last_heartbeat_age_ms: w.last_seen_ago.as_millis() as u64,
         running,
         tasks_completed: w.tasks_completed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::MapLocation;
+
+    #[test]
+    fn workers_without_an_address_are_reached_at_the_legacy_port() {
+        assert_eq!(worker_address(WorkerId(1), None), "127.0.0.1:10164");
+        assert_eq!(
+            worker_address(WorkerId(2), Some("10.1.2.3:9000")),
+            "10.1.2.3:9000"
+        );
+    }
+
+    #[test]
+    fn task_replies_and_worker_infos_apply_the_legacy_port_rule() {
+        let spec = JobSpec {
+            files: vec!["a".into(), "b".into()],
+            output_dir: "/out".into(),
+            app: "wc".into(),
+            n_reduce: 1,
+            args: Vec::new(),
+        };
+        let location = |task, worker, address: Option<&str>| MapLocation {
+            task,
+            attempt: Attempt(1),
+            worker: WorkerId(worker),
+            address: address.map(str::to_string),
+        };
+        let a = Assignment {
+            task: TaskId::reduce(JobId(0), 0),
+            attempt: Attempt(1),
+            spec: Arc::new(spec),
+            n_map: 2,
+            map_locations: vec![location(0, 0, Some("10.1.2.3:9000")), location(1, 5, None)],
+        };
+        let addresses: Vec<String> = task_reply(a, String::new())
+            .map_task_assignments
+            .into_iter()
+            .map(|m| m.address)
+            .collect();
+        assert_eq!(addresses, ["10.1.2.3:9000", "127.0.0.1:10168"]);
+
+        let status = WorkerStatus {
+            id: WorkerId(3),
+            address: None,
+            state: WorkerState::Alive,
+            last_seen_ago: Duration::ZERO,
+            running: Vec::new(),
+            tasks_completed: 0,
+        };
+        assert_eq!(worker_info(&status).address, "127.0.0.1:10166");
     }
 }

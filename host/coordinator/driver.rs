@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::security::Transport;
 use tokio::sync::mpsc;
 
+use super::convert;
 use super::state::Shared;
 use crate::core::Event;
 use crate::proto::worker::worker_client::WorkerClient;
@@ -44,6 +45,7 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
             }
             Event::JobEnded { job, workers } => {
                 for (worker, address) in workers {
+                    let address = convert::worker_address(worker, address.as_deref());
                     tokio::spawn(remove_job(job.0, worker.0, address, transport.clone()));
                 }
             }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::metrics;
 use super::state::Shared;
+use super::{convert, metrics};
 use crate::core::{JobState, WorkerState};
 
 /// Serves `/` and `/metrics` on `listener` until the coordinator stops.
@@ -76,13 +76,8 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
 }
 
 fn metrics_page(shared: &Shared) -> String {
-    let (jobs, workers, durations) = shared.read(|core, now| {
-        (
-            core.job_statuses(),
-            core.worker_statuses(now),
-            core.task_durations().clone(),
-        )
-    });
+    let (jobs, workers) = shared.read(|core, now| (core.job_statuses(), core.worker_statuses(now)));
+    let durations = shared.task_durations();
     metrics::render(&jobs, &workers, &durations, &shared.rpcs)
 }
 
@@ -163,7 +158,7 @@ fn status_page(shared: &Shared) -> String {
             h,
             "<tr><td>{}</td><td>{}</td><td class=\"{state}\">{state}</td><td>{:.1} s ago</td><td>{}</td><td>{}</td></tr>",
             w.id,
-            escape(&w.address),
+            escape(&convert::worker_address(w.id, w.address.as_deref())),
             w.last_seen_ago.as_secs_f64(),
             escape(&running.join(", ")),
             w.tasks_completed

@@ -5,10 +5,59 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::time::Duration;
 
-use crate::core::{
-    Histogram, JobState, JobStatus, TaskDurations, WorkerState, WorkerStatus, BUCKETS,
-};
+use crate::core::{JobState, JobStatus, Phase, TaskRun, WorkerState, WorkerStatus};
+
+/// Upper bounds of the task run time histogram buckets, in seconds.
+pub const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+/// One phase's histogram.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    /// Count of observations at or below each bound of [`BUCKETS`]
+    /// (cumulative, as Prometheus wants).
+    pub cumulative: [u64; BUCKETS.len()],
+    /// All observations.
+    pub count: u64,
+    /// Their sum, in seconds.
+    pub sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (bound, n) in BUCKETS.iter().zip(self.cumulative.iter_mut()) {
+            if secs <= *bound {
+                *n += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+/// Run times of finished task attempts, by phase, fed from the core's
+/// [`TaskRun`]s.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskDurations {
+    /// Map tasks.
+    pub map: Histogram,
+    /// Reduce tasks.
+    pub reduce: Histogram,
+}
+
+impl TaskDurations {
+    /// Counts one finished attempt.
+    pub fn observe(&mut self, run: &TaskRun) {
+        match run.task.phase {
+            Phase::Map => self.map.observe(run.took),
+            Phase::Reduce => self.reduce.observe(run.took),
+        }
+    }
+}
 
 /// Counts of RPCs served, by method.
 #[derive(Debug, Default)]
@@ -136,4 +185,33 @@ pub fn render(
         let _ = writeln!(out, "mr_rpc_requests_total{{method=\"{method}\"}} {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Attempt, JobId, TaskId};
+
+    fn run(task: TaskId, took: Duration) -> TaskRun {
+        TaskRun {
+            task,
+            attempt: Attempt(1),
+            took,
+        }
+    }
+
+    #[test]
+    fn buckets_are_cumulative() {
+        let mut t = TaskDurations::default();
+        let map = TaskId::map(JobId(0), 0);
+        t.observe(&run(map, Duration::from_millis(30)));
+        t.observe(&run(map, Duration::from_secs(3)));
+        assert_eq!(t.map.count, 2);
+        assert_eq!(t.map.cumulative[..4], [0, 0, 0, 1]);
+        assert_eq!(t.map.cumulative[BUCKETS.len() - 1], 2);
+        assert_eq!(t.map.cumulative[8], 1);
+        assert_eq!(t.map.cumulative[9], 2);
+        assert!((t.map.sum - 3.03).abs() < 1e-9);
+        assert_eq!(t.reduce, Histogram::default());
+    }
 }

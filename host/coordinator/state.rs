@@ -9,6 +9,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch, Notify};
 
 use super::convert::Clock;
+use super::metrics::TaskDurations;
 use crate::core::{Event, Scheduler};
 use crate::plugin::{Registry, RegistryError};
 
@@ -35,6 +36,8 @@ pub struct Shared {
     pub epoch: u64,
     /// RPCs served, for `/metrics`.
     pub rpcs: super::metrics::RpcCounts,
+    /// Run times of finished task attempts, for `/metrics`.
+    durations: Mutex<TaskDurations>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -57,6 +60,7 @@ impl Shared {
             stopping: watch::channel(false).0,
             clock: Clock::new(),
             rpcs: Default::default(),
+            durations: Default::default(),
             epoch: new_epoch(),
             events,
         }
@@ -81,6 +85,14 @@ impl Shared {
         Ok(fresh)
     }
 
+    /// Run times of the task attempts finished so far.
+    pub fn task_durations(&self) -> TaskDurations {
+        self.durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Scheduler> {
         // The core's methods do not panic on any input; if one did, its
         // state would still be consistent enough to keep serving.
@@ -102,7 +114,12 @@ impl Shared {
         while let Some(e) = core.poll_event() {
             events.push(e);
         }
+        let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
         drop(core);
+        if !runs.is_empty() {
+            let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+            runs.iter().for_each(|r| durations.observe(r));
+        }
         self.wake_workers(ready);
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         for e in events {

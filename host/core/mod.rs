@@ -23,68 +23,43 @@
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
+//!
+//! Layout (state in one place, behaviour beside the part it touches, one
+//! façade composing them; imports only point downwards, so no two files
+//! import each other):
+//! - `scheduler`: the [`Scheduler`] façade and its [`SchedulerConfig`];
+//!   its documentation lists every operation; the only file that sees
+//!   several state parts at once and changes them;
+//! - `state/`: the state types and their own transitions: a job and its
+//!   tasks (`job.rs`), all jobs (`jobs.rs`), workers and their liveness
+//!   index (`worker.rs`), the ordered set of available tasks
+//!   (`available.rs`);
+//! - `messages`: what crosses the façade (job specs, reports,
+//!   assignments, events, finished attempts' run times);
+//! - `status`: read-only views for polls, listings and metrics;
+//! - `ids`: the newtype identifiers; `error`: [`CoreError`], what the core
+//!   refuses.
+//!
+//! Policy that is not scheduling lives outside: how to reach a worker that
+//! registered without an address is the coordinator's wire rule
+//! (`coordinator::convert`), and metric buckets are the coordinator's
+//! (`coordinator::metrics`), fed from [`Scheduler::poll_task_run`].
 
-mod durations;
+mod error;
 mod ids;
-mod job;
-mod liveness;
-mod reports;
+mod messages;
 mod scheduler;
+mod state;
 mod status;
 
 #[cfg(test)]
 mod tests;
 
-pub use durations::{Histogram, TaskDurations, BUCKETS};
+pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-pub use job::{Counters, JobSpec, JobState};
-pub use reports::{Failure, Report, TaskCounters};
-pub use scheduler::{Assignment, Event, MapLocation, ReportOutcome, Scheduler, SchedulerConfig};
+pub use messages::{
+    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
+};
+pub use scheduler::{Scheduler, SchedulerConfig};
+pub use state::{Counters, JobState};
 pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};
-
-/// What the core refuses.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CoreError {
-    /// A job with no input files.
-    #[error("a job needs at least one input file")]
-    NoInputFiles,
-    /// A job with `n_reduce` of 0.
-    #[error("n_reduce must be at least 1")]
-    ZeroReduce,
-    /// A job id that was never handed out.
-    #[error("no job with id {0}")]
-    UnknownJob(JobId),
-    /// A worker id that was never handed out.
-    #[error("no worker with id {0}; register first")]
-    UnknownWorker(WorkerId),
-    /// A worker that was declared dead; it must drop its state and register
-    /// again.
-    #[error(
-        "worker {0} was declared dead (no heartbeat in time); drop its state and register again"
-    )]
-    WorkerDead(WorkerId),
-    /// A task index outside its job.
-    #[error("job {job} has no {phase} task {index}")]
-    UnknownTask {
-        /// The job.
-        job: JobId,
-        /// Map or reduce.
-        phase: Phase,
-        /// The index that does not exist.
-        index: u32,
-    },
-    /// Cancelling a job that already ended.
-    #[error("job {0} has already ended")]
-    JobEnded(JobId),
-}
-
-impl CoreError {
-    /// The error for a task id outside its job.
-    pub(crate) fn unknown_task(task: TaskId) -> Self {
-        CoreError::UnknownTask {
-            job: task.job,
-            phase: task.phase,
-            index: task.index,
-        }
-    }
-}

@@ -1,13 +1,18 @@
-//! The [`Scheduler`]: submission, task assignment and job endings.
+//! The [`Scheduler`] façade: the core's only entry point. It owns the state
+//! parts ([`Jobs`], [`Workers`], [`Available`]) and composes their
+//! transitions; it holds no scheduling state of its own beyond the queues
+//! of outputs.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use super::job::{Job, JobSpec, JobState, TaskState};
-use super::liveness::Worker;
-use super::CoreError;
+use super::error::CoreError;
+use super::ids::{JobId, Phase, TaskId, WorkerId};
+use super::messages::{
+    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
+};
+use super::state::{Available, Job, JobState, Jobs, Verdict, Workers};
+use super::status::{self, JobStatus, WorkerStatus};
 
 /// The core's tunables.
 #[derive(Debug, Clone)]
@@ -17,9 +22,6 @@ pub struct SchedulerConfig {
     /// A task lost with its worker this many times, or failing retryably this
     /// many times, fails its job.
     pub max_task_attempts: u32,
-    /// Workers that register without an address (older builds) are reached
-    /// at `127.0.0.1:(legacy_port_base + worker id)`.
-    pub legacy_port_base: u32,
 }
 
 impl Default for SchedulerConfig {
@@ -27,91 +29,39 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             worker_timeout: Duration::from_millis(7000),
             max_task_attempts: 4,
-            legacy_port_base: 10163,
         }
     }
 }
 
-/// Where a finished map task's output can be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MapLocation {
-    /// The map task.
-    pub task: u32,
-    /// The attempt that produced the output.
-    pub attempt: Attempt,
-    /// The worker holding it.
-    pub worker: WorkerId,
-    /// That worker's address (host:port).
-    pub address: String,
-}
-
-/// A task handed to a worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Assignment {
-    /// The task.
-    pub task: TaskId,
-    /// This assignment's attempt number.
-    pub attempt: Attempt,
-    /// The job's specification.
-    pub spec: Arc<JobSpec>,
-    /// Number of map tasks of the job.
-    pub n_map: u32,
-    /// For a reduce: where every map task's output is, by map index.
-    pub map_locations: Vec<MapLocation>,
-}
-
-impl Assignment {
-    /// For a map: its input file.
-    pub fn file(&self) -> Option<&str> {
-        match self.task.phase {
-            Phase::Map => self
-                .spec
-                .files
-                .get(self.task.index as usize)
-                .map(String::as_str),
-            Phase::Reduce => None,
-        }
-    }
-}
-
-/// Something the world outside the core should act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A job ended: these workers may hold its map output and should drop it.
-    JobEnded {
-        /// The job.
-        job: JobId,
-        /// `(worker, address)` of every alive worker that ran one of its maps.
-        workers: Vec<(WorkerId, String)>,
-    },
-    /// A worker was declared dead.
-    WorkerDied(WorkerId),
-}
-
-/// What became of a task report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReportOutcome {
-    /// The report was applied.
-    Accepted,
-    /// The report was stale (another attempt, a dead worker, an ended job)
-    /// and changed nothing.
-    Ignored,
-}
-
-/// The scheduler core. See the module documentation for its rules.
+/// The scheduler core (see the [module documentation](super) for its
+/// rules). Every operation takes `now`; none reads a clock or does I/O.
+///
+/// Operations:
+/// - jobs: [`submit`](Self::submit), [`cancel`](Self::cancel);
+/// - workers: [`register_worker`](Self::register_worker),
+///   [`heartbeat`](Self::heartbeat), [`worker_idle`](Self::worker_idle);
+/// - tasks: [`next_task`](Self::next_task) hands one out;
+///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
+///   apply a worker's report (stale reports are ignored);
+/// - time: [`next_deadline`](Self::next_deadline) says when to call
+///   [`tick`](Self::tick), which declares silent workers dead;
+/// - outputs: [`poll_event`](Self::poll_event) (jobs ended, workers died)
+///   and [`poll_task_run`](Self::poll_task_run) (run times of finished
+///   attempts), each to be drained by the caller;
+/// - views: [`job_status`](Self::job_status),
+///   [`job_statuses`](Self::job_statuses),
+///   [`worker_statuses`](Self::worker_statuses),
+///   [`unfinished_jobs`](Self::unfinished_jobs),
+///   [`available_tasks`](Self::available_tasks),
+///   [`config`](Self::config).
 #[derive(Debug)]
 pub struct Scheduler {
-    pub(crate) config: SchedulerConfig,
-    pub(crate) jobs: BTreeMap<JobId, Job>,
-    pub(crate) workers: BTreeMap<WorkerId, Worker>,
-    /// Tasks that may be handed out now, in scheduling order.
-    pub(crate) available: BTreeSet<TaskId>,
-    /// Alive workers by last sign of life, for finding the dead cheaply.
-    pub(crate) last_seen: BTreeSet<(Instant, WorkerId)>,
-    pub(crate) events: VecDeque<Event>,
-    pub(crate) durations: super::durations::TaskDurations,
-    next_job: u32,
-    pub(crate) next_worker: u32,
+    config: SchedulerConfig,
+    jobs: Jobs,
+    workers: Workers,
+    available: Available,
+    events: VecDeque<Event>,
+    runs: VecDeque<TaskRun>,
 }
 
 impl Scheduler {
@@ -119,20 +69,12 @@ impl Scheduler {
     pub fn new(config: SchedulerConfig) -> Self {
         Scheduler {
             config,
-            jobs: BTreeMap::new(),
-            workers: BTreeMap::new(),
-            available: BTreeSet::new(),
-            last_seen: BTreeSet::new(),
+            jobs: Jobs::default(),
+            workers: Workers::default(),
+            available: Available::default(),
             events: VecDeque::new(),
-            next_job: 0,
-            next_worker: 0,
-            durations: Default::default(),
+            runs: VecDeque::new(),
         }
-    }
-
-    /// Run times of finished task attempts.
-    pub fn task_durations(&self) -> &super::durations::TaskDurations {
-        &self.durations
     }
 
     /// The configuration.
@@ -148,23 +90,50 @@ impl Scheduler {
         if spec.n_reduce == 0 {
             return Err(CoreError::ZeroReduce);
         }
-        let id = JobId(self.next_job);
-        self.next_job += 1;
-        let job = Job::new(id, spec, now);
-        self.available
-            .extend((0..job.n_map()).map(|i| TaskId::map(id, i)));
-        self.jobs.insert(id, job);
-        Ok(id)
+        let job = self.jobs.add(spec, now);
+        self.available.extend(job.map_ids());
+        Ok(job.id())
     }
 
-    /// How many tasks can be handed out now.
-    pub fn available_tasks(&self) -> usize {
-        self.available.len()
+    /// Cancels a job: no more of its tasks are handed out and workers drop
+    /// its data.
+    pub fn cancel(&mut self, job: JobId, now: Instant) -> Result<(), CoreError> {
+        let j = self.jobs.get_mut(job)?;
+        if j.state().is_ended() {
+            return Err(CoreError::JobEnded(job));
+        }
+        j.note("cancelled");
+        self.end_job(job, JobState::Cancelled, now);
+        Ok(())
     }
 
-    /// Whether any task can be handed out now.
-    pub fn has_available_task(&self) -> bool {
-        !self.available.is_empty()
+    /// Registers a worker serving on `address` (`None` or empty: it gave
+    /// none, and the service decides how to reach it). Ids start at 0 and
+    /// are never reused.
+    pub fn register_worker(&mut self, address: Option<String>, now: Instant) -> WorkerId {
+        self.workers.register(address, now)
+    }
+
+    /// Records a heartbeat.
+    pub fn heartbeat(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
+        self.touch(worker, now)
+    }
+
+    /// `worker` says it runs no task, so any task still recorded as running
+    /// on it was lost on the way (say, the reply that assigned it never
+    /// arrived): make it available again. This is not the task's fault and
+    /// does not count against its attempts.
+    pub fn worker_idle(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
+        self.touch(worker, now)?;
+        for task in self.workers.take_running(worker) {
+            let Ok(job) = self.jobs.get_mut(task.job) else {
+                continue;
+            };
+            if job.release(task, worker) {
+                self.available.offer(task, job);
+            }
+        }
+        Ok(())
     }
 
     /// Hands `worker` the first available task in job order, or `None` when
@@ -178,89 +147,92 @@ impl Scheduler {
         let Some(task) = self.available.pop_first() else {
             return Ok(None);
         };
-        let job = self
-            .jobs
-            .get_mut(&task.job)
-            .ok_or(CoreError::UnknownJob(task.job))?;
-        let t = job
-            .task_mut(task.phase, task.index)
-            .ok_or(CoreError::unknown_task(task))?;
-        t.attempts += 1;
-        let attempt = Attempt(t.attempts);
-        t.state = TaskState::Running {
-            worker,
-            attempt,
-            since: now,
-        };
-        job.counters.task_attempts += 1;
-        if job.state == JobState::Queued {
-            job.state = JobState::Running;
-        }
-        if task.phase == Phase::Map {
-            job.touched.insert(worker);
-        }
+        let attempt = self.jobs.get_mut(task.job)?.assign(task, worker, now)?;
+        self.workers.start(worker, task);
+        let job = self.jobs.get(task.job)?;
         let map_locations = match task.phase {
             Phase::Map => Vec::new(),
-            Phase::Reduce => self.map_locations(task.job),
+            Phase::Reduce => self.map_locations(job),
         };
-        let job = &self.jobs[&task.job];
-        if let Some(w) = self.workers.get_mut(&worker) {
-            w.running.insert(task);
-        }
         Ok(Some(Assignment {
             task,
             attempt,
-            spec: Arc::clone(&job.spec),
+            spec: job.spec().clone(),
             n_map: job.n_map(),
             map_locations,
         }))
     }
 
-    /// `worker` says it runs no task, so any task still recorded as running
-    /// on it was lost on the way (say, the reply that assigned it never
-    /// arrived): make it available again. This is not the task's fault and
-    /// does not count against its attempts.
-    pub fn worker_idle(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
-        self.touch(worker, now)?;
-        let Some(w) = self.workers.get_mut(&worker) else {
-            return Ok(());
-        };
-        let abandoned = std::mem::take(&mut w.running);
-        for task in abandoned {
-            let Some(job) = self.jobs.get_mut(&task.job) else {
-                continue;
-            };
-            let Some(t) = job.task_mut(task.phase, task.index) else {
-                continue;
-            };
-            if matches!(t.state, TaskState::Running { worker: w, .. } if w == worker) {
-                t.state = TaskState::Pending;
-                if task.phase == Phase::Map || job.reduces_open() {
-                    self.available.insert(task);
-                }
-            }
+    /// Applies a worker's report that a task attempt finished.
+    pub fn finish_task(
+        &mut self,
+        report: &Report,
+        counters: TaskCounters,
+        now: Instant,
+    ) -> Result<ReportOutcome, CoreError> {
+        if !self.accept_report(report, now)? {
+            return Ok(ReportOutcome::Ignored);
         }
-        Ok(())
+        let Report { worker, task, .. } = *report;
+        let job = self.jobs.get_mut(task.job)?;
+        let Some(done) = job.finish(task, worker, counters, now) else {
+            return Ok(ReportOutcome::Ignored);
+        };
+        self.runs.push_back(TaskRun {
+            task,
+            attempt: done.attempt,
+            took: done.took,
+        });
+        self.workers.finish(worker, task);
+        if done.job_succeeded {
+            self.end_job(task.job, JobState::Succeeded, now);
+        } else if task.phase == Phase::Map {
+            self.available.open_reduces(job);
+        }
+        Ok(ReportOutcome::Accepted)
     }
 
-    /// Where each map output of `job` is (all maps are done when called).
-    fn map_locations(&self, job: JobId) -> Vec<MapLocation> {
-        let Some(job) = self.jobs.get(&job) else {
-            return Vec::new();
-        };
-        job.maps
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| match t.state {
-                TaskState::Done { worker, attempt } => Some(MapLocation {
-                    task: i as u32,
-                    attempt,
-                    worker,
-                    address: self.address_of(worker),
-                }),
-                _ => None,
-            })
-            .collect()
+    /// Applies a worker's report that a task attempt failed.
+    pub fn fail_task(
+        &mut self,
+        report: &Report,
+        failure: Failure,
+        now: Instant,
+    ) -> Result<ReportOutcome, CoreError> {
+        if !self.accept_report(report, now)? {
+            return Ok(ReportOutcome::Ignored);
+        }
+        let Report { worker, task, .. } = *report;
+        let max = self.config.max_task_attempts;
+        self.workers.stop(worker, task);
+        let job = self.jobs.get_mut(task.job)?;
+        if job.fail(task, &failure.error, failure.retry, max)? == Verdict::FailJob {
+            self.end_job(task.job, JobState::Failed, now);
+            return Ok(ReportOutcome::Accepted);
+        }
+        if let Some(peer) = failure.unreachable {
+            self.suspect(peer, task.job);
+        }
+        if let Ok(job) = self.jobs.get(task.job) {
+            self.available.offer(task, job);
+        }
+        Ok(ReportOutcome::Accepted)
+    }
+
+    /// When the core next needs [`Scheduler::tick`]: the moment the
+    /// longest-silent alive worker times out.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.workers.next_deadline(self.config.worker_timeout)
+    }
+
+    /// Declares dead every worker silent for the timeout at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        while let Some(worker) = self
+            .workers
+            .first_timed_out(self.config.worker_timeout, now)
+        {
+            self.declare_dead(worker, now);
+        }
     }
 
     /// The next thing the outside world should act on.
@@ -268,96 +240,154 @@ impl Scheduler {
         self.events.pop_front()
     }
 
-    /// Opens `job`'s pending reduces when its maps are all done and nothing
-    /// blocks them.
-    pub(crate) fn open_reduces_if_ready(&mut self, job: JobId) {
-        if let Some(j) = self.jobs.get(&job) {
-            if j.reduces_open() {
-                let pending: Vec<TaskId> = j.pending_reduces().collect();
-                self.available.extend(pending);
+    /// The run time of the next finished task attempt not yet polled.
+    pub fn poll_task_run(&mut self) -> Option<TaskRun> {
+        self.runs.pop_front()
+    }
+
+    /// How many tasks can be handed out now.
+    pub fn available_tasks(&self) -> usize {
+        self.available.len()
+    }
+
+    /// Whether any task can be handed out now.
+    pub fn has_available_task(&self) -> bool {
+        self.available.len() > 0
+    }
+
+    /// One job's status.
+    pub fn job_status(&self, job: JobId) -> Result<JobStatus, CoreError> {
+        self.jobs.get(job).map(status::job_status)
+    }
+
+    /// Every job's status, oldest first.
+    pub fn job_statuses(&self) -> Vec<JobStatus> {
+        self.jobs.iter().map(status::job_status).collect()
+    }
+
+    /// How many jobs are queued or running.
+    pub fn unfinished_jobs(&self) -> usize {
+        self.jobs.iter().filter(|j| !j.state().is_ended()).count()
+    }
+
+    /// Every worker's status, by id.
+    pub fn worker_statuses(&self, now: Instant) -> Vec<WorkerStatus> {
+        status::worker_statuses(&self.workers, &self.jobs, now)
+    }
+
+    /// Records a sign of life from `worker`; errors if it is unknown or dead.
+    /// A suspect worker so proves alive and its jobs' reduces reopen.
+    fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
+        for job in self.workers.touch(worker, now)? {
+            if let Ok(j) = self.jobs.get_mut(job) {
+                j.unblock(worker);
+                self.available.open_reduces(j);
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a report's sender and task; `Ok(false)` for a stale report.
+    fn accept_report(&mut self, report: &Report, now: Instant) -> Result<bool, CoreError> {
+        self.touch(report.worker, now)?;
+        self.jobs
+            .get(report.task.job)?
+            .is_current(report.task, report.worker, report.attempt)
+    }
+
+    /// Where each map output of `job` is (all maps are done when called).
+    fn map_locations(&self, job: &Job) -> Vec<MapLocation> {
+        job.map_outputs()
+            .map(|(task, attempt, worker)| MapLocation {
+                task,
+                attempt,
+                worker,
+                address: self.address_of(worker),
+            })
+            .collect()
+    }
+
+    fn address_of(&self, worker: WorkerId) -> Option<String> {
+        let w = self.workers.get(worker)?;
+        w.address().map(str::to_string)
+    }
+
+    /// A reduce of `job` could not fetch from `peer`: if `peer` is alive and
+    /// holds some of the job's map output, hold the job's reduces until it
+    /// proves alive (a heartbeat) or is declared dead (its maps then re-run).
+    fn suspect(&mut self, peer: WorkerId, job: JobId) {
+        if !self.workers.suspect(peer, job) {
+            return;
+        }
+        if let Ok(j) = self.jobs.get_mut(job) {
+            j.block_on(peer);
+            self.available.close_reduces(j);
+        }
+    }
+
+    /// Marks `worker` dead: its running tasks and the map output it held
+    /// become available again.
+    fn declare_dead(&mut self, worker: WorkerId, now: Instant) {
+        let Some(remains) = self.workers.kill(worker) else {
+            return;
+        };
+        self.events.push_back(Event::WorkerDied(worker));
+        let mut affected = remains.suspect_for;
+        for task in remains.running {
+            affected.insert(task.job);
+            self.lose_running_task(task, worker, now);
+        }
+        for task in remains.map_outputs {
+            affected.insert(task.job);
+            if let Ok(job) = self.jobs.get_mut(task.job) {
+                if job.lose_output(task, worker) {
+                    self.available.close_reduces(job);
+                    self.available.offer(task, job);
+                }
+            }
+        }
+        for job in affected {
+            if let Ok(j) = self.jobs.get_mut(job) {
+                j.unblock(worker);
+                self.available.open_reduces(j);
             }
         }
     }
 
-    /// Withdraws `job`'s pending reduces (a map output was lost, or a map
-    /// worker is suspect).
-    pub(crate) fn close_reduces(&mut self, job: JobId) {
-        if let Some(j) = self.jobs.get(&job) {
-            for t in j.pending_reduces() {
-                self.available.remove(&t);
-            }
+    /// A task running on a dead worker: pending again, or its job fails once
+    /// the task has been lost too often.
+    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId, now: Instant) {
+        let max = self.config.max_task_attempts;
+        let Ok(job) = self.jobs.get_mut(task.job) else {
+            return;
+        };
+        match job.lose_running(task, worker, max) {
+            Verdict::Unchanged => {}
+            Verdict::Retry => self.available.offer(task, job),
+            Verdict::FailJob => self.end_job(task.job, JobState::Failed, now),
         }
     }
 
     /// Ends `job` in `state`: withdraws its tasks, frees its workers' running
     /// slots and announces it so workers drop its data.
-    pub(crate) fn end_job(&mut self, job: JobId, state: JobState, now: Instant) {
-        let Some(j) = self.jobs.get_mut(&job) else {
+    fn end_job(&mut self, job: JobId, state: JobState, now: Instant) {
+        let Ok(j) = self.jobs.get_mut(job) else {
             return;
         };
-        if j.state.is_ended() {
+        let Some(ended) = j.end(state, now) else {
             return;
+        };
+        self.available.withdraw(j);
+        for (task, worker) in ended.running {
+            self.workers.stop(worker, task);
         }
-        j.state = state;
-        j.finished_at = Some(now);
-        j.blocked_on.clear();
-        let touched = std::mem::take(&mut j.touched);
-        let running: Vec<(TaskId, WorkerId)> = running_tasks(j).collect();
-        let pending: Vec<TaskId> = all_tasks(j).collect();
-        for t in pending {
-            self.available.remove(&t);
-        }
-        for (t, w) in running {
-            if let Some(w) = self.workers.get_mut(&w) {
-                w.running.remove(&t);
-            }
-            if let Some(task) = self
-                .jobs
-                .get_mut(&job)
-                .and_then(|j| j.task_mut(t.phase, t.index))
-            {
-                task.state = TaskState::Pending;
-            }
-        }
-        for w in self.workers.values_mut() {
-            w.suspect_for.remove(&job);
-            w.map_outputs.retain(|t| t.job != job);
-        }
-        let workers = touched
+        self.workers.forget_job(job);
+        let workers = ended
+            .touched
             .into_iter()
-            .filter(|w| self.workers.get(w).is_some_and(|w| w.alive))
+            .filter(|&w| self.workers.get(w).is_some_and(|w| w.is_alive()))
             .map(|w| (w, self.address_of(w)))
             .collect();
         self.events.push_back(Event::JobEnded { job, workers });
     }
-
-    pub(crate) fn address_of(&self, worker: WorkerId) -> String {
-        match self.workers.get(&worker).and_then(|w| w.address.clone()) {
-            Some(a) => a,
-            None => format!("127.0.0.1:{}", self.config.legacy_port_base + worker.0),
-        }
-    }
-}
-
-fn running_tasks(j: &Job) -> impl Iterator<Item = (TaskId, WorkerId)> + '_ {
-    let maps = j
-        .maps
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (TaskId::map(j.id, i as u32), t));
-    let reduces = j
-        .reduces
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (TaskId::reduce(j.id, i as u32), t));
-    maps.chain(reduces).filter_map(|(id, t)| match t.state {
-        TaskState::Running { worker, .. } => Some((id, worker)),
-        _ => None,
-    })
-}
-
-fn all_tasks(j: &Job) -> impl Iterator<Item = TaskId> + '_ {
-    let maps = (0..j.n_map()).map(|i| TaskId::map(j.id, i));
-    let reduces = (0..j.spec.n_reduce).map(|i| TaskId::reduce(j.id, i));
-    maps.chain(reduces)
 }

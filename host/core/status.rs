@@ -1,13 +1,12 @@
-//! Read-only views of jobs and workers, for `PollJob`, `mr jobs` and
-//! `mr workers`.
+//! Read-only views of jobs and workers, for `PollJob`, `mr jobs`,
+//! `mr workers` and metrics. Reads the state, changes nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::ids::{Attempt, JobId, TaskId, WorkerId};
-use super::job::{Counters, Job, JobSpec, JobState, Task, TaskState};
-use super::scheduler::Scheduler;
-use super::CoreError;
+use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
+use super::messages::JobSpec;
+use super::state::{Counters, Job, JobState, Jobs, Task, TaskState, Workers};
 
 /// Progress of one phase of a job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,8 +56,8 @@ pub enum WorkerState {
 pub struct WorkerStatus {
     /// The worker.
     pub id: WorkerId,
-    /// Where it serves map output.
-    pub address: String,
+    /// The address it registered with (`None`: it gave none).
+    pub address: Option<String>,
     /// Alive or dead.
     pub state: WorkerState,
     /// Time since its last sign of life.
@@ -75,7 +74,7 @@ fn progress(tasks: &[Task]) -> PhaseProgress {
         ..PhaseProgress::default()
     };
     for t in tasks {
-        match t.state {
+        match t.state() {
             TaskState::Done { .. } => p.done += 1,
             TaskState::Running { .. } => p.running += 1,
             TaskState::Pending => {}
@@ -84,65 +83,43 @@ fn progress(tasks: &[Task]) -> PhaseProgress {
     p
 }
 
-fn status_of(job: &Job) -> JobStatus {
+/// One job's status.
+pub fn job_status(job: &Job) -> JobStatus {
+    let (submitted_at, finished_at) = job.times();
     JobStatus {
-        id: job.id,
-        spec: Arc::clone(&job.spec),
-        state: job.state,
-        maps: progress(&job.maps),
-        reduces: progress(&job.reduces),
-        errors: job.errors.clone(),
-        counters: job.counters,
-        submitted_at: job.submitted_at,
-        finished_at: job.finished_at,
+        id: job.id(),
+        spec: Arc::clone(job.spec()),
+        state: job.state(),
+        maps: progress(job.tasks(Phase::Map)),
+        reduces: progress(job.tasks(Phase::Reduce)),
+        errors: job.errors().to_vec(),
+        counters: job.counters(),
+        submitted_at,
+        finished_at,
     }
 }
 
-impl Scheduler {
-    /// One job's status.
-    pub fn job_status(&self, job: JobId) -> Result<JobStatus, CoreError> {
-        self.jobs
-            .get(&job)
-            .map(status_of)
-            .ok_or(CoreError::UnknownJob(job))
-    }
-
-    /// How many jobs are queued or running.
-    pub fn unfinished_jobs(&self) -> usize {
-        self.jobs.values().filter(|j| !j.state.is_ended()).count()
-    }
-
-    /// Every job's status, oldest first.
-    pub fn job_statuses(&self) -> Vec<JobStatus> {
-        self.jobs.values().map(status_of).collect()
-    }
-
-    /// Every worker's status, by id.
-    pub fn worker_statuses(&self, now: Instant) -> Vec<WorkerStatus> {
-        self.workers
-            .iter()
-            .map(|(&id, w)| WorkerStatus {
-                id,
-                address: self.address_of(id),
-                state: if w.alive {
-                    WorkerState::Alive
-                } else {
-                    WorkerState::Dead
-                },
-                last_seen_ago: now.saturating_duration_since(w.last_seen),
-                running: w
-                    .running
-                    .iter()
-                    .filter_map(|t| {
-                        let job = self.jobs.get(&t.job)?;
-                        match job.task(t.phase, t.index)?.state {
-                            TaskState::Running { attempt, .. } => Some((*t, attempt)),
-                            _ => None,
-                        }
-                    })
-                    .collect(),
-                tasks_completed: w.completed,
-            })
-            .collect()
-    }
+/// Every worker's status at `now`, by id.
+pub fn worker_statuses(workers: &Workers, jobs: &Jobs, now: Instant) -> Vec<WorkerStatus> {
+    workers
+        .iter()
+        .map(|(id, w)| WorkerStatus {
+            id,
+            address: w.address().map(str::to_string),
+            state: if w.is_alive() {
+                WorkerState::Alive
+            } else {
+                WorkerState::Dead
+            },
+            last_seen_ago: now.saturating_duration_since(w.last_seen()),
+            running: w
+                .running()
+                .filter_map(|t| match jobs.get(t.job).ok()?.task(t).ok()?.state() {
+                    TaskState::Running { attempt, .. } => Some((t, attempt)),
+                    _ => None,
+                })
+                .collect(),
+            tasks_completed: w.completed(),
+        })
+        .collect()
 }

@@ -34,7 +34,7 @@ fn a_non_retryable_failure_fails_the_job_at_once() {
     );
     assert_eq!(st.finished_at, Some(now));
     // The alive workers that ran its maps (not the dead worker 3).
-    let workers = [ws[0], ws[1], ws[2], ws[4]].map(|w| (w, addr(w))).to_vec();
+    let workers = [ws[0], ws[1], ws[2], ws[4]].map(|w| (w, at(w))).to_vec();
     let ended = Event::JobEnded {
         job: JobId(0),
         workers,
@@ -101,7 +101,7 @@ fn a_task_lost_with_its_worker_four_times_fails_the_job() {
     let mut expected: Vec<Event> = crashed.iter().map(|&w| Event::WorkerDied(w)).collect();
     expected.push(Event::JobEnded {
         job: JobId(0),
-        workers: vec![(keeper, addr(keeper))],
+        workers: vec![(keeper, at(keeper))],
     });
     assert_eq!(events(&mut s), expected);
     assert_eq!(ask(&mut s, keeper, now), None);
@@ -136,7 +136,7 @@ fn retryable_failures_are_retried_then_fail_the_job() {
     assert_eq!(st.counters.task_failures, 4);
     let ended = Event::JobEnded {
         job: JobId(0),
-        workers: vec![(w, addr(w))],
+        workers: vec![(w, at(w))],
     };
     assert_eq!(events(&mut s), vec![ended]);
     // The next job runs.
@@ -256,7 +256,7 @@ fn cancel_ends_the_job_once() {
     assert_eq!(st.finished_at, Some(t0 + secs(1)));
     let ended = Event::JobEnded {
         job: JobId(0),
-        workers: vec![(w0, addr(w0))],
+        workers: vec![(w0, at(w0))],
     };
     assert_eq!(events(&mut s), vec![ended]);
     assert_err(s.cancel(JobId(0), t0), CoreError::JobEnded(JobId(0)));

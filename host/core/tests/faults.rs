@@ -86,7 +86,7 @@ fn a_lost_map_output_reruns_and_holds_the_reduces_until_it_is_back() {
         events(&mut s),
         vec![Event::JobEnded {
             job: JobId(0),
-            workers: vec![(w1, addr(w1))],
+            workers: vec![(w1, at(w1))],
         }]
     );
 }
@@ -146,7 +146,7 @@ fn a_dead_workers_finished_reduces_are_not_redone() {
         events(&mut s),
         vec![Event::JobEnded {
             job: JobId(0),
-            workers: vec![(w1, addr(w1))],
+            workers: vec![(w1, at(w1))],
         }]
     );
 }
@@ -162,7 +162,7 @@ fn map_outputs_of_ended_jobs_are_not_rerun() {
     assert_eq!(drain(&mut s, w0, t0), vec![m(0, 0), r(0, 0)]);
     let ended = Event::JobEnded {
         job: JobId(0),
-        workers: vec![(w0, addr(w0))],
+        workers: vec![(w0, at(w0))],
     };
     assert_eq!(events(&mut s), vec![ended]);
     let now = outlive(&mut s, &[w1], t0);

@@ -1,5 +1,6 @@
 //! Where reduce tasks fetch map output from: every map's worker, attempt and
-//! address, with the legacy address for workers registered without one.
+//! registered address (`None` for a worker registered without one; the
+//! coordinator's `convert` applies the legacy port rule to those).
 
 use super::*;
 
@@ -34,7 +35,7 @@ fn reduce_assignments_locate_every_map_output() {
 }
 
 #[test]
-fn workers_without_an_address_are_reached_at_the_legacy_port() {
+fn workers_without_an_address_are_reported_without_one() {
     let t0 = Instant::now();
     let mut s = new_sched();
     submit(&mut s, 3, 1, t0);
@@ -45,8 +46,6 @@ fn workers_without_an_address_are_reached_at_the_legacy_port() {
         (named, legacy, empty),
         (WorkerId(0), WorkerId(1), WorkerId(2))
     );
-    assert_eq!(legacy_addr(legacy), "127.0.0.1:10164");
-    assert_eq!(legacy_addr(empty), "127.0.0.1:10165");
 
     for w in [named, legacy, empty] {
         assert_eq!(run_one(&mut s, w, t0), Some(m(0, w.0)));
@@ -57,46 +56,32 @@ fn workers_without_an_address_are_reached_at_the_legacy_port() {
             task: 0,
             attempt: Attempt(1),
             worker: named,
-            address: "10.1.2.3:9000".to_string(),
+            address: Some("10.1.2.3:9000".to_string()),
         },
         MapLocation {
             task: 1,
             attempt: Attempt(1),
             worker: legacy,
-            address: "127.0.0.1:10164".to_string(),
+            address: None,
         },
         MapLocation {
             task: 2,
             attempt: Attempt(1),
             worker: empty,
-            address: "127.0.0.1:10165".to_string(),
+            address: None,
         },
     ];
     assert_eq!(red, assignment(spec(3, 1), r(0, 0), 1, expected));
 
-    let addresses: Vec<String> = s
+    let addresses: Vec<Option<String>> = s
         .worker_statuses(t0)
         .into_iter()
         .map(|w| w.address)
         .collect();
     assert_eq!(
         addresses,
-        vec!["10.1.2.3:9000", "127.0.0.1:10164", "127.0.0.1:10165"]
+        vec![Some("10.1.2.3:9000".to_string()), None, None]
     );
-}
-
-#[test]
-fn the_legacy_port_base_is_configurable() {
-    let t0 = Instant::now();
-    let config = SchedulerConfig {
-        legacy_port_base: 20000,
-        ..SchedulerConfig::default()
-    };
-    let mut s = Scheduler::new(config);
-    register(&mut s, 2, t0);
-    let w = s.register_worker(None, t0);
-    assert_eq!(w, WorkerId(2));
-    assert_eq!(s.worker_statuses(t0)[2].address, "127.0.0.1:20002");
 }
 
 #[test]
@@ -114,7 +99,7 @@ fn the_job_ended_event_carries_map_worker_addresses() {
         events(&mut s),
         vec![Event::JobEnded {
             job: JobId(0),
-            workers: vec![(named, addr(named)), (legacy, legacy_addr(legacy))],
+            workers: vec![(named, at(named)), (legacy, None)],
         }]
     );
     assert_eq!(state(&s, JobId(0)), JobState::Succeeded);

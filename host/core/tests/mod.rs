@@ -10,7 +10,8 @@
 //! - `property_faults`: the same, with failures, lost workers and
 //!   unreachable peers mixed in;
 //! - `ids`: identifiers, attempt numbers and the errors the core refuses with;
-//! - `locations`: where reduce tasks are told to fetch map output from;
+//! - `locations`: where reduce tasks are told to fetch map output from, and
+//!   the addresses workers registered with;
 //! - `faults`: workers that fall silent, and slow workers that do not;
 //! - `reports`: stale reports are fenced off;
 //! - `failures`: task failures, retries, unreachable peers, cancellation;
@@ -63,7 +64,6 @@ fn new_sched() -> Scheduler {
     let s = Scheduler::new(SchedulerConfig::default());
     assert_eq!(s.config().worker_timeout, TIMEOUT);
     assert_eq!(s.config().max_task_attempts, 4);
-    assert_eq!(s.config().legacy_port_base, 10163);
     s
 }
 
@@ -87,9 +87,9 @@ fn addr(w: WorkerId) -> String {
     format!("worker{}.test:7070", w.0)
 }
 
-/// The address the core gives a worker registered without one.
-fn legacy_addr(w: WorkerId) -> String {
-    format!("127.0.0.1:{}", 10163 + w.0)
+/// The address the core reports for worker `w` registered with [`addr`].
+fn at(w: WorkerId) -> Option<String> {
+    Some(addr(w))
 }
 
 /// Registers `n` workers (with [`addr`] addresses) and checks they get the
@@ -227,7 +227,7 @@ fn loc(task: u32, attempt: u32, worker: WorkerId) -> MapLocation {
         task,
         attempt: Attempt(attempt),
         worker,
-        address: addr(worker),
+        address: at(worker),
     }
 }
 

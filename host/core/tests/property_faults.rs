@@ -112,7 +112,7 @@ impl Sim {
             .touched
             .iter()
             .filter(|w| self.alive.contains(w))
-            .map(|&w| (w, addr(w)))
+            .map(|&w| (w, at(w)))
             .collect();
         self.events.push(Event::JobEnded { job: j.id, workers });
     }

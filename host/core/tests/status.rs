@@ -206,7 +206,7 @@ fn worker_statuses_show_state_tasks_and_last_sign_of_life() {
     let now = t0 + secs(3);
     let status = |id: WorkerId, state, ago, running, done| WorkerStatus {
         id,
-        address: addr(id),
+        address: at(id),
         state,
         last_seen_ago: ago,
         running,

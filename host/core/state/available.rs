@@ -1,0 +1,60 @@
+//! [`Available`]: the tasks that may be handed out now, in one ordered set
+//! keyed by (job, phase, index), so choosing the next task is `O(log n)` and
+//! follows the FIFO rule by construction. Reads a job, touches only the set.
+
+use std::collections::BTreeSet;
+
+use super::job::Job;
+use crate::core::ids::{Phase, TaskId};
+
+/// Tasks that may be handed out now, in scheduling order.
+#[derive(Debug, Default)]
+pub struct Available(BTreeSet<TaskId>);
+
+impl Available {
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Takes the first in scheduling order.
+    pub fn pop_first(&mut self) -> Option<TaskId> {
+        self.0.pop_first()
+    }
+
+    /// Adds tasks that may run at once (a new job's maps, a lost map output).
+    pub fn extend(&mut self, tasks: impl IntoIterator<Item = TaskId>) {
+        self.0.extend(tasks);
+    }
+
+    /// Offers a pending task of `job` again: a map at once, a reduce only
+    /// while the job's reduces are open.
+    pub fn offer(&mut self, task: TaskId, job: &Job) {
+        if task.phase == Phase::Map || job.reduces_open() {
+            self.0.insert(task);
+        }
+    }
+
+    /// Opens `job`'s pending reduces when its maps are all done and nothing
+    /// blocks them.
+    pub fn open_reduces(&mut self, job: &Job) {
+        if job.reduces_open() {
+            self.0.extend(job.pending_reduces());
+        }
+    }
+
+    /// Withdraws `job`'s pending reduces (a map output was lost, or a map
+    /// worker is suspect).
+    pub fn close_reduces(&mut self, job: &Job) {
+        for t in job.pending_reduces() {
+            self.0.remove(&t);
+        }
+    }
+
+    /// Withdraws every task of `job` (it ended).
+    pub fn withdraw(&mut self, job: &Job) {
+        for t in job.all_ids() {
+            self.0.remove(&t);
+        }
+    }
+}

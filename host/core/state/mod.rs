@@ -1,0 +1,22 @@
+//! The core's state, in one place: tasks and their [`TaskState`]
+//! (`task.rs`), a job and its [`JobState`] (`job.rs`), all jobs (`jobs.rs`),
+//! workers (`worker.rs`) and the ordered set of available tasks
+//! (`available.rs`).
+//!
+//! Each type keeps its fields private and offers the transitions that touch
+//! only itself. Imports point one way: a job drives its tasks, `Jobs` holds
+//! jobs, `Available` reads a job (never changes it), and `Workers` knows
+//! none of them. The [`Scheduler`](super::Scheduler) façade composes them
+//! and carries each transition's consequences to the other parts.
+
+mod available;
+mod job;
+mod jobs;
+mod task;
+mod worker;
+
+pub use available::Available;
+pub use job::{Counters, Job, JobState, Verdict};
+pub use jobs::Jobs;
+pub use task::{Task, TaskState};
+pub use worker::Workers;
