@@ -26,6 +26,9 @@ pub mod spill;
 pub mod store;
 pub mod task;
 
+#[cfg(test)]
+mod fence_tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

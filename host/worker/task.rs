@@ -75,7 +75,7 @@ impl TaskSpec {
                 .into_iter()
                 .map(|a| Location {
                     map_task: a.task,
-                    attempt: 0,
+                    attempt: a.attempt,
                     worker: a.worker_id,
                     address: if a.address.is_empty() {
                         format!("127.0.0.1:{}", legacy_port_base + a.worker_id)
