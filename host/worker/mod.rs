@@ -27,7 +27,7 @@ pub mod store;
 pub mod task;
 
 #[cfg(test)]
-mod fence_tests;
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,7 +45,8 @@ pub struct WorkerConfig {
     /// The `host:port` other workers use to reach this one; `None` uses the
     /// listening address (which must then not be a wildcard like `0.0.0.0`).
     pub advertise: Option<String>,
-    /// How often to heartbeat.
+    /// How often to heartbeat when the coordinator does not say (an older
+    /// coordinator); a coordinator's `heartbeat_interval_ms` wins.
     pub heartbeat_interval: Duration,
     /// How long a `GetTask` may wait at the coordinator for work.
     pub long_poll: Duration,

@@ -30,12 +30,22 @@ type Client = CoordinatorClient<AuthChannel>;
 /// their id (the original design's convention).
 const LEGACY_PORT_BASE: u32 = 10163;
 
-/// This worker's registration: its id and the coordinator instance that
-/// gave it.
+/// This worker's registration: its id, the coordinator instance that gave
+/// it, and how often that coordinator wants a heartbeat.
 #[derive(Debug, Clone, Copy)]
 struct Session {
     id: u32,
     epoch: u64,
+    heartbeat: Duration,
+}
+
+/// The heartbeat interval to use: the coordinator's (`RegisterReply`), or
+/// `default` when it sends none (0: an older coordinator).
+fn heartbeat_interval(coordinator_ms: u32, default: Duration) -> Duration {
+    match coordinator_ms {
+        0 => default,
+        ms => Duration::from_millis(u64::from(ms)),
+    }
 }
 
 /// Why the task loop stopped.
@@ -166,7 +176,7 @@ impl Node {
             let heartbeat = tokio::spawn(heartbeat_loop(
                 self.client.clone(),
                 id,
-                self.config.heartbeat_interval,
+                id.heartbeat,
                 dead_tx,
             ));
             let stop = self.task_loop(id, dead_rx).await;
@@ -193,8 +203,9 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
-                        tracing::info!(worker = r.worker_id, "registered with the coordinator");
-                        return Some(Session { id: r.worker_id, epoch: r.coordinator_epoch });
+                        let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
+                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
+                        return Some(Session { id: r.worker_id, epoch: r.coordinator_epoch, heartbeat });
                     }
                     Err(status) => {
                         if !warned {
@@ -395,5 +406,17 @@ async fn heartbeat_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinators_heartbeat_interval_wins_unless_it_sends_none() {
+        let default = Duration::from_secs(2);
+        assert_eq!(heartbeat_interval(150, default), Duration::from_millis(150));
+        assert_eq!(heartbeat_interval(0, default), default);
     }
 }

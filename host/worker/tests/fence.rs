@@ -9,16 +9,16 @@ use std::time::Duration;
 use prost::Message;
 use tokio::net::TcpListener;
 
-use super::fetch::{FetchSpill, Fetcher};
-use super::service::WorkerService;
-use super::spill::{MemoryBudget, Run};
-use super::store::{MapOutput, MapOutputStore};
-use super::task::{Location, TaskKind, TaskSpec};
 use crate::coordinator::convert::task_reply;
 use crate::core::{Assignment, Attempt, JobId, JobSpec, MapLocation, TaskId, WorkerId};
 use crate::proto::coordinator::GetTaskReply;
 use crate::proto::worker::worker_server::WorkerServer;
 use crate::security::{Auth, Transport};
+use crate::worker::fetch::{FetchSpill, Fetcher};
+use crate::worker::service::WorkerService;
+use crate::worker::spill::{MemoryBudget, Run};
+use crate::worker::store::{MapOutput, MapOutputStore};
+use crate::worker::task::{Location, TaskKind, TaskSpec};
 
 /// Serves `store` on loopback; returns its address.
 async fn serve(store: MapOutputStore) -> String {
@@ -68,7 +68,10 @@ fn location(reply: GetTaskReply) -> Location {
     }
 }
 
-async fn fetch(loc: &Location, store: &MapOutputStore) -> Result<Run, super::fetch::FetchError> {
+async fn fetch(
+    loc: &Location,
+    store: &MapOutputStore,
+) -> Result<Run, crate::worker::fetch::FetchError> {
     let fetcher = Fetcher::new(
         Duration::from_secs(5),
         Duration::from_secs(5),
