@@ -14,6 +14,7 @@
 //! unreachable it retries with backoff; when told it was declared dead it
 //! drops its map output and registers again.
 
+pub mod convert;
 pub mod execute;
 pub mod fetch;
 pub mod map_task;
@@ -24,7 +25,6 @@ pub mod reduce_task;
 pub mod service;
 pub mod spill;
 pub mod store;
-pub mod task;
 
 #[cfg(test)]
 mod tests;

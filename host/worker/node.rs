@@ -10,18 +10,16 @@ use tokio::sync::watch;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
+use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::plugins::PluginSource;
 use super::service::WorkerService;
 use super::store::{MapOutputStore, StoreConfig};
-use super::task::TaskSpec;
 use super::{WorkerConfig, WorkerError};
-use crate::core::TaskCounters;
+use crate::core::{TaskCounters, WorkerId};
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{
-    FailTaskRequest, FinishTaskRequest, GetTaskRequest, HeartbeatRequest, RegisterRequest,
-};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -34,9 +32,18 @@ const LEGACY_PORT_BASE: u32 = 10163;
 /// it, and how often that coordinator wants a heartbeat.
 #[derive(Debug, Clone, Copy)]
 struct Session {
-    id: u32,
+    id: WorkerId,
     epoch: u64,
     heartbeat: Duration,
+}
+
+impl Session {
+    fn reporter(self) -> Reporter {
+        Reporter {
+            worker: self.id,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// The heartbeat interval to use: the coordinator's (`RegisterReply`), or
@@ -184,7 +191,7 @@ impl Node {
             match stop {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
-                    tracing::warn!(worker, "coordinator no longer knows this worker; dropping map output and registering again");
+                    tracing::warn!(%worker, "coordinator no longer knows this worker; dropping map output and registering again");
                 }
             }
         }
@@ -205,7 +212,7 @@ impl Node {
                         let r = r.into_inner();
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
-                        return Some(Session { id: r.worker_id, epoch: r.coordinator_epoch, heartbeat });
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat });
                     }
                     Err(status) => {
                         if !warned {
@@ -234,7 +241,7 @@ impl Node {
             }
             let mut client = self.client.clone();
             let request = GetTaskRequest {
-                worker_id: id.id,
+                worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
@@ -255,14 +262,14 @@ impl Node {
                 }
             };
             backoff = Backoff::new();
-            match TaskSpec::from_reply(reply, LEGACY_PORT_BASE) {
+            match convert::task_spec(reply, LEGACY_PORT_BASE) {
                 Ok(Some(task)) => {
                     let span = tracing::info_span!(
                         "task",
-                        job = task.job,
-                        phase = task.phase(),
-                        task = task.index,
-                        attempt = task.attempt
+                        job = %task.job(),
+                        phase = %task.phase(),
+                        task = task.index(),
+                        attempt = task.attempt.map_or(0, |a| a.0)
                     );
                     if let Some(stop) = self.run_task(id, task).instrument(span).await {
                         return stop;
@@ -311,41 +318,16 @@ impl Node {
         task: &TaskSpec,
         outcome: Result<TaskCounters, TaskFailure>,
     ) -> Option<Stop> {
-        let reduce = task.phase() == "reduce";
         let mut backoff = Backoff::new();
         loop {
             let mut client = self.client.clone();
             let result = match &outcome {
                 Ok(c) => client
-                    .finish_task(FinishTaskRequest {
-                        worker_id: id.id,
-                        coordinator_epoch: id.epoch,
-                        job_id: task.job,
-                        task: task.index,
-                        reduce,
-                        attempt: task.attempt,
-                        counters: Some(crate::proto::coordinator::TaskCounters {
-                            input_bytes: c.input_bytes,
-                            input_records: c.input_records,
-                            output_records: c.output_records,
-                            output_bytes: c.output_bytes,
-                            shuffle_bytes: c.shuffle_bytes,
-                        }),
-                    })
+                    .finish_task(convert::finish_request(id.reporter(), task, c))
                     .await
                     .map(|_| ()),
                 Err(f) => client
-                    .fail_task(FailTaskRequest {
-                        worker_id: id.id,
-                        coordinator_epoch: id.epoch,
-                        job_id: task.job,
-                        task: task.index,
-                        reduce,
-                        retry: f.retry,
-                        error: f.message.clone(),
-                        attempt: task.attempt,
-                        unreachable_worker: f.unreachable,
-                    })
+                    .fail_task(convert::fail_request(id.reporter(), task, f))
                     .await
                     .map(|_| ()),
             };
@@ -384,7 +366,7 @@ async fn heartbeat_loop(
         ticker.tick().await;
         match client
             .heartbeat(HeartbeatRequest {
-                worker_id: id.id,
+                worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
             })
             .await

@@ -14,11 +14,11 @@ use crate::core::{Assignment, Attempt, JobId, JobSpec, MapLocation, TaskId, Work
 use crate::proto::coordinator::GetTaskReply;
 use crate::proto::worker::worker_server::WorkerServer;
 use crate::security::{Auth, Transport};
+use crate::worker::convert::{task_spec, Location, TaskKind};
 use crate::worker::fetch::{FetchSpill, Fetcher};
 use crate::worker::service::WorkerService;
 use crate::worker::spill::{MemoryBudget, Run};
-use crate::worker::store::{MapOutput, MapOutputStore};
-use crate::worker::task::{Location, TaskKind, TaskSpec};
+use crate::worker::store::{MapOutput, MapOutputStore, PartitionRef};
 
 /// Serves `store` on loopback; returns its address.
 async fn serve(store: MapOutputStore) -> String {
@@ -61,10 +61,20 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
 
 /// The map output location the worker reads from `reply`.
 fn location(reply: GetTaskReply) -> Location {
-    let task = TaskSpec::from_reply(reply, 10163).unwrap().unwrap();
+    let task = task_spec(reply, 10163).unwrap().unwrap();
     match task.kind {
         TaskKind::Reduce { mut locations } => locations.remove(0),
         TaskKind::Map { .. } => panic!("expected a reduce"),
+    }
+}
+
+/// The partition a reduce of job 4 asks for at `loc`.
+fn part(loc: &Location) -> PartitionRef {
+    PartitionRef {
+        job: JobId(4),
+        map_task: loc.map_task,
+        attempt: loc.attempt,
+        reduce_task: 0,
     }
 }
 
@@ -81,27 +91,33 @@ async fn fetch(
         budget: Arc::new(MemoryBudget::new(1 << 20)),
         work_dir: Arc::clone(store.work_dir()),
     };
-    fetcher
-        .fetch(&loc.address, 4, loc.map_task, loc.attempt, 0, &spill)
-        .await
+    fetcher.fetch(&loc.address, part(loc), &spill).await
 }
 
 #[tokio::test]
 async fn a_reduce_never_reads_another_attempts_map_output() {
     let store = MapOutputStore::default();
     // The holder kept attempt 1's output; the core recorded attempt 2.
-    store.insert(4, 0, MapOutput::new(1, vec![Run::memory(&b"stale"[..])]));
+    store.insert(
+        JobId(4),
+        0,
+        MapOutput::new(Some(Attempt(1)), vec![Run::memory(&b"stale"[..])]),
+    );
     let address = serve(store.clone()).await;
 
     let stale = location(wire_reply(&address, 2));
-    assert_eq!(stale.attempt, 2, "the attempt reaches the worker");
+    assert_eq!(
+        stale.attempt,
+        Some(Attempt(2)),
+        "the attempt reaches the worker"
+    );
     let err = fetch(&stale, &store).await.unwrap_err();
     assert!(
         err.reason.contains("NotFound") && err.reason.contains("attempt 1"),
         "{err}"
     );
     // The worker's own store applies the same fence.
-    assert!(store.partition(4, 0, 0, stale.attempt).is_err());
+    assert!(store.partition(part(&stale)).is_err());
 
     let current = location(wire_reply(&address, 1));
     let run = fetch(&current, &store).await.unwrap();
@@ -111,7 +127,11 @@ async fn a_reduce_never_reads_another_attempts_map_output() {
 #[tokio::test]
 async fn an_older_peer_sending_no_attempt_reads_what_is_held() {
     let store = MapOutputStore::default();
-    store.insert(4, 0, MapOutput::new(3, vec![Run::memory(&b"held"[..])]));
+    store.insert(
+        JobId(4),
+        0,
+        MapOutput::new(Some(Attempt(3)), vec![Run::memory(&b"held"[..])]),
+    );
     let address = serve(store.clone()).await;
     // An older coordinator sends no attempt: the field decodes as 0.
     let mut reply = wire_reply(&address, 3);
