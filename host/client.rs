@@ -18,12 +18,12 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The URL is malformed.
-    #[error("bad coordinator URL {url:?}: {reason}")]
+    #[error("bad coordinator URL {url:?}: {source}")]
     BadUrl {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        source: crate::security::SecurityError,
     },
     /// The coordinator cannot be reached.
     #[error("cannot reach the coordinator at {url}: {reason}")]
@@ -286,9 +286,9 @@ impl Client {
         let full = transport.url(url);
         let endpoint = transport
             .endpoint(url, Duration::from_secs(5))
-            .map_err(|reason| ClientError::BadUrl {
+            .map_err(|source| ClientError::BadUrl {
                 url: url.to_string(),
-                reason,
+                source,
             })?;
         let channel = endpoint
             .connect()

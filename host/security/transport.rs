@@ -8,6 +8,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::auth::{BearerToken, Token};
 use super::tls::TlsFiles;
+use super::SecurityError;
 
 /// A channel that adds our token to every request.
 pub type AuthChannel = InterceptedService<Channel, BearerToken>;
@@ -50,15 +51,22 @@ impl Transport {
     }
 
     /// An endpoint for `address` with TLS applied and a connect timeout.
-    pub fn endpoint(&self, address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
+    pub fn endpoint(
+        &self,
+        address: &str,
+        connect_timeout: Duration,
+    ) -> Result<Endpoint, SecurityError> {
         let mut endpoint = Endpoint::from_shared(self.url(address))
-            .map_err(|e| format!("bad address {address:?}: {e}"))?
+            .map_err(|source| SecurityError::BadAddress {
+                address: address.to_string(),
+                source,
+            })?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true);
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.client())
-                .map_err(|e| format!("TLS setup: {e}"))?;
+                .map_err(SecurityError::TlsSetup)?;
         }
         Ok(endpoint)
     }
@@ -69,7 +77,11 @@ impl Transport {
     }
 
     /// A lazily connecting channel to `address`.
-    pub fn lazy(&self, address: &str, connect_timeout: Duration) -> Result<AuthChannel, String> {
+    pub fn lazy(
+        &self,
+        address: &str,
+        connect_timeout: Duration,
+    ) -> Result<AuthChannel, SecurityError> {
         Ok(self.wrap(self.endpoint(address, connect_timeout)?.connect_lazy()))
     }
 }

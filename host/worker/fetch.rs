@@ -138,7 +138,10 @@ impl Fetcher {
         if let Some(c) = channels.get(address) {
             return Ok(c.clone());
         }
-        let channel = self.transport.lazy(address, self.connect_timeout)?;
+        let channel = self
+            .transport
+            .lazy(address, self.connect_timeout)
+            .map_err(|e| e.to_string())?;
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }

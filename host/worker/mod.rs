@@ -97,12 +97,12 @@ pub enum WorkerError {
     #[error("listening on {0}, which other workers cannot dial: pass --advertise HOST:PORT")]
     NeedAdvertise(std::net::SocketAddr),
     /// The coordinator URL is malformed.
-    #[error("bad coordinator URL {url:?}: {reason}")]
+    #[error("bad coordinator URL {url:?}: {source}")]
     BadCoordinatorUrl {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        source: crate::security::SecurityError,
     },
     /// A TLS setting is unusable.
     #[error(transparent)]

@@ -92,9 +92,9 @@ pub async fn run(
         None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
         None => local.to_string(),
     };
-    let bad_url = |reason: String| WorkerError::BadCoordinatorUrl {
+    let bad_url = |source| WorkerError::BadCoordinatorUrl {
         url: config.coordinator.clone(),
-        reason,
+        source,
     };
     let client = CoordinatorClient::new(
         config
