@@ -7,6 +7,7 @@ use crate::security::{AuthChannel, Transport};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
+use crate::core::{JobId, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 
@@ -17,12 +18,12 @@ pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The URL is malformed.
-    #[error("bad coordinator URL {url:?}: {reason}")]
+    #[error("bad coordinator URL {url:?}: {source}")]
     BadUrl {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        source: crate::security::SecurityError,
     },
     /// The coordinator cannot be reached.
     #[error("cannot reach the coordinator at {url}: {reason}")]
@@ -102,7 +103,8 @@ pub struct Progress {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobView {
     /// The job's id.
-    pub job_id: u32,
+    #[serde(serialize_with = "job_number")]
+    pub job_id: JobId,
     /// Its state.
     pub state: JobState,
     /// Whether it ended.
@@ -178,7 +180,7 @@ impl From<pb::PollJobReply> for JobView {
         };
         let c = r.counters.unwrap_or_default();
         JobView {
-            job_id: r.job_id,
+            job_id: JobId(r.job_id),
             state,
             done: r.done,
             failed: r.failed,
@@ -224,7 +226,8 @@ pub struct Submission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerView {
     /// Its id.
-    pub worker_id: u32,
+    #[serde(serialize_with = "worker_number")]
+    pub worker_id: WorkerId,
     /// Its address.
     pub address: String,
     /// `alive` or `dead`.
@@ -283,9 +286,9 @@ impl Client {
         let full = transport.url(url);
         let endpoint = transport
             .endpoint(url, Duration::from_secs(5))
-            .map_err(|reason| ClientError::BadUrl {
+            .map_err(|source| ClientError::BadUrl {
                 url: url.to_string(),
-                reason,
+                source,
             })?;
         let channel = transport
             .connect(&endpoint)
@@ -300,7 +303,7 @@ impl Client {
     }
 
     /// Submits a job; returns its id.
-    pub async fn submit(&self, job: Submission) -> Result<u32, ClientError> {
+    pub async fn submit(&self, job: Submission) -> Result<JobId, ClientError> {
         let args = plugin_api::frame::encode_frames(&job.args);
         let reply = self
             .inner
@@ -313,15 +316,15 @@ impl Client {
                 args,
             })
             .await?;
-        Ok(reply.into_inner().job_id)
+        Ok(JobId(reply.into_inner().job_id))
     }
 
     /// A job's status.
-    pub async fn poll(&self, job: u32) -> Result<JobView, ClientError> {
+    pub async fn poll(&self, job: JobId) -> Result<JobView, ClientError> {
         let reply = self
             .inner
             .clone()
-            .poll_job(pb::PollJobRequest { job_id: job })
+            .poll_job(pb::PollJobRequest { job_id: job.0 })
             .await?;
         Ok(reply.into_inner().into())
     }
@@ -329,12 +332,12 @@ impl Client {
     /// A job's status now and at every change, ending when it is done.
     pub async fn watch(
         &self,
-        job: u32,
+        job: JobId,
     ) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
         let stream = self
             .inner
             .clone()
-            .watch_job(pb::PollJobRequest { job_id: job })
+            .watch_job(pb::PollJobRequest { job_id: job.0 })
             .await?
             .into_inner();
         Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
@@ -343,7 +346,7 @@ impl Client {
     /// Follows a job to its end; `on_change` sees every status.
     pub async fn wait(
         &self,
-        job: u32,
+        job: JobId,
         mut on_change: impl FnMut(&JobView),
     ) -> Result<JobView, ClientError> {
         let mut stream = Box::pin(self.watch(job).await?);
@@ -385,7 +388,7 @@ impl Client {
             .workers
             .into_iter()
             .map(|w| WorkerView {
-                worker_id: w.worker_id,
+                worker_id: WorkerId(w.worker_id),
                 address: w.address,
                 state: match pb::WorkerState::try_from(w.state) {
                     Ok(pb::WorkerState::Alive) => "alive",
@@ -419,14 +422,24 @@ impl Client {
     }
 
     /// Cancels a job; its status after.
-    pub async fn cancel(&self, job: u32) -> Result<JobView, ClientError> {
+    pub async fn cancel(&self, job: JobId) -> Result<JobView, ClientError> {
         let reply = self
             .inner
             .clone()
-            .cancel_job(pb::PollJobRequest { job_id: job })
+            .cancel_job(pb::PollJobRequest { job_id: job.0 })
             .await?;
         Ok(reply.into_inner().into())
     }
+}
+
+/// Serializes a job id as its number (JSON output stays `"job_id": 3`).
+fn job_number<S: serde::Serializer>(id: &JobId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(id.0)
+}
+
+/// Serializes a worker id as its number.
+fn worker_number<S: serde::Serializer>(id: &WorkerId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(id.0)
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
@@ -438,4 +451,29 @@ fn source_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_ids_serialize_as_plain_numbers() {
+        let job = JobView::from(pb::PollJobReply {
+            job_id: 3,
+            ..Default::default()
+        });
+        assert_eq!(job.job_id, JobId(3));
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["job_id"], 3);
+        let worker = WorkerView {
+            worker_id: WorkerId(5),
+            address: String::new(),
+            state: "alive".into(),
+            last_heartbeat_age_ms: 0,
+            running: String::new(),
+            tasks_completed: 0,
+        };
+        assert_eq!(serde_json::to_value(&worker).unwrap()["worker_id"], 5);
+    }
 }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use mapreduce::client::{Client, ClientError, JobState, JobView, Submission};
 use mapreduce::cluster::LocalCluster;
+use mapreduce::core::JobId;
 use mapreduce::output::OutputRecords;
 use mapreduce::plugin::Registry;
 use mapreduce::proto::coordinator as pb;
@@ -105,7 +106,7 @@ fn submission(
 }
 
 /// Waits for job `id` to end.
-async fn wait(client: &Client, id: u32) -> JobView {
+async fn wait(client: &Client, id: JobId) -> JobView {
     within(&format!("job {id} to end"), client.wait(id, |_| {}))
         .await
         .expect("following the job")
@@ -258,7 +259,10 @@ async fn an_unknown_job_is_not_found() {
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
 
     let typed = client(&cluster).await;
-    let err = typed.poll(999).await.expect_err("job 999 does not exist");
+    let err = typed
+        .poll(JobId(999))
+        .await
+        .expect_err("job 999 does not exist");
     assert!(
         matches!(&err, ClientError::Rpc(s) if s.code() == Code::NotFound),
         "{err:?}"
@@ -289,7 +293,7 @@ async fn job_ids_start_at_zero_and_increase() {
                 .expect("submitting"),
         );
     }
-    assert_eq!(ids, [0, 1, 2]);
+    assert_eq!(ids, [JobId(0), JobId(1), JobId(2)]);
     for &id in &ids {
         let view = wait(&client, id).await;
         assert_eq!(view.job_id, id);
@@ -297,14 +301,18 @@ async fn job_ids_start_at_zero_and_increase() {
         assert!(view.errors.is_empty(), "{view:#?}");
         assert!(view.finished_at_ms >= view.submitted_at_ms, "{view:#?}");
     }
-    let listed: Vec<u32> = client
+    let listed: Vec<JobId> = client
         .jobs()
         .await
         .unwrap()
         .iter()
         .map(|j| j.job_id)
         .collect();
-    assert_eq!(listed, [0, 1, 2], "ListJobs is oldest first");
+    assert_eq!(
+        listed,
+        [JobId(0), JobId(1), JobId(2)],
+        "ListJobs is oldest first"
+    );
     drop(client);
     stop(cluster).await;
 }
@@ -445,7 +453,7 @@ async fn watch_job_ends_after_the_done_status() {
     let mut coordinator = raw(&cluster).await;
     let collect = |mut coordinator: CoordinatorClient<Channel>| async move {
         let mut stream = coordinator
-            .watch_job(pb::PollJobRequest { job_id: id })
+            .watch_job(pb::PollJobRequest { job_id: id.0 })
             .await
             .expect("watching")
             .into_inner();
@@ -459,7 +467,7 @@ async fn watch_job_ends_after_the_done_status() {
     let (last, earlier) = statuses.split_last().expect("at least one status");
     assert!(last.done && !last.failed, "{last:?}");
     assert_eq!(last.state, pb::JobState::Succeeded as i32, "{last:?}");
-    assert_eq!(last.job_id, id);
+    assert_eq!(last.job_id, id.0);
     assert!(
         earlier.iter().all(|s| !s.done),
         "only the last status is done: {statuses:?}"
@@ -478,7 +486,7 @@ async fn watch_job_ends_after_the_done_status() {
     assert_eq!(again.len(), 1, "{again:?}");
     assert!(again[0].done);
     let polled = coordinator
-        .poll_job(pb::PollJobRequest { job_id: id })
+        .poll_job(pb::PollJobRequest { job_id: id.0 })
         .await
         .unwrap()
         .into_inner();

@@ -111,7 +111,7 @@ async fn every_rpc_checks_the_callers_token_and_role() {
     let (code, msg) = code_of(
         client(cluster.url(), Some("wrong"))
             .await
-            .poll(0)
+            .poll(mapreduce::core::JobId(0))
             .await
             .unwrap_err(),
     );
@@ -269,7 +269,7 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
     assert_eq!(code, Code::ResourceExhausted, "{msg}");
     assert!(msg.contains("--max-queued-jobs"), "{msg}");
     // Room again once a job ends.
-    c.cancel(0).await.unwrap();
+    c.cancel(mapreduce::core::JobId(0)).await.unwrap();
     c.submit(wc_job(dir.path(), vec![f])).await.unwrap();
     cluster.shutdown().await;
 }

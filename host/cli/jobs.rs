@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use super::progress::ProgressPrinter;
 use super::{CoordinatorArg, JobArgs, PluginsArg};
 use crate::client::{Client, JobView, Submission};
+use crate::core::JobId;
 use crate::output::{count_partitions, OutputRecords};
 
 /// `mr submit`.
@@ -69,7 +70,7 @@ fn absolute(p: &Path) -> anyhow::Result<String> {
 
 /// Follows `job` to its end, printing progress; prints errors of a failed
 /// job and returns the exit code.
-pub(super) async fn follow(client: &Client, job: u32) -> anyhow::Result<(JobView, ExitCode)> {
+pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
     let mut progress = ProgressPrinter::new();
     let view = client.wait(job, |v| progress.update(v)).await?;
     progress.finish();
@@ -126,7 +127,7 @@ pub struct PollCmd {
 impl PollCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let client = self.coordinator.connect().await?;
-        let v = client.poll(self.job_id).await?;
+        let v = client.poll(JobId(self.job_id)).await?;
         if self.json {
             println!("{}", serde_json::to_string(&v)?);
             return Ok(ExitCode::SUCCESS);
@@ -308,7 +309,7 @@ impl CancelCmd {
             .coordinator
             .connect()
             .await?
-            .cancel(self.job_id)
+            .cancel(JobId(self.job_id))
             .await?;
         println!("job {} {}", v.job_id, v.state);
         Ok(ExitCode::SUCCESS)

@@ -138,7 +138,8 @@ pub struct WorkerCmd {
     advertise: Option<String>,
     #[command(flatten)]
     plugins: PluginsArg,
-    /// How often to heartbeat.
+    /// How often to heartbeat when the coordinator does not say (an older
+    /// coordinator); the coordinator's --heartbeat-interval-ms wins.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
     /// Bytes of data to hold in memory before spilling to local disk, e.g.

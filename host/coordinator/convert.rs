@@ -169,6 +169,7 @@ pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
                 task: l.task,
                 worker_id: l.worker.0,
                 address: worker_address(l.worker, l.address.as_deref()),
+                attempt: l.attempt.0,
             })
             .collect(),
         args: a.spec.args.clone(),

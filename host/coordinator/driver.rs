@@ -56,7 +56,8 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
 async fn remove_job(job: u32, worker: u32, address: String, transport: Transport) {
     let result = async {
         let endpoint = transport
-            .endpoint(&address, Duration::from_secs(5))?
+            .endpoint(&address, Duration::from_secs(5))
+            .map_err(|e| e.to_string())?
             .timeout(Duration::from_secs(10));
         let channel = transport
             .connect(&endpoint)

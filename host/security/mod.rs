@@ -40,6 +40,17 @@ pub enum SecurityError {
     /// TLS files are incomplete.
     #[error("{0}")]
     Tls(String),
+    /// An address cannot be dialled.
+    #[error("bad address {address:?}: {source}")]
+    BadAddress {
+        /// The address.
+        address: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// TLS cannot be set up for a connection.
+    #[error("TLS setup: {0}")]
+    TlsSetup(tonic::transport::Error),
     /// Listening beyond loopback without authentication.
     #[error(
         "refusing to listen on {0} without client and worker tokens: anyone who can reach it could submit jobs or \

@@ -10,6 +10,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::auth::{BearerToken, Token};
 use super::tls::TlsFiles;
 use crate::net::Dialer;
+use super::SecurityError;
 
 /// A channel that adds our token to every request.
 pub type AuthChannel = InterceptedService<Channel, BearerToken>;
@@ -61,15 +62,22 @@ impl Transport {
     }
 
     /// An endpoint for `address` with TLS applied and a connect timeout.
-    pub fn endpoint(&self, address: &str, connect_timeout: Duration) -> Result<Endpoint, String> {
+    pub fn endpoint(
+        &self,
+        address: &str,
+        connect_timeout: Duration,
+    ) -> Result<Endpoint, SecurityError> {
         let mut endpoint = Endpoint::from_shared(self.url(address))
-            .map_err(|e| format!("bad address {address:?}: {e}"))?
+            .map_err(|source| SecurityError::BadAddress {
+                address: address.to_string(),
+                source,
+            })?
             .connect_timeout(connect_timeout)
             .tcp_nodelay(true);
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.client())
-                .map_err(|e| format!("TLS setup: {e}"))?;
+                .map_err(SecurityError::TlsSetup)?;
         }
         Ok(endpoint)
     }
@@ -88,7 +96,11 @@ impl Transport {
     }
 
     /// A lazily connecting channel to `address`.
-    pub fn lazy(&self, address: &str, connect_timeout: Duration) -> Result<AuthChannel, String> {
+    pub fn lazy(
+        &self,
+        address: &str,
+        connect_timeout: Duration,
+    ) -> Result<AuthChannel, SecurityError> {
         let endpoint = self.endpoint(address, connect_timeout)?;
         Ok(self.wrap(match &self.dialer {
             Some(dialer) => endpoint.connect_with_connector_lazy(dialer.clone()),

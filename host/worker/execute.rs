@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
 use super::map_task::{run_map, MapConfig};
 use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
-use super::store::{MapOutput, MapOutputStore};
-use super::task::{Location, TaskKind, TaskSpec};
-use crate::core::TaskCounters;
+use super::store::{MapOutput, MapOutputStore, PartitionRef};
+use crate::core::{JobId, TaskCounters, WorkerId};
 use crate::plugin::App;
 
 /// How many map outputs a reduce fetches at once.
@@ -28,7 +28,7 @@ pub struct TaskFailure {
     /// Whether another attempt may succeed.
     pub retry: bool,
     /// For a fetch failure: the worker that could not be reached.
-    pub unreachable: Option<u32>,
+    pub unreachable: Option<WorkerId>,
 }
 
 impl TaskFailure {
@@ -58,7 +58,7 @@ impl Executor {
         }
     }
 
-    async fn app(&self, task: &TaskSpec, worker: u32) -> Result<Arc<dyn App>, TaskFailure> {
+    async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<Arc<dyn App>, TaskFailure> {
         // Another worker may have the app, or a later fetch may work.
         self.plugins
             .app(&task.app, &task.app_sha256)
@@ -71,7 +71,11 @@ impl Executor {
     }
 
     /// Runs `task` as worker `worker`.
-    pub async fn run(&self, worker: u32, task: &TaskSpec) -> Result<TaskCounters, TaskFailure> {
+    pub async fn run(
+        &self,
+        worker: WorkerId,
+        task: &TaskSpec,
+    ) -> Result<TaskCounters, TaskFailure> {
         check_confinement(task).await?;
         let app = self.app(task, worker).await?;
         match &task.kind {
@@ -112,8 +116,8 @@ impl Executor {
             );
         }
         self.store.insert(
-            task.job,
-            task.index,
+            task.job(),
+            task.index(),
             MapOutput {
                 attempt: task.attempt,
                 partitions: result.partitions,
@@ -131,25 +135,22 @@ impl Executor {
 
     async fn fetch_one(
         &self,
-        worker: u32,
+        worker: WorkerId,
         task: &TaskSpec,
         loc: &Location,
         spill: &FetchSpill,
     ) -> Result<Run, TaskFailure> {
+        let part = PartitionRef {
+            job: task.job(),
+            map_task: loc.map_task,
+            attempt: loc.attempt,
+            reduce_task: task.index(),
+        };
         let result = if loc.worker == worker {
-            self.store
-                .partition(task.job, loc.map_task, task.index, loc.attempt)
-                .map_err(|e| e.to_string())
+            self.store.partition(part).map_err(|e| e.to_string())
         } else {
             self.fetcher
-                .fetch(
-                    &loc.address,
-                    task.job,
-                    loc.map_task,
-                    loc.attempt,
-                    task.index,
-                    spill,
-                )
+                .fetch(&loc.address, part, spill)
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -163,7 +164,7 @@ impl Executor {
     async fn run_reduce(
         &self,
         app: Arc<dyn App>,
-        worker: u32,
+        worker: WorkerId,
         task: &TaskSpec,
         locations: &[Location],
     ) -> Result<TaskCounters, TaskFailure> {
@@ -188,9 +189,10 @@ impl Executor {
         tokio::fs::create_dir_all(&dir).await.map_err(|e| {
             TaskFailure::fatal(format!("cannot create output directory {dir}: {e}"))
         })?;
-        let (args, r) = (task.args.clone(), task.index);
-        let job = task.job;
-        let tag = format!("j{job}-w{worker}-a{}-p{}", task.attempt, std::process::id());
+        let (args, r) = (task.args.clone(), task.index());
+        let job = task.job();
+        let attempt = task.attempt.map_or(0, |a| a.0);
+        let tag = format!("j{job}-w{worker}-a{attempt}-p{}", std::process::id());
         let stats = tokio::task::spawn_blocking(move || {
             let stats = reduce_to_file(&*app, runs, buffer, &args, Path::new(&dir), r, &tag)?;
             remove_stale_temporaries(Path::new(&dir), job, r);
@@ -221,7 +223,7 @@ impl Executor {
 /// earlier attempts whose worker died between creating and renaming them.
 /// (Another job writing into the same folder has another job id in its
 /// temporaries' names and is left alone.)
-fn remove_stale_temporaries(dir: &Path, job: u32, r: u32) {
+fn remove_stale_temporaries(dir: &Path, job: JobId, r: u32) {
     let prefix = format!(".mr-out-{r}.j{job}-");
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -268,7 +270,7 @@ mod tests {
         for n in names {
             std::fs::write(dir.path().join(n), b"x").unwrap();
         }
-        super::remove_stale_temporaries(dir.path(), 7, 1);
+        super::remove_stale_temporaries(dir.path(), crate::core::JobId(7), 1);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -17,6 +17,8 @@ use crate::security::{AuthChannel, Transport};
 use bytes::Bytes;
 
 use super::spill::{DiskRange, MemoryBudget, Run, RunFile, WorkDir};
+use super::store::PartitionRef;
+use crate::core::JobId;
 
 use crate::proto::worker::worker_client::WorkerClient;
 use crate::proto::worker::ReadMapRequest;
@@ -26,7 +28,7 @@ use crate::proto::worker::ReadMapRequest;
 #[error("cannot fetch job {job} map task {map_task} output from worker at {address}: {reason}")]
 pub struct FetchError {
     /// The job.
-    pub job: u32,
+    pub job: JobId,
     /// The map task.
     pub map_task: u32,
     /// The peer's address.
@@ -136,7 +138,10 @@ impl Fetcher {
         if let Some(c) = channels.get(address) {
             return Ok(c.clone());
         }
-        let channel = self.transport.lazy(address, self.connect_timeout)?;
+        let channel = self
+            .transport
+            .lazy(address, self.connect_timeout)
+            .map_err(|e| e.to_string())?;
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }
@@ -150,29 +155,23 @@ impl Fetcher {
             .remove(address);
     }
 
-    /// Fetches partition `reduce_task` of `job`'s map task `map_task`
-    /// (attempt `map_attempt`, 0 for any) from the worker at `address`,
-    /// into memory or `spill`'s files.
+    /// Fetches `part` from the worker at `address` (which refuses another
+    /// attempt's output than the one named), into memory or `spill`'s
+    /// files.
     pub async fn fetch(
         &self,
         address: &str,
-        job: u32,
-        map_task: u32,
-        map_attempt: u32,
-        reduce_task: u32,
+        part: PartitionRef,
         spill: &FetchSpill,
     ) -> Result<Run, FetchError> {
         let err = |reason: String| FetchError {
-            job,
-            map_task,
+            job: part.job,
+            map_task: part.map_task,
             address: address.to_string(),
             reason,
         };
         let channel = self.channel(address).map_err(err)?;
-        let result = self
-            .fetch_on(channel, job, map_task, map_attempt, reduce_task, spill)
-            .await
-            .map_err(err);
+        let result = self.fetch_on(channel, part, spill).await.map_err(err);
         if result.is_err() {
             self.forget(address);
         }
@@ -182,18 +181,15 @@ impl Fetcher {
     async fn fetch_on(
         &self,
         channel: AuthChannel,
-        job: u32,
-        map_task: u32,
-        map_attempt: u32,
-        reduce_task: u32,
+        part: PartitionRef,
         spill: &FetchSpill,
     ) -> Result<Run, String> {
         let mut client = WorkerClient::new(channel).max_decoding_message_size(64 << 20);
         let request = ReadMapRequest {
-            job_id: job,
-            map_task,
-            reduce_task,
-            map_attempt,
+            job_id: part.job.0,
+            map_task: part.map_task,
+            reduce_task: part.reduce_task,
+            map_attempt: part.attempt.map_or(0, |a| a.0),
         };
         let response = tokio::time::timeout(self.idle_timeout, client.read_map_stream(request))
             .await

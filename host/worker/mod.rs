@@ -14,6 +14,7 @@
 //! unreachable it retries with backoff; when told it was declared dead it
 //! drops its map output and registers again.
 
+pub mod convert;
 pub mod execute;
 pub mod fetch;
 pub mod map_task;
@@ -24,7 +25,9 @@ pub mod reduce_task;
 pub mod service;
 pub mod spill;
 pub mod store;
-pub mod task;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,7 +45,8 @@ pub struct WorkerConfig {
     /// The `host:port` other workers use to reach this one; `None` uses the
     /// listening address (which must then not be a wildcard like `0.0.0.0`).
     pub advertise: Option<String>,
-    /// How often to heartbeat.
+    /// How often to heartbeat when the coordinator does not say (an older
+    /// coordinator); a coordinator's `heartbeat_interval_ms` wins.
     pub heartbeat_interval: Duration,
     /// How long a `GetTask` may wait at the coordinator for work.
     pub long_poll: Duration,
@@ -93,12 +97,12 @@ pub enum WorkerError {
     #[error("listening on {0}, which other workers cannot dial: pass --advertise HOST:PORT")]
     NeedAdvertise(std::net::SocketAddr),
     /// The coordinator URL is malformed.
-    #[error("bad coordinator URL {url:?}: {reason}")]
+    #[error("bad coordinator URL {url:?}: {source}")]
     BadCoordinatorUrl {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        source: crate::security::SecurityError,
     },
     /// A TLS setting is unusable.
     #[error(transparent)]

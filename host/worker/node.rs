@@ -9,19 +9,17 @@ use tokio::sync::watch;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
+use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::plugins::PluginSource;
 use super::service::WorkerService;
 use super::store::{MapOutputStore, StoreConfig};
-use super::task::TaskSpec;
 use super::{WorkerConfig, WorkerError};
-use crate::core::TaskCounters;
+use crate::core::{TaskCounters, WorkerId};
 use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{
-    FailTaskRequest, FinishTaskRequest, GetTaskRequest, HeartbeatRequest, RegisterRequest,
-};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -30,12 +28,31 @@ type Client = CoordinatorClient<AuthChannel>;
 /// their id (the original design's convention).
 const LEGACY_PORT_BASE: u32 = 10163;
 
-/// This worker's registration: its id and the coordinator instance that
-/// gave it.
+/// This worker's registration: its id, the coordinator instance that gave
+/// it, and how often that coordinator wants a heartbeat.
 #[derive(Debug, Clone, Copy)]
 struct Session {
-    id: u32,
+    id: WorkerId,
     epoch: u64,
+    heartbeat: Duration,
+}
+
+impl Session {
+    fn reporter(self) -> Reporter {
+        Reporter {
+            worker: self.id,
+            epoch: self.epoch,
+        }
+    }
+}
+
+/// The heartbeat interval to use: the coordinator's (`RegisterReply`), or
+/// `default` when it sends none (0: an older coordinator).
+fn heartbeat_interval(coordinator_ms: u32, default: Duration) -> Duration {
+    match coordinator_ms {
+        0 => default,
+        ms => Duration::from_millis(u64::from(ms)),
+    }
 }
 
 /// Why the task loop stopped.
@@ -76,9 +93,9 @@ pub async fn run(
         None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
         None => local.to_string(),
     };
-    let bad_url = |reason: String| WorkerError::BadCoordinatorUrl {
+    let bad_url = |source| WorkerError::BadCoordinatorUrl {
         url: config.coordinator.clone(),
-        reason,
+        source,
     };
     let client = CoordinatorClient::new(
         config
@@ -167,7 +184,7 @@ impl Node {
             let heartbeat = tokio::spawn(heartbeat_loop(
                 self.client.clone(),
                 id,
-                self.config.heartbeat_interval,
+                id.heartbeat,
                 dead_tx,
             ));
             let stop = self.task_loop(id, dead_rx).await;
@@ -175,7 +192,7 @@ impl Node {
             match stop {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
-                    tracing::warn!(worker, "coordinator no longer knows this worker; dropping map output and registering again");
+                    tracing::warn!(%worker, "coordinator no longer knows this worker; dropping map output and registering again");
                 }
             }
         }
@@ -194,8 +211,9 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
-                        tracing::info!(worker = r.worker_id, "registered with the coordinator");
-                        return Some(Session { id: r.worker_id, epoch: r.coordinator_epoch });
+                        let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
+                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat });
                     }
                     Err(status) => {
                         if !warned {
@@ -224,7 +242,7 @@ impl Node {
             }
             let mut client = self.client.clone();
             let request = GetTaskRequest {
-                worker_id: id.id,
+                worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
@@ -245,14 +263,14 @@ impl Node {
                 }
             };
             backoff = Backoff::new();
-            match TaskSpec::from_reply(reply, LEGACY_PORT_BASE) {
+            match convert::task_spec(reply, LEGACY_PORT_BASE) {
                 Ok(Some(task)) => {
                     let span = tracing::info_span!(
                         "task",
-                        job = task.job,
-                        phase = task.phase(),
-                        task = task.index,
-                        attempt = task.attempt
+                        job = %task.job(),
+                        phase = %task.phase(),
+                        task = task.index(),
+                        attempt = task.attempt.map_or(0, |a| a.0)
                     );
                     if let Some(stop) = self.run_task(id, task).instrument(span).await {
                         return stop;
@@ -301,41 +319,16 @@ impl Node {
         task: &TaskSpec,
         outcome: Result<TaskCounters, TaskFailure>,
     ) -> Option<Stop> {
-        let reduce = task.phase() == "reduce";
         let mut backoff = Backoff::new();
         loop {
             let mut client = self.client.clone();
             let result = match &outcome {
                 Ok(c) => client
-                    .finish_task(FinishTaskRequest {
-                        worker_id: id.id,
-                        coordinator_epoch: id.epoch,
-                        job_id: task.job,
-                        task: task.index,
-                        reduce,
-                        attempt: task.attempt,
-                        counters: Some(crate::proto::coordinator::TaskCounters {
-                            input_bytes: c.input_bytes,
-                            input_records: c.input_records,
-                            output_records: c.output_records,
-                            output_bytes: c.output_bytes,
-                            shuffle_bytes: c.shuffle_bytes,
-                        }),
-                    })
+                    .finish_task(convert::finish_request(id.reporter(), task, c))
                     .await
                     .map(|_| ()),
                 Err(f) => client
-                    .fail_task(FailTaskRequest {
-                        worker_id: id.id,
-                        coordinator_epoch: id.epoch,
-                        job_id: task.job,
-                        task: task.index,
-                        reduce,
-                        retry: f.retry,
-                        error: f.message.clone(),
-                        attempt: task.attempt,
-                        unreachable_worker: f.unreachable,
-                    })
+                    .fail_task(convert::fail_request(id.reporter(), task, f))
                     .await
                     .map(|_| ()),
             };
@@ -374,7 +367,7 @@ async fn heartbeat_loop(
         ticker.tick().await;
         match client
             .heartbeat(HeartbeatRequest {
-                worker_id: id.id,
+                worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
             })
             .await
@@ -396,5 +389,17 @@ async fn heartbeat_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coordinators_heartbeat_interval_wins_unless_it_sends_none() {
+        let default = Duration::from_secs(2);
+        assert_eq!(heartbeat_interval(150, default), Duration::from_millis(150));
+        assert_eq!(heartbeat_interval(0, default), default);
     }
 }

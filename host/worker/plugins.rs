@@ -22,6 +22,35 @@ pub struct PluginSource {
     fetching: AsyncMutex<()>,
 }
 
+/// Why a task's app is not available on this worker.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginSourceError {
+    /// An older coordinator named an app this worker does not have.
+    #[error("this worker has no app {name:?} (it has: {have})")]
+    NoSuchApp {
+        /// The app asked for.
+        name: String,
+        /// The apps this worker has, comma-separated.
+        have: String,
+    },
+    /// The coordinator would not send the library.
+    #[error("cannot fetch plugin {name:?} ({sha256}) from the coordinator: {}", status.message())]
+    Fetch {
+        /// The app.
+        name: String,
+        /// The library's hash.
+        sha256: String,
+        /// The coordinator's answer.
+        status: tonic::Status,
+    },
+    /// The fetched library could not be loaded.
+    #[error("{0}")]
+    Load(String),
+    /// Loading crashed.
+    #[error("loading the fetched plugin crashed: {0}")]
+    Crashed(#[from] tokio::task::JoinError),
+}
+
 impl PluginSource {
     /// Apps from `registry`, fetching missing ones from `coordinator`.
     pub fn new(registry: Arc<Registry>, coordinator: CoordinatorClient<AuthChannel>) -> Self {
@@ -34,17 +63,15 @@ impl PluginSource {
 
     /// The app `name` with library hash `sha256` (empty from an older
     /// coordinator: the local app of that name).
-    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn App>, String> {
+    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn App>, PluginSourceError> {
         if sha256.is_empty() {
             return self
                 .registry
                 .get(name)
                 .map(|e| Arc::clone(&e.app))
-                .ok_or_else(|| {
-                    format!(
-                        "this worker has no app {name:?} (it has: {})",
-                        self.registry.names().join(", ")
-                    )
+                .ok_or_else(|| PluginSourceError::NoSuchApp {
+                    name: name.to_string(),
+                    have: self.registry.names().join(", "),
                 });
         }
         if let Some(entry) = self.registry.by_hash(sha256) {
@@ -61,18 +88,17 @@ impl PluginSource {
             sha256.to_string(),
         );
         let entry = tokio::task::spawn_blocking(move || registry.load_fetched(&name, &sha, &bytes))
-            .await
-            .map_err(|e| format!("loading the fetched plugin crashed: {e}"))??;
+            .await?
+            .map_err(PluginSourceError::Load)?;
         tracing::info!(app = %entry.name, version = %entry.version, sha256, "fetched plugin from the coordinator");
         Ok(entry.app)
     }
 
-    async fn fetch(&self, name: &str, sha256: &str) -> Result<Vec<u8>, String> {
-        let err = |e: tonic::Status| {
-            format!(
-                "cannot fetch plugin {name:?} ({sha256}) from the coordinator: {}",
-                e.message()
-            )
+    async fn fetch(&self, name: &str, sha256: &str) -> Result<Vec<u8>, PluginSourceError> {
+        let err = |status: tonic::Status| PluginSourceError::Fetch {
+            name: name.to_string(),
+            sha256: sha256.to_string(),
+            status,
         };
         let mut stream = self
             .coordinator

@@ -13,7 +13,8 @@ use tonic::{Request, Response, Status};
 use crate::security::{Auth, Role};
 
 use super::spill::{DiskRange, Run};
-use super::store::{MapOutputStore, StoreError};
+use super::store::{MapOutputStore, PartitionRef, StoreError};
+use crate::core::{Attempt, JobId};
 use crate::proto::worker::worker_server::Worker;
 use crate::proto::worker::{
     ReadMapChunk, ReadMapReply, ReadMapRequest, RemoveJobReply, RemoveJobRequest,
@@ -36,14 +37,23 @@ impl WorkerService {
     }
 
     fn partition(&self, r: &ReadMapRequest) -> Result<Run, Status> {
-        self.store
-            .partition(r.job_id, r.map_task, r.reduce_task, r.map_attempt)
-            .map_err(|e| match e {
-                StoreError::NoPartition { .. } => Status::invalid_argument(e.to_string()),
-                StoreError::Missing { .. } | StoreError::OtherAttempt { .. } => {
-                    Status::not_found(e.to_string())
-                }
-            })
+        self.store.partition(partition_ref(r)).map_err(|e| match e {
+            StoreError::NoPartition { .. } => Status::invalid_argument(e.to_string()),
+            StoreError::Missing { .. } | StoreError::OtherAttempt { .. } => {
+                Status::not_found(e.to_string())
+            }
+        })
+    }
+}
+
+/// The partition a `ReadMap` request asks for; attempt 0 (an older peer)
+/// accepts any.
+fn partition_ref(r: &ReadMapRequest) -> PartitionRef {
+    PartitionRef {
+        job: JobId(r.job_id),
+        map_task: r.map_task,
+        attempt: (r.map_attempt != 0).then_some(Attempt(r.map_attempt)),
+        reduce_task: r.reduce_task,
     }
 }
 
@@ -71,9 +81,9 @@ impl Worker for WorkerService {
     ) -> Result<Response<RemoveJobReply>, Status> {
         self.auth
             .check(request.metadata(), Role::Worker, "RemoveJob")?;
-        let job = request.get_ref().job_id;
+        let job = JobId(request.get_ref().job_id);
         let freed = self.store.remove_job(job);
-        tracing::debug!(job, freed, "dropped job data");
+        tracing::debug!(%job, freed, "dropped job data");
         Ok(Response::new(RemoveJobReply {}))
     }
 

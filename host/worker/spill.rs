@@ -40,26 +40,50 @@ fn parse_mem_total(meminfo: &str) -> Option<u64> {
     kib.checked_mul(1024)
 }
 
+/// Why a byte size does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ByteSizeError {
+    /// No number leads the text.
+    #[error("{0:?} is not a byte size (like 268435456 or 256MiB)")]
+    NotANumber(String),
+    /// The suffix is not one of the known units.
+    #[error("unknown size suffix {suffix:?} in {text:?}")]
+    UnknownSuffix {
+        /// The suffix.
+        suffix: String,
+        /// The whole text.
+        text: String,
+    },
+    /// The size does not fit 64 bits.
+    #[error("{0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a byte size: a number with an optional suffix `K`, `KB`, `KiB`,
 /// `M`, `MB`, `MiB`, `G`, `GB`, `GiB`, `T`... (all powers of 1024; case
 /// insensitive), e.g. `256MiB` or `1g`.
-pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+pub fn parse_byte_size(text: &str) -> Result<u64, ByteSizeError> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, suffix) = t.split_at(split);
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{text:?} is not a byte size (like 268435456 or 256MiB)"))?;
+        .map_err(|_| ByteSizeError::NotANumber(text.to_string()))?;
     let shift = match suffix.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        other => return Err(format!("unknown size suffix {other:?} in {text:?}")),
+        other => {
+            return Err(ByteSizeError::UnknownSuffix {
+                suffix: other.to_string(),
+                text: text.to_string(),
+            })
+        }
     };
     n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
+        .ok_or_else(|| ByteSizeError::TooLarge(text.to_string()))
 }
 
 /// Makes glibc's allocator hand large buffers straight back to the system:

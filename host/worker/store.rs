@@ -11,6 +11,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::spill::{Charge, MemoryBudget, MemoryLimits, Run, WorkDir};
+use crate::core::{Attempt, JobId};
+
+/// One partition of one map task's output, as a reduce asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionRef {
+    /// The job.
+    pub job: JobId,
+    /// The map task's index.
+    pub map_task: u32,
+    /// The map attempt wanted (`None`: any, an older peer).
+    pub attempt: Option<Attempt>,
+    /// The partition (reduce task index).
+    pub reduce_task: u32,
+}
 
 /// How a store is set up.
 #[derive(Debug, Clone)]
@@ -34,8 +48,9 @@ impl Default for StoreConfig {
 /// alternating key and value frames, sorted by key.
 #[derive(Debug)]
 pub struct MapOutput {
-    /// The attempt that produced it.
-    pub attempt: u32,
+    /// The attempt that produced it (`None`: unknown, an older
+    /// coordinator).
+    pub attempt: Option<Attempt>,
     /// One sorted run per reduce partition.
     pub partitions: Vec<Run>,
     /// The store memory its in-memory runs hold, given back when dropped.
@@ -44,7 +59,7 @@ pub struct MapOutput {
 
 impl MapOutput {
     /// An output with no memory charge.
-    pub fn new(attempt: u32, partitions: Vec<Run>) -> Self {
+    pub fn new(attempt: Option<Attempt>, partitions: Vec<Run>) -> Self {
         MapOutput {
             attempt,
             partitions,
@@ -70,7 +85,7 @@ pub enum StoreError {
     #[error("this worker holds no output of job {job} map task {map_task}")]
     Missing {
         /// The job.
-        job: u32,
+        job: JobId,
         /// The map task.
         map_task: u32,
     },
@@ -80,19 +95,19 @@ pub enum StoreError {
     )]
     OtherAttempt {
         /// The job.
-        job: u32,
+        job: JobId,
         /// The map task.
         map_task: u32,
         /// The attempt held.
-        held: u32,
+        held: Attempt,
         /// The attempt asked for.
-        wanted: u32,
+        wanted: Attempt,
     },
     /// The partition index is out of range.
     #[error("job {job} map task {map_task} has {n} partitions, not {reduce_task}+1")]
     NoPartition {
         /// The job.
-        job: u32,
+        job: JobId,
         /// The map task.
         map_task: u32,
         /// The partition asked for.
@@ -103,7 +118,7 @@ pub enum StoreError {
 }
 
 /// Held outputs by `(job, map task)`.
-type Outputs = HashMap<(u32, u32), Arc<MapOutput>>;
+type Outputs = HashMap<(JobId, u32), Arc<MapOutput>>;
 
 /// Map outputs by `(job, map task)`. Cheap to clone (shared).
 #[derive(Debug, Clone)]
@@ -156,31 +171,34 @@ impl MapOutputStore {
     }
 
     /// Stores a map task's output, replacing any earlier attempt's.
-    pub fn insert(&self, job: u32, map_task: u32, output: MapOutput) {
+    pub fn insert(&self, job: JobId, map_task: u32, output: MapOutput) {
         let old = self.lock().insert((job, map_task), Arc::new(output));
         drop(old); // outside the lock: may delete files
     }
 
-    /// One partition of a map task's output. `attempt` 0 accepts any.
-    pub fn partition(
-        &self,
-        job: u32,
-        map_task: u32,
-        reduce_task: u32,
-        attempt: u32,
-    ) -> Result<Run, StoreError> {
+    /// One partition of a map task's output: only the attempt asked for,
+    /// when the asker names one and the held output's attempt is known.
+    pub fn partition(&self, part: PartitionRef) -> Result<Run, StoreError> {
+        let PartitionRef {
+            job,
+            map_task,
+            attempt,
+            reduce_task,
+        } = part;
         let out = self
             .lock()
             .get(&(job, map_task))
             .cloned()
             .ok_or(StoreError::Missing { job, map_task })?;
-        if attempt != 0 && out.attempt != attempt {
-            return Err(StoreError::OtherAttempt {
-                job,
-                map_task,
-                held: out.attempt,
-                wanted: attempt,
-            });
+        if let (Some(wanted), Some(held)) = (attempt, out.attempt) {
+            if wanted != held {
+                return Err(StoreError::OtherAttempt {
+                    job,
+                    map_task,
+                    held,
+                    wanted,
+                });
+            }
         }
         out.partitions
             .get(reduce_task as usize)
@@ -195,7 +213,7 @@ impl MapOutputStore {
 
     /// Drops everything held for `job` (its memory and its files); returns
     /// the bytes freed.
-    pub fn remove_job(&self, job: u32) -> u64 {
+    pub fn remove_job(&self, job: JobId) -> u64 {
         let mut removed = Vec::new();
         self.lock().retain(|(j, _), out| {
             if *j == job {
@@ -232,9 +250,18 @@ mod tests {
 
     fn output(attempt: u32) -> MapOutput {
         MapOutput::new(
-            attempt,
+            Some(Attempt(attempt)),
             vec![Run::memory(&b"p0"[..]), Run::memory(&b"p1"[..])],
         )
+    }
+
+    fn part(job: u32, map_task: u32, reduce_task: u32, attempt: u32) -> PartitionRef {
+        PartitionRef {
+            job: JobId(job),
+            map_task,
+            attempt: (attempt != 0).then_some(Attempt(attempt)),
+            reduce_task,
+        }
     }
 
     fn bytes(r: Result<Run, StoreError>) -> Result<Bytes, StoreError> {
@@ -244,33 +271,33 @@ mod tests {
     #[test]
     fn serves_partitions_by_attempt() {
         let s = MapOutputStore::default();
-        s.insert(1, 0, output(2));
+        s.insert(JobId(1), 0, output(2));
         assert_eq!(
-            bytes(s.partition(1, 0, 1, 0)),
+            bytes(s.partition(part(1, 0, 1, 0))),
             Ok(Bytes::from_static(b"p1"))
         );
         assert_eq!(
-            bytes(s.partition(1, 0, 0, 2)),
+            bytes(s.partition(part(1, 0, 0, 2))),
             Ok(Bytes::from_static(b"p0"))
         );
         assert_eq!(
-            bytes(s.partition(1, 0, 0, 1)),
+            bytes(s.partition(part(1, 0, 0, 1))),
             Err(StoreError::OtherAttempt {
-                job: 1,
+                job: JobId(1),
                 map_task: 0,
-                held: 2,
-                wanted: 1
+                held: Attempt(2),
+                wanted: Attempt(1)
             })
         );
         assert_eq!(
-            bytes(s.partition(1, 1, 0, 0)),
+            bytes(s.partition(part(1, 1, 0, 0))),
             Err(StoreError::Missing {
-                job: 1,
+                job: JobId(1),
                 map_task: 1
             })
         );
         assert!(matches!(
-            s.partition(1, 0, 5, 0),
+            s.partition(part(1, 0, 5, 0)),
             Err(StoreError::NoPartition { n: 2, .. })
         ));
     }
@@ -278,11 +305,11 @@ mod tests {
     #[test]
     fn remove_job_frees_only_that_job() {
         let s = MapOutputStore::default();
-        s.insert(1, 0, output(1));
-        s.insert(2, 0, output(1));
-        assert_eq!(s.remove_job(1), 4);
-        assert!(s.partition(1, 0, 0, 0).is_err());
-        assert!(s.partition(2, 0, 0, 0).is_ok());
+        s.insert(JobId(1), 0, output(1));
+        s.insert(JobId(2), 0, output(1));
+        assert_eq!(s.remove_job(JobId(1)), 4);
+        assert!(s.partition(part(1, 0, 0, 0)).is_err());
+        assert!(s.partition(part(2, 0, 0, 0)).is_ok());
         assert_eq!(s.bytes_held(), 4);
     }
 
@@ -302,15 +329,15 @@ mod tests {
             len: 4,
         });
         assert!(s.memory().try_reserve(2));
-        let mut out = MapOutput::new(1, vec![disk, Run::memory(&b"me"[..])]);
+        let mut out = MapOutput::new(Some(Attempt(1)), vec![disk, Run::memory(&b"me"[..])]);
         out.charge = Some(Charge::reserved(s.memory().clone(), 2));
-        s.insert(7, 0, out);
+        s.insert(JobId(7), 0, out);
         assert_eq!(s.memory_held(), 2);
         assert_eq!(
-            &s.partition(7, 0, 0, 1).unwrap().to_bytes().unwrap()[..],
+            &s.partition(part(7, 0, 0, 1)).unwrap().to_bytes().unwrap()[..],
             b"disk"
         );
-        assert_eq!(s.remove_job(7), 6);
+        assert_eq!(s.remove_job(JobId(7)), 6);
         assert!(!path.exists());
         assert_eq!(s.memory_held(), 0);
         let root = s.work_dir().created().unwrap().to_path_buf();
