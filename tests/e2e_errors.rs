@@ -101,6 +101,7 @@ fn submission(
         app: app.to_string(),
         n_reduce: 3,
         args: args.iter().map(|s| s.to_string()).collect(),
+        overwrite: false,
     }
 }
 
@@ -145,6 +146,7 @@ fn raw_request(files: &[&str], output_dir: &str, app: &str, n_reduce: u32) -> pb
         app: app.to_string(),
         n_reduce,
         args: Vec::new(),
+        overwrite: false,
     }
 }
 
@@ -216,6 +218,7 @@ async fn malformed_submissions_are_invalid_arguments() {
             app: "nope".into(),
             n_reduce: 1,
             args: vec![],
+            overwrite: false,
         })
         .await
         .expect_err("unknown app");

@@ -78,6 +78,7 @@ fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
         app: "wc".into(),
         n_reduce: 2,
         args: Vec::new(),
+        overwrite: false,
     }
 }
 
@@ -182,6 +183,7 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         app: "wc".into(),
         n_reduce: 1,
         args: Vec::new(),
+        overwrite: false,
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
@@ -506,6 +508,7 @@ async fn workers_check_paths_again_before_opening() {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            overwrite: false,
         })
         .await
         .expect("inside the allowed folders at submission");

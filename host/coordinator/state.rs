@@ -35,6 +35,8 @@ pub struct Shared {
     pub epoch: u64,
     /// RPCs served, for `/metrics`.
     pub rpcs: super::metrics::RpcCounts,
+    /// Output folders of unfinished jobs, and commits.
+    pub outputs: super::outputs::OutputFolders,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -57,6 +59,7 @@ impl Shared {
             stopping: watch::channel(false).0,
             clock: Clock::new(),
             rpcs: Default::default(),
+            outputs: Default::default(),
             epoch: new_epoch(),
             events,
         }
