@@ -261,18 +261,16 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("n_reduce may be at most 8"), "{msg}");
 
-    c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
-    c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
-    let (code, msg) = code_of(
-        c.submit(wc_job(dir.path(), vec![f.clone()]))
-            .await
-            .unwrap_err(),
-    );
+    // Each job its own folder: two unfinished jobs may not share one.
+    let job_in = |name: &str| wc_job(&dir.path().join(name), vec![f.clone()]);
+    c.submit(job_in("q0")).await.unwrap();
+    c.submit(job_in("q1")).await.unwrap();
+    let (code, msg) = code_of(c.submit(job_in("q2")).await.unwrap_err());
     assert_eq!(code, Code::ResourceExhausted, "{msg}");
     assert!(msg.contains("--max-queued-jobs"), "{msg}");
     // Room again once a job ends.
     c.cancel(0).await.unwrap();
-    c.submit(wc_job(dir.path(), vec![f])).await.unwrap();
+    c.submit(job_in("q3")).await.unwrap();
     cluster.shutdown().await;
 }
 
