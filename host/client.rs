@@ -220,6 +220,8 @@ pub struct Submission {
     pub n_reduce: u32,
     /// App arguments, one per element (sent as frames).
     pub args: Vec<String>,
+    /// Replace an earlier job's output in `output_dir`.
+    pub overwrite: bool,
 }
 
 /// A worker as a client sees it.
@@ -314,6 +316,7 @@ impl Client {
                 app: job.app,
                 n_reduce: job.n_reduce,
                 args,
+                overwrite: job.overwrite,
             })
             .await?;
         Ok(JobId(reply.into_inner().job_id))

@@ -15,7 +15,8 @@
 //! - [`cluster`]: an embedded coordinator plus workers in one process (`mr run`, tests).
 //! - [`security`]: role tokens, TLS, path confinement, and how this process
 //!   dials others.
-//! - [`output`]: reading a finished job's `mr-out-*` files as records.
+//! - [`output`]: a job's output folder: reading `mr-out-*` as records, the
+//!   `_SUCCESS` manifest, and the rules for a folder a new job writes.
 //! - [`net`]: where servers accept and clients open connections (TCP by
 //!   default; a simulated network in tests).
 

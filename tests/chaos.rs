@@ -105,7 +105,8 @@ struct Watched {
 
 /// Lists `dir` over and over until told to stop: every `mr-out-N` present
 /// must already be byte-identical to the reference, and nothing but
-/// `mr-out-N` and the engine's hidden temporary files may appear.
+/// `mr-out-N`, the `_SUCCESS` manifest and the engine's hidden temporary
+/// files may appear.
 fn watch_output(
     dir: PathBuf,
     reference: Arc<Vec<Vec<u8>>>,
@@ -141,6 +142,9 @@ fn watch_output(
                             .push(format!("{name} listed but unreadable: {e}")),
                     },
                     _ if name.starts_with(".mr-out-") && name.ends_with(".tmp") => {}
+                    // The manifest, written last when the job commits.
+                    _ if name == "_SUCCESS"
+                        || name.starts_with("._SUCCESS.") && name.ends_with(".tmp") => {}
                     _ => w.violations.push(format!("unexpected file {name}")),
                 }
             }

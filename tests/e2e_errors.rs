@@ -4,7 +4,7 @@
 //! the `mr` binary, and talks to it with the typed [`Client`] or, to check
 //! exact gRPC codes and the worker protocol, the generated
 //! `CoordinatorClient`. Covers refused submissions, unknown jobs, job id
-//! numbering, jobs failing on unreadable or malformed input, the legacy
+//! numbering, bad inputs refused at submission, jobs failing on malformed input, the legacy
 //! worker protocol, `WatchJob` ending, and a whole `wc` job compared with a
 //! sequential word count (`tests/common`).
 
@@ -102,6 +102,7 @@ fn submission(
         app: app.to_string(),
         n_reduce: 3,
         args: args.iter().map(|s| s.to_string()).collect(),
+        overwrite: false,
     }
 }
 
@@ -146,6 +147,7 @@ fn raw_request(files: &[&str], output_dir: &str, app: &str, n_reduce: u32) -> pb
         app: app.to_string(),
         n_reduce,
         args: Vec::new(),
+        overwrite: false,
     }
 }
 
@@ -217,6 +219,7 @@ async fn malformed_submissions_are_invalid_arguments() {
             app: "nope".into(),
             n_reduce: 1,
             args: vec![],
+            overwrite: false,
         })
         .await
         .expect_err("unknown app");
@@ -318,37 +321,39 @@ async fn job_ids_start_at_zero_and_increase() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_input_file_fails_the_job() {
+async fn a_missing_input_file_or_a_directory_is_refused_at_submission() {
+    // (Workers check again before opening; tests/outputs.rs covers the
+    // other kinds of bad input.)
     let tmp = tempfile::tempdir().unwrap();
     let mut files = write_files(
         &tmp.path().join("in"),
         &[("present.txt".to_string(), b"here".to_vec())],
     );
     let missing = tmp.path().join("in").join("missing.txt");
-    files.push(missing.clone());
-    let cluster = start(2).await;
-    let client = client(&cluster).await;
-    let view = run_job(&client, &files, &tmp.path().join("out"), "wc").await;
-    assert_failed_with(&view, &["cannot read input", &path_str(&missing)]);
-    drop(client);
-    stop(cluster).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_directory_as_input_fails_the_job() {
-    let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("a-folder");
     std::fs::create_dir(&dir).unwrap();
+    files.push(missing.clone());
+    files.push(dir.clone());
     let cluster = start(2).await;
     let client = client(&cluster).await;
-    let view = run_job(
-        &client,
-        std::slice::from_ref(&dir),
-        &tmp.path().join("out"),
-        "wc",
-    )
-    .await;
-    assert_failed_with(&view, &["cannot read input", &path_str(&dir)]);
+    let out = tmp.path().join("out");
+    let e = client
+        .submit(submission(&files, &out, "wc", &[]))
+        .await
+        .expect_err("bad inputs");
+    let ClientError::Rpc(status) = e else {
+        panic!("expected an RPC error, got {e}")
+    };
+    let (code, msg) = (status.code(), status.message().to_string());
+    assert_eq!(code, Code::InvalidArgument, "{msg}");
+    let missing_why = format!("{} does not exist", path_str(&missing));
+    let dir_why = format!("{} is a directory", path_str(&dir));
+    assert!(
+        msg.contains(&missing_why) && msg.contains(&dir_why),
+        "{msg}"
+    );
+    assert!(!out.exists(), "a refused job creates nothing");
+    assert!(client.jobs().await.unwrap().is_empty());
     drop(client);
     stop(cluster).await;
 }

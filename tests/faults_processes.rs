@@ -420,7 +420,7 @@ fn a_worker_declared_dead_rejoins_with_a_new_id() {
 }
 
 #[test]
-fn unwritable_output_dir_fails_the_job() {
+fn unwritable_output_dir_is_refused_or_fails_the_job() {
     let tmp = tempfile::tempdir().unwrap();
     let (paths, _) = small_inputs(tmp.path(), 2);
     let cluster = Cluster::start(tmp.path(), 2);
@@ -429,27 +429,21 @@ fn unwritable_output_dir_fails_the_job() {
     let under_file = file.join("sub");
     let under_file_str = path_str(&under_file);
 
-    // `mr submit` cannot create the folder: it says so and submits nothing.
+    // The coordinator cannot create the folder: it refuses the job at
+    // submission, through `mr submit` or directly, and submits nothing.
     let out = run_mr(cluster.submit_args(&paths, &under_file, "chaos", 2, true, &[]));
     assert_eq!(out.status.code(), Some(1), "{out:#?}");
     assert_eq!(out.stdout, "", "no job was submitted: {out:#?}");
     assert!(
-        out.stderr.contains("cannot create output directory"),
+        out.stderr.contains("output directory") && out.stderr.contains("Not a directory"),
         "{out:#?}"
     );
     assert!(out.stderr.contains(&under_file_str), "{out:#?}");
-    assert_eq!(
-        cluster.jobs_json(),
-        Vec::<serde_json::Value>::new(),
-        "no job was submitted"
-    );
-
-    // Submitted directly, the workers hit it and the job fails naming it.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let job = runtime.block_on(async {
+    let refused = runtime.block_on(async {
         use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
         use mapreduce::proto::coordinator::SubmitJobRequest;
         let mut client = CoordinatorClient::connect(cluster.url.clone())
@@ -462,17 +456,17 @@ fn unwritable_output_dir_fails_the_job() {
                 app: "chaos".into(),
                 n_reduce: 2,
                 args: Vec::new(),
+                overwrite: false,
             })
             .await
-            .unwrap()
-            .into_inner()
-            .job_id
+            .expect_err("an output folder that cannot be created")
     });
-    let errors = failed_errors(&cluster.wait_job(job, STEP));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    for needle in ["reduce task", "cannot create", under_file_str.as_str()] {
-        assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
-    }
+    assert!(refused.message().contains("Not a directory"), "{refused:?}");
+    assert_eq!(
+        cluster.jobs_json(),
+        Vec::<serde_json::Value>::new(),
+        "no job was submitted"
+    );
     assert!(file.is_file(), "the regular file is untouched");
 
     // A read-only folder, where permissions are enforced (not for root).

@@ -66,6 +66,7 @@ async fn run(
             app: app.into(),
             n_reduce,
             args: args.iter().map(|s| s.to_string()).collect(),
+            overwrite: false,
         })
         .await
         .expect("submitting");

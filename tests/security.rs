@@ -78,6 +78,7 @@ fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
         app: "wc".into(),
         n_reduce: 2,
         args: Vec::new(),
+        overwrite: false,
     }
 }
 
@@ -182,6 +183,7 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         app: "wc".into(),
         n_reduce: 1,
         args: Vec::new(),
+        overwrite: false,
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
@@ -259,18 +261,16 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
     assert_eq!(code, Code::InvalidArgument);
     assert!(msg.contains("n_reduce may be at most 8"), "{msg}");
 
-    c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
-    c.submit(wc_job(dir.path(), vec![f.clone()])).await.unwrap();
-    let (code, msg) = code_of(
-        c.submit(wc_job(dir.path(), vec![f.clone()]))
-            .await
-            .unwrap_err(),
-    );
+    // Each job its own folder: two unfinished jobs may not share one.
+    let job_in = |name: &str| wc_job(&dir.path().join(name), vec![f.clone()]);
+    c.submit(job_in("q0")).await.unwrap();
+    c.submit(job_in("q1")).await.unwrap();
+    let (code, msg) = code_of(c.submit(job_in("q2")).await.unwrap_err());
     assert_eq!(code, Code::ResourceExhausted, "{msg}");
     assert!(msg.contains("--max-queued-jobs"), "{msg}");
     // Room again once a job ends.
     c.cancel(mapreduce::core::JobId(0)).await.unwrap();
-    c.submit(wc_job(dir.path(), vec![f])).await.unwrap();
+    c.submit(job_in("q3")).await.unwrap();
     cluster.shutdown().await;
 }
 
@@ -506,6 +506,7 @@ async fn workers_check_paths_again_before_opening() {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            overwrite: false,
         })
         .await
         .expect("inside the allowed folders at submission");

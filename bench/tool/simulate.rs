@@ -50,6 +50,8 @@ pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Re
                     app: "wc".into(),
                     n_reduce: 1,
                     args: Vec::new(),
+                    // The bench folder may hold an earlier run's output.
+                    overwrite: true,
                 })
                 .await?;
             let view = client.wait(id, |_| {}).await?;
@@ -94,10 +96,11 @@ pub fn sched(
         let done = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let mut sub = CoordinatorClient::new(ch.clone());
-        for _ in 0..jobs {
+        for j in 0..jobs {
+            // One folder per job: two unfinished jobs may not share one.
             sub.submit_job(pb::SubmitJobRequest {
                 files: vec![input.to_string(); tasks - 1],
-                output_dir: "/tmp/mr-bench-sched-out".into(),
+                output_dir: format!("/tmp/mr-bench-sched-out/{j}"),
                 app: "wc".into(),
                 n_reduce: 1,
                 ..Default::default()

@@ -11,7 +11,8 @@ use super::progress::ProgressPrinter;
 use super::{CoordinatorArg, JobArgs, PluginsArg};
 use crate::client::{Client, JobView, Submission};
 use crate::core::JobId;
-use crate::output::{count_partitions, OutputRecords};
+use crate::output::manifest::Manifest;
+use crate::output::{OutputError, OutputRecords};
 
 /// `mr submit`.
 #[derive(Debug, clap::Args)]
@@ -25,24 +26,14 @@ pub struct SubmitCmd {
     coordinator: CoordinatorArg,
 }
 
-/// Makes the output directory and returns it and the inputs as absolute
-/// paths, so workers with another working directory find them.
+/// The submission with the inputs and output directory as absolute paths,
+/// so workers with another working directory find them. Creates nothing:
+/// the coordinator checks the inputs and the output folder, and creates the
+/// folder only once it accepts the job.
 pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
     if job.num_reduce == 0 {
         bail!("--num-reduce must be at least 1");
     }
-    std::fs::create_dir_all(&job.output_dir).with_context(|| {
-        format!(
-            "cannot create output directory {}",
-            job.output_dir.display()
-        )
-    })?;
-    let output_dir = job.output_dir.canonicalize().with_context(|| {
-        format!(
-            "cannot resolve output directory {}",
-            job.output_dir.display()
-        )
-    })?;
     let files = job
         .files
         .iter()
@@ -50,10 +41,11 @@ pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Submission {
         files,
-        output_dir: path_string(&output_dir)?,
+        output_dir: absolute(&job.output_dir)?,
         app: job.app.clone(),
         n_reduce: job.num_reduce,
         args: job.app_args.clone(),
+        overwrite: job.overwrite,
     })
 }
 
@@ -68,11 +60,39 @@ fn absolute(p: &Path) -> anyhow::Result<String> {
     path_string(&abs)
 }
 
-/// Follows `job` to its end, printing progress; prints errors of a failed
-/// job and returns the exit code.
+/// Follows `job` to its end, printing progress (and, every second, whether
+/// any worker is alive); prints errors of a failed job and returns the exit
+/// code.
 pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
+    use futures::StreamExt;
     let mut progress = ProgressPrinter::new();
-    let view = client.wait(job, |v| progress.update(v)).await?;
+    let mut stream = Box::pin(client.watch(job).await?);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last: Option<JobView> = None;
+    let view = loop {
+        tokio::select! {
+            next = stream.next() => match next {
+                Some(v) => {
+                    let v = v?;
+                    progress.update(&v);
+                    if v.done {
+                        break v;
+                    }
+                    last = Some(v);
+                }
+                // The stream ended early (coordinator stopping): ask once more.
+                None => break client.poll(job).await?,
+            },
+            _ = tick.tick() => if let Some(v) = &last {
+                let no_worker = match client.workers().await {
+                    Ok(ws) => !ws.iter().any(|w| w.state == "alive"),
+                    Err(_) => false,
+                };
+                progress.tick(v, no_worker);
+            },
+        }
+    };
     progress.finish();
     if view.failed {
         eprintln!("job {job} {}:", view.state);
@@ -322,22 +342,66 @@ pub struct ProcessCmd {
     /// The job's output directory.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     output_dir: PathBuf,
-    /// The app that produced it.
+    /// The app that produced it (default: the one its manifest names).
     #[arg(short = 'a', long)]
-    app: String,
-    /// Number of output files (default: as many `mr-out-<r>` as exist).
+    app: Option<String>,
+    /// Number of output files (default: from the manifest; if given, it
+    /// must agree with it).
     #[arg(short = 'n', long = "num-reduce")]
     num_reduce: Option<u32>,
+    /// Read a folder without a `_SUCCESS` manifest (written by an older mr,
+    /// or a job that did not finish): needs -a and -n, and nothing checks
+    /// that the files belong to one job.
+    #[arg(long, requires_all = ["app", "num_reduce"])]
+    no_manifest: bool,
     #[command(flatten)]
     plugins: PluginsArg,
 }
 
-/// Formats the output in `dir` with `app` into `out`.
+/// The app and partition count of the output in `dir`, from its manifest
+/// (checked against `app` and `n_reduce` if given, and the files against
+/// it), or as given with `no_manifest`.
+pub(super) fn output_of(
+    dir: &Path,
+    app: Option<&str>,
+    n_reduce: Option<u32>,
+    no_manifest: bool,
+) -> anyhow::Result<(String, u32)> {
+    if no_manifest {
+        let (Some(app), Some(n)) = (app, n_reduce) else {
+            bail!("--no-manifest needs -a APP and -n N");
+        };
+        return Ok((app.to_string(), n));
+    }
+    let m = Manifest::read(dir)?;
+    if let Some(given) = n_reduce.filter(|n| *n != m.n_reduce) {
+        return Err(OutputError::WrongReduceCount {
+            dir: dir.to_path_buf(),
+            job: m.job_id,
+            manifest: m.n_reduce,
+            given,
+        }
+        .into());
+    }
+    if let Some(given) = app.filter(|a| *a != m.app) {
+        return Err(OutputError::WrongApp {
+            dir: dir.to_path_buf(),
+            job: m.job_id,
+            manifest: m.app,
+            given: given.to_string(),
+        }
+        .into());
+    }
+    m.verify(dir)?;
+    Ok((m.app, m.n_reduce))
+}
+
+/// Formats the `n_reduce` output files in `dir` with `app` into `out`.
 pub(super) fn format_output(
     registry: &crate::plugin::Registry,
     app: &str,
     dir: &Path,
-    n_reduce: Option<u32>,
+    n_reduce: u32,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let Some(entry) = registry.get(app) else {
@@ -346,11 +410,7 @@ pub(super) fn format_output(
             registry.names().join(", ")
         );
     };
-    let n = match n_reduce {
-        Some(n) => n,
-        None => count_partitions(dir)?,
-    };
-    let mut records = OutputRecords::new(dir, n);
+    let mut records = OutputRecords::new(dir, n_reduce);
     let result = entry.app.format(&mut records, out);
     if let Some(e) = records.take_error() {
         return Err(e.into());
@@ -360,16 +420,16 @@ pub(super) fn format_output(
 
 impl ProcessCmd {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
+        let (app, n) = output_of(
+            &self.output_dir,
+            self.app.as_deref(),
+            self.num_reduce,
+            self.no_manifest,
+        )?;
         let registry = super::serve::load_registry(&self.plugins)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        format_output(
-            &registry,
-            &self.app,
-            &self.output_dir,
-            self.num_reduce,
-            &mut out,
-        )?;
+        format_output(&registry, &app, &self.output_dir, n, &mut out)?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
     }

@@ -107,9 +107,15 @@ struct JobArgs {
     /// Input files, one map task each.
     #[arg(required = true, value_name = "FILES")]
     files: Vec<PathBuf>,
-    /// Output directory (created if missing).
+    /// Output directory: created if missing; a non-empty one is refused
+    /// unless --overwrite.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
     output_dir: PathBuf,
+    /// Replace an earlier job's output in the output directory (its
+    /// mr-out-* files and _SUCCESS manifest); other files are never removed
+    /// (a folder holding any is still refused).
+    #[arg(long)]
+    overwrite: bool,
     /// The app to run.
     #[arg(short = 'a', long)]
     app: String,

@@ -1,18 +1,47 @@
-//! Following a job on stderr: a live line on a terminal, plain lines (at
-//! most one a second, plus every phase change) otherwise.
+//! Following a job on stderr: a live line on a terminal (redrawn every
+//! second, so its clock keeps ticking while nothing changes), plain lines
+//! otherwise (at most one a second, plus every phase change). When the
+//! cluster has no live worker, it says so: the job waits for one.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use crate::client::JobView;
 
+/// What a waiting job is told when no worker is alive.
+pub const NO_WORKER: &str = "no live worker; the job waits for one";
+
 /// Prints a job's progress as it changes.
 pub struct ProgressPrinter {
     tty: bool,
     started: Instant,
     last_line: Option<Instant>,
-    last_phase: Option<(u32, u32)>,
+    last_shown: Option<((u32, u32), bool)>,
+    no_worker: bool,
     dirty: bool,
+}
+
+/// One progress line for `v`, `elapsed` after the watch began.
+pub fn render(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
+    let secs = elapsed.as_secs_f64();
+    let mut line = format!(
+        "job {} {}: maps {}/{} ({} running), reduces {}/{} ({} running), {:.1}s, {:.1} MB/s",
+        v.job_id,
+        v.state,
+        v.maps.done,
+        v.maps.total,
+        v.maps.running,
+        v.reduces.done,
+        v.reduces.total,
+        v.reduces.running,
+        secs,
+        v.counters.input_bytes as f64 / 1e6 / secs.max(1e-3)
+    );
+    if no_worker && !v.done {
+        line.push_str("; ");
+        line.push_str(NO_WORKER);
+    }
+    line
 }
 
 impl ProgressPrinter {
@@ -22,49 +51,51 @@ impl ProgressPrinter {
             tty: std::io::stderr().is_terminal(),
             started: Instant::now(),
             last_line: None,
-            last_phase: None,
+            last_shown: None,
+            no_worker: false,
             dirty: false,
         }
     }
 
-    fn line(&self, v: &JobView) -> String {
-        let secs = self.started.elapsed().as_secs_f64();
-        format!(
-            "job {} {}: maps {}/{} ({} running), reduces {}/{} ({} running), {:.1}s, {:.1} MB/s",
-            v.job_id,
-            v.state,
-            v.maps.done,
-            v.maps.total,
-            v.maps.running,
-            v.reduces.done,
-            v.reduces.total,
-            v.reduces.running,
-            secs,
-            v.counters.input_bytes as f64 / 1e6 / secs.max(1e-3)
-        )
-    }
-
     /// Shows `v`.
     pub fn update(&mut self, v: &JobView) {
+        self.show(v, false);
+    }
+
+    /// Shows `v` again as time passes (no new status), knowing whether any
+    /// worker is alive: the clock moves and a missing worker is named.
+    pub fn tick(&mut self, v: &JobView, no_worker: bool) {
+        self.no_worker = no_worker;
+        self.show(v, true);
+    }
+
+    fn show(&mut self, v: &JobView, ticking: bool) {
         let mut err = std::io::stderr().lock();
+        let line = render(v, self.started.elapsed(), self.no_worker);
         if self.tty {
-            let _ = write!(err, "\r\x1b[2K{} {}", bar(v), self.line(v));
+            let _ = write!(err, "\r\x1b[2K{} {line}", bar(v));
             let _ = err.flush();
             self.dirty = true;
             return;
         }
-        let phase = (v.maps.done, v.reduces.done);
-        let phase_changed = self.last_phase.is_none_or(|(m, r)| {
-            (m == v.maps.total) != (phase.0 == v.maps.total)
-                || r != phase.1 && phase.1 == v.reduces.total
+        let shown = ((v.maps.done, v.reduces.done), self.no_worker);
+        let phase_changed = self.last_shown.is_none_or(|((m, r), _)| {
+            (m == v.maps.total) != (shown.0 .0 == v.maps.total)
+                || r != shown.0 .1 && shown.0 .1 == v.reduces.total
         });
         let due = self
             .last_line
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-        if (due || phase_changed || v.done) && self.last_phase != Some(phase) {
-            let _ = writeln!(err, "{}", self.line(v));
+        // A tick prints only a change in whether a worker is alive.
+        let news = if ticking {
+            self.last_shown.is_some_and(|(_, w)| w != shown.1)
+        } else {
+            due || phase_changed || v.done
+        };
+        if news && self.last_shown != Some(shown) {
+            let _ = writeln!(err, "{line}");
             self.last_line = Some(Instant::now());
-            self.last_phase = Some(phase);
+            self.last_shown = Some(shown);
         }
     }
 
@@ -88,4 +119,55 @@ fn bar(v: &JobView) -> String {
         "#".repeat(filled),
         ".".repeat(WIDTH as usize - filled)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Counters, JobState, Progress};
+
+    fn queued() -> JobView {
+        JobView {
+            job_id: crate::core::JobId(4),
+            state: JobState::Queued,
+            done: false,
+            failed: false,
+            errors: Vec::new(),
+            app: "wc".into(),
+            maps: Progress {
+                total: 2,
+                ..Progress::default()
+            },
+            reduces: Progress {
+                total: 1,
+                ..Progress::default()
+            },
+            output_dir: "/out".into(),
+            n_reduce: 1,
+            counters: Counters::default(),
+            submitted_at_ms: 0,
+            finished_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_clock_moves_and_a_missing_worker_is_named() {
+        let v = queued();
+        let early = render(&v, Duration::from_millis(0), false);
+        let later = render(&v, Duration::from_millis(3400), true);
+        assert!(
+            early.contains("queued") && early.contains("0.0s"),
+            "{early}"
+        );
+        assert!(!early.contains(NO_WORKER), "{early}");
+        assert!(
+            later.contains("3.4s") && later.ends_with(NO_WORKER),
+            "{later}"
+        );
+        let done = JobView {
+            done: true,
+            ..queued()
+        };
+        assert!(!render(&done, Duration::from_secs(1), true).contains(NO_WORKER));
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::jobs::{follow, format_output, prepare_submission};
+use super::jobs::{follow, format_output, output_of, prepare_submission};
 use super::{JobArgs, PluginsArg};
 use crate::client::Client;
 use crate::cluster::LocalCluster;
@@ -61,14 +61,14 @@ impl RunCmd {
         if view.failed {
             return Ok(code);
         }
-        let mut text = Vec::new();
-        format_output(
-            &registry,
-            &self.job.app,
+        let (app, n) = output_of(
             output_dir.as_ref(),
+            Some(&self.job.app),
             Some(view.n_reduce),
-            &mut text,
+            false,
         )?;
+        let mut text = Vec::new();
+        format_output(&registry, &app, output_dir.as_ref(), n, &mut text)?;
         let lines = text.iter().filter(|b| **b == b'\n').count();
         let stdout = std::io::stdout();
         let mut out = stdout.lock();

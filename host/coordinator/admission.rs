@@ -1,13 +1,18 @@
 //! Admission of a submitted job: the app exists, the request is within the
-//! limits, the queue has room, and its paths stay inside the allowed
-//! folders. Runs before the job reaches the core.
+//! limits, the queue has room, its paths stay inside the allowed folders,
+//! every input is a readable regular file, and the output folder may be
+//! written ([`crate::output::folder`]). Runs before the job reaches the
+//! core; a refused submission changes nothing on disk.
+
+use std::path::{Path, PathBuf};
 
 use tonic::Status;
 
 use super::Limits;
-use crate::core::JobSpec;
+use crate::core::{CoreError, JobSpec};
+use crate::output::{folder, OutputError};
 use crate::plugin::Registry;
-use crate::security::Confinement;
+use crate::security::{resolve, Confinement};
 
 /// Checks `spec` against the registry and the limits (no file I/O).
 pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Result<(), Status> {
@@ -22,6 +27,14 @@ pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Re
             "unknown app {:?}; available apps: {available}",
             spec.app
         )));
+    }
+    if spec.files.is_empty() {
+        return Err(Status::invalid_argument(
+            CoreError::NoInputFiles.to_string(),
+        ));
+    }
+    if spec.n_reduce == 0 {
+        return Err(Status::invalid_argument(CoreError::ZeroReduce.to_string()));
     }
     if spec.files.len() > limits.max_files {
         return Err(Status::invalid_argument(format!(
@@ -68,4 +81,101 @@ pub fn check_paths(spec: &JobSpec, confinement: &Confinement) -> Result<(), Stat
     confinement
         .check_output(&spec.output_dir)
         .map_err(|e| Status::permission_denied(e.to_string()))
+}
+
+/// Why `path` cannot be a job's input, if it cannot: it must be a regular
+/// file this process can open. Judged from metadata first, so a FIFO or a
+/// device is never opened (opening a FIFO blocks).
+fn input_problem(path: &str) -> Option<String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("does not exist".into()),
+        Err(e) => return Some(e.to_string()),
+    };
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Some(describe_non_regular(&kind).into());
+    }
+    match std::fs::File::open(path) {
+        Ok(_) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Some("is not readable (permission denied)".into())
+        }
+        Err(e) => Some(format!("cannot be opened: {e}")),
+    }
+}
+
+#[cfg(unix)]
+fn describe_non_regular(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "is a directory"
+    } else if kind.is_fifo() {
+        "is a FIFO (named pipe), not a regular file"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "is a device, not a regular file"
+    } else if kind.is_socket() {
+        "is a socket, not a regular file"
+    } else {
+        "is not a regular file"
+    }
+}
+
+#[cfg(not(unix))]
+fn describe_non_regular(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "is a directory"
+    } else {
+        "is not a regular file"
+    }
+}
+
+/// Checks every input (blocking I/O) and refuses the job with the list of
+/// all bad ones and why each (as much of the list as fits in a message).
+pub fn check_inputs(files: &[String]) -> Result<(), Status> {
+    let bad: Vec<String> = files
+        .iter()
+        .filter_map(|f| input_problem(f).map(|why| format!("{f} {why}")))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(Status::invalid_argument(format!(
+        "{} of the {} input files cannot be read: {}",
+        bad.len(),
+        files.len(),
+        folder::list(&bad).replace(", ", "; ")
+    )))
+}
+
+/// The output folder resolved (`..` and symlinks), after checking that the
+/// folder's contents allow a new job (blocking I/O; changes nothing).
+pub fn check_output(dir: &str, overwrite: bool) -> Result<PathBuf, Status> {
+    let resolved = resolve(Path::new(dir))
+        .map_err(|reason| Status::invalid_argument(format!("output directory {dir} {reason}")))?;
+    folder::check(&resolved, overwrite).map_err(output_status)?;
+    Ok(resolved)
+}
+
+/// Creates the output folder or clears an earlier job's files from it
+/// (blocking I/O; the folder must be claimed).
+pub fn prepare_output(dir: &Path, overwrite: bool) -> Result<(), Status> {
+    let prepared = folder::prepare(dir, overwrite).map_err(output_status)?;
+    if !prepared.removed.is_empty() {
+        tracing::info!(
+            dir = %dir.display(),
+            removed = prepared.removed.len(),
+            "overwrite: removed the earlier job's output"
+        );
+    }
+    Ok(())
+}
+
+fn output_status(e: OutputError) -> Status {
+    match e {
+        OutputError::NotEmpty { .. } | OutputError::Foreign { .. } | OutputError::NotAFolder(_) => {
+            Status::already_exists(e.to_string())
+        }
+        _ => Status::failed_precondition(e.to_string()),
+    }
 }

@@ -1,13 +1,15 @@
 //! The coordinator: a thin tonic service ([`service`]) around the scheduler
 //! core, with the state it shares ([`state`]), the wire conversions
-//! ([`convert`]) and a driver that ticks the core and carries out its events
-//! ([`driver`]).
+//! ([`convert`]), a driver that ticks the core and carries out its events
+//! ([`driver`]), and the output folders of its jobs with their commits
+//! ([`outputs`]).
 
 pub mod admission;
 pub mod convert;
 pub mod driver;
 pub mod http;
 pub mod metrics;
+pub mod outputs;
 pub mod service;
 pub mod state;
 

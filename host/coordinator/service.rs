@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{self, status_of};
 use super::state::Shared;
 use super::{admission, CoordinatorConfig, Limits};
-use crate::core::{JobId, WorkerId};
+use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
@@ -67,8 +67,10 @@ impl CoordinatorService {
         let clock = self.shared.clock;
         self.shared
             .read(|core, _| {
-                core.job_status(job)
-                    .map(|s| convert::poll_reply(&s, &clock))
+                core.job_status(job).map(|mut s| {
+                    self.shared.outputs.adjust(&mut s);
+                    convert::poll_reply(&s, &clock)
+                })
             })
             .map_err(status_of)
     }
@@ -81,21 +83,40 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobReply>, Status> {
         self.begin(&request, "SubmitJob", Role::Client)?;
-        let spec = convert::job_spec(request.into_inner())?;
-        admission::check_request(&spec, &self.shared.registry(), &self.limits)?;
+        let request = request.into_inner();
+        let overwrite = request.overwrite;
+        let spec = convert::job_spec(request)?;
+        let registry = self.shared.registry();
+        admission::check_request(&spec, &registry, &self.limits)?;
+        let sha = registry
+            .get(&spec.app)
+            .map(|e| e.sha256.clone())
+            .unwrap_or_default();
+        // Reading the file system: paths, inputs, the output folder.
         let confinement = Arc::clone(&self.confinement);
-        let spec = tokio::task::spawn_blocking(move || {
-            admission::check_paths(&spec, &confinement).map(|()| spec)
+        let (spec, dir) = blocking(move || {
+            admission::check_paths(&spec, &confinement)?;
+            admission::check_inputs(&spec.files)?;
+            let dir = admission::check_output(&spec.output_dir, overwrite)?;
+            Ok((spec, dir))
         })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))??;
-        let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
+        .await?;
+        let outputs = &self.shared.outputs;
         let limits = &self.limits;
-        let id = self.shared.update(|core, now| {
-            admission::check_queue(core.unfinished_jobs(), limits)?;
-            core.submit(spec, now).map_err(status_of)
+        let claimed = self.shared.read(|core, _| {
+            admission::check_queue(core.unfinished_jobs() + outputs.submitting(), limits)?;
+            outputs.claim(core, &dir)
         })?;
-        tracing::info!(job = id.0, %app, files, n_reduce, "job submitted");
+        // The folder is ours: only now create it or clear the earlier output.
+        let folder = claimed.dir().to_path_buf();
+        blocking(move || admission::prepare_output(&folder, overwrite)).await?;
+        let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
+        let id = self.shared.update(|core, now| {
+            let id = core.submit(spec, now).map_err(status_of)?;
+            outputs.bind(claimed, id, sha);
+            Ok::<_, Status>(id)
+        })?;
+        tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
         Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
     }
 
@@ -202,11 +223,50 @@ impl Coordinator for CoordinatorService {
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
         let (report, counters) = convert::finish_report(r);
-        let outcome = self
+        let clock = self.shared.clock;
+        let outputs = &self.shared.outputs;
+        let (outcome, commit) = self
             .shared
-            .update(|core, now| core.finish_task(&report, counters, now))
+            .update(|core, now| {
+                let outcome = core.finish_task(&report, counters, now)?;
+                // The report that finished the job starts its commit under
+                // the same lock, so no one sees it succeeded too early.
+                let commit = match core.job_status(report.task.job) {
+                    Ok(s)
+                        if outcome == ReportOutcome::Accepted && s.state == JobState::Succeeded =>
+                    {
+                        outputs.begin_commit(&s, &clock)
+                    }
+                    _ => None,
+                };
+                Ok((outcome, commit))
+            })
             .map_err(status_of)?;
         tracing::debug!(worker = report.worker.0, task = %report.task, ?outcome, "task finished");
+        if let Some(commit) = commit {
+            // A task of its own, so the commit completes even if this call
+            // is abandoned.
+            let shared = Arc::clone(&self.shared);
+            let done = tokio::spawn(async move {
+                let job = commit.job;
+                let result = tokio::task::spawn_blocking(move || commit.write())
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(crate::output::OutputError::Folder {
+                            action: "commit",
+                            path: std::path::PathBuf::new(),
+                            source: std::io::Error::other(e.to_string()),
+                        })
+                    });
+                match &result {
+                    Ok(()) => tracing::info!(job = job.0, "job committed: manifest written"),
+                    Err(e) => tracing::error!(job = job.0, "job commit failed: {e}"),
+                }
+                shared.outputs.end_commit(job, result);
+                shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+            });
+            let _ = done.await;
+        }
         Ok(Response::new(pb::FinishTaskReply {}))
     }
 
@@ -275,8 +335,11 @@ impl Coordinator for CoordinatorService {
         let clock = self.shared.clock;
         let jobs = self.shared.read(|core, _| {
             core.job_statuses()
-                .iter()
-                .map(|s| convert::poll_reply(s, &clock))
+                .into_iter()
+                .map(|mut s| {
+                    self.shared.outputs.adjust(&mut s);
+                    convert::poll_reply(&s, &clock)
+                })
                 .collect()
         });
         Ok(Response::new(pb::ListJobsReply { jobs }))
@@ -384,6 +447,15 @@ fn problem_lines(registry: &crate::plugin::Registry) -> Vec<String> {
         .iter()
         .map(|p| format!("{}: {}", p.path.display(), p.reason))
         .collect()
+}
+
+/// Runs `f` (file-system work) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
 }
 
 /// Counts a waiting `GetTask` for as long as it lives.

@@ -38,6 +38,8 @@ pub struct Shared {
     pub rpcs: super::metrics::RpcCounts,
     /// Run times of finished task attempts, for `/metrics`.
     durations: Mutex<TaskDurations>,
+    /// Output folders of unfinished jobs, and commits.
+    pub outputs: super::outputs::OutputFolders,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -61,6 +63,7 @@ impl Shared {
             clock: Clock::new(),
             rpcs: Default::default(),
             durations: Default::default(),
+            outputs: Default::default(),
             epoch: new_epoch(),
             events,
         }

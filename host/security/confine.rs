@@ -36,7 +36,7 @@ fn canonical_roots(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
 
 /// Resolves `path`: the longest existing ancestor canonically, then the rest
 /// (which must hold no `..`).
-fn resolve(path: &Path) -> Result<PathBuf, String> {
+pub fn resolve(path: &Path) -> Result<PathBuf, String> {
     if !path.is_absolute() {
         return Err("is not an absolute path".into());
     }

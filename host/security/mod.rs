@@ -17,7 +17,7 @@ pub mod tls;
 pub mod transport;
 
 pub use auth::{Auth, Role, Token};
-pub use confine::Confinement;
+pub use confine::{resolve, Confinement};
 pub use tls::TlsFiles;
 pub use transport::{AuthChannel, Transport};
 

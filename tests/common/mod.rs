@@ -408,8 +408,8 @@ pub fn parse_frames(buf: &[u8]) -> Vec<Vec<u8>> {
     frames
 }
 
-/// Checks that `dir` holds exactly `mr-out-0..n_reduce` (no temporary files
-/// left behind), that each is well-formed alternating key/value frames with
+/// Checks that `dir` holds exactly `mr-out-0..n_reduce` and the `_SUCCESS`
+/// manifest (no temporary files left behind), that each is well-formed alternating key/value frames with
 /// keys in strictly ascending byte order, each in its hash partition; returns
 /// every record.
 pub fn read_output_dir(dir: &Path, n_reduce: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -419,6 +419,7 @@ pub fn read_output_dir(dir: &Path, n_reduce: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect();
     names.sort();
     let mut want: Vec<String> = (0..n_reduce).map(|r| format!("mr-out-{r}")).collect();
+    want.push("_SUCCESS".to_string());
     want.sort();
     assert_eq!(names, want, "the files of output folder {}", dir.display());
     let mut records = Vec::new();

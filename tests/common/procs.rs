@@ -608,9 +608,11 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
     names
 }
 
-/// `mr-out-0..n`, sorted as [`dir_names`] sorts.
+/// `mr-out-0..n` and the `_SUCCESS` manifest (a succeeded job's folder),
+/// sorted as [`dir_names`] sorts.
 pub fn output_names(n_reduce: u32) -> Vec<String> {
     let mut names: Vec<String> = (0..n_reduce).map(|r| format!("mr-out-{r}")).collect();
+    names.push("_SUCCESS".to_string());
     names.sort();
     names
 }

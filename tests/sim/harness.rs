@@ -273,6 +273,7 @@ impl SimCluster {
             app: "wc".into(),
             n_reduce,
             args: Vec::new(),
+            overwrite: false,
         };
         let observed = self.observed.clone();
         self.sim.client("client", async move {
@@ -391,7 +392,8 @@ impl SimCluster {
             .collect();
         let wanted: BTreeMap<_, _> = (0..self.n_reduce)
             .map(|r| (format!("mr-out-{r}"), ()))
+            .chain([("_SUCCESS".to_string(), ())])
             .collect();
-        assert_eq!(files, wanted, "only the final output files");
+        assert_eq!(files, wanted, "only the final output files and the manifest");
     }
 }

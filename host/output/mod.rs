@@ -1,5 +1,11 @@
-//! Reading a finished job's output (`mr-out-0`, `mr-out-1`, ...) as a
-//! stream of records, for the app's formatter (`mr process`, `mr run`).
+//! A job's output folder: reading a finished job's output (`mr-out-0`,
+//! `mr-out-1`, ...) as a stream of records for the app's formatter
+//! (`mr process`, `mr run`), the manifest a job writes when it commits
+//! ([`manifest`]), and the rules for a folder a new job will write
+//! ([`folder`]).
+
+pub mod folder;
+pub mod manifest;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +34,107 @@ pub enum OutputError {
     /// No output files in the directory.
     #[error("no mr-out-* files in {}", .0.display())]
     Empty(PathBuf),
+    /// The output path exists and is not a folder.
+    #[error("output directory {} exists and is not a folder", .0.display())]
+    NotAFolder(PathBuf),
+    /// The folder holds earlier output and overwriting was not asked for.
+    #[error(
+        "output directory {} is not empty: it holds {files}; pass --overwrite to replace \
+         that earlier output, or choose another folder",
+        dir.display()
+    )]
+    NotEmpty {
+        /// The folder.
+        dir: PathBuf,
+        /// What it holds, listed.
+        files: String,
+    },
+    /// The folder holds files this engine did not write, which
+    /// `--overwrite` does not remove.
+    #[error(
+        "output directory {} holds files that are not mapreduce output: {files}; --overwrite \
+         replaces only mr-out-* files and {manifest}, so remove these or choose another folder",
+        dir.display(),
+        manifest = manifest::MANIFEST
+    )]
+    Foreign {
+        /// The folder.
+        dir: PathBuf,
+        /// The foreign files, listed.
+        files: String,
+    },
+    /// Creating, listing or clearing the folder failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Folder {
+        /// What was being done.
+        action: &'static str,
+        /// The folder or file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The folder holds no manifest: its job has not finished.
+    #[error(
+        "{} holds no finished job: there is no {manifest} manifest (the job is still running, \
+         failed, was cancelled, or the folder was written by an older mr). Check the job with \
+         `mr poll ID`; to read the mr-out-* files anyway, pass --no-manifest with -n N",
+        .0.display(),
+        manifest = manifest::MANIFEST
+    )]
+    NoManifest(PathBuf),
+    /// The manifest cannot be read or parsed.
+    #[error("{} is not a valid manifest: {reason}", path.display())]
+    BadManifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `-n` disagrees with the manifest.
+    #[error(
+        "{} was written by job {job} with {manifest} reduce partitions, not {given}; \
+         leave out -n (it is read from the manifest) or pass -n {manifest}",
+        dir.display()
+    )]
+    WrongReduceCount {
+        /// The folder.
+        dir: PathBuf,
+        /// The job that wrote it.
+        job: u32,
+        /// `n_reduce` in the manifest.
+        manifest: u32,
+        /// `-n` as given.
+        given: u32,
+    },
+    /// `-a` disagrees with the manifest.
+    #[error(
+        "{} was written by app {manifest:?} (job {job}), not {given:?}; \
+         leave out -a (it is read from the manifest) or pass -a {manifest}",
+        dir.display()
+    )]
+    WrongApp {
+        /// The folder.
+        dir: PathBuf,
+        /// The job that wrote it.
+        job: u32,
+        /// The app in the manifest.
+        manifest: String,
+        /// `-a` as given.
+        given: String,
+    },
+    /// An output file no longer matches the manifest.
+    #[error(
+        "{} changed after job {job} committed it: {reason}; run the job again (with --overwrite)",
+        path.display()
+    )]
+    Changed {
+        /// The output file.
+        path: PathBuf,
+        /// The job that wrote it.
+        job: u32,
+        /// What differs.
+        reason: String,
+    },
 }
 
 /// How many partitions the output in `dir` has: the number of consecutive
