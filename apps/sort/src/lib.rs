@@ -188,7 +188,7 @@ impl App for Sort {
         let first = first.to_vec();
         let Some(second) = values.next_value() else {
             let mut out = Vec::with_capacity(4 + first.len());
-            push_frame(&mut out, &first);
+            push_frame(&mut out, &first)?;
             return Ok(out);
         };
         let mut all = vec![first, second.to_vec()];
@@ -198,7 +198,7 @@ impl App for Sort {
         all.sort_unstable();
         let mut out = Vec::with_capacity(all.iter().map(|v| 4 + v.len()).sum());
         for v in &all {
-            push_frame(&mut out, v);
+            push_frame(&mut out, v)?;
         }
         Ok(out)
     }
