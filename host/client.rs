@@ -36,6 +36,9 @@ pub enum ClientError {
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
     Rpc(tonic::Status),
+    /// A job argument is too long to frame.
+    #[error("a job argument is too long: {0}")]
+    ArgumentTooLong(#[from] plugin_api::frame::FrameTooLong),
 }
 
 // Not `#[from]`: that would make the status the error's source, and callers
@@ -306,7 +309,7 @@ impl Client {
 
     /// Submits a job; returns its id.
     pub async fn submit(&self, job: Submission) -> Result<JobId, ClientError> {
-        let args = plugin_api::frame::encode_frames(&job.args);
+        let args = plugin_api::frame::encode_frames(&job.args)?;
         let reply = self
             .inner
             .clone()

@@ -138,7 +138,7 @@ fn app_panics_become_errors() {
         .get("chaos")
         .expect("the chaos test app is built for tests")
         .app;
-    let args = plugin_api::frame::encode_frames(["--panic-on", "boom"]);
+    let args = plugin_api::frame::encode_frames(["--panic-on", "boom"]).unwrap();
     let err = chaos
         .map("/in/boom.txt", b"a b", &args, &mut |_, _| {})
         .unwrap_err();

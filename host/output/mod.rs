@@ -9,7 +9,7 @@ pub mod manifest;
 
 use std::path::{Path, PathBuf};
 
-use plugin_api::frame::Frames;
+use plugin_api::frame::{frame_len, Frames, HEADER_LEN};
 use plugin_api::Records;
 
 /// Why the output cannot be read.
@@ -209,13 +209,14 @@ impl OutputRecords {
     }
 
     fn frame(&mut self) -> (usize, usize) {
-        let len = u32::from_be_bytes([
+        let header = [
             self.buf[self.pos],
             self.buf[self.pos + 1],
             self.buf[self.pos + 2],
             self.buf[self.pos + 3],
-        ]) as usize;
-        let start = self.pos + 4;
+        ];
+        let len = frame_len(header);
+        let start = self.pos + HEADER_LEN;
         self.pos = start + len;
         (start, start + len)
     }
@@ -250,11 +251,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("mr-out-0"),
-            encode_frames(["a", "1", "b", "2"]),
+            encode_frames(["a", "1", "b", "2"]).unwrap(),
         )
         .unwrap();
         std::fs::write(dir.path().join("mr-out-1"), b"").unwrap();
-        std::fs::write(dir.path().join("mr-out-2"), encode_frames(["c", "3"])).unwrap();
+        std::fs::write(
+            dir.path().join("mr-out-2"),
+            encode_frames(["c", "3"]).unwrap(),
+        )
+        .unwrap();
         assert_eq!(count_partitions(dir.path()).unwrap(), 3);
         let mut r = OutputRecords::new(dir.path(), 3);
         let mut got = Vec::new();
@@ -268,7 +273,11 @@ mod tests {
             .collect();
         assert_eq!(got, want);
 
-        std::fs::write(dir.path().join("mr-out-1"), encode_frames(["dangling"])).unwrap();
+        std::fs::write(
+            dir.path().join("mr-out-1"),
+            encode_frames(["dangling"]).unwrap(),
+        )
+        .unwrap();
         let mut r = OutputRecords::new(dir.path(), 3);
         while r.next_record().is_some() {}
         assert!(matches!(

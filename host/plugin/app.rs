@@ -1,15 +1,18 @@
-//! [`App`]: the host's view of an app, whether loaded from a library or
-//! linked in statically.
+//! [`LoadedApp`]: the host's view of an app, whether loaded from a library
+//! or linked in statically ([`StaticApp`]). Named apart from
+//! `plugin_api::App`, the trait app authors implement.
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use plugin_api::abi::{panic_message, Module};
-use plugin_api::{Args, Emit, MapInput, Records, Values};
+use plugin_api::abi::Module;
+use plugin_api::app::{call_combine, call_partition};
+use plugin_api::error::panic_message;
+use plugin_api::{AppError, Args, Emit, MapInput, Records, Values};
 
 /// An app as the engine calls it. Errors are the app's own messages; a
 /// panic inside the app arrives as an error `app panicked: ...`.
-pub trait App: Send + Sync {
+pub trait LoadedApp: Send + Sync {
     /// The app's name.
     fn name(&self) -> &str;
     /// Its version.
@@ -28,7 +31,7 @@ pub trait App: Send + Sync {
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String>;
     /// Whether the app has a combiner.
     fn has_combiner(&self) -> bool;
-    /// Combines some of one key's values (only if [`App::has_combiner`]).
+    /// Combines some of one key's values (only if [`LoadedApp::has_combiner`]).
     fn combine(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String>;
     /// Whether the app has its own partitioner.
     fn has_partitioner(&self) -> bool;
@@ -38,7 +41,7 @@ pub trait App: Send + Sync {
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), String>;
 }
 
-impl App for Module {
+impl LoadedApp for Module {
     fn name(&self) -> &str {
         Module::name(self)
     }
@@ -82,7 +85,7 @@ impl App for Module {
 #[derive(Debug, Default)]
 pub struct StaticApp<T>(pub T);
 
-fn guarded<R>(f: impl FnOnce() -> Result<R, plugin_api::AppError>) -> Result<R, String> {
+fn guarded<R>(f: impl FnOnce() -> Result<R, AppError>) -> Result<R, String> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r.map_err(|e| e.into_message()),
         Err(p) => Err(format!("app panicked: {}", panic_message(&*p))),
@@ -97,7 +100,7 @@ impl Emit for FnEmit<'_> {
     }
 }
 
-impl<T: plugin_api::App> App for StaticApp<T> {
+impl<T: plugin_api::App> LoadedApp for StaticApp<T> {
     fn name(&self) -> &str {
         T::NAME
     }
@@ -125,16 +128,19 @@ impl<T: plugin_api::App> App for StaticApp<T> {
         guarded(|| self.0.reduce(key, values, &Args::new(args)))
     }
     fn has_combiner(&self) -> bool {
-        T::HAS_COMBINER
+        T::COMBINE.is_some()
     }
     fn combine(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
-        guarded(|| self.0.combine(key, values, &Args::new(args)))
+        guarded(|| {
+            call_combine(&self.0, key, values, &Args::new(args))
+                .unwrap_or_else(|| Err(AppError::msg(format!("app {} has no combiner", T::NAME))))
+        })
     }
     fn has_partitioner(&self) -> bool {
-        T::HAS_PARTITIONER
+        T::PARTITION.is_some()
     }
     fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, String> {
-        guarded(|| Ok(self.0.partition(key, n_reduce, &Args::new(args))))
+        guarded(|| Ok(call_partition(&self.0, key, n_reduce, &Args::new(args))))
     }
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), String> {
         guarded(|| self.0.format(records, out))

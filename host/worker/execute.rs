@@ -15,7 +15,7 @@ use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore, PartitionRef};
 use crate::core::{JobId, TaskCounters, WorkerId};
-use crate::plugin::App;
+use crate::plugin::LoadedApp;
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -58,7 +58,7 @@ impl Executor {
         }
     }
 
-    async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<Arc<dyn App>, TaskFailure> {
+    async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<Arc<dyn LoadedApp>, TaskFailure> {
         // Another worker may have the app, or a later fetch may work.
         self.plugins
             .app(&task.app, &task.app_sha256)
@@ -86,7 +86,7 @@ impl Executor {
 
     async fn run_map(
         &self,
-        app: Arc<dyn App>,
+        app: Arc<dyn LoadedApp>,
         task: &TaskSpec,
         file: &str,
     ) -> Result<TaskCounters, TaskFailure> {
@@ -163,7 +163,7 @@ impl Executor {
 
     async fn run_reduce(
         &self,
-        app: Arc<dyn App>,
+        app: Arc<dyn LoadedApp>,
         worker: WorkerId,
         task: &TaskSpec,
         locations: &[Location],

@@ -19,7 +19,7 @@ use super::merge::Merger;
 use super::spill::{
     Charge, DiskRange, FrameWriter, MemoryBudget, MemoryLimits, Run, RunWriter, WorkDir,
 };
-use crate::plugin::App;
+use crate::plugin::LoadedApp;
 
 /// What a map task produced besides its runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,7 +146,7 @@ impl Values for RangeValues<'_> {
 
 /// The map task's state between `emit` calls.
 struct Mapper<'a> {
-    app: &'a dyn App,
+    app: &'a dyn LoadedApp,
     args: &'a [u8],
     n_reduce: u32,
     custom_partitioner: bool,
@@ -325,7 +325,7 @@ impl Mapper<'_> {
 /// has a combiner, combined) run per partition. Errors are the app's message
 /// or the engine's own explanation.
 pub fn run_map(
-    app: &dyn App,
+    app: &dyn LoadedApp,
     path: &str,
     contents: &[u8],
     args: &[u8],
@@ -360,7 +360,7 @@ pub fn run_map(
 /// Sorts `part` and writes its records to `out`, combining each key's values
 /// when the app has a combiner.
 fn sort_and_frame<W: Write>(
-    app: &dyn App,
+    app: &dyn LoadedApp,
     part: &mut PartitionBuf,
     args: &[u8],
     out: &mut FrameWriter<W>,

@@ -7,9 +7,10 @@
 //! a whole run.
 
 use std::cmp::Ordering;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader};
 
 use bytes::{Bytes, BytesMut};
+use plugin_api::frame::{frame_len, read_frame, ReadFrameError, HEADER_LEN};
 use plugin_api::Values;
 
 use super::spill::{RangeReader, Run};
@@ -86,9 +87,9 @@ impl MemorySource {
     }
 
     fn frame(&mut self) -> Result<Bytes, ReadError> {
-        let len = self.take(4).ok_or(ReadError::Truncated)?;
-        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-        self.take(len).ok_or(ReadError::Truncated)
+        let header = self.take(HEADER_LEN).ok_or(ReadError::Truncated)?;
+        let header = header[..].try_into().map_err(|_| ReadError::Truncated)?;
+        self.take(frame_len(header)).ok_or(ReadError::Truncated)
     }
 }
 
@@ -103,24 +104,10 @@ impl DiskSource {
     }
 
     fn frame_into(&mut self, out: &mut Vec<u8>) -> Result<(), ReadError> {
-        let eof = |e: io::Error| match e.kind() {
-            io::ErrorKind::UnexpectedEof => ReadError::Truncated,
-            _ => ReadError::Io(e),
-        };
-        let mut len = [0u8; 4];
-        self.reader.read_exact(&mut len).map_err(eof)?;
-        let len = u32::from_be_bytes(len) as usize;
-        out.clear();
-        // `take` + `read_to_end` grows `out` only as far as the data goes,
-        // so a corrupt length cannot allocate gigabytes up front.
-        let got = (&mut self.reader)
-            .take(len as u64)
-            .read_to_end(out)
-            .map_err(ReadError::Io)?;
-        if got < len {
-            return Err(ReadError::Truncated);
-        }
-        Ok(())
+        read_frame(&mut self.reader, out).map_err(|e| match e {
+            ReadFrameError::Truncated => ReadError::Truncated,
+            ReadFrameError::Io(e) => ReadError::Io(e),
+        })
     }
 }
 
@@ -400,7 +387,7 @@ mod tests {
     use plugin_api::frame::encode_frames;
 
     fn bytes(pairs: &[(&str, &str)]) -> Vec<u8> {
-        encode_frames(pairs.iter().flat_map(|(k, v)| [*k, *v]))
+        encode_frames(pairs.iter().flat_map(|(k, v)| [*k, *v])).unwrap()
     }
 
     fn run(pairs: &[(&str, &str)]) -> Run {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::plugin::{App, Registry};
+use crate::plugin::{LoadedApp, Registry};
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::FetchPluginRequest;
 use crate::security::AuthChannel;
@@ -63,7 +63,7 @@ impl PluginSource {
 
     /// The app `name` with library hash `sha256` (empty from an older
     /// coordinator: the local app of that name).
-    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn App>, PluginSourceError> {
+    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn LoadedApp>, PluginSourceError> {
         if sha256.is_empty() {
             return self
                 .registry

@@ -3,12 +3,14 @@
 //! with its values streamed, and write `mr-out-<r>` atomically.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+
+use plugin_api::frame::write_frame;
 
 use super::merge::{MergeError, Merger};
 use super::spill::Run;
-use crate::plugin::App;
+use crate::plugin::LoadedApp;
 
 /// What a reduce task wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub fn output_path(dir: &Path, r: u32) -> PathBuf {
 /// name unique to `tag`, synced, then renamed into place, so the file
 /// appears whole or not at all.
 pub fn reduce_to_file(
-    app: &dyn App,
+    app: &dyn LoadedApp,
     runs: Vec<Run>,
     buffer: usize,
     args: &[u8],
@@ -79,7 +81,7 @@ pub fn reduce_to_file(
 }
 
 fn write_reduced(
-    app: &dyn App,
+    app: &dyn LoadedApp,
     runs: Vec<Run>,
     buffer: usize,
     args: &[u8],
@@ -102,9 +104,7 @@ fn write_reduced(
             return Err(e.into());
         }
         for frame in [&key[..], &value[..]] {
-            out.write_all(&(frame.len() as u32).to_be_bytes())
-                .map_err(io)?;
-            out.write_all(frame).map_err(io)?;
+            write_frame(&mut out, frame).map_err(io)?;
         }
         stats.records += 1;
         stats.bytes += 8 + key.len() as u64 + value.len() as u64;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use plugin_api::frame::write_frame;
 
 /// The fallback memory limit when the machine's memory is unknown.
 const FALLBACK_MEMORY_LIMIT: u64 = 1 << 30;
@@ -483,10 +484,7 @@ impl<W: Write> FrameWriter<W> {
     /// refused earlier (when emitted).
     pub fn pair(&mut self, key: &[u8], value: &[u8]) -> io::Result<()> {
         for frame in [key, value] {
-            let len = u32::try_from(frame.len())
-                .map_err(|_| io::Error::other("frame longer than 4 GiB"))?;
-            self.out.write_all(&len.to_be_bytes())?;
-            self.out.write_all(frame)?;
+            write_frame(&mut self.out, frame)?;
         }
         self.bytes += 8 + key.len() as u64 + value.len() as u64;
         self.records += 1;

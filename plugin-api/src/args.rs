@@ -68,15 +68,15 @@ mod tests {
 
     #[test]
     fn options_in_both_forms() {
-        let raw = encode_frames(["-x", "--term", "foo bar"]);
+        let raw = encode_frames(["-x", "--term", "foo bar"]).unwrap();
         assert_eq!(
             Args::new(&raw).option(&["-t", "--term"]),
             Ok(Some("foo bar"))
         );
-        let raw = encode_frames(["--term=a=b"]);
+        let raw = encode_frames(["--term=a=b"]).unwrap();
         assert_eq!(Args::new(&raw).option(&["-t", "--term"]), Ok(Some("a=b")));
         assert_eq!(Args::new(&[]).option(&["-t"]), Ok(None));
-        let raw = encode_frames(["-t"]);
+        let raw = encode_frames(["-t"]).unwrap();
         assert_eq!(
             Args::new(&raw).option(&["-t"]),
             Err(AppError::msg("option -t needs a value"))
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn malformed_arguments_are_errors() {
         assert!(Args::new(&[0, 0, 0, 9, b'a']).to_strings().is_err());
-        let raw = encode_frames([&[0xff_u8][..]]);
+        let raw = encode_frames([&[0xff_u8][..]]).unwrap();
         assert!(Args::new(&raw).to_strings().is_err());
     }
 }

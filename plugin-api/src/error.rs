@@ -38,3 +38,14 @@ impl<E: std::error::Error> From<E> for AppError {
         AppError(e.to_string())
     }
 }
+
+/// The message of a panic payload (`panic!`'s text, or a placeholder).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}

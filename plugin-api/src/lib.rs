@@ -7,28 +7,24 @@
 //! write plain Rust, and the macro turns every error *and every panic* into an
 //! error value, so a misbehaving app fails its task instead of its worker.
 //!
+//! The smallest app counts something: map and reduce, nothing else.
+//!
 //! ```ignore
-//! use plugin_api::{export_app, App, AppError, Emit, MapInput, Values, Args, Records};
+//! use plugin_api::{encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Reducer, Values};
 //!
 //! #[derive(Default)]
 //! struct Lines;
 //!
 //! impl App for Lines {
 //!     const NAME: &'static str = "lines";
+//!     const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
 //!     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
-//!         out.emit(input.path.as_bytes(), &(input.contents.split(|b| *b == b'\n').count() as u64).to_be_bytes());
+//!         let n = input.contents.split(|b| *b == b'\n').count() as u64;
+//!         out.emit(input.path.as_bytes(), &encode_u64(n));
 //!         Ok(())
 //!     }
 //!     fn reduce(&self, _key: &[u8], values: &mut dyn Values, _args: &Args<'_>) -> Result<Vec<u8>, AppError> {
-//!         let mut n = 0u64;
-//!         while let Some(v) = values.next_value() { n += plugin_api::decode_u64(v)?; }
-//!         Ok(n.to_be_bytes().to_vec())
-//!     }
-//!     fn format(&self, records: &mut dyn Records, out: &mut dyn std::io::Write) -> Result<(), AppError> {
-//!         while let Some((k, v)) = records.next_record() {
-//!             writeln!(out, "{}\t{}", String::from_utf8_lossy(k), plugin_api::decode_u64(v)?)?;
-//!         }
-//!         Ok(())
+//!         Ok(encode_u64(sum_u64(values)?).to_vec())
 //!     }
 //! }
 //!
@@ -40,9 +36,12 @@
 //! - [`args`] parses job arguments (`mr submit ... -- ARGS`);
 //! - [`error`] defines [`AppError`];
 //! - [`testing`] helps unit-test an app without the engine;
-//! - [`frame`] has the length-delimited framing and the default partition hash;
-//! - [`abi`] has the stable module layout and the shims the macro uses, plus the
-//!   safe calls a host makes into a loaded module.
+//! - [`value`] has the `u64` value helpers and the default output format;
+//! - [`frame`] has the length-delimited framing (the engine's one frame
+//!   encoder and decoder) and the default partition hash;
+//! - [`abi`] has the stable module layout; `abi::export` the shims the macro
+//!   uses; `abi::host` (cargo feature `host`, for the engine only) the safe
+//!   calls a host makes into a loaded module.
 
 pub mod abi;
 pub mod app;
@@ -50,11 +49,13 @@ pub mod args;
 pub mod error;
 pub mod frame;
 pub mod testing;
+pub mod value;
 
-pub use app::{App, Emit, MapInput, Records, Values};
+pub use app::{App, Emit, MapInput, Partitioner, Records, Reducer, Values};
 pub use args::Args;
 pub use error::AppError;
-pub use frame::{decode_u64, ihash};
+pub use frame::ihash;
+pub use value::{decode_u64, encode_u64, sum_u64, ValueError};
 
 /// Exports `$app` (a type implementing [`App`] and [`Default`]) as this
 /// library's mapreduce app. Use it once, in a `cdylib` crate.

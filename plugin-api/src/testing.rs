@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::app::{call_combine, call_partition};
 use crate::frame::encode_frames;
 use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
 
@@ -62,7 +63,7 @@ impl Records for SliceRecords<'_> {
 
 /// Job arguments encoded the way the engine passes them.
 pub fn args(list: &[&str]) -> Vec<u8> {
-    encode_frames(list)
+    encode_frames(list).expect("test arguments are shorter than 4 GiB")
 }
 
 /// Maps one file and returns its output pairs.
@@ -90,11 +91,19 @@ pub fn reduce<A: App + Default>(
 ) -> Result<Vec<u8>, AppError> {
     let app = A::default();
     let mut stream = SliceValues::new(values);
+    let args = Args::new(raw_args);
     if combine {
-        app.combine(key, &mut stream, &Args::new(raw_args))
+        call_combine(&app, key, &mut stream, &args)
+            .unwrap_or_else(|| Err(AppError::msg(format!("app {} has no combiner", A::NAME))))
     } else {
-        app.reduce(key, &mut stream, &Args::new(raw_args))
+        app.reduce(key, &mut stream, &args)
     }
+}
+
+/// The partition of `key` (the app's own partitioner, else the default
+/// hash).
+pub fn partition<A: App + Default>(key: &[u8], n_reduce: u32, raw_args: &[u8]) -> u32 {
+    call_partition(&A::default(), key, n_reduce, &Args::new(raw_args))
 }
 
 /// Formats `records` (in the order given) to text.
@@ -118,7 +127,7 @@ pub fn run_job<A: App + Default>(
             task.entry(key).or_default().push(value);
         }
         for (key, values) in task {
-            let values = if A::HAS_COMBINER {
+            let values = if A::COMBINE.is_some() {
                 vec![reduce::<A>(&key, &values, raw_args, true)?]
             } else {
                 values

@@ -29,7 +29,7 @@ use mapreduce::client::{Client, JobView, Submission, WorkerView};
 use mapreduce::coordinator::{self, CoordinatorConfig};
 use mapreduce::net::{Dialer, Listener};
 use mapreduce::output::OutputRecords;
-use mapreduce::plugin::{App, Registry, StaticApp};
+use mapreduce::plugin::{LoadedApp, Registry, StaticApp};
 use mapreduce::security::Transport;
 use mapreduce::worker::{self, WorkerConfig};
 use mr_app_wc::WordCount;
@@ -121,7 +121,7 @@ struct Logged {
     app: StaticApp<WordCount>,
 }
 
-impl App for Logged {
+impl LoadedApp for Logged {
     fn name(&self) -> &str {
         self.app.name()
     }
@@ -163,7 +163,7 @@ impl App for Logged {
     }
 }
 
-fn registry(app: Arc<dyn App>) -> Arc<Registry> {
+fn registry(app: Arc<dyn LoadedApp>) -> Arc<Registry> {
     let mut registry = Registry::new();
     registry.insert_static(app).expect("one app");
     Arc::new(registry)

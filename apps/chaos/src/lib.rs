@@ -16,7 +16,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use plugin_api::{decode_u64, export_app, App, AppError, Args, Emit, MapInput, Records, Values};
+use plugin_api::{
+    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Records,
+    Reducer, Values,
+};
 
 /// The chaos app.
 #[derive(Debug, Default)]
@@ -29,7 +32,7 @@ fn matches(args: &Args<'_>, option: &str, subject: &str) -> Result<bool, AppErro
 impl App for Chaos {
     const NAME: &'static str = "chaos";
     const DESCRIPTION: &'static str = "Test app: word count that misbehaves on demand";
-    const HAS_COMBINER: bool = true;
+    const COMBINE: Option<Reducer<Self>> = Some(Self::sum);
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let args = &input.args;
@@ -84,20 +87,7 @@ impl App for Chaos {
         if args.option(&["--reduce-panic-on"])? == Some(&*key_text) {
             panic!("chaos: panicking on key {key_text} as asked");
         }
-        self.combine(key, values, args)
-    }
-
-    fn combine(
-        &self,
-        _key: &[u8],
-        values: &mut dyn Values,
-        _args: &Args<'_>,
-    ) -> Result<Vec<u8>, AppError> {
-        let mut total = 0u64;
-        while let Some(v) = values.next_value() {
-            total += decode_u64(v)?;
-        }
-        Ok(total.to_be_bytes().to_vec())
+        self.sum(key, values, args)
     }
 
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), AppError> {
@@ -105,6 +95,13 @@ impl App for Chaos {
             writeln!(out, "{}\t{}", String::from_utf8_lossy(k), decode_u64(v)?)?;
         }
         Ok(())
+    }
+}
+
+impl Chaos {
+    /// The combiner, and the reduce once the misbehaviours are past.
+    fn sum(&self, _key: &[u8], values: &mut dyn Values, _: &Args<'_>) -> Result<Vec<u8>, AppError> {
+        Ok(encode_u64(sum_u64(values)?).to_vec())
     }
 }
 

@@ -25,7 +25,7 @@ fn metadata() {
         Grep::DESCRIPTION,
         "Prints the lines containing a term (-t/--term TERM)"
     );
-    const { assert!(!Grep::HAS_COMBINER) };
+    const { assert!(Grep::COMBINE.is_none()) };
 }
 
 #[test]

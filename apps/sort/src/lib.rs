@@ -29,7 +29,7 @@
 use std::io::{BufWriter, Write};
 
 use plugin_api::frame::{push_frame, Frames};
-use plugin_api::{export_app, App, AppError, Args, Emit, MapInput, Records, Values};
+use plugin_api::{export_app, App, AppError, Args, Emit, MapInput, Partitioner, Records, Values};
 
 /// The sort app.
 #[derive(Debug, Default)]
@@ -130,7 +130,7 @@ impl App for Sort {
     const NAME: &'static str = "sort";
     const DESCRIPTION: &'static str =
         "Sorts 100-byte records (or lines) by their 10-byte key, globally across outputs";
-    const HAS_PARTITIONER: bool = true;
+    const PARTITION: Option<Partitioner<Self>> = Some(Self::by_key_range);
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let (format, _) = options(&input.args)?;
@@ -170,11 +170,6 @@ impl App for Sort {
         Ok(())
     }
 
-    fn partition(&self, key: &[u8], n_reduce: u32, args: &Args<'_>) -> u32 {
-        let keys = options(args).map_or(Keys::Printable, |(_, k)| k);
-        range_partition(key, n_reduce, keys)
-    }
-
     fn reduce(
         &self,
         _key: &[u8],
@@ -188,7 +183,7 @@ impl App for Sort {
         let first = first.to_vec();
         let Some(second) = values.next_value() else {
             let mut out = Vec::with_capacity(4 + first.len());
-            push_frame(&mut out, &first);
+            push_frame(&mut out, &first)?;
             return Ok(out);
         };
         let mut all = vec![first, second.to_vec()];
@@ -198,7 +193,7 @@ impl App for Sort {
         all.sort_unstable();
         let mut out = Vec::with_capacity(all.iter().map(|v| 4 + v.len()).sum());
         for v in &all {
-            push_frame(&mut out, v);
+            push_frame(&mut out, v)?;
         }
         Ok(out)
     }
@@ -215,6 +210,15 @@ impl App for Sort {
         }
         out.flush()?;
         Ok(())
+    }
+}
+
+impl Sort {
+    /// The partitioner: key ranges, so that the outputs in order are
+    /// globally sorted.
+    fn by_key_range(&self, key: &[u8], n_reduce: u32, args: &Args<'_>) -> u32 {
+        let keys = options(args).map_or(Keys::Printable, |(_, k)| k);
+        range_partition(key, n_reduce, keys)
     }
 }
 

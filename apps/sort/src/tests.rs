@@ -54,13 +54,11 @@ fn binary_records(n: usize, seed: u64) -> Vec<u8> {
 /// reduces each partition in key order and formats the partitions in order
 /// `0..n_reduce`, as `mr process` would.
 fn run_job(inputs: &[&[u8]], raw_args: &[u8], n_reduce: u32) -> Vec<u8> {
-    let app = Sort;
-    let parsed = plugin_api::Args::new(raw_args);
     let mut parts: Vec<BTreeMap<Vec<u8>, Vec<Vec<u8>>>> = vec![BTreeMap::new(); n_reduce as usize];
     for (i, contents) in inputs.iter().enumerate() {
         let pairs = test_support::map::<Sort>(&format!("in-{i}"), contents, raw_args).unwrap();
         for (key, value) in pairs {
-            let p = app.partition(&key, n_reduce, &parsed);
+            let p = test_support::partition::<Sort>(&key, n_reduce, raw_args);
             assert!(p < n_reduce);
             parts[p as usize].entry(key).or_default().push(value);
         }
@@ -100,8 +98,8 @@ fn sorted_records(data: &[u8], format: Format) -> Vec<u8> {
 #[test]
 fn metadata() {
     assert_eq!(Sort::NAME, "sort");
-    const { assert!(Sort::HAS_PARTITIONER) };
-    const { assert!(!Sort::HAS_COMBINER) };
+    const { assert!(Sort::PARTITION.is_some()) };
+    const { assert!(Sort::COMBINE.is_none()) };
 }
 
 #[test]

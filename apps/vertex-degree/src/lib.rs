@@ -14,7 +14,10 @@
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
-use plugin_api::{decode_u64, export_app, App, AppError, Args, Emit, MapInput, Records, Values};
+use plugin_api::{
+    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Records,
+    Reducer, ValueError, Values,
+};
 
 /// The vertex-degree app.
 #[derive(Debug, Default)]
@@ -23,7 +26,7 @@ pub struct VertexDegree;
 impl App for VertexDegree {
     const NAME: &'static str = "vertex-degree";
     const DESCRIPTION: &'static str = "Counts each vertex's degree in an edge list";
-    const HAS_COMBINER: bool = true;
+    const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = std::str::from_utf8(input.contents).map_err(|e| {
@@ -40,7 +43,7 @@ impl App for VertexDegree {
             }
         }
         for (vertex, degree) in &degrees {
-            out.emit(&vertex.to_be_bytes(), &degree.to_be_bytes());
+            out.emit(&encode_u64(*vertex), &encode_u64(*degree));
         }
         Ok(())
     }
@@ -51,16 +54,14 @@ impl App for VertexDegree {
         values: &mut dyn Values,
         _args: &Args<'_>,
     ) -> Result<Vec<u8>, AppError> {
-        sum(key, values)
-    }
-
-    fn combine(
-        &self,
-        key: &[u8],
-        values: &mut dyn Values,
-        _args: &Args<'_>,
-    ) -> Result<Vec<u8>, AppError> {
-        sum(key, values)
+        let vertex = decode_vertex(key)?;
+        let degree = sum_u64(values).map_err(|e| match e {
+            ValueError::Overflow => {
+                AppError::msg(format!("the degree of vertex {vertex} overflows a u64"))
+            }
+            e => e.into(),
+        })?;
+        Ok(encode_u64(degree).to_vec())
     }
 
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), AppError> {
@@ -117,18 +118,6 @@ fn decode_vertex(key: &[u8]) -> Result<u64, AppError> {
         ))
     })?;
     Ok(u64::from_be_bytes(bytes))
-}
-
-/// The checked sum of `values` (8-byte big-endian degrees) for vertex `key`.
-fn sum(key: &[u8], values: &mut dyn Values) -> Result<Vec<u8>, AppError> {
-    let vertex = decode_vertex(key)?;
-    let mut total: u64 = 0;
-    while let Some(value) = values.next_value() {
-        total = total.checked_add(decode_u64(value)?).ok_or_else(|| {
-            AppError::msg(format!("the degree of vertex {vertex} overflows a u64"))
-        })?;
-    }
-    Ok(total.to_be_bytes().to_vec())
 }
 
 #[cfg(test)]

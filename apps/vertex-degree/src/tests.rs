@@ -32,7 +32,7 @@ fn metadata() {
         VertexDegree::DESCRIPTION,
         "Counts each vertex's degree in an edge list"
     );
-    const { assert!(VertexDegree::HAS_COMBINER) };
+    const { assert!(VertexDegree::COMBINE.is_some()) };
 }
 
 #[test]

@@ -10,13 +10,15 @@
 //! The counting loop ([`count_words`]) is public so that a sequential word
 //! count (the benchmark's baseline) can share it: it scans bytes, takes
 //! ASCII letters by table and decodes only non-ASCII characters, borrows
-//! words that are already lowercase ASCII, and hashes with FxHash.
+//! words that are already lowercase ASCII, and hashes with foldhash.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{BufWriter, Write};
 
-use plugin_api::{decode_u64, export_app, App, AppError, Args, Emit, MapInput, Records, Values};
+use plugin_api::{
+    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Records,
+    Reducer, ValueError, Values,
+};
 
 /// The word-count app.
 #[derive(Debug, Default)]
@@ -25,14 +27,14 @@ pub struct WordCount;
 impl App for WordCount {
     const NAME: &'static str = "wc";
     const DESCRIPTION: &'static str = "Counts words (Unicode alphabetic runs, lowercased)";
-    const HAS_COMBINER: bool = true;
+    const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = utf8(input.contents)?;
         let mut counts = WordCounts::default();
         count_words(text, &mut counts);
         for (word, count) in &counts {
-            out.emit(word.as_bytes(), &count.to_be_bytes());
+            out.emit(word.as_bytes(), &encode_u64(*count));
         }
         Ok(())
     }
@@ -43,16 +45,14 @@ impl App for WordCount {
         values: &mut dyn Values,
         _args: &Args<'_>,
     ) -> Result<Vec<u8>, AppError> {
-        sum(key, values)
-    }
-
-    fn combine(
-        &self,
-        key: &[u8],
-        values: &mut dyn Values,
-        _args: &Args<'_>,
-    ) -> Result<Vec<u8>, AppError> {
-        sum(key, values)
+        let total = sum_u64(values).map_err(|e| match e {
+            ValueError::Overflow => AppError::msg(format!(
+                "the count of {:?} overflows a u64",
+                String::from_utf8_lossy(key)
+            )),
+            e => e.into(),
+        })?;
+        Ok(encode_u64(total).to_vec())
     }
 
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), AppError> {
@@ -84,51 +84,11 @@ fn utf8(bytes: &[u8]) -> Result<&str, AppError> {
     })
 }
 
-/// Word counts: lowercased word -> occurrences.
-pub type WordCounts = HashMap<String, u64, BuildHasherDefault<FxHasher>>;
-
-/// FxHash (as in rustc) with a final mix: one rotate, xor and multiply per
-/// 8 bytes. Not DoS-resistant, which a map task's private table does not
-/// need.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits depending only on low input bits,
-        // and the table indexes by low bits: fold the high half in.
-        (self.hash ^ (self.hash >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    }
-}
+/// Word counts: lowercased word -> occurrences. Hashed with foldhash's
+/// fixed-seed fast hasher: not DoS-resistant, which a map task's private
+/// table does not need. It replaced a hand-kept FxHash: counting the
+/// Gutenberg texts ten times took 0.69-0.71 s with it against 0.86-1.05 s.
+pub type WordCounts = HashMap<String, u64, foldhash::fast::FixedState>;
 
 /// Adds one to the count of `word`, allocating only for a new word.
 #[inline]
@@ -204,20 +164,6 @@ pub fn count_words(text: &str, counts: &mut WordCounts) {
 #[inline]
 fn next_char(text: &str, i: usize) -> char {
     text[i..].chars().next().expect("i is inside text")
-}
-
-/// The checked sum of `values` (8-byte big-endian counts) for `key`.
-fn sum(key: &[u8], values: &mut dyn Values) -> Result<Vec<u8>, AppError> {
-    let mut total: u64 = 0;
-    while let Some(value) = values.next_value() {
-        total = total.checked_add(decode_u64(value)?).ok_or_else(|| {
-            AppError::msg(format!(
-                "the count of {:?} overflows a u64",
-                String::from_utf8_lossy(key)
-            ))
-        })?;
-    }
-    Ok(total.to_be_bytes().to_vec())
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ fn metadata() {
         WordCount::DESCRIPTION,
         "Counts words (Unicode alphabetic runs, lowercased)"
     );
-    const { assert!(WordCount::HAS_COMBINER) };
+    const { assert!(WordCount::COMBINE.is_some()) };
 }
 
 #[test]

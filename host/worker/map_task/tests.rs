@@ -115,7 +115,7 @@ fn setup(map_buffer: usize, store: usize) -> Setup {
 }
 
 fn run(
-    app: &dyn App,
+    app: &dyn LoadedApp,
     s: &Setup,
     contents: &[u8],
     n_reduce: u32,

@@ -1,0 +1,115 @@
+//! The stable ABI between the host and an app library: the layout both sides
+//! share.
+//!
+//! An app library exports one root module, [`AppModule`], a prefix type (new
+//! fields can be appended in later versions without breaking older apps).
+//! Streams cross the boundary as `(context pointer, extern "C" fn)` pairs that
+//! only this module and its two halves build; app authors and hosts use safe
+//! wrappers.
+//!
+//! - [`export`] (plugin side): [`module_for`] builds the module for an
+//!   [`crate::App`]; every entry point runs the app under `catch_unwind`, so
+//!   a panic becomes an error value and never unwinds across `extern "C"`.
+//! - `host` (host side, behind the `host` cargo feature, which only the
+//!   engine enables): `load_module` loads a library by path with
+//!   abi_stable's layout and version checks, and `Module` calls into it
+//!   safely.
+//!
+//! Growing the module: append a field *after* `format` (the last prefix
+//! field, which must stay where it is), as an `ROption` or a value with a
+//! meaning for "absent". A host reads it through the accessor abi_stable
+//! generates, which returns `None` for a library built before the field
+//! existed, so every already-built plugin keeps loading.
+
+pub mod export;
+#[cfg(feature = "host")]
+mod host;
+
+pub use export::{__private, module_for, Instance};
+#[cfg(feature = "host")]
+pub use host::{load_module, Module};
+
+use std::ffi::c_void;
+
+use abi_stable::library::RootModule;
+use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::{package_version_strings, sabi_types::VersionStrings, StableAbi};
+
+/// A sink for key/value pairs, owned by the caller.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct EmitFfi {
+    ctx: *mut c_void,
+    emit: extern "C" fn(*mut c_void, RSlice<'_, u8>, RSlice<'_, u8>),
+}
+
+/// A stream of values; each returned slice is valid until the next call.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct ValuesFfi {
+    ctx: *mut c_void,
+    next: extern "C" fn(*mut c_void) -> ROption<RSlice<'static, u8>>,
+}
+
+/// One output record; valid until the next call of its stream.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct RecordFfi {
+    key: RSlice<'static, u8>,
+    value: RSlice<'static, u8>,
+}
+
+/// A stream of output records.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct RecordsFfi {
+    ctx: *mut c_void,
+    next: extern "C" fn(*mut c_void) -> ROption<RecordFfi>,
+}
+
+/// A byte sink; `write` returns false when the sink failed.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct SinkFfi {
+    ctx: *mut c_void,
+    write: extern "C" fn(*mut c_void, RSlice<'_, u8>) -> bool,
+}
+
+pub(crate) type ReduceFn =
+    extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>;
+
+/// The root module an app library exports.
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = AppModuleRef)))]
+pub struct AppModule {
+    /// [`crate::App::NAME`].
+    pub name: RStr<'static>,
+    /// The app crate's version.
+    pub version: RStr<'static>,
+    /// [`crate::App::DESCRIPTION`].
+    pub description: RStr<'static>,
+    /// [`crate::App::map`]: path, contents, args, sink.
+    pub map:
+        extern "C" fn(RStr<'_>, RSlice<'_, u8>, RSlice<'_, u8>, EmitFfi) -> RResult<(), RString>,
+    /// [`crate::App::reduce`]: key, values, args.
+    pub reduce:
+        extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>,
+    /// [`crate::App::combine`], when the app has one.
+    pub combine: ROption<
+        extern "C" fn(RSlice<'_, u8>, ValuesFfi, RSlice<'_, u8>) -> RResult<RVec<u8>, RString>,
+    >,
+    /// [`crate::App::partition`], when the app overrides it: key, n_reduce, args.
+    pub partition:
+        ROption<extern "C" fn(RSlice<'_, u8>, u32, RSlice<'_, u8>) -> RResult<u32, RString>>,
+    /// [`crate::App::format`]: records, output.
+    #[sabi(last_prefix_field)]
+    pub format: extern "C" fn(RecordsFfi, SinkFfi) -> RResult<(), RString>,
+}
+
+impl RootModule for AppModuleRef {
+    abi_stable::declare_root_module_statics! {AppModuleRef}
+    const BASE_NAME: &'static str = "mapreduce_app";
+    const NAME: &'static str = "mapreduce_app";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
