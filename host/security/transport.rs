@@ -9,8 +9,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::auth::{BearerToken, Token};
 use super::tls::TlsFiles;
-use crate::net::Dialer;
 use super::SecurityError;
+use crate::net::Dialer;
 
 /// A channel that adds our token to every request.
 pub type AuthChannel = InterceptedService<Channel, BearerToken>;

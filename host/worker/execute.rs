@@ -58,7 +58,11 @@ impl Executor {
         }
     }
 
-    async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<Arc<dyn LoadedApp>, TaskFailure> {
+    async fn app(
+        &self,
+        task: &TaskSpec,
+        worker: WorkerId,
+    ) -> Result<Arc<dyn LoadedApp>, TaskFailure> {
         // Another worker may have the app, or a later fetch may work.
         self.plugins
             .app(&task.app, &task.app_sha256)

@@ -63,7 +63,11 @@ impl PluginSource {
 
     /// The app `name` with library hash `sha256` (empty from an older
     /// coordinator: the local app of that name).
-    pub async fn app(&self, name: &str, sha256: &str) -> Result<Arc<dyn LoadedApp>, PluginSourceError> {
+    pub async fn app(
+        &self,
+        name: &str,
+        sha256: &str,
+    ) -> Result<Arc<dyn LoadedApp>, PluginSourceError> {
         if sha256.is_empty() {
             return self
                 .registry

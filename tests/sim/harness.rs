@@ -394,6 +394,9 @@ impl SimCluster {
             .map(|r| (format!("mr-out-{r}"), ()))
             .chain([("_SUCCESS".to_string(), ())])
             .collect();
-        assert_eq!(files, wanted, "only the final output files and the manifest");
+        assert_eq!(
+            files, wanted,
+            "only the final output files and the manifest"
+        );
     }
 }
