@@ -56,14 +56,24 @@ pub enum PathError {
         source: std::io::Error,
     },
     /// An input that is not a regular file.
-    #[error("input {path} is a {kind}, not a regular file")]
+    #[error("cannot read input {path}: it is a {kind}, not a regular file")]
     NotRegular {
         /// The path as given.
         path: String,
         /// `FIFO`, `character device`, `directory`, ...
         kind: &'static str,
     },
-    /// Reading the opened input failed.
+    /// An output folder that cannot be created or opened (no allowed
+    /// output folders configured).
+    #[error("cannot create output directory {path}: {source}")]
+    CreateOutput {
+        /// The path as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Opening (no allowed input folders configured) or reading the input
+    /// failed.
     #[error("cannot read input {path}: {source}")]
     Read {
         /// The path as given.
@@ -139,15 +149,25 @@ impl Located<'_> {
         }
     }
 
+    /// An error opening the path where no folder is configured.
+    fn unconfined(&self, source: std::io::Error) -> PathError {
+        let path = self.path.to_string();
+        match self.what {
+            "input" => PathError::Read { path, source },
+            _ => PathError::CreateOutput { path, source },
+        }
+    }
+
     /// Opens the path with `flags`, beneath its folder when there is one.
     fn open(&self, flags: rustix::fs::OFlags) -> Result<std::os::fd::OwnedFd, PathError> {
-        let opened = match &self.beneath {
-            None => open::open_anywhere(Path::new(self.path), flags),
-            Some((root, rel)) => {
-                open::open_root(root).and_then(|r| open::open_beneath(r.as_fd(), rel, flags))
+        match &self.beneath {
+            None => {
+                open::open_anywhere(Path::new(self.path), flags).map_err(|e| self.unconfined(e))
             }
-        };
-        opened.map_err(|e| self.refuse(e))
+            Some((root, rel)) => open::open_root(root)
+                .and_then(|r| open::open_beneath(r.as_fd(), rel, flags))
+                .map_err(|e| self.refuse(e)),
+        }
     }
 
     /// Opens the path as an input with `flags` and checks it is a regular
@@ -319,7 +339,7 @@ impl Confinement {
     pub fn open_output(&self, dir: &str) -> Result<OutputDir, PathError> {
         let located = Self::locate("output", &self.outputs, dir)?;
         let Some((root, rel)) = &located.beneath else {
-            std::fs::create_dir_all(dir).map_err(|e| located.refuse(e))?;
+            std::fs::create_dir_all(dir).map_err(|e| located.unconfined(e))?;
             let fd = located.open(open::output_dir_flags())?;
             return Ok(OutputDir::new(fd, PathBuf::from(dir)));
         };
@@ -374,7 +394,7 @@ mod tests {
         assert_eq!(c.read_input(&p(allowed.join("ok.txt"))).unwrap(), b"x");
         let e = c.read_input(&p(allowed.join("new"))).unwrap_err();
         assert!(
-            e.to_string().contains("is a directory, not a regular file"),
+            e.to_string().contains("a directory, not a regular file"),
             "{e}"
         );
         let e = c.check_input(&p(allowed.join("missing.txt"))).unwrap_err();
