@@ -1,20 +1,100 @@
 //! [`Confinement`]: the folders a job may read inputs from and write output
-//! to. Paths are resolved first (`..` and symlinks), so neither can lead
-//! outside. The coordinator checks at submission; workers check again just
-//! before opening, since the file system may have changed in between.
+//! to, and the only way the engine opens a job's files. A path must be
+//! written beneath an allowed folder; the rest is resolved by the kernel
+//! from a descriptor of that folder and may not leave it ([`super::open`]).
+//! Any error while resolving refuses the path; only missing last folders of
+//! an output directory are created, inside a folder that did resolve.
+//! Inputs must be regular files. The coordinator checks at submission;
+//! workers open once and use what they opened.
 
+use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
-/// A path outside the allowed folders, or one that cannot be resolved.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} {path} {reason}")]
-pub struct Escape {
-    /// `input` or `output directory`.
-    pub what: &'static str,
-    /// The path as given.
-    pub path: String,
-    /// Why it is refused.
-    pub reason: String,
+use rustix::io::Errno;
+
+use super::open::{self, OutputDir};
+
+/// Why a job's path is refused or cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// Not an absolute path.
+    #[error("{what} {path} is not an absolute path")]
+    NotAbsolute {
+        /// `input` or `output`.
+        what: &'static str,
+        /// The path as given.
+        path: String,
+    },
+    /// Not written beneath any allowed folder.
+    #[error("{what} {path} is outside the allowed {what} folders ({roots})")]
+    Outside {
+        /// `input` or `output`.
+        what: &'static str,
+        /// The path as given.
+        path: String,
+        /// The allowed folders.
+        roots: String,
+    },
+    /// Its resolution leaves the allowed folder (`..`, a symlink).
+    #[error("{what} {path} leads outside the allowed {what} folders ({roots})")]
+    Escapes {
+        /// `input` or `output`.
+        what: &'static str,
+        /// The path as given.
+        path: String,
+        /// The allowed folders.
+        roots: String,
+    },
+    /// Resolving it failed (too long, too many links, missing, ...).
+    #[error("{what} {path} cannot be resolved: {source}")]
+    Unresolvable {
+        /// `input` or `output`.
+        what: &'static str,
+        /// The path as given.
+        path: String,
+        /// What the kernel said.
+        source: std::io::Error,
+    },
+    /// An input that is not a regular file.
+    #[error("cannot read input {path}: it is a {kind}, not a regular file")]
+    NotRegular {
+        /// The path as given.
+        path: String,
+        /// `FIFO`, `character device`, `directory`, ...
+        kind: &'static str,
+    },
+    /// An output folder that cannot be created or opened (no allowed
+    /// output folders configured).
+    #[error("cannot create output directory {path}: {source}")]
+    CreateOutput {
+        /// The path as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Opening (no allowed input folders configured) or reading the input
+    /// failed.
+    #[error("cannot read input {path}: {source}")]
+    Read {
+        /// The path as given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl PathError {
+    /// Whether the path was refused by the confinement rules (rather than
+    /// being of the wrong type or unreadable).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PathError::NotAbsolute { .. }
+                | PathError::Outside { .. }
+                | PathError::Escapes { .. }
+                | PathError::Unresolvable { .. }
+        )
+    }
 }
 
 /// Allowed input and output folders; an empty list allows everything.
@@ -78,6 +158,116 @@ fn show(roots: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// A path to open, and the allowed folder it must stay in (`None`: no
+/// folder is configured, so any absolute path).
+struct Located<'a> {
+    what: &'static str,
+    path: &'a str,
+    beneath: Option<(&'a Path, PathBuf)>,
+    roots: &'a [PathBuf],
+}
+
+impl Located<'_> {
+    /// Maps an error of the resolution to the refusal it is.
+    fn refuse(&self, e: std::io::Error) -> PathError {
+        let (what, path) = (self.what, self.path.to_string());
+        if e.raw_os_error() == Some(Errno::XDEV.raw_os_error()) {
+            return PathError::Escapes {
+                what,
+                path,
+                roots: show(self.roots),
+            };
+        }
+        PathError::Unresolvable {
+            what,
+            path,
+            source: e,
+        }
+    }
+
+    /// An error opening the path where no folder is configured.
+    fn unconfined(&self, source: std::io::Error) -> PathError {
+        let path = self.path.to_string();
+        match self.what {
+            "input" => PathError::Read { path, source },
+            _ => PathError::CreateOutput { path, source },
+        }
+    }
+
+    /// Opens the path with `flags`, beneath its folder when there is one.
+    fn open(&self, flags: rustix::fs::OFlags) -> Result<std::os::fd::OwnedFd, PathError> {
+        match &self.beneath {
+            None => {
+                open::open_anywhere(Path::new(self.path), flags).map_err(|e| self.unconfined(e))
+            }
+            Some((root, rel)) => open::open_root(root)
+                .and_then(|r| open::open_beneath(r.as_fd(), rel, flags))
+                .map_err(|e| self.refuse(e)),
+        }
+    }
+
+    /// Opens the path as an input with `flags` and checks it is a regular
+    /// file.
+    fn open_regular(&self, flags: rustix::fs::OFlags) -> Result<std::os::fd::OwnedFd, PathError> {
+        let fd = self.open(flags)?;
+        match open::irregular_kind(fd.as_fd()) {
+            Ok(None) => Ok(fd),
+            Ok(Some(kind)) => Err(PathError::NotRegular {
+                path: self.path.to_string(),
+                kind,
+            }),
+            Err(e) => Err(self.refuse(e)),
+        }
+    }
+
+    /// Resolves an output folder beneath its root: the longest prefix that
+    /// exists is opened (any error but "not found" refuses), then each
+    /// missing folder below it is created (`create`) or only checked to be
+    /// a plain name that does not exist.
+    fn output_dir(
+        &self,
+        root: &Path,
+        rel: &Path,
+        create: bool,
+    ) -> Result<Option<OutputDir>, PathError> {
+        let root_fd = open::open_root(root).map_err(|e| self.refuse(e))?;
+        let parts: Vec<Component<'_>> = rel.components().collect();
+        let flags = open::output_dir_flags();
+        let mut existing = parts.len();
+        let mut dir = loop {
+            let prefix: PathBuf = parts[..existing].iter().collect();
+            match open::open_beneath(root_fd.as_fd(), &prefix, flags) {
+                Ok(fd) => break fd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && existing > 0 => existing -= 1,
+                Err(e) => return Err(self.refuse(e)),
+            }
+        };
+        let mut missing = Vec::new();
+        for part in &parts[existing..] {
+            let Component::Normal(name) = part else {
+                return Err(PathError::Escapes {
+                    what: self.what,
+                    path: self.path.to_string(),
+                    roots: show(self.roots),
+                });
+            };
+            missing.push(*name);
+        }
+        if !create {
+            // A dangling symlink is "not found" too, but it is no plain name.
+            return match missing.first().map(|n| open::exists_in(dir.as_fd(), n)) {
+                None | Some(Ok(false)) => Ok(None),
+                Some(Ok(true)) => Err(self.refuse(Errno::LOOP.into())),
+                Some(Err(e)) => Err(self.refuse(e)),
+            };
+        }
+        for name in missing {
+            dir = open::make_dir_in(dir.as_fd(), name).map_err(|e| self.refuse(e))?;
+        }
+        Ok(create.then(|| OutputDir::new(dir, PathBuf::from(self.path))))
+    }
+}
+
 impl Confinement {
     /// Allows reading under `inputs` and writing under `outputs` (each
     /// folder must exist; it is resolved now).
@@ -112,34 +302,85 @@ impl Confinement {
             .collect()
     }
 
-    fn check(what: &'static str, roots: &[PathBuf], path: &str) -> Result<(), Escape> {
-        if roots.is_empty() {
-            return Ok(());
-        }
-        let escape = |reason: String| Escape {
+    fn locate<'a>(
+        what: &'static str,
+        roots: &'a [PathBuf],
+        path: &'a str,
+    ) -> Result<Located<'a>, PathError> {
+        let located = |beneath| Located {
             what,
-            path: path.to_string(),
-            reason,
+            path,
+            beneath,
+            roots,
         };
-        let resolved = resolve(Path::new(path)).map_err(escape)?;
-        if roots.iter().any(|r| resolved.starts_with(r)) {
+        if !Path::new(path).is_absolute() {
+            return Err(PathError::NotAbsolute {
+                what,
+                path: path.to_string(),
+            });
+        }
+        if roots.is_empty() {
+            return Ok(located(None));
+        }
+        roots
+            .iter()
+            .find_map(|root| {
+                let rel = Path::new(path).strip_prefix(root).ok()?;
+                Some(located(Some((root.as_path(), rel.to_path_buf()))))
+            })
+            .ok_or_else(|| PathError::Outside {
+                what,
+                path: path.to_string(),
+                roots: show(roots),
+            })
+    }
+
+    /// Checks an input path without reading it (the coordinator): it must
+    /// resolve beneath an allowed folder to a regular file. Without
+    /// allowed input folders nothing is checked.
+    pub fn check_input(&self, path: &str) -> Result<(), PathError> {
+        let located = Self::locate("input", &self.inputs, path)?;
+        if located.beneath.is_none() {
             return Ok(());
         }
-        Err(escape(format!(
-            "resolves to {}, outside the allowed {what} folders ({})",
-            resolved.display(),
-            show(roots)
-        )))
+        located.open_regular(open::probe_flags()).map(drop)
     }
 
-    /// Checks an input path.
-    pub fn check_input(&self, path: &str) -> Result<(), Escape> {
-        Self::check("input", &self.inputs, path)
+    /// Checks an output directory, which need not exist yet (the
+    /// coordinator): its existing part must resolve beneath an allowed
+    /// folder, and its missing part be plain names. Without allowed output
+    /// folders only an absolute path is required.
+    pub fn check_output(&self, dir: &str) -> Result<(), PathError> {
+        let located = Self::locate("output", &self.outputs, dir)?;
+        match &located.beneath {
+            None => Ok(()),
+            Some((root, rel)) => located.output_dir(root, rel, false).map(drop),
+        }
     }
 
-    /// Checks an output directory (which need not exist yet).
-    pub fn check_output(&self, dir: &str) -> Result<(), Escape> {
-        Self::check("output", &self.outputs, dir)
+    /// Reads an input (a worker): opened once, without blocking, beneath
+    /// its allowed folder; only a regular file is read, and only through
+    /// the descriptor that was checked.
+    pub fn read_input(&self, path: &str) -> Result<Vec<u8>, PathError> {
+        let located = Self::locate("input", &self.inputs, path)?;
+        let fd = located.open_regular(open::input_flags())?;
+        open::read_opened(fd).map_err(|source| PathError::Read {
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    /// Opens (creating what is missing) an output directory (a worker),
+    /// beneath its allowed folder.
+    pub fn open_output(&self, dir: &str) -> Result<OutputDir, PathError> {
+        let located = Self::locate("output", &self.outputs, dir)?;
+        let Some((root, rel)) = &located.beneath else {
+            std::fs::create_dir_all(dir).map_err(|e| located.unconfined(e))?;
+            let fd = located.open(open::output_dir_flags())?;
+            return Ok(OutputDir::new(fd, PathBuf::from(dir)));
+        };
+        let opened = located.output_dir(root, rel, true)?;
+        opened.ok_or_else(|| located.refuse(Errno::NOENT.into()))
     }
 }
 
@@ -164,12 +405,12 @@ mod tests {
         )
         .unwrap();
         let p = |p: PathBuf| p.display().to_string();
-        assert_eq!(c.check_input(&p(allowed.join("ok.txt"))), Ok(()));
+        c.check_input(&p(allowed.join("ok.txt"))).unwrap();
         let e = c
             .check_input(&p(allowed.join("../secret/s.txt")))
             .unwrap_err();
         assert!(
-            e.reason.contains("outside the allowed input folders"),
+            e.to_string().contains("outside the allowed input folders"),
             "{e}"
         );
         #[cfg(unix)]
@@ -181,11 +422,23 @@ mod tests {
                 .unwrap_err();
             assert!(e.to_string().contains("outside"), "{e}");
         }
-        assert_eq!(c.check_output(&p(allowed.join("new/deeper"))), Ok(()));
+        c.check_output(&p(allowed.join("new/deeper"))).unwrap();
+        // Only missing last folders are created, and beneath the root.
+        let opened = c.open_output(&p(allowed.join("new/deeper"))).unwrap();
+        assert_eq!(opened.path(), allowed.join("new/deeper"));
+        assert!(allowed.join("new/deeper").is_dir());
+        assert_eq!(c.read_input(&p(allowed.join("ok.txt"))).unwrap(), b"x");
+        let e = c.read_input(&p(allowed.join("new"))).unwrap_err();
+        assert!(
+            e.to_string().contains("a directory, not a regular file"),
+            "{e}"
+        );
+        let e = c.check_input(&p(allowed.join("missing.txt"))).unwrap_err();
+        assert!(e.is_refusal(), "{e}");
         assert!(c
             .check_output(&p(allowed.join("missing/../../secret")))
             .is_err());
         assert!(c.check_input("relative.txt").is_err());
-        assert_eq!(Confinement::default().check_input("/etc/passwd"), Ok(()));
+        Confinement::default().check_input("/etc/passwd").unwrap();
     }
 }

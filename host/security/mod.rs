@@ -5,7 +5,10 @@
 //! - [`tls`]: TLS (rustls through tonic) for servers and clients, with
 //!   optional client certificates.
 //! - [`confine`]: the folders a job may read from and write to, checked at
-//!   submission and again by workers before they open anything.
+//!   submission; workers open a job's files only through it.
+//! - [`open`]: opening beneath an allowed folder once, by descriptor
+//!   (`openat2` or an `O_NOFOLLOW` walk), and output folders used by
+//!   descriptor.
 //! - [`transport`]: how this process dials others (TLS and token together).
 //!
 //! With no tokens configured the servers accept anyone, so they refuse to
@@ -13,11 +16,13 @@
 
 pub mod auth;
 pub mod confine;
+pub mod open;
 pub mod tls;
 pub mod transport;
 
 pub use auth::{Auth, Role, Token};
-pub use confine::{resolve, Confinement};
+pub use confine::{resolve, Confinement, PathError};
+pub use open::OutputDir;
 pub use tls::TlsFiles;
 pub use transport::{AuthChannel, Transport};
 

@@ -2,7 +2,6 @@
 //! async runtime, store or write), turning every problem into a
 //! [`TaskFailure`] that says whether another attempt may succeed.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -16,6 +15,7 @@ use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore, PartitionRef};
 use crate::core::{JobId, TaskCounters, WorkerId};
 use crate::plugin::LoadedApp;
+use crate::security::{OutputDir, PathError};
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -80,7 +80,6 @@ impl Executor {
         worker: WorkerId,
         task: &TaskSpec,
     ) -> Result<TaskCounters, TaskFailure> {
-        check_confinement(task).await?;
         let app = self.app(task, worker).await?;
         match &task.kind {
             TaskKind::Map { file } => self.run_map(app, task, file).await,
@@ -94,9 +93,13 @@ impl Executor {
         task: &TaskSpec,
         file: &str,
     ) -> Result<TaskCounters, TaskFailure> {
-        let contents = tokio::fs::read(file)
+        // Opened once beneath the job's allowed folder, checked to be a
+        // regular file, and read through that descriptor only.
+        let (confinement, path) = (task.confinement.clone(), file.to_string());
+        let contents = tokio::task::spawn_blocking(move || confinement.read_input(&path))
             .await
-            .map_err(|e| TaskFailure::fatal(format!("cannot read input {file}: {e}")))?;
+            .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
+            .map_err(path_failure)?;
         let input_bytes = contents.len() as u64;
         let (path, args, n_reduce) = (file.to_string(), task.args.clone(), task.n_reduce);
         let store = self.store.clone();
@@ -189,17 +192,20 @@ impl Executor {
             .await?;
         let shuffle_bytes = runs.iter().map(Run::len).sum();
         let buffer = limits.merge_buffer_per_run(runs.len());
-        let dir = task.output_dir.clone();
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-            TaskFailure::fatal(format!("cannot create output directory {dir}: {e}"))
-        })?;
+        // Opened once beneath the job's allowed folder; the output is
+        // created and renamed inside it by descriptor.
+        let (confinement, dir) = (task.confinement.clone(), task.output_dir.clone());
+        let dir = tokio::task::spawn_blocking(move || confinement.open_output(&dir))
+            .await
+            .map_err(|e| TaskFailure::fatal(format!("opening the output crashed: {e}")))?
+            .map_err(path_failure)?;
         let (args, r) = (task.args.clone(), task.index());
         let job = task.job();
         let attempt = task.attempt.map_or(0, |a| a.0);
         let tag = format!("j{job}-w{worker}-a{attempt}-p{}", std::process::id());
         let stats = tokio::task::spawn_blocking(move || {
-            let stats = reduce_to_file(&*app, runs, buffer, &args, Path::new(&dir), r, &tag)?;
-            remove_stale_temporaries(Path::new(&dir), job, r);
+            let stats = reduce_to_file(&*app, runs, buffer, &args, &dir, r, &tag)?;
+            remove_stale_temporaries(&dir, job, r);
             Ok(stats)
         })
         .await
@@ -227,36 +233,26 @@ impl Executor {
 /// earlier attempts whose worker died between creating and renaming them.
 /// (Another job writing into the same folder has another job id in its
 /// temporaries' names and is left alone.)
-fn remove_stale_temporaries(dir: &Path, job: JobId, r: u32) {
+fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
     let prefix = format!(".mr-out-{r}.j{job}-");
-    let Ok(entries) = std::fs::read_dir(dir) else {
+    let Ok(names) = dir.names() else {
         return;
     };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+    for name in names {
         if name.starts_with(&prefix) && name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = dir.remove(&name);
         }
     }
 }
 
-/// Checks again, just before opening anything, that the task's paths are
-/// inside the job's allowed folders: the file system may have changed since
-/// the coordinator checked.
-async fn check_confinement(task: &TaskSpec) -> Result<(), TaskFailure> {
-    let confinement = task.confinement.clone();
-    let target = match &task.kind {
-        TaskKind::Map { file } => (true, file.clone()),
-        TaskKind::Reduce { .. } => (false, task.output_dir.clone()),
-    };
-    tokio::task::spawn_blocking(move || match target {
-        (true, file) => confinement.check_input(&file),
-        (false, dir) => confinement.check_output(&dir),
-    })
-    .await
-    .map_err(|e| TaskFailure::fatal(format!("path check crashed: {e}")))?
-    .map_err(|e| TaskFailure::fatal(format!("permission denied: {e}")))
+/// A job path that could not be used: refused by the job's confinement,
+/// not a regular file, or unreadable. Another attempt would fare the same.
+fn path_failure(e: PathError) -> TaskFailure {
+    if e.is_refusal() {
+        TaskFailure::fatal(format!("permission denied: {e}"))
+    } else {
+        TaskFailure::fatal(e.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -274,7 +270,10 @@ mod tests {
         for n in names {
             std::fs::write(dir.path().join(n), b"x").unwrap();
         }
-        super::remove_stale_temporaries(dir.path(), crate::core::JobId(7), 1);
+        let opened = crate::security::Confinement::default()
+            .open_output(&dir.path().display().to_string())
+            .unwrap();
+        super::remove_stale_temporaries(&opened, crate::core::JobId(7), 1);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

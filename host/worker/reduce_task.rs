@@ -11,6 +11,7 @@ use plugin_api::frame::write_frame;
 use super::merge::{MergeError, Merger};
 use super::spill::Run;
 use crate::plugin::LoadedApp;
+use crate::security::OutputDir;
 
 /// What a reduce task wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,41 +43,49 @@ pub enum ReduceError {
 
 /// The final name of partition `r`'s output.
 pub fn output_path(dir: &Path, r: u32) -> PathBuf {
-    dir.join(format!("mr-out-{r}"))
+    dir.join(output_name(r))
+}
+
+fn output_name(r: u32) -> String {
+    format!("mr-out-{r}")
 }
 
 /// Merges `runs` (reading those on disk through `buffer` bytes each),
-/// reduces each key and writes `dir/mr-out-<r>`: first under a temporary
-/// name unique to `tag`, synced, then renamed into place, so the file
-/// appears whole or not at all.
+/// reduces each key and writes `mr-out-<r>` in `dir`: first under a
+/// temporary name unique to `tag`, synced, then renamed into place and the
+/// folder synced, so the file appears whole or not at all. Every step goes
+/// through the folder's descriptor.
 pub fn reduce_to_file(
     app: &dyn LoadedApp,
     runs: Vec<Run>,
     buffer: usize,
     args: &[u8],
-    dir: &Path,
+    dir: &OutputDir,
     r: u32,
     tag: &str,
 ) -> Result<ReduceStats, ReduceError> {
-    let final_path = output_path(dir, r);
-    let tmp_path = dir.join(format!(".mr-out-{r}.{tag}.tmp"));
+    let final_name = output_name(r);
+    let tmp_name = format!(".mr-out-{r}.{tag}.tmp");
+    let tmp_path = dir.path().join(&tmp_name);
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReduceError::Write { path, source }
     };
-    let file = File::create(&tmp_path).map_err(write_err(&tmp_path))?;
+    let file = dir.create_new(&tmp_name).map_err(write_err(&tmp_path))?;
     let result = write_reduced(app, runs, buffer, args, file, &tmp_path);
     let stats = match result {
         Ok(stats) => stats,
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp_path);
+            let _ = dir.remove(&tmp_name);
             return Err(e);
         }
     };
-    std::fs::rename(&tmp_path, &final_path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp_path);
+    let final_path = output_path(dir.path(), r);
+    dir.rename(&tmp_name, &final_name).map_err(|e| {
+        let _ = dir.remove(&tmp_name);
         write_err(&final_path)(e)
     })?;
+    dir.sync().map_err(write_err(dir.path()))?;
     Ok(stats)
 }
 
