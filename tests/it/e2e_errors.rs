@@ -8,7 +8,7 @@
 //! worker protocol, `WatchJob` ending, and a whole `wc` job compared with a
 //! sequential word count (`tests/common`).
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};

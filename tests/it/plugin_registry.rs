@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use mapreduce::plugin::{Registry, RegistryError};
 
-mod common;
+use crate::common;
 
 use common::{built_library, plugins_dir as plugin_dir};
 
