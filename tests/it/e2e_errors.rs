@@ -6,7 +6,7 @@
 //! `CoordinatorClient`. Covers refused submissions, unknown jobs, job id
 //! numbering, jobs failing on unreadable or malformed input, the legacy
 //! worker protocol, `WatchJob` ending, and a whole `wc` job compared with a
-//! sequential word count (`tests/common`).
+//! sequential word count (`common`).
 
 use crate::common;
 
