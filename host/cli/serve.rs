@@ -1,5 +1,19 @@
 //! `mr coordinator` and `mr worker`: the long-running servers.
+//!
+//! Once its sockets are bound, each server announces them on standard
+//! output (logs go to standard error), one line each, so that scripts and
+//! tests can start it on port 0 and read the port the system picked:
+//!
+//! ```text
+//! listening on 127.0.0.1:10162
+//! http listening on 127.0.0.1:8080
+//! ```
+//!
+//! The first line (the gRPC service of the coordinator, the map-output
+//! service of a worker) always comes first; the second only from a
+//! coordinator with `--http`. Nothing else is printed on standard output.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,7 +108,15 @@ impl CoordinatorCmd {
         let mut config = CoordinatorConfig::new(registry);
         config.plugin_dirs = dirs;
         config.reload_on_sighup = true;
-        config.http = self.http;
+        let http = self
+            .http
+            .and_then(|addr| match std::net::TcpListener::bind(addr) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(%addr, "cannot serve the status page: {e}");
+                    None
+                }
+            });
         let auth = Auth {
             client: Token::load(self.client_token_file.as_deref(), "MR_CLIENT_TOKEN")?,
             worker: Token::load(self.worker_token_file.as_deref(), "MR_WORKER_TOKEN")?,
@@ -115,9 +137,13 @@ impl CoordinatorCmd {
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.listen))?;
+        let listener = bind(self.listen).await?;
+        let mut bound = vec![("", listener.local_addr()?)];
+        if let Some(l) = &http {
+            bound.push(("http ", l.local_addr()?));
+        }
+        config.http = http.map(Arc::new);
+        announce(&bound);
         coordinator::run(config, listener, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
     }
@@ -190,10 +216,30 @@ impl WorkerCmd {
         if let Some(dir) = self.work_dir {
             config.work_dir = dir;
         }
-        let listener = TcpListener::bind(self.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.listen))?;
+        let listener = bind(self.listen).await?;
+        announce(&[("", listener.local_addr()?)]);
         worker::run(config, listener, shutdown_signal()).await?;
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Binds `addr`; the error names it.
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// Prints `PREFIXlistening on ADDR` for each bound socket on standard
+/// output (the format in the module docs). A closed standard output is
+/// logged, not fatal: the server runs on.
+fn announce(bound: &[(&str, SocketAddr)]) {
+    let mut out = std::io::stdout().lock();
+    let written = bound
+        .iter()
+        .try_for_each(|(prefix, addr)| writeln!(out, "{prefix}listening on {addr}"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        tracing::warn!("cannot print the listening addresses on standard output: {e}");
     }
 }

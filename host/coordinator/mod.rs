@@ -78,8 +78,10 @@ pub struct CoordinatorConfig {
     /// Rescan the plugin folders on SIGHUP (the `mr coordinator` binary
     /// does; an embedded coordinator does not).
     pub reload_on_sighup: bool,
-    /// Where to serve `/metrics` and the status page, if anywhere.
-    pub http: Option<std::net::SocketAddr>,
+    /// Where to serve `/metrics` and the status page, if anywhere: a bound
+    /// listener (so a caller that asked for port 0 knows the port before
+    /// the coordinator runs), shared so that the config stays `Clone`.
+    pub http: Option<Arc<std::net::TcpListener>>,
     /// Role tokens checked on every RPC.
     pub auth: Auth,
     /// TLS for the coordinator's service, if any.
@@ -129,15 +131,19 @@ pub async fn run(
         config.plugin_dirs.clone(),
         events_tx,
     ));
-    if let Some(addr) = config.http {
-        match TcpListener::bind(addr).await {
+    if let Some(http) = &config.http {
+        let listener = http.try_clone().and_then(|l| {
+            l.set_nonblocking(true)?;
+            TcpListener::from_std(l)
+        });
+        match listener {
             Ok(l) => {
                 if let Ok(a) = l.local_addr() {
                     tracing::info!(addr = %a, "status page and /metrics listening");
                 }
                 tokio::spawn(http::serve(l, shared.clone()));
             }
-            Err(e) => tracing::error!(%addr, "cannot serve the status page: {e}"),
+            Err(e) => tracing::error!("cannot serve the status page: {e}"),
         }
     }
     let timer = tokio::spawn(driver::run_timer(shared.clone()));

@@ -5,17 +5,16 @@
 //! secret unread, nothing written outside `--allow-output`, and the worker
 //! free for its next task.
 
-mod common;
+use crate::common;
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::poll_until;
-use common::procs::{free_port, Server, STEP};
+use common::procs::{Server, STEP};
 use mapreduce::client::{Client, JobView, Submission};
 use mapreduce::core::JobId;
 
@@ -54,11 +53,10 @@ impl Confined {
     fn start(base: &Path, roots: Option<(&Path, &Path)>, workers: usize) -> Confined {
         let logs = base.join("logs");
         let plugins = wc_plugins(&base.join("plugins"));
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut args: Vec<OsString> = vec![
             "coordinator".into(),
             "--listen".into(),
-            addr.to_string().into(),
+            "127.0.0.1:0".into(),
             "--plugins".into(),
             plugins.clone().into(),
             "--worker-timeout-ms".into(),
@@ -74,10 +72,8 @@ impl Confined {
                 out.into(),
             ]);
         }
-        let coordinator = Server::spawn(&logs, "coordinator", &args);
-        poll_until("the coordinator to listen", STEP, || {
-            (!coordinator.log_events("coordinator listening").is_empty()).then_some(())
-        });
+        let mut coordinator = Server::spawn(&logs, "coordinator", &args);
+        let addr = coordinator.listening("");
         let mut cluster = Confined {
             url: format!("http://{addr}"),
             logs,

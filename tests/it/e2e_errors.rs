@@ -6,9 +6,9 @@
 //! `CoordinatorClient`. Covers refused submissions, unknown jobs, job id
 //! numbering, bad inputs refused at submission, jobs failing on malformed input, the legacy
 //! worker protocol, `WatchJob` ending, and a whole `wc` job compared with a
-//! sequential word count (`tests/common`).
+//! sequential word count (`common`).
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};

@@ -4,7 +4,7 @@
 //! listen openly beyond loopback, and a whole job over mutual TLS with
 //! tokens between separate processes, with certificates made in the test.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,8 +21,8 @@ use mapreduce::proto::worker::worker_client::WorkerClient;
 use mapreduce::security::{Auth, Confinement, Token, Transport};
 use tonic::Code;
 
-use common::procs::{free_port, mr, Kill};
-use common::{plugins_dir, poll_until};
+use common::plugins_dir;
+use common::procs::{mr, Server};
 
 const CLIENT: &str = "client-token-123";
 const WORKER: &str = "worker-token-456";
@@ -311,12 +311,7 @@ fn plugin_folders_and_files_writable_by_others_are_refused() {
 #[test]
 fn listening_beyond_loopback_without_tokens_is_refused() {
     let out = mr()
-        .args([
-            "coordinator",
-            "--listen",
-            &format!("0.0.0.0:{}", free_port()),
-            "--plugins",
-        ])
+        .args(["coordinator", "--listen", "0.0.0.0:0", "--plugins"])
         .arg(plugins_dir())
         .output()
         .unwrap();
@@ -365,14 +360,11 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
             .arg("--tls-key")
             .arg(&key);
     };
-    let port = free_port();
-    let url = format!("https://127.0.0.1:{port}");
-    let log = std::fs::File::create(dir.path().join("coordinator.log")).unwrap();
     let mut cmd = mr();
     cmd.args([
         "coordinator",
         "--listen",
-        &format!("127.0.0.1:{port}"),
+        "127.0.0.1:0",
         "--tls-client-auth",
     ])
     .arg("--plugins")
@@ -380,18 +372,12 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
     .arg("--client-token-file")
     .arg(&client_tok)
     .arg("--worker-token-file")
-    .arg(&worker_tok)
-    .stderr(log);
+    .arg(&worker_tok);
     tls(&mut cmd);
-    let _coordinator = Kill(cmd.spawn().unwrap());
-    poll_until("coordinator listening", Duration::from_secs(20), || {
-        std::fs::read_to_string(dir.path().join("coordinator.log"))
-            .ok()
-            .filter(|l| l.contains("coordinator listening"))
-    });
+    let mut coordinator = Server::start("coordinator", dir.path().join("coordinator.log"), cmd);
+    let url = format!("https://{}", coordinator.listening(""));
     let mut workers = Vec::new();
     for i in 0..2 {
-        let log = std::fs::File::create(dir.path().join(format!("worker{i}.log"))).unwrap();
         let mut cmd = mr();
         cmd.args([
             "worker",
@@ -404,10 +390,10 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
         .arg("--plugins")
         .arg(plugins_dir())
         .arg("--token-file")
-        .arg(&worker_tok)
-        .stderr(log);
+        .arg(&worker_tok);
         tls(&mut cmd);
-        workers.push(Kill(cmd.spawn().unwrap()));
+        let log = dir.path().join(format!("worker{i}.log"));
+        workers.push(Server::start(&format!("worker{i}"), log, cmd));
     }
     let inputs: Vec<PathBuf> = (0..4)
         .map(|i| {

@@ -5,7 +5,7 @@
 //! exactly those of sequential implementations, and the scratch files must
 //! be gone once the job's data is dropped and the workers stop.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

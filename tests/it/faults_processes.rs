@@ -7,7 +7,7 @@
 //! Waits poll with deadlines; nothing sleeps to synchronize. Every process
 //! is killed when its guard drops.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;

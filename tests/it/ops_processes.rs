@@ -3,7 +3,7 @@
 //! lines of `mr submit --wait`, app distribution to a worker with an empty
 //! plugin folder, `/metrics` parsed as Prometheus text, and the status page.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::procs::{free_port, mr, Kill};
+use common::procs::{mr, Server};
 use common::{plugins_dir, poll_until};
 use mapreduce::plugin::sha256_hex;
 use serde_json::Value;
@@ -118,44 +118,33 @@ fn operating_a_cluster_from_the_command_line() {
     for stem in ["wc", "chaos"] {
         std::fs::copy(plugin(stem), coord_plugins.join(format!("lib{stem}.so"))).unwrap();
     }
-    let (port, http) = (free_port(), free_port());
-    let url = format!("http://127.0.0.1:{port}");
-    let coordinator = Kill(
-        mr().args([
-            "coordinator",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-        ])
-        .arg("--plugins")
-        .arg(&coord_plugins)
-        .env("MR_PLUGIN_CACHE", d.join("coord-cache"))
-        .stderr(std::fs::File::create(d.join("coordinator.log")).unwrap())
-        .spawn()
-        .unwrap(),
-    );
-    poll_until("coordinator listening", Duration::from_secs(20), || {
-        std::fs::read_to_string(d.join("coordinator.log"))
-            .ok()
-            .filter(|l| l.contains("coordinator listening"))
-    });
+    let mut cmd = mr();
+    cmd.args([
+        "coordinator",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .arg("--plugins")
+    .arg(&coord_plugins)
+    .env("MR_PLUGIN_CACHE", d.join("coord-cache"));
+    let mut coordinator = Server::start("coordinator", d.join("coordinator.log"), cmd);
+    let url = format!("http://{}", coordinator.listening(""));
+    let http = coordinator.listening("http ").port();
     // A worker with an empty plugin folder: it must fetch every app.
-    let worker = Kill(
-        mr().args([
-            "worker",
-            "--coordinator",
-            &url,
-            "--heartbeat-interval-ms",
-            "200",
-            "--plugins",
-        ])
-        .arg(&empty)
-        .env("MR_PLUGIN_CACHE", d.join("worker-cache"))
-        .stderr(std::fs::File::create(d.join("worker.log")).unwrap())
-        .spawn()
-        .unwrap(),
-    );
+    let mut cmd = mr();
+    cmd.args([
+        "worker",
+        "--coordinator",
+        &url,
+        "--heartbeat-interval-ms",
+        "200",
+        "--plugins",
+    ])
+    .arg(&empty)
+    .env("MR_PLUGIN_CACHE", d.join("worker-cache"));
+    let worker = Server::start("worker", d.join("worker.log"), cmd);
     poll_until("one alive worker", Duration::from_secs(20), || {
         let w = json(mr().args(["workers", "--json", "--coordinator", &url]));
         (w.as_array()?

@@ -3,7 +3,7 @@
 //! in-process clusters ([`LocalCluster`]) for the coordinator's rules, real
 //! `mr` processes for the command line.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -32,6 +32,68 @@ pub fn built_library(stem: &str) -> PathBuf {
     }
 }
 
+/// The library of the root package's example `name` (a test fixture such
+/// as `fixture-incompatible-plugin`), built with `cargo build --example`
+/// for the profile of the `mr` binary under test: `cargo test` builds
+/// examples, but `cargo test --test it` does not. Fixtures live in
+/// `target/<profile>/examples/`, never in the folder `mr` loads plugins
+/// from.
+pub fn example_library(name: &str) -> PathBuf {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_mr"))
+        .parent()
+        .expect("the mr binary has a parent folder");
+    let target_dir = bin_dir.parent().expect("target/<profile>/");
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    // What `cargo test` sets for the test process only (the package's
+    // metadata, its build script's OUT_DIR, which build scripts of
+    // dependencies watch) would make this cargo rebuild half the tree.
+    for (name, _) in std::env::vars_os() {
+        let n = name.to_string_lossy();
+        let set_by_cargo_test = n == "OUT_DIR"
+            || n == "CARGO_PRIMARY_PACKAGE"
+            || [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|p| n.starts_with(p));
+        if set_by_cargo_test {
+            cargo.env_remove(&name);
+        }
+    }
+    cargo
+        .args(["build", "--offline", "--example", name, "--manifest-path"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir);
+    match bin_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some("release") => {
+            cargo.arg("--release");
+        }
+        Some(profile) => {
+            cargo.args(["--profile", profile]);
+        }
+        None => panic!("no profile folder in {}", bin_dir.display()),
+    }
+    let out = cargo
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cargo:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin_dir.join("examples").join(format!(
+        "{}{}.{}",
+        std::env::consts::DLL_PREFIX,
+        name.replace('-', "_"),
+        std::env::consts::DLL_EXTENSION
+    ))
+}
+
 /// The apps built for the tests (`wc`, `grep`, `vertex-degree`, `sort`,
 /// `chaos`), gathered into one plugin folder under the target directory:
 /// `cargo test` builds their libraries (dev-dependencies of the root

@@ -5,7 +5,6 @@
 //! second and asserts exact outcomes: job state, output against a
 //! sequential run, which host ran which map, and the attempt counters.
 
-#[path = "sim/harness.rs"]
 mod harness;
 
 use std::time::Duration;

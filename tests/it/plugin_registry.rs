@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use mapreduce::plugin::{Registry, RegistryError};
 
-mod common;
+use crate::common;
 
-use common::{built_library, plugins_dir as plugin_dir};
+use common::{built_library, example_library, plugins_dir as plugin_dir};
 
-/// Where the test plugin folder holds `stem`'s library (the fixture, which
-/// is no app, straight from the build).
+/// Where the test plugin folder holds `stem`'s library (or, if it is not
+/// there, straight from the build).
 fn plugin_file(stem: &str) -> PathBuf {
     let in_folder = plugin_dir().join(built_library(stem).file_name().expect("a file name"));
     if in_folder.is_file() {
@@ -157,7 +157,7 @@ fn app_panics_become_errors() {
 #[test]
 fn a_plugin_built_against_an_incompatible_api_is_skipped_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let src = plugin_file("mr_fixture_incompatible_plugin");
+    let src = example_library("fixture-incompatible-plugin");
     let copy = dir.path().join("libold.so");
     std::fs::copy(&src, &copy).unwrap();
     std::fs::copy(plugin_file("mr_app_grep"), dir.path().join("libgrep.so")).unwrap();
