@@ -12,7 +12,7 @@ use super::Limits;
 use crate::core::{CoreError, JobSpec};
 use crate::output::{folder, OutputError};
 use crate::plugin::Registry;
-use crate::security::{resolve, Confinement};
+use crate::security::{resolve, Confinement, OutputDir};
 
 /// Checks `spec` against the registry and the limits (no file I/O).
 pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Result<(), Status> {
@@ -157,10 +157,19 @@ pub fn check_output(dir: &str, overwrite: bool) -> Result<PathBuf, Status> {
     Ok(resolved)
 }
 
-/// Creates the output folder or clears an earlier job's files from it
-/// (blocking I/O; the folder must be claimed).
-pub fn prepare_output(dir: &Path, overwrite: bool) -> Result<(), Status> {
-    let prepared = folder::prepare(dir, overwrite).map_err(output_status)?;
+/// Creates the output folder (beneath the allowed output folders) and opens
+/// it once, then clears an earlier job's files from it through that
+/// descriptor (blocking I/O; the folder must be claimed). The opened folder
+/// is where the job's manifest is written when it commits.
+pub fn prepare_output(
+    confinement: &Confinement,
+    dir: &Path,
+    overwrite: bool,
+) -> Result<OutputDir, Status> {
+    let opened = confinement
+        .open_output(&dir.to_string_lossy())
+        .map_err(|e| Status::permission_denied(e.to_string()))?;
+    let prepared = folder::prepare(&opened, overwrite).map_err(output_status)?;
     if !prepared.removed.is_empty() {
         tracing::info!(
             dir = %dir.display(),
@@ -168,7 +177,7 @@ pub fn prepare_output(dir: &Path, overwrite: bool) -> Result<(), Status> {
             "overwrite: removed the earlier job's output"
         );
     }
-    Ok(())
+    Ok(opened)
 }
 
 fn output_status(e: OutputError) -> Status {

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tonic::Status;
 
@@ -23,6 +23,7 @@ use super::convert::Clock;
 use crate::core::{JobId, JobState, JobStatus, Scheduler};
 use crate::output::manifest::{self, Manifest};
 use crate::output::OutputError;
+use crate::security::OutputDir;
 
 /// Who holds an output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,9 @@ enum Commit {
 #[derive(Debug)]
 struct JobOutput {
     dir: PathBuf,
+    /// The folder as opened at submission; the manifest is written through
+    /// it, so a path swapped afterwards cannot redirect the write.
+    opened: Arc<OutputDir>,
     plugin_sha256: String,
     commit: Commit,
 }
@@ -93,7 +97,7 @@ impl Drop for Claimed<'_> {
 pub struct PendingCommit {
     /// The job.
     pub job: JobId,
-    dir: PathBuf,
+    dir: Arc<OutputDir>,
     manifest: Manifest,
 }
 
@@ -169,9 +173,15 @@ impl OutputFolders {
         })
     }
 
-    /// Hands `claimed`'s folder to the accepted `job`, whose app's library
-    /// had `plugin_sha256`.
-    pub fn bind(&self, mut claimed: Claimed<'_>, job: JobId, plugin_sha256: String) {
+    /// Hands `claimed`'s folder, `opened` at submission, to the accepted
+    /// `job`, whose app's library had `plugin_sha256`.
+    pub fn bind(
+        &self,
+        mut claimed: Claimed<'_>,
+        opened: OutputDir,
+        job: JobId,
+        plugin_sha256: String,
+    ) {
         let Some(dir) = claimed.dir.take() else {
             return;
         };
@@ -181,6 +191,7 @@ impl OutputFolders {
             job,
             JobOutput {
                 dir,
+                opened: Arc::new(opened),
                 plugin_sha256,
                 commit: Commit::Open,
             },
@@ -214,7 +225,7 @@ impl OutputFolders {
         );
         Some(PendingCommit {
             job: status.id,
-            dir: out.dir.clone(),
+            dir: Arc::clone(&out.opened),
             manifest: Manifest {
                 format: manifest::FORMAT,
                 job_id: status.id.0,

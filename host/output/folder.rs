@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::MANIFEST;
 use super::OutputError;
+use crate::security::OutputDir;
 
 /// At most this many bytes of file names in one message.
 const LIST_BUDGET: usize = 2048;
@@ -42,8 +43,6 @@ pub struct Contents {
 /// What [`prepare`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prepared {
-    /// The folder did not exist and was created.
-    pub created: bool,
     /// The earlier job files removed (overwrite).
     pub removed: Vec<String>,
 }
@@ -111,31 +110,51 @@ pub fn check(dir: &Path, overwrite: bool) -> Result<Option<Contents>, OutputErro
     })
 }
 
-/// Makes `dir` ready for a new job: checks it ([`check`]), then creates it
-/// or removes the earlier job's files.
-pub fn prepare(dir: &Path, overwrite: bool) -> Result<Prepared, OutputError> {
-    let Some(contents) = check(dir, overwrite)? else {
-        std::fs::create_dir_all(dir).map_err(|e| folder_err("create output directory", dir, e))?;
-        return Ok(Prepared {
-            created: true,
-            removed: Vec::new(),
-        });
-    };
-    // The manifest first: a half-cleared folder must not look finished.
-    let mut removed = contents.job_files;
-    removed.sort_by_key(|n| n != MANIFEST);
-    for name in &removed {
-        let path = dir.join(name);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(folder_err("remove", &path, e)),
+/// Makes the opened, claimed folder `dir` ready for a new job: checks its
+/// contents again through its descriptor (they may have changed since
+/// [`check`]), then removes the earlier job's files inside it by descriptor,
+/// so a folder swapped for a symlink after the check cannot redirect the
+/// removals.
+pub fn prepare(dir: &OutputDir, overwrite: bool) -> Result<Prepared, OutputError> {
+    let path = dir.path();
+    let names = dir
+        .names()
+        .map_err(|e| folder_err("list output directory", path, e))?;
+    let mut contents = Contents::default();
+    for name in names {
+        let is_file = dir.is_regular_file(&name).unwrap_or(false);
+        if is_file && is_job_file(&name) {
+            contents.job_files.push(name);
+        } else {
+            contents.foreign.push(name);
         }
     }
-    Ok(Prepared {
-        created: false,
-        removed,
-    })
+    contents.foreign.sort();
+    if !contents.foreign.is_empty() {
+        return Err(OutputError::Foreign {
+            dir: path.to_path_buf(),
+            files: list(&contents.foreign),
+        });
+    }
+    if !contents.job_files.is_empty() && !overwrite {
+        contents.job_files.sort();
+        return Err(OutputError::NotEmpty {
+            dir: path.to_path_buf(),
+            files: list(&contents.job_files),
+        });
+    }
+    // The manifest first: a half-cleared folder must not look finished.
+    let mut removed = contents.job_files;
+    removed.sort();
+    removed.sort_by_key(|n| n != MANIFEST);
+    for name in &removed {
+        match dir.remove(name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(folder_err("remove", &path.join(name), e)),
+        }
+    }
+    Ok(Prepared { removed })
 }
 
 fn folder_err(action: &'static str, path: &Path, source: std::io::Error) -> OutputError {
@@ -180,16 +199,23 @@ mod tests {
         }
     }
 
+    fn open(dir: &Path) -> OutputDir {
+        crate::security::Confinement::default()
+            .open_output(&dir.display().to_string())
+            .unwrap()
+    }
+
     #[test]
     fn missing_is_created_non_empty_refused_overwrite_clears_only_job_files() {
         let base = tempfile::tempdir().unwrap();
         let dir = base.path().join("out");
-        assert!(prepare(&dir, false).unwrap().created);
-        assert!(prepare(&dir, false).is_ok(), "an empty folder is used");
+        assert!(check(&dir, false).unwrap().is_none(), "missing");
+        let opened = open(&dir);
+        assert!(prepare(&opened, false).is_ok(), "an empty folder is used");
 
         std::fs::write(dir.join("mr-out-0"), b"old").unwrap();
         std::fs::write(dir.join("_SUCCESS"), b"{}").unwrap();
-        let e = prepare(&dir, false).unwrap_err();
+        let e = prepare(&opened, false).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, OutputError::NotEmpty { .. }), "{msg}");
         assert!(
@@ -203,22 +229,52 @@ mod tests {
         );
 
         std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
-        let e = prepare(&dir, true).unwrap_err();
+        let e = prepare(&opened, true).unwrap_err();
         assert!(matches!(e, OutputError::Foreign { .. }), "{e}");
         assert!(e.to_string().contains("notes.txt"), "{e}");
         assert_eq!(names(&dir), ["_SUCCESS", "mr-out-0", "notes.txt"]);
 
         std::fs::remove_file(dir.join("notes.txt")).unwrap();
-        let p = prepare(&dir, true).unwrap();
+        let p = prepare(&opened, true).unwrap();
         assert_eq!(p.removed, ["_SUCCESS", "mr-out-0"]);
         assert!(names(&dir).is_empty());
 
         let file = base.path().join("plain");
         std::fs::write(&file, b"x").unwrap();
         assert!(matches!(
-            prepare(&file, true),
+            check(&file, true),
             Err(OutputError::NotAFolder(_))
         ));
+    }
+
+    #[test]
+    fn removals_stay_in_the_opened_folder_when_its_path_is_swapped() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("out");
+        let elsewhere = base.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("mr-out-0"), b"not yours").unwrap();
+        let opened = open(&dir);
+        std::fs::write(dir.join("mr-out-0"), b"old").unwrap();
+        // The path now leads elsewhere; the opened folder is the moved one.
+        std::fs::rename(&dir, base.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+        assert_eq!(prepare(&opened, true).unwrap().removed, ["mr-out-0"]);
+        assert_eq!(names(&elsewhere), ["mr-out-0"], "nothing removed elsewhere");
+        assert!(names(&base.path().join("moved")).is_empty());
+    }
+
+    #[test]
+    fn a_symlink_named_like_output_is_not_followed_or_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("out");
+        let target = base.path().join("precious");
+        std::fs::write(&target, b"keep").unwrap();
+        let opened = open(&dir);
+        std::os::unix::fs::symlink(&target, dir.join("mr-out-0")).unwrap();
+        let e = prepare(&opened, true).unwrap_err();
+        assert!(matches!(e, OutputError::Foreign { .. }), "{e}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 
     #[test]

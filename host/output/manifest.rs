@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::OutputError;
+use crate::security::OutputDir;
 
 /// The manifest's file name (Hadoop's success marker, as JSON).
 pub const MANIFEST: &str = "_SUCCESS";
@@ -57,39 +58,34 @@ pub fn output_name(r: u32) -> String {
     format!("mr-out-{r}")
 }
 
-/// The output files of `n_reduce` partitions in `dir` with their sizes; an
-/// error if one is missing or not a regular file.
-pub fn output_files(dir: &Path, n_reduce: u32) -> Result<Vec<OutputFile>, OutputError> {
+/// The output files of `n_reduce` partitions in the opened folder `dir`
+/// with their sizes; an error if one is missing or not a regular file.
+pub fn output_files(dir: &OutputDir, n_reduce: u32) -> Result<Vec<OutputFile>, OutputError> {
     (0..n_reduce)
         .map(|r| {
             let name = output_name(r);
-            let path = dir.join(&name);
-            let meta = std::fs::metadata(&path).map_err(|source| OutputError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            if !meta.is_file() {
-                return Err(OutputError::Malformed {
+            let path = dir.path().join(&name);
+            match dir.file_size(&name) {
+                Ok(Some(bytes)) => Ok(OutputFile { name, bytes }),
+                Ok(None) => Err(OutputError::Malformed {
                     path,
                     reason: "is not a regular file".into(),
-                });
+                }),
+                Err(source) => Err(OutputError::Read { path, source }),
             }
-            Ok(OutputFile {
-                name,
-                bytes: meta.len(),
-            })
         })
         .collect()
 }
 
 impl Manifest {
-    /// Writes the manifest into `dir` atomically: under a temporary name,
-    /// synced, renamed into place, and the folder synced.
-    pub fn write(&self, dir: &Path) -> Result<(), OutputError> {
-        let path = dir.join(MANIFEST);
-        let tmp = dir.join(format!(".{MANIFEST}.j{}.tmp", self.job_id));
-        let io = |action: &'static str, p: &Path| {
-            let p = p.to_path_buf();
+    /// Writes the manifest into the opened folder `dir` atomically, by
+    /// descriptor: under a temporary name, synced, renamed into place, and
+    /// the folder synced.
+    pub fn write(&self, dir: &OutputDir) -> Result<(), OutputError> {
+        let path = dir.path().join(MANIFEST);
+        let tmp = format!(".{MANIFEST}.j{}.tmp", self.job_id);
+        let io = |action: &'static str, name: &str| {
+            let p = dir.path().join(name);
             move |source| OutputError::Folder {
                 action,
                 path: p,
@@ -101,17 +97,20 @@ impl Manifest {
             reason: e.to_string(),
         })?;
         text.push(b'\n');
+        // A temporary left by a crashed earlier commit of this job.
+        let _ = dir.remove(&tmp);
         let result = (|| {
-            let mut f = std::fs::File::create(&tmp).map_err(io("create", &tmp))?;
+            let mut f = dir.create_new(&tmp).map_err(io("create", &tmp))?;
             f.write_all(&text).map_err(io("write", &tmp))?;
             f.sync_all().map_err(io("sync", &tmp))?;
-            std::fs::rename(&tmp, &path).map_err(io("rename into place", &path))
+            dir.rename(&tmp, MANIFEST)
+                .map_err(io("rename into place", MANIFEST))
         })();
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = dir.remove(&tmp);
         }
         result?;
-        sync_dir(dir).map_err(io("sync", dir))
+        dir.sync().map_err(io("sync", "."))
     }
 
     /// Reads `dir`'s manifest; [`OutputError::NoManifest`] if there is none.
@@ -170,19 +169,15 @@ impl Manifest {
     }
 }
 
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open(dir: &Path) -> OutputDir {
+        crate::security::Confinement::default()
+            .open_output(&dir.display().to_string())
+            .unwrap()
+    }
 
     fn manifest(dir: &Path, n: u32) -> Manifest {
         Manifest {
@@ -191,7 +186,7 @@ mod tests {
             app: "wc".into(),
             plugin_sha256: "ab".repeat(32),
             n_reduce: n,
-            files: output_files(dir, n).unwrap(),
+            files: output_files(&open(dir), n).unwrap(),
             counters: BTreeMap::from([("input_bytes".to_string(), 12)]),
             submitted_at_ms: 1,
             finished_at_ms: 2,
@@ -204,7 +199,7 @@ mod tests {
         std::fs::write(dir.path().join("mr-out-0"), b"abc").unwrap();
         std::fs::write(dir.path().join("mr-out-1"), b"").unwrap();
         let m = manifest(dir.path(), 2);
-        m.write(dir.path()).unwrap();
+        m.write(&open(dir.path())).unwrap();
         assert_eq!(Manifest::read(dir.path()).unwrap(), m);
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
@@ -227,7 +222,7 @@ mod tests {
         std::fs::write(dir.path().join("mr-out-0"), b"abcdef").unwrap();
         let e = m.verify(dir.path()).unwrap_err();
         assert!(e.to_string().contains("changed after job 7"), "{e}");
-        assert!(output_files(dir.path(), 2).is_err());
+        assert!(output_files(&open(dir.path()), 2).is_err());
         std::fs::write(dir.path().join(MANIFEST), b"{not json").unwrap();
         assert!(matches!(
             Manifest::read(dir.path()),

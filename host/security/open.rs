@@ -299,6 +299,23 @@ impl OutputDir {
         Ok(rustix::fs::fsync(&self.fd)?)
     }
 
+    /// Whether `name` in this folder is a regular file (a symlink is not
+    /// followed, so it is not one).
+    pub fn is_regular_file(&self, name: &str) -> io::Result<bool> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+    }
+
+    /// The size of the regular file `name` (a symlink is not followed);
+    /// `Ok(None)` when `name` is something else.
+    pub fn file_size(&self, name: &str) -> io::Result<Option<u64>> {
+        let st = rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(
+            (FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+                .then_some(st.st_size as u64),
+        )
+    }
+
     /// The names in the folder.
     pub fn names(&self) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
