@@ -12,7 +12,7 @@ use super::Limits;
 use crate::core::{CoreError, JobSpec};
 use crate::output::{folder, OutputError};
 use crate::plugin::Registry;
-use crate::security::{resolve, Confinement, OutputDir};
+use crate::security::{resolve, Confinement};
 
 /// Checks `spec` against the registry and the limits (no file I/O).
 pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Result<(), Status> {
@@ -159,13 +159,12 @@ pub fn check_output(dir: &str, overwrite: bool) -> Result<PathBuf, Status> {
 
 /// Creates the output folder (beneath the allowed output folders) and opens
 /// it once, then clears an earlier job's files from it through that
-/// descriptor (blocking I/O; the folder must be claimed). The opened folder
-/// is where the job's manifest is written when it commits.
+/// descriptor (blocking I/O; the folder must be claimed).
 pub fn prepare_output(
     confinement: &Confinement,
     dir: &Path,
     overwrite: bool,
-) -> Result<OutputDir, Status> {
+) -> Result<(), Status> {
     let opened = confinement
         .open_output(&dir.to_string_lossy())
         .map_err(|e| Status::permission_denied(e.to_string()))?;
@@ -177,7 +176,7 @@ pub fn prepare_output(
             "overwrite: removed the earlier job's output"
         );
     }
-    Ok(opened)
+    Ok(())
 }
 
 fn output_status(e: OutputError) -> Status {

@@ -23,7 +23,7 @@ use super::convert::Clock;
 use crate::core::{JobId, JobState, JobStatus, Scheduler};
 use crate::output::manifest::{self, Manifest};
 use crate::output::OutputError;
-use crate::security::OutputDir;
+use crate::security::Confinement;
 
 /// Who holds an output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,6 @@ enum Commit {
 #[derive(Debug)]
 struct JobOutput {
     dir: PathBuf,
-    /// The folder as opened at submission; the manifest is written through
-    /// it, so a path swapped afterwards cannot redirect the write.
-    opened: Arc<OutputDir>,
     plugin_sha256: String,
     commit: Commit,
 }
@@ -97,7 +94,8 @@ impl Drop for Claimed<'_> {
 pub struct PendingCommit {
     /// The job.
     pub job: JobId,
-    dir: Arc<OutputDir>,
+    dir: PathBuf,
+    confinement: Arc<Confinement>,
     manifest: Manifest,
 }
 
@@ -173,15 +171,9 @@ impl OutputFolders {
         })
     }
 
-    /// Hands `claimed`'s folder, `opened` at submission, to the accepted
-    /// `job`, whose app's library had `plugin_sha256`.
-    pub fn bind(
-        &self,
-        mut claimed: Claimed<'_>,
-        opened: OutputDir,
-        job: JobId,
-        plugin_sha256: String,
-    ) {
+    /// Hands `claimed`'s folder to the accepted `job`, whose app's library
+    /// had `plugin_sha256`.
+    pub fn bind(&self, mut claimed: Claimed<'_>, job: JobId, plugin_sha256: String) {
         let Some(dir) = claimed.dir.take() else {
             return;
         };
@@ -191,7 +183,6 @@ impl OutputFolders {
             job,
             JobOutput {
                 dir,
-                opened: Arc::new(opened),
                 plugin_sha256,
                 commit: Commit::Open,
             },
@@ -201,7 +192,14 @@ impl OutputFolders {
     /// Starts the commit of `status`'s job, which just succeeded (call under
     /// the core's lock, in the same critical section as the report that
     /// finished it, so nobody sees it succeeded before its manifest exists).
-    pub fn begin_commit(&self, status: &JobStatus, clock: &Clock) -> Option<PendingCommit> {
+    /// The folder is opened again at commit beneath `confinement`'s allowed
+    /// output folders (no descriptor is held while the job runs).
+    pub fn begin_commit(
+        &self,
+        status: &JobStatus,
+        clock: &Clock,
+        confinement: &Arc<Confinement>,
+    ) -> Option<PendingCommit> {
         let mut inner = self.lock();
         let out = inner.jobs.get_mut(&status.id)?;
         if out.commit != Commit::Open {
@@ -225,7 +223,8 @@ impl OutputFolders {
         );
         Some(PendingCommit {
             job: status.id,
-            dir: Arc::clone(&out.opened),
+            dir: out.dir.clone(),
+            confinement: Arc::clone(confinement),
             manifest: Manifest {
                 format: manifest::FORMAT,
                 job_id: status.id.0,
@@ -284,11 +283,21 @@ impl OutputFolders {
 }
 
 impl PendingCommit {
-    /// Writes the manifest (blocking I/O): checks every output file is
-    /// there, records their sizes, then writes `_SUCCESS` atomically.
+    /// Writes the manifest (blocking I/O): opens the folder once (beneath
+    /// the allowed output folders), checks every output file is there and
+    /// records their sizes, then writes `_SUCCESS` atomically, all through
+    /// that descriptor, so a path swapped meanwhile cannot redirect it.
     pub fn write(mut self) -> Result<(), OutputError> {
-        self.manifest.files = manifest::output_files(&self.dir, self.manifest.n_reduce)?;
-        self.manifest.write(&self.dir)
+        let dir = self
+            .confinement
+            .open_output(&self.dir.to_string_lossy())
+            .map_err(|e| OutputError::Folder {
+                action: "open output directory",
+                path: self.dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        self.manifest.files = manifest::output_files(&dir, self.manifest.n_reduce)?;
+        self.manifest.write(&dir)
     }
 }
 

@@ -110,12 +110,11 @@ impl Coordinator for CoordinatorService {
         // The folder is ours: only now create it or clear the earlier output.
         let folder = claimed.dir().to_path_buf();
         let confinement = Arc::clone(&self.confinement);
-        let opened =
-            blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
+        blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
         let id = self.shared.update(|core, now| {
             let id = core.submit(spec, now).map_err(status_of)?;
-            outputs.bind(claimed, opened, id, sha);
+            outputs.bind(claimed, id, sha);
             Ok::<_, Status>(id)
         })?;
         tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
@@ -237,7 +236,7 @@ impl Coordinator for CoordinatorService {
                     Ok(s)
                         if outcome == ReportOutcome::Accepted && s.state == JobState::Succeeded =>
                     {
-                        outputs.begin_commit(&s, &clock)
+                        outputs.begin_commit(&s, &clock, &self.confinement)
                     }
                     _ => None,
                 };
