@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod outputs;
 pub mod service;
+pub mod sessions;
 pub mod state;
 
 use std::future::Future;

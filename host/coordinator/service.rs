@@ -9,9 +9,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
+use super::sessions::Sessions;
 use super::state::Shared;
 use super::{admission, CoordinatorConfig, Limits};
-use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
+use crate::core::{JobId, JobState, ReportOutcome, WorkerId, WorkerState};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
@@ -27,6 +28,10 @@ pub struct CoordinatorService {
     auth: Auth,
     confinement: Arc<Confinement>,
     limits: Limits,
+    sessions: Arc<Sessions>,
+    /// Whether the cluster speaks TLS (advertised addresses must not say
+    /// `http://`).
+    tls: bool,
 }
 
 impl CoordinatorService {
@@ -38,7 +43,14 @@ impl CoordinatorService {
             auth: config.auth.clone(),
             confinement: Arc::new(config.confinement.clone()),
             limits: config.limits.clone(),
+            sessions: Arc::new(Sessions::new(config.auth.worker.is_some())),
+            tls: config.tls.is_some(),
         }
+    }
+
+    /// Checks that a worker RPC carries `worker`'s session secret.
+    fn check_session(&self, worker: u32, secret: &[u8], method: &str) -> Result<(), Status> {
+        self.sessions.check(WorkerId(worker), secret, method)
     }
 
     /// A worker that registered with another coordinator instance (this
@@ -136,6 +148,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "Heartbeat", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "Heartbeat")?;
         let worker = WorkerId(r.worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
@@ -150,9 +163,30 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "Register", Role::Worker)?;
         let address = request.into_inner().address;
         let address = (!address.is_empty()).then_some(address);
-        let id = self
-            .shared
-            .update(|core, now| core.register_worker(address.clone(), now));
+        if let Some(a) = &address {
+            crate::security::check_advertised(a, self.tls)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        let id = self.shared.update(|core, now| {
+            // An address held by a live worker is that worker's: another
+            // registration for it would have its map output fetched from
+            // (and its tasks' data sent to) whoever registered last.
+            let taken = address.as_ref().and_then(|a| {
+                core.worker_statuses(now)
+                    .into_iter()
+                    .find(|w| w.state == WorkerState::Alive && w.address.as_ref() == Some(a))
+            });
+            if let Some(w) = taken {
+                return Err(Status::already_exists(format!(
+                    "address {} is held by live worker {}; a worker that restarted there may \
+                     register again once that one is declared dead",
+                    address.as_deref().unwrap_or_default(),
+                    w.id
+                )));
+            }
+            Ok(core.register_worker(address.clone(), now))
+        })?;
+        let session_secret = self.sessions.open(id)?;
         self.shared.driver_wake.notify_one();
         tracing::info!(
             worker = id.0,
@@ -163,6 +197,7 @@ impl Coordinator for CoordinatorService {
             coordinator_epoch: self.shared.epoch,
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+            session_secret,
         }))
     }
 
@@ -173,6 +208,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "GetTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "GetTask")?;
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
         let give_up = tokio::time::Instant::now() + long_poll;
@@ -222,6 +258,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "FinishTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "FinishTask")?;
         let (report, counters) = convert::finish_report(r);
         let clock = self.shared.clock;
         let outputs = &self.shared.outputs;
@@ -277,6 +314,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "FailTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "FailTask")?;
         let (report, failure) = convert::fail_report(r);
         let error = failure.error.clone();
         let retry = failure.retry;

@@ -29,19 +29,22 @@ type Client = CoordinatorClient<AuthChannel>;
 const LEGACY_PORT_BASE: u32 = 10163;
 
 /// This worker's registration: its id, the coordinator instance that gave
-/// it, and how often that coordinator wants a heartbeat.
-#[derive(Debug, Clone, Copy)]
+/// it, the session secret every later RPC carries, and how often that
+/// coordinator wants a heartbeat.
+#[derive(Debug, Clone)]
 struct Session {
     id: WorkerId,
     epoch: u64,
+    secret: Vec<u8>,
     heartbeat: Duration,
 }
 
 impl Session {
-    fn reporter(self) -> Reporter {
+    fn reporter(&self) -> Reporter {
         Reporter {
             worker: self.id,
             epoch: self.epoch,
+            secret: self.secret.clone(),
         }
     }
 }
@@ -93,6 +96,7 @@ pub async fn run(
         None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
         None => local.to_string(),
     };
+    crate::security::check_advertised(&advertise, config.tls.is_some())?;
     let bad_url = |source| WorkerError::BadCoordinatorUrl {
         url: config.coordinator.clone(),
         source,
@@ -183,11 +187,10 @@ impl Node {
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(
                 self.client.clone(),
-                id,
-                id.heartbeat,
+                id.clone(),
                 dead_tx,
             ));
-            let stop = self.task_loop(id, dead_rx).await;
+            let stop = self.task_loop(&id, dead_rx).await;
             heartbeat.abort();
             match stop {
                 Stop::Shutdown => return,
@@ -213,7 +216,7 @@ impl Node {
                         let r = r.into_inner();
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
-                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat });
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat });
                     }
                     Err(status) => {
                         if !warned {
@@ -231,7 +234,7 @@ impl Node {
         }
     }
 
-    async fn task_loop(&self, id: Session, mut dead: watch::Receiver<bool>) -> Stop {
+    async fn task_loop(&self, id: &Session, mut dead: watch::Receiver<bool>) -> Stop {
         let mut backoff = Backoff::new();
         loop {
             if self.stopping() {
@@ -244,6 +247,7 @@ impl Node {
             let request = GetTaskRequest {
                 worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
+                session_secret: id.secret.clone(),
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
             };
@@ -290,7 +294,7 @@ impl Node {
         }
     }
 
-    async fn run_task(&self, id: Session, task: TaskSpec) -> Option<Stop> {
+    async fn run_task(&self, id: &Session, task: TaskSpec) -> Option<Stop> {
         tracing::debug!(app = %task.app, "running task");
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
@@ -315,7 +319,7 @@ impl Node {
     /// unreachable.
     async fn report(
         &self,
-        id: Session,
+        id: &Session,
         task: &TaskSpec,
         outcome: Result<TaskCounters, TaskFailure>,
     ) -> Option<Stop> {
@@ -354,13 +358,8 @@ impl Node {
     }
 }
 
-async fn heartbeat_loop(
-    mut client: Client,
-    id: Session,
-    interval: Duration,
-    dead: watch::Sender<bool>,
-) {
-    let mut ticker = tokio::time::interval(interval);
+async fn heartbeat_loop(mut client: Client, id: Session, dead: watch::Sender<bool>) {
+    let mut ticker = tokio::time::interval(id.heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
@@ -369,6 +368,7 @@ async fn heartbeat_loop(
             .heartbeat(HeartbeatRequest {
                 worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
+                session_secret: id.secret.clone(),
             })
             .await
         {
