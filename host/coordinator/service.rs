@@ -9,6 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
+use super::inputs::{self, InputSizes};
 use super::sessions::Sessions;
 use super::state::Shared;
 use super::{admission, CoordinatorConfig, Limits};
@@ -29,6 +30,7 @@ pub struct CoordinatorService {
     confinement: Arc<Confinement>,
     limits: Limits,
     sessions: Arc<Sessions>,
+    inputs: Arc<InputSizes>,
     /// Whether the cluster speaks TLS (advertised addresses must not say
     /// `http://`).
     tls: bool,
@@ -44,6 +46,7 @@ impl CoordinatorService {
             confinement: Arc::new(config.confinement.clone()),
             limits: config.limits.clone(),
             sessions: Arc::new(Sessions::new(config.auth.worker.is_some())),
+            inputs: Arc::default(),
             tls: config.tls.is_some(),
         }
     }
@@ -106,11 +109,12 @@ impl Coordinator for CoordinatorService {
             .unwrap_or_default();
         // Reading the file system: paths, inputs, the output folder.
         let confinement = Arc::clone(&self.confinement);
-        let (spec, dir) = blocking(move || {
+        let (spec, dir, sizes) = blocking(move || {
             admission::check_paths(&spec, &confinement)?;
             admission::check_inputs(&spec.files)?;
+            let sizes = inputs::measure(&spec.files);
             let dir = admission::check_output(&spec.output_dir, overwrite)?;
-            Ok((spec, dir))
+            Ok((spec, dir, sizes))
         })
         .await?;
         let outputs = &self.shared.outputs;
@@ -126,6 +130,7 @@ impl Coordinator for CoordinatorService {
         let id = self.shared.update(|core, now| {
             let id = core.submit(spec, now).map_err(status_of)?;
             outputs.bind(claimed, id, sha);
+            self.inputs.insert(id, sizes);
             Ok::<_, Status>(id)
         })?;
         tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
@@ -260,6 +265,7 @@ impl Coordinator for CoordinatorService {
         self.check_epoch(r.coordinator_epoch)?;
         self.check_session(r.worker_id, &r.session_secret, "FinishTask")?;
         let (report, counters) = convert::finish_report(r);
+        let counters = self.inputs.clamp(report.task, counters);
         let clock = self.shared.clock;
         let outputs = &self.shared.outputs;
         let (outcome, commit) = self

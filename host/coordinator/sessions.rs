@@ -83,8 +83,9 @@ fn random_secret() -> Result<[u8; SECRET_LEN], Status> {
     let mut secret = [0u8; SECRET_LEN];
     let mut filled = 0;
     while filled < SECRET_LEN {
-        let n = rustix::rand::getrandom(&mut secret[filled..], rustix::rand::GetRandomFlags::empty())
-            .map_err(|e| Status::internal(format!("cannot draw a session secret: {e}")))?;
+        let n =
+            rustix::rand::getrandom(&mut secret[filled..], rustix::rand::GetRandomFlags::empty())
+                .map_err(|e| Status::internal(format!("cannot draw a session secret: {e}")))?;
         filled += n;
     }
     Ok(secret)
@@ -126,9 +127,14 @@ mod tests {
     fn a_new_registration_replaces_nothing_but_its_own() {
         let s = Sessions::new(false);
         let a = s.open(WorkerId(1)).unwrap();
-        assert!(s.check(WorkerId(1), &[], "GetTask").is_ok(), "legacy worker without tokens");
+        assert!(
+            s.check(WorkerId(1), &[], "GetTask").is_ok(),
+            "legacy worker without tokens"
+        );
         assert!(s.check(WorkerId(1), &a, "GetTask").is_ok());
-        let e = s.check(WorkerId(1), &[7; SECRET_LEN], "GetTask").unwrap_err();
+        let e = s
+            .check(WorkerId(1), &[7; SECRET_LEN], "GetTask")
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
     }
 }

@@ -182,7 +182,14 @@ mod tests {
         assert!(check_advertised("[::1]:7000", false).is_ok());
         assert!(check_advertised("https://w.example:7000", true).is_ok());
         assert!(check_advertised("http://w.example:7000", false).is_ok());
-        for bad in ["http://w:7000", "w", "w:port", ":7000", "user@w:7000", "w:7000/x"] {
+        for bad in [
+            "http://w:7000",
+            "w",
+            "w:port",
+            ":7000",
+            "user@w:7000",
+            "w:7000/x",
+        ] {
             assert!(check_advertised(bad, true).is_err(), "{bad}");
         }
         assert!(check_advertised("w\u{1b}[31m:7000", false).is_err());

@@ -185,11 +185,7 @@ impl Node {
             let worker = id.id;
             self.executor.store().clear();
             let (dead_tx, dead_rx) = watch::channel(false);
-            let heartbeat = tokio::spawn(heartbeat_loop(
-                self.client.clone(),
-                id.clone(),
-                dead_tx,
-            ));
+            let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
             let stop = self.task_loop(&id, dead_rx).await;
             heartbeat.abort();
             match stop {
