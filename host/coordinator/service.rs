@@ -31,6 +31,8 @@ pub struct CoordinatorService {
     limits: Limits,
     sessions: Arc<Sessions>,
     inputs: Arc<InputSizes>,
+    /// The client token's SHA-256 (empty without one), sent to workers.
+    client_token_sha256: Vec<u8>,
     /// Whether the cluster speaks TLS (advertised addresses must not say
     /// `http://`).
     tls: bool,
@@ -47,6 +49,12 @@ impl CoordinatorService {
             limits: config.limits.clone(),
             sessions: Arc::new(Sessions::new(config.auth.worker.is_some())),
             inputs: Arc::default(),
+            client_token_sha256: config
+                .auth
+                .client
+                .as_ref()
+                .map(|t| t.sha256())
+                .unwrap_or_default(),
             tls: config.tls.is_some(),
         }
     }
@@ -203,6 +211,7 @@ impl Coordinator for CoordinatorService {
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
             session_secret,
+            client_token_sha256: self.client_token_sha256.clone(),
         }))
     }
 

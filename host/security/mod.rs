@@ -77,6 +77,12 @@ pub enum SecurityError {
         /// Why.
         why: String,
     },
+    /// The same token for both roles.
+    #[error(
+        "the client and worker tokens are the same: a client could act as a worker (and receive every job's \
+         data) and a worker as a client; give each role its own token"
+    )]
+    SameToken,
     /// Listening beyond loopback without authentication.
     #[error(
         "refusing to listen on {0} without client and worker tokens: anyone who can reach it could submit jobs or \

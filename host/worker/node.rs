@@ -13,7 +13,7 @@ use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::plugins::PluginSource;
-use super::service::WorkerService;
+use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
 use super::{WorkerConfig, WorkerError};
 use crate::core::{TaskCounters, WorkerId};
@@ -118,7 +118,9 @@ pub async fn run(
         memory_limit: config.memory_limit,
         work_dir: config.work_dir.clone(),
     });
-    let service = WorkerServer::new(WorkerService::new(store.clone(), config.auth.clone()))
+    let service = WorkerService::new(store.clone(), config.auth.clone());
+    let client_token = service.client_token_digest();
+    let service = WorkerServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
     let mut server_stop = stop_rx.clone();
@@ -144,6 +146,7 @@ pub async fn run(
         ),
     );
     let node = Node {
+        client_token,
         config,
         client,
         executor,
@@ -160,6 +163,8 @@ pub async fn run(
 }
 
 struct Node {
+    /// The client token's SHA-256 from registration, for the service.
+    client_token: ClientTokenDigest,
     config: WorkerConfig,
     client: Client,
     executor: Executor,
@@ -210,6 +215,7 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
+                        *self.client_token.write().unwrap_or_else(|p| p.into_inner()) = r.client_token_sha256;
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
                         return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat });
