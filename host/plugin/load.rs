@@ -121,6 +121,9 @@ fn first_line(text: &str) -> String {
 pub(super) struct Loader {
     cache_dir: Option<PathBuf>,
     by_hash: Mutex<HashMap<String, AppEntry>>,
+    /// Libraries that could not be loaded, by hash: the same bytes fail the
+    /// same way, and each attempt would keep another copy mapped.
+    failed: Mutex<HashMap<String, LoadFailure>>,
 }
 
 impl Loader {
@@ -130,6 +133,7 @@ impl Loader {
         Loader {
             cache_dir,
             by_hash: Mutex::default(),
+            failed: Mutex::default(),
         }
     }
 
@@ -155,7 +159,24 @@ impl Loader {
                 tracing::warn!(dir = %dir.display(), %sha256, "cannot keep a copy in the plugin cache: {e}");
             }
         }
-        let module = Module::new(load_bytes(&sha256, bytes)?);
+        let known_failure = self
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sha256)
+            .cloned();
+        if let Some(failure) = known_failure {
+            return Err(failure);
+        }
+        let Loaded { module, mapped } = load_bytes(&sha256, bytes);
+        let module = Module::new(module.inspect_err(|failure| {
+            if mapped {
+                self.failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(sha256.clone(), failure.clone());
+            }
+        })?);
         Ok(AppEntry {
             name: module.name().to_string(),
             version: module.version().to_string(),
@@ -201,12 +222,31 @@ impl Loader {
     }
 }
 
+/// What loading a library's bytes gave.
+struct Loaded {
+    module: Result<plugin_api::abi::AppModuleRef, LoadFailure>,
+    /// Whether the dynamic loader mapped the library (it then stays, even
+    /// if abi_stable refused it, so the failure is worth remembering).
+    mapped: bool,
+}
+
 /// Loads `bytes` (whose hash is `sha256`) from a sealed memfd.
 #[cfg(target_os = "linux")]
-fn load_bytes(sha256: &str, bytes: &[u8]) -> Result<plugin_api::abi::AppModuleRef, LoadFailure> {
+fn load_bytes(sha256: &str, bytes: &[u8]) -> Loaded {
+    match memfd_with(sha256, bytes) {
+        Ok(file) => load_from_memfd(file),
+        Err(failure) => Loaded {
+            module: Err(failure),
+            mapped: false,
+        },
+    }
+}
+
+/// A sealed memfd holding `bytes`.
+#[cfg(target_os = "linux")]
+fn memfd_with(sha256: &str, bytes: &[u8]) -> Result<std::fs::File, LoadFailure> {
     use rustix::fs::{fcntl_add_seals, memfd_create, MemfdFlags, SealFlags};
     use std::io::Write;
-    use std::os::fd::AsRawFd;
 
     let fail = |what: &str, e: std::io::Error| LoadFailure::plain(format!("{what}: {e}"));
     let name = format!("mr-plugin-{}", sha256.get(..16).unwrap_or(sha256));
@@ -220,22 +260,51 @@ fn load_bytes(sha256: &str, bytes: &[u8]) -> Result<plugin_api::abi::AppModuleRe
         SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL,
     )
     .map_err(|e| fail("cannot seal the library's anonymous file", e.into()))?;
+    Ok(file)
+}
+
+/// Loads the library in `file` through `/proc/self/fd/N`.
+#[cfg(target_os = "linux")]
+fn load_from_memfd(file: std::fs::File) -> Loaded {
+    use std::os::fd::AsRawFd;
     let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
     let loaded = load_module(&path);
-    if !matches!(loaded, Err(LibraryError::OpenError { .. })) {
+    let mapped = !matches!(loaded, Err(LibraryError::OpenError { .. }));
+    if mapped {
         // The dynamic loader knows this library by its path: were the
         // descriptor closed, its number (and so the path) could name
         // another library later, and the loader would hand back this one.
         // Libraries are never unloaded, so neither is their file.
         std::mem::forget(file);
     }
-    loaded.map_err(|e| LoadFailure::library(&e))
+    Loaded {
+        module: loaded.map_err(|e| LoadFailure::library(&e)),
+        mapped,
+    }
 }
 
 /// Loads `bytes` from a fresh file only this user can read, created (never
 /// reused) in the temporary folder.
 #[cfg(not(target_os = "linux"))]
-fn load_bytes(sha256: &str, bytes: &[u8]) -> Result<plugin_api::abi::AppModuleRef, LoadFailure> {
+fn load_bytes(sha256: &str, bytes: &[u8]) -> Loaded {
+    match private_copy(sha256, bytes) {
+        Ok(path) => {
+            let loaded = load_module(&path);
+            Loaded {
+                mapped: !matches!(loaded, Err(LibraryError::OpenError { .. })),
+                module: loaded.map_err(|e| LoadFailure::library(&e)),
+            }
+        }
+        Err(failure) => Loaded {
+            module: Err(failure),
+            mapped: false,
+        },
+    }
+}
+
+/// A fresh file holding `bytes`, readable only by this user.
+#[cfg(not(target_os = "linux"))]
+fn private_copy(sha256: &str, bytes: &[u8]) -> Result<PathBuf, LoadFailure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -255,13 +324,25 @@ fn load_bytes(sha256: &str, bytes: &[u8]) -> Result<plugin_api::abi::AppModuleRe
         .open(&path)
         .map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
-    drop(file);
-    load_module(&path).map_err(|e| LoadFailure::library(&e))
+    Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_the_loader_cannot_open_are_not_remembered_as_failed() {
+        let loader = Loader::new(None);
+        let junk = b"not a library";
+        let e = loader.open(Path::new("junk.so"), junk).unwrap_err();
+        assert!(!e.reason.is_empty());
+        let failed = loader.failed.lock().unwrap();
+        assert!(
+            !failed.contains_key(&sha256_hex(junk)),
+            "nothing was mapped, so a retry may succeed"
+        );
+    }
 
     #[test]
     fn first_line_skips_blanks_and_cuts_long_lines() {

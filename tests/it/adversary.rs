@@ -119,6 +119,24 @@ async fn register(c: &mut CoordinatorClient<AuthChannel>, address: &str) -> Sess
     }
 }
 
+/// Heartbeats for `s` every 100 ms until aborted (a worker that is slow
+/// under load must not be declared dead in the middle of a test).
+fn keep_alive(c: &CoordinatorClient<AuthChannel>, s: &Session) -> tokio::task::JoinHandle<()> {
+    let (mut c, id, secret) = (c.clone(), s.id, s.secret.clone());
+    tokio::spawn(async move {
+        loop {
+            let _ = c
+                .heartbeat(pb::HeartbeatRequest {
+                    worker_id: id,
+                    session_secret: secret.clone(),
+                    ..Default::default()
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
 async fn get_task(c: &mut CoordinatorClient<AuthChannel>, s: &Session) -> pb::GetTaskReply {
     c.get_task(pb::GetTaskRequest {
         worker_id: s.id,
@@ -162,6 +180,15 @@ async fn worker_state(c: &Client, id: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// With the worker token but not a worker's session secret, an attacker
 /// can neither keep a dead worker alive, nor fail another worker's task
 /// with a forged error, nor take a live worker's address; and a worker's
@@ -183,6 +210,7 @@ async fn a_worker_token_holder_cannot_act_as_another_worker() {
 
     // The attacker heartbeats for it: without a secret, and with its own.
     let attacker = register(&mut c, "127.0.0.1:2").await;
+    let _attacker_alive = AbortOnDrop(keep_alive(&c, &attacker));
     let deadline = std::time::Instant::now() + Duration::from_millis(2500);
     while std::time::Instant::now() < deadline {
         for secret in [Vec::new(), attacker.secret.clone(), vec![0; 16]] {
@@ -196,14 +224,6 @@ async fn a_worker_token_holder_cannot_act_as_another_worker() {
                 .unwrap_err();
             assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
         }
-        // The attacker stays alive itself.
-        c.heartbeat(pb::HeartbeatRequest {
-            worker_id: attacker.id,
-            session_secret: attacker.secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
@@ -214,6 +234,7 @@ async fn a_worker_token_holder_cannot_act_as_another_worker() {
 
     // An honest worker takes the task again.
     let honest = register(&mut c, "127.0.0.1:3").await;
+    let _honest_alive = AbortOnDrop(keep_alive(&c, &honest));
     let task = get_task(&mut c, &honest).await;
     assert!(!task.wait, "the map task is handed out again");
     assert_eq!(task.attempt, 2);
@@ -678,8 +699,18 @@ async fn a_workers_service_refuses_a_client_token_by_role() {
                 .await
         }
     };
-    let e = call(CLIENT).await.unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The worker learns the client token's hash from the register reply,
+    // which it may read a moment after the coordinator lists it.
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let e = call(CLIENT).await.unwrap_err();
+        if e.code() == Code::PermissionDenied {
+            break;
+        }
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+        assert!(std::time::Instant::now() < deadline, "still {e:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let e = call("not-a-token").await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
     call(WORKER).await.expect("the worker token may");
