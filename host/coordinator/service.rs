@@ -10,10 +10,10 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
 use super::inputs::{self, InputSizes};
-use super::sessions::Sessions;
+use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::{admission, CoordinatorConfig, Limits};
-use crate::core::{JobId, JobState, ReportOutcome, WorkerId, WorkerState};
+use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
@@ -181,23 +181,8 @@ impl Coordinator for CoordinatorService {
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
         let id = self.shared.update(|core, now| {
-            // An address held by a live worker is that worker's: another
-            // registration for it would have its map output fetched from
-            // (and its tasks' data sent to) whoever registered last.
-            let taken = address.as_ref().and_then(|a| {
-                core.worker_statuses(now)
-                    .into_iter()
-                    .find(|w| w.state == WorkerState::Alive && w.address.as_ref() == Some(a))
-            });
-            if let Some(w) = taken {
-                return Err(Status::already_exists(format!(
-                    "address {} is held by live worker {}; a worker that restarted there may \
-                     register again once that one is declared dead",
-                    address.as_deref().unwrap_or_default(),
-                    w.id
-                )));
-            }
-            Ok(core.register_worker(address.clone(), now))
+            sessions::check_address_free(core, address.as_deref(), now)?;
+            Ok::<_, Status>(core.register_worker(address.clone(), now))
         })?;
         let session_secret = self.sessions.open(id)?;
         self.shared.driver_wake.notify_one();
@@ -283,7 +268,11 @@ impl Coordinator for CoordinatorService {
                 let outcome = core.finish_task(&report, counters, now)?;
                 // The report that finished the job starts its commit under
                 // the same lock, so no one sees it succeeded too early.
-                let commit = match core.job_status(report.task.job) {
+                let status = core.job_status(report.task.job);
+                if status.as_ref().is_ok_and(|s| s.state.is_ended()) {
+                    self.inputs.forget(report.task.job);
+                }
+                let commit = match status {
                     Ok(s)
                         if outcome == ReportOutcome::Accepted && s.state == JobState::Succeeded =>
                     {
@@ -335,7 +324,17 @@ impl Coordinator for CoordinatorService {
         let retry = failure.retry;
         let outcome = self
             .shared
-            .update(|core, now| core.fail_task(&report, failure, now))
+            .update(|core, now| {
+                let outcome = core.fail_task(&report, failure, now)?;
+                let ended = outcome == ReportOutcome::Accepted
+                    && core
+                        .job_status(report.task.job)
+                        .is_ok_and(|s| s.state.is_ended());
+                if ended {
+                    self.inputs.forget(report.task.job);
+                }
+                Ok(outcome)
+            })
             .map_err(status_of)?;
         tracing::warn!(worker = report.worker.0, task = %report.task, retry, ?outcome, "task failed: {error}");
         Ok(Response::new(pb::FailTaskReply {}))
@@ -434,6 +433,7 @@ impl Coordinator for CoordinatorService {
         self.shared
             .update(|core, now| core.cancel(job, now))
             .map_err(status_of)?;
+        self.inputs.forget(job);
         tracing::info!(job = job.0, "job cancelled");
         self.poll(job).map(Response::new)
     }

@@ -6,7 +6,8 @@
 //! fail its task with a forged error, report its results).
 //!
 //! The core never sees the secrets: this is the service layer's map from
-//! worker id to secret, checked before the core is called.
+//! worker id to secret, checked before the core is called. Registration
+//! also refuses an address that a live worker holds.
 //!
 //! Older workers send no secret. They are accepted only when the
 //! coordinator has no worker token (then anyone may register anyway, and
@@ -18,7 +19,7 @@ use std::sync::Mutex;
 
 use tonic::Status;
 
-use crate::core::WorkerId;
+use crate::core::{Scheduler, WorkerId, WorkerState};
 
 /// Bytes in a session secret.
 pub const SECRET_LEN: usize = 16;
@@ -75,6 +76,31 @@ impl Sessions {
                 "{method}: no session for worker {worker}; register again"
             ))),
         }
+    }
+}
+
+/// Refuses `address` if a live worker holds it: another registration for
+/// it would have that worker's map output fetched from (and reduce tasks'
+/// requests, with the worker token, sent to) whoever registered last.
+pub fn check_address_free(
+    core: &Scheduler,
+    address: Option<&str>,
+    now: std::time::Instant,
+) -> Result<(), Status> {
+    let Some(address) = address else {
+        return Ok(());
+    };
+    let holder = core
+        .worker_statuses(now)
+        .into_iter()
+        .find(|w| w.state == WorkerState::Alive && w.address.as_deref() == Some(address));
+    match holder {
+        Some(w) => Err(Status::already_exists(format!(
+            "address {address} is held by live worker {}; a worker restarted there may register \
+             again once that one is declared dead",
+            w.id
+        ))),
+        None => Ok(()),
     }
 }
 
