@@ -18,7 +18,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Where loaded plugin copies are kept: `$MR_PLUGIN_CACHE`, else
 /// `$XDG_CACHE_HOME/mapreduce/plugins`, else `~/.cache/mapreduce/plugins`,
-/// else a folder in the temporary directory.
+/// else `mapreduce-plugins-<uid>` in the temporary directory.
 pub fn default_cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("MR_PLUGIN_CACHE").filter(|v| !v.is_empty()) {
         return PathBuf::from(d);
@@ -32,7 +32,10 @@ pub fn default_cache_dir() -> PathBuf {
             .join("mapreduce")
             .join("plugins");
     }
-    std::env::temp_dir().join("mapreduce-plugins")
+    // One per user, so another user cannot have made it first (and if
+    // someone did, `prepare_dir` refuses it).
+    let uid = rustix::process::geteuid().as_raw();
+    std::env::temp_dir().join(format!("mapreduce-plugins-{uid}"))
 }
 
 /// The cache file for the library with hash `sha`.
