@@ -288,13 +288,14 @@ impl Client {
     /// Connects to the coordinator at `url` with `transport`'s TLS and token
     /// (`https://` is assumed when TLS is configured and no scheme given).
     pub async fn connect_with(url: &str, transport: &Transport) -> Result<Self, ClientError> {
-        let full = transport.url(url);
+        let bad_url = |source| ClientError::BadUrl {
+            url: url.to_string(),
+            source,
+        };
+        let full = transport.url(url).map_err(bad_url)?;
         let endpoint = transport
             .endpoint(url, Duration::from_secs(5))
-            .map_err(|source| ClientError::BadUrl {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(bad_url)?;
         let channel = transport
             .connect(&endpoint)
             .await

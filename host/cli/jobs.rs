@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
+use super::print::{out, shown};
 use super::progress::ProgressPrinter;
 use super::{CoordinatorArg, JobArgs, PluginsArg};
 use crate::client::{Client, JobView, Submission};
@@ -97,7 +98,7 @@ pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobVi
     if view.failed {
         eprintln!("job {job} {}:", view.state);
         for e in &view.errors {
-            eprintln!("  {e}");
+            eprintln!("  {}", shown(e));
         }
         return Ok((view, ExitCode::FAILURE));
     }
@@ -109,7 +110,7 @@ impl SubmitCmd {
         let submission = prepare_submission(&self.job)?;
         let client = self.coordinator.connect().await?;
         let job = client.submit(submission).await?;
-        println!("{job}");
+        out!("{job}");
         let _ = std::io::stdout().flush();
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
@@ -120,12 +121,13 @@ impl SubmitCmd {
         if view.failed {
             eprintln!(
                 "job {job} {} after {secs:.2}s; output directory {}",
-                view.state, view.output_dir
+                view.state,
+                shown(&view.output_dir)
             );
         } else {
             eprintln!(
                 "job {job} succeeded in {secs:.2}s; output in {}",
-                view.output_dir
+                shown(&view.output_dir)
             );
         }
         Ok(code)
@@ -149,20 +151,24 @@ impl PollCmd {
         let client = self.coordinator.connect().await?;
         let v = client.poll(JobId(self.job_id)).await?;
         if self.json {
-            println!("{}", serde_json::to_string(&v)?);
+            out!("{}", serde_json::to_string(&v)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!("job {} ({}): {}", v.job_id, v.app, v.state);
-        println!(
+        out!("job {} ({}): {}", v.job_id, shown(&v.app), v.state);
+        out!(
             "  maps:    {}/{} done, {} running",
-            v.maps.done, v.maps.total, v.maps.running
+            v.maps.done,
+            v.maps.total,
+            v.maps.running
         );
-        println!(
+        out!(
             "  reduces: {}/{} done, {} running",
-            v.reduces.done, v.reduces.total, v.reduces.running
+            v.reduces.done,
+            v.reduces.total,
+            v.reduces.running
         );
         let c = v.counters;
-        println!(
+        out!(
             "  counters: input {} B in {} files, map output {} records / {} B, shuffle {} B, output {} records / {} B, {} attempts, {} failures",
             c.input_bytes,
             c.input_records,
@@ -174,9 +180,9 @@ impl PollCmd {
             c.task_attempts,
             c.task_failures
         );
-        println!("  output: {}", v.output_dir);
+        out!("  output: {}", shown(&v.output_dir));
         for e in &v.errors {
-            println!("  error: {e}");
+            out!("  error: {}", shown(e));
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -196,16 +202,22 @@ impl ListCmd {
     pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
         let jobs = self.coordinator.connect().await?.jobs().await?;
         if self.json {
-            println!("{}", serde_json::to_string(&jobs)?);
+            out!("{}", serde_json::to_string(&jobs)?);
             return Ok(ExitCode::SUCCESS);
         }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        println!(
+        out!(
             "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>9}  ERRORS",
-            "JOB", "APP", "STATE", "MAPS d/r/t", "REDUCES d/r/t", "SUBMITTED (UTC)", "DURATION"
+            "JOB",
+            "APP",
+            "STATE",
+            "MAPS d/r/t",
+            "REDUCES d/r/t",
+            "SUBMITTED (UTC)",
+            "DURATION"
         );
         for j in jobs {
             let end = if j.finished_at_ms == 0 {
@@ -222,10 +234,10 @@ impl ListCmd {
                 .chars()
                 .take(80)
                 .collect();
-            println!(
+            out!(
                 "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>8.1}s  {}",
                 j.job_id,
-                j.app,
+                shown(&j.app),
                 j.state.to_string(),
                 format!("{}/{}/{}", j.maps.done, j.maps.running, j.maps.total),
                 format!(
@@ -234,7 +246,7 @@ impl ListCmd {
                 ),
                 utc_time(j.submitted_at_ms),
                 duration,
-                first_error
+                shown(&first_error)
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -243,22 +255,26 @@ impl ListCmd {
     pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
         let workers = self.coordinator.connect().await?.workers().await?;
         if self.json {
-            println!("{}", serde_json::to_string(&workers)?);
+            out!("{}", serde_json::to_string(&workers)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!(
+        out!(
             "{:>6}  {:<22} {:<6} {:>9} {:>6}  RUNNING",
-            "WORKER", "ADDRESS", "STATE", "LAST BEAT", "DONE"
+            "WORKER",
+            "ADDRESS",
+            "STATE",
+            "LAST BEAT",
+            "DONE"
         );
         for w in workers {
-            println!(
+            out!(
                 "{:>6}  {:<22} {:<6} {:>8.1}s {:>6}  {}",
                 w.worker_id,
-                w.address,
+                shown(&w.address),
                 w.state,
                 w.last_heartbeat_age_ms as f64 / 1000.0,
                 w.tasks_completed,
-                w.running
+                shown(&w.running)
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -289,25 +305,32 @@ impl AppsCmd {
             Some(AppsAction::Reload) => {
                 let (apps, problems) = client.reload_apps().await?;
                 for p in problems {
-                    eprintln!("skipped {p}");
+                    eprintln!("skipped {}", shown(&p));
                 }
                 apps
             }
             None => client.apps().await?,
         };
         if self.list.json {
-            println!("{}", serde_json::to_string(&apps)?);
+            out!("{}", serde_json::to_string(&apps)?);
             return Ok(ExitCode::SUCCESS);
         }
-        println!(
+        out!(
             "{:<16} {:<9} {:<12} {:<48} FILE",
-            "APP", "VERSION", "SHA-256", "DESCRIPTION"
+            "APP",
+            "VERSION",
+            "SHA-256",
+            "DESCRIPTION"
         );
         for a in apps {
             let short = a.sha256.get(..12).unwrap_or(&a.sha256);
-            println!(
+            out!(
                 "{:<16} {:<9} {:<12} {:<48} {}",
-                a.name, a.version, short, a.description, a.file
+                shown(&a.name),
+                shown(&a.version),
+                shown(short),
+                shown(&a.description),
+                shown(&a.file)
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -331,7 +354,7 @@ impl CancelCmd {
             .await?
             .cancel(JobId(self.job_id))
             .await?;
-        println!("job {} {}", v.job_id, v.state);
+        out!("job {} {}", v.job_id, v.state);
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -3,6 +3,7 @@
 //! client commands, [`run`] for the embedded cluster).
 
 mod jobs;
+mod print;
 mod progress;
 mod run;
 mod serve;
@@ -200,7 +201,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mr: {e:#}");
+            eprintln!("mr: {}", print::shown(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

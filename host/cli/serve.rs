@@ -121,6 +121,7 @@ impl CoordinatorCmd {
             client: Token::load(self.client_token_file.as_deref(), "MR_CLIENT_TOKEN")?,
             worker: Token::load(self.worker_token_file.as_deref(), "MR_WORKER_TOKEN")?,
         };
+        auth.check_distinct()?;
         check_exposure(self.listen, &auth, self.insecure)?;
         let tls = self.tls.load_with(self.tls_client_auth)?;
         config.transport = Transport::new(tls.clone(), auth.worker.as_ref());

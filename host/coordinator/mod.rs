@@ -8,9 +8,12 @@ pub mod admission;
 pub mod convert;
 pub mod driver;
 pub mod http;
+pub mod inputs;
 pub mod metrics;
 pub mod outputs;
+pub mod request_limit;
 pub mod service;
+pub mod sessions;
 pub mod state;
 
 use std::future::Future;
@@ -124,6 +127,7 @@ pub async fn run(
     listener: impl Listener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
+    config.auth.check_distinct()?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::new(
         Scheduler::new(config.scheduler.clone()),
@@ -161,10 +165,11 @@ pub async fn run(
         builder = builder.tls_config(tls.server()?)?;
     }
     let result = builder
-        .add_service(
+        .add_service(request_limit::NameTheLimit::new(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(config.limits.max_request_bytes),
-        )
+            config.limits.max_request_bytes,
+        ))
         .serve_with_incoming_shutdown(listener.incoming(), async move {
             shutdown.await;
             let _ = stop_shared.stopping.send(true);

@@ -9,6 +9,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
+use super::inputs::{self, InputSizes};
+use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::{admission, CoordinatorConfig, Limits};
 use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
@@ -27,6 +29,13 @@ pub struct CoordinatorService {
     auth: Auth,
     confinement: Arc<Confinement>,
     limits: Limits,
+    sessions: Arc<Sessions>,
+    inputs: Arc<InputSizes>,
+    /// The client token's SHA-256 (empty without one), sent to workers.
+    client_token_sha256: Vec<u8>,
+    /// Whether the cluster speaks TLS (advertised addresses must not say
+    /// `http://`).
+    tls: bool,
 }
 
 impl CoordinatorService {
@@ -38,7 +47,21 @@ impl CoordinatorService {
             auth: config.auth.clone(),
             confinement: Arc::new(config.confinement.clone()),
             limits: config.limits.clone(),
+            sessions: Arc::new(Sessions::new(config.auth.worker.is_some())),
+            inputs: Arc::default(),
+            client_token_sha256: config
+                .auth
+                .client
+                .as_ref()
+                .map(|t| t.sha256())
+                .unwrap_or_default(),
+            tls: config.tls.is_some(),
         }
+    }
+
+    /// Checks that a worker RPC carries `worker`'s session secret.
+    fn check_session(&self, worker: u32, secret: &[u8], method: &str) -> Result<(), Status> {
+        self.sessions.check(WorkerId(worker), secret, method)
     }
 
     /// A worker that registered with another coordinator instance (this
@@ -94,11 +117,12 @@ impl Coordinator for CoordinatorService {
             .unwrap_or_default();
         // Reading the file system: paths, inputs, the output folder.
         let confinement = Arc::clone(&self.confinement);
-        let (spec, dir) = blocking(move || {
+        let (spec, dir, sizes) = blocking(move || {
             admission::check_paths(&spec, &confinement)?;
             admission::check_inputs(&spec.files)?;
+            let sizes = inputs::measure(&spec.files);
             let dir = admission::check_output(&spec.output_dir, overwrite)?;
-            Ok((spec, dir))
+            Ok((spec, dir, sizes))
         })
         .await?;
         let outputs = &self.shared.outputs;
@@ -115,6 +139,7 @@ impl Coordinator for CoordinatorService {
         let id = self.shared.update(|core, now| {
             let id = core.submit(spec, now).map_err(status_of)?;
             outputs.bind(claimed, id, sha);
+            self.inputs.insert(id, sizes);
             Ok::<_, Status>(id)
         })?;
         tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
@@ -137,6 +162,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "Heartbeat", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "Heartbeat")?;
         let worker = WorkerId(r.worker_id);
         self.shared
             .quiet_update(|core, now| core.heartbeat(worker, now))
@@ -151,9 +177,15 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "Register", Role::Worker)?;
         let address = request.into_inner().address;
         let address = (!address.is_empty()).then_some(address);
-        let id = self
-            .shared
-            .update(|core, now| core.register_worker(address.clone(), now));
+        if let Some(a) = &address {
+            crate::security::check_advertised(a, self.tls)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        }
+        let id = self.shared.update(|core, now| {
+            sessions::check_address_free(core, address.as_deref(), now)?;
+            Ok::<_, Status>(core.register_worker(address.clone(), now))
+        })?;
+        let session_secret = self.sessions.open(id)?;
         self.shared.driver_wake.notify_one();
         tracing::info!(
             worker = id.0,
@@ -164,6 +196,8 @@ impl Coordinator for CoordinatorService {
             coordinator_epoch: self.shared.epoch,
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+            session_secret,
+            client_token_sha256: self.client_token_sha256.clone(),
         }))
     }
 
@@ -174,6 +208,7 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "GetTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "GetTask")?;
         let worker = WorkerId(r.worker_id);
         let long_poll = Duration::from_millis(u64::from(r.long_poll_ms)).min(MAX_LONG_POLL);
         let give_up = tokio::time::Instant::now() + long_poll;
@@ -223,7 +258,9 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "FinishTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "FinishTask")?;
         let (report, counters) = convert::finish_report(r);
+        let counters = self.inputs.clamp(report.task, counters);
         let clock = self.shared.clock;
         let outputs = &self.shared.outputs;
         let (outcome, commit) = self
@@ -232,7 +269,11 @@ impl Coordinator for CoordinatorService {
                 let outcome = core.finish_task(&report, counters, now)?;
                 // The report that finished the job starts its commit under
                 // the same lock, so no one sees it succeeded too early.
-                let commit = match core.job_status(report.task.job) {
+                let status = core.job_status(report.task.job);
+                if status.as_ref().is_ok_and(|s| s.state.is_ended()) {
+                    self.inputs.forget(report.task.job);
+                }
+                let commit = match status {
                     Ok(s)
                         if outcome == ReportOutcome::Accepted && s.state == JobState::Succeeded =>
                     {
@@ -278,12 +319,23 @@ impl Coordinator for CoordinatorService {
         self.begin(&request, "FailTask", Role::Worker)?;
         let r = request.into_inner();
         self.check_epoch(r.coordinator_epoch)?;
+        self.check_session(r.worker_id, &r.session_secret, "FailTask")?;
         let (report, failure) = convert::fail_report(r);
         let error = failure.error.clone();
         let retry = failure.retry;
         let outcome = self
             .shared
-            .update(|core, now| core.fail_task(&report, failure, now))
+            .update(|core, now| {
+                let outcome = core.fail_task(&report, failure, now)?;
+                let ended = outcome == ReportOutcome::Accepted
+                    && core
+                        .job_status(report.task.job)
+                        .is_ok_and(|s| s.state.is_ended());
+                if ended {
+                    self.inputs.forget(report.task.job);
+                }
+                Ok(outcome)
+            })
             .map_err(status_of)?;
         tracing::warn!(worker = report.worker.0, task = %report.task, retry, ?outcome, "task failed: {error}");
         Ok(Response::new(pb::FailTaskReply {}))
@@ -382,6 +434,7 @@ impl Coordinator for CoordinatorService {
         self.shared
             .update(|core, now| core.cancel(job, now))
             .map_err(status_of)?;
+        self.inputs.forget(job);
         tracing::info!(job = job.0, "job cancelled");
         self.poll(job).map(Response::new)
     }

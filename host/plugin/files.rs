@@ -1,6 +1,5 @@
-//! Finding plugin files: which folders to look in, which files are
-//! libraries, and the permission check that refuses folders and files other
-//! users could write to.
+//! Finding plugin files: which folders to look in and which files are
+//! libraries (whether they may be loaded is [`super::trust`]'s).
 
 use std::path::{Path, PathBuf};
 
@@ -19,22 +18,6 @@ pub fn default_plugin_dirs(explicit: &[PathBuf]) -> Vec<PathBuf> {
         .and_then(|exe| exe.parent().map(Path::to_path_buf))
         .into_iter()
         .collect()
-}
-
-/// The permission bits of `path` if users other than its owner may write
-/// to it (group or world writable).
-pub(super) fn writable_by_others(path: &Path) -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
-        (mode & 0o022 != 0).then_some(mode)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
 }
 
 /// Whether `path` is a file with this platform's library extension

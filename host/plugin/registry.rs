@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::cache::default_cache_dir;
-use super::files::{is_plugin_file, writable_by_others};
+use super::cache::{default_cache_dir, prepare_dir};
+use super::files::is_plugin_file;
 use super::load::{LoadFailure, Loader};
+use super::trust::{self, Untrusted};
 use super::{AppEntry, LoadedApp};
 
 /// A problem with one plugin file; the file is skipped.
@@ -32,14 +33,22 @@ pub enum RegistryError {
         /// The other file.
         second: PathBuf,
     },
-    /// A plugin folder others may write to: anyone who can write there
-    /// could make this process run their code.
-    #[error("refusing to load plugins from {}: it is writable by other users (mode {mode:o}); run `chmod go-w` on it", dir.display())]
+    /// A plugin folder others could change (see [`super::trust`]):
+    /// anyone who can write there could make this process run their code.
+    #[error("refusing to load plugins from {}: {why}", dir.display())]
     Unsafe {
         /// The folder.
         dir: PathBuf,
-        /// Its permission bits.
-        mode: u32,
+        /// What is wrong: the path at fault, why, and the fix.
+        why: Untrusted,
+    },
+    /// A plugin cache folder this user does not own or others could write.
+    #[error("refusing to use plugin cache folder {}: {why}", dir.display())]
+    UnsafeCache {
+        /// The cache folder.
+        dir: PathBuf,
+        /// What is wrong.
+        why: Untrusted,
     },
     /// A plugin folder cannot be read.
     #[error("cannot read plugin folder {}: {source}", dir.display())]
@@ -92,13 +101,17 @@ impl Registry {
     /// same name are an error naming both.
     pub fn load_dirs_into(self, dirs: &[PathBuf]) -> Result<Registry, RegistryError> {
         let mut registry = self;
+        if let Some(cache) = registry.loader.cache_dir() {
+            prepare_dir(cache).map_err(|why| RegistryError::UnsafeCache {
+                dir: cache.to_path_buf(),
+                why,
+            })?;
+        }
         for dir in dirs {
-            if let Some(mode) = writable_by_others(dir) {
-                return Err(RegistryError::Unsafe {
-                    dir: dir.clone(),
-                    mode,
-                });
-            }
+            trust::check(dir).map_err(|why| RegistryError::Unsafe {
+                dir: dir.clone(),
+                why,
+            })?;
             let entries = std::fs::read_dir(dir).map_err(|source| RegistryError::ReadDir {
                 dir: dir.clone(),
                 source,
@@ -119,19 +132,17 @@ impl Registry {
     /// not a valid app is logged in one line at warn level (abi_stable's
     /// full report, which can run to a hundred lines, at debug level).
     pub fn load_file(&mut self, path: &Path) -> Result<(), RegistryError> {
-        let opened = match writable_by_others(path) {
-            Some(mode) => Err(LoadFailure::plain(format!(
-                "refusing to load it: it is writable by other users (mode {mode:o}); run `chmod go-w` on it"
-            ))),
-            None => Ok(()),
-        };
+        let opened = trust::check(path)
+            .map_err(|why| LoadFailure::plain(format!("refusing to load it: {why}")));
         let opened = opened
             .and_then(|()| std::fs::read(path).map_err(|e| LoadFailure::plain(e.to_string())))
             .and_then(|bytes| self.loader.open(path, &bytes));
         match opened {
             Ok(entry) => {
                 tracing::debug!(app = %entry.name, path = %path.display(), sha256 = %entry.sha256, "loaded plugin");
-                self.insert(entry)
+                self.insert(entry.clone())?;
+                self.loader.remember(&entry);
+                Ok(())
             }
             Err(LoadFailure { reason, details }) => {
                 tracing::warn!(path = %path.display(), %reason, "skipping file that is not a valid plugin");
@@ -146,8 +157,8 @@ impl Registry {
     }
 
     /// Loads a plugin fetched from elsewhere, after checking that its bytes
-    /// hash to `sha256` and that it exports `name`. It is kept by hash (see
-    /// [`Registry::by_hash`]), not by name.
+    /// hash to `sha256` and that it exports `name`. Only then is it kept by
+    /// hash (see [`Registry::by_hash`]), never by name.
     pub fn load_fetched(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<AppEntry, String> {
         let actual = super::sha256_hex(bytes);
         if actual != sha256 {
@@ -166,6 +177,7 @@ impl Registry {
                 entry.name
             ));
         }
+        self.loader.remember(&entry);
         Ok(entry)
     }
 

@@ -89,6 +89,13 @@ impl Token {
         diff == 0
     }
 
+    /// The token's SHA-256, which lets a worker recognise the client token
+    /// without holding it.
+    pub fn sha256(&self) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(self.0.as_bytes()).to_vec()
+    }
+
     fn header(&self) -> Option<MetadataValue<Ascii>> {
         format!("Bearer {}", self.0).parse().ok()
     }
@@ -112,6 +119,15 @@ impl Auth {
     /// Whether both roles need a token.
     pub fn is_complete(&self) -> bool {
         self.client.is_some() && self.worker.is_some()
+    }
+
+    /// Refuses one token for both roles: a client could then act as a
+    /// worker (and receive every job's data), and a worker as a client.
+    pub fn check_distinct(&self) -> Result<(), SecurityError> {
+        match (&self.client, &self.worker) {
+            (Some(c), Some(w)) if c.matches(w.0.as_bytes()) => Err(SecurityError::SameToken),
+            _ => Ok(()),
+        }
     }
 
     /// Checks that a request's token allows `role` to call `method`.
@@ -232,6 +248,18 @@ mod tests {
         assert!(Auth::open()
             .check(&md(None), Role::Worker, "GetTask")
             .is_ok());
+    }
+
+    #[test]
+    fn one_token_for_both_roles_is_refused() {
+        assert!(auth().check_distinct().is_ok());
+        let same = Auth {
+            client: Some(Token::new("same").unwrap()),
+            worker: Some(Token::new(" same\n").unwrap()),
+        };
+        let e = same.check_distinct().unwrap_err();
+        assert!(e.to_string().contains("same"), "{e}");
+        assert!(Auth::open().check_distinct().is_ok());
     }
 
     #[test]

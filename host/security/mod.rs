@@ -24,7 +24,7 @@ pub use auth::{Auth, Role, Token};
 pub use confine::{resolve, Confinement, PathError};
 pub use open::OutputDir;
 pub use tls::TlsFiles;
-pub use transport::{AuthChannel, Transport};
+pub use transport::{check_advertised, AuthChannel, Transport};
 
 /// Why a security setting cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,33 @@ pub enum SecurityError {
     /// TLS cannot be set up for a connection.
     #[error("TLS setup: {0}")]
     TlsSetup(tonic::transport::Error),
+    /// A URL whose scheme is not the transport's: `http://` with TLS files
+    /// (which would dial in plaintext), or `https://` without.
+    #[error(
+        "{address:?} does not match this process's transport: {}",
+        if *tls { "TLS files were given, so only https:// (or host:port) may be dialled; plaintext http:// would send the token in clear" }
+        else { "no TLS files were given (--tls-ca, --tls-cert, --tls-key), so https:// cannot be dialled" }
+    )]
+    SchemeMismatch {
+        /// The address or URL.
+        address: String,
+        /// Whether this process uses TLS.
+        tls: bool,
+    },
+    /// A worker advertised an address peers cannot safely dial.
+    #[error("bad worker address {address:?}: {why}")]
+    BadAdvertised {
+        /// The address.
+        address: String,
+        /// Why.
+        why: String,
+    },
+    /// The same token for both roles.
+    #[error(
+        "the client and worker tokens are the same: a client could act as a worker (and receive every job's \
+         data) and a worker as a client; give each role its own token"
+    )]
+    SameToken,
     /// Listening beyond loopback without authentication.
     #[error(
         "refusing to listen on {0} without client and worker tokens: anyone who can reach it could submit jobs or \

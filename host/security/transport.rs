@@ -50,14 +50,23 @@ impl Transport {
         self.tls.is_some()
     }
 
-    /// The URL for a `host:port` (or a URL, kept as is).
-    pub fn url(&self, address: &str) -> String {
-        if address.contains("://") {
-            address.to_string()
-        } else if self.is_tls() {
-            format!("https://{address}")
-        } else {
-            format!("http://{address}")
+    /// The URL for a `host:port`, or a URL kept as is when its scheme is
+    /// this transport's: a TLS transport never dials `http://` (that would
+    /// send our token in clear), and a plain one cannot dial `https://`.
+    pub fn url(&self, address: &str) -> Result<String, SecurityError> {
+        match address.split_once("://") {
+            Some((scheme, _)) => {
+                let ours = if self.is_tls() { "https" } else { "http" };
+                if !scheme.eq_ignore_ascii_case(ours) {
+                    return Err(SecurityError::SchemeMismatch {
+                        address: address.to_string(),
+                        tls: self.is_tls(),
+                    });
+                }
+                Ok(address.to_string())
+            }
+            None if self.is_tls() => Ok(format!("https://{address}")),
+            None => Ok(format!("http://{address}")),
         }
     }
 
@@ -67,7 +76,7 @@ impl Transport {
         address: &str,
         connect_timeout: Duration,
     ) -> Result<Endpoint, SecurityError> {
-        let mut endpoint = Endpoint::from_shared(self.url(address))
+        let mut endpoint = Endpoint::from_shared(self.url(address)?)
             .map_err(|source| SecurityError::BadAddress {
                 address: address.to_string(),
                 source,
@@ -106,5 +115,83 @@ impl Transport {
             Some(dialer) => endpoint.connect_with_connector_lazy(dialer.clone()),
             None => endpoint.connect_lazy(),
         }))
+    }
+}
+
+/// Checks an address a worker advertises: `host:port` (or a URL of the
+/// cluster's own scheme around one), with no spaces or control characters.
+/// Peers dial it with the worker token, so an `http://` address on a TLS
+/// cluster would send that token in clear.
+pub fn check_advertised(address: &str, tls: bool) -> Result<(), SecurityError> {
+    let bad = |why: &str| SecurityError::BadAdvertised {
+        address: address.to_string(),
+        why: why.to_string(),
+    };
+    let rest = match address.split_once("://") {
+        Some((scheme, rest)) => {
+            let ours = if tls { "https" } else { "http" };
+            if !scheme.eq_ignore_ascii_case(ours) {
+                return Err(SecurityError::SchemeMismatch {
+                    address: address.to_string(),
+                    tls,
+                });
+            }
+            rest
+        }
+        None => address,
+    };
+    if address.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("it contains spaces or control characters"));
+    }
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err(bad("it must be host:port"));
+    };
+    if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+        return Err(bad("it must be host:port"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(bad("its port is not a number from 0 to 65535"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls() -> Transport {
+        Transport {
+            tls: Some(TlsFiles::default()),
+            ..Transport::default()
+        }
+    }
+
+    #[test]
+    fn a_tls_transport_never_dials_plaintext() {
+        assert_eq!(tls().url("w:1").unwrap(), "https://w:1");
+        assert_eq!(tls().url("HTTPS://w:1").unwrap(), "HTTPS://w:1");
+        let e = tls().url("http://w:1").unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        assert_eq!(Transport::plain().url("w:1").unwrap(), "http://w:1");
+        assert!(Transport::plain().url("https://w:1").is_err());
+    }
+
+    #[test]
+    fn advertised_addresses_are_host_and_port() {
+        assert!(check_advertised("127.0.0.1:7000", true).is_ok());
+        assert!(check_advertised("[::1]:7000", false).is_ok());
+        assert!(check_advertised("https://w.example:7000", true).is_ok());
+        assert!(check_advertised("http://w.example:7000", false).is_ok());
+        for bad in [
+            "http://w:7000",
+            "w",
+            "w:port",
+            ":7000",
+            "user@w:7000",
+            "w:7000/x",
+        ] {
+            assert!(check_advertised(bad, true).is_err(), "{bad}");
+        }
+        assert!(check_advertised("w\u{1b}[31m:7000", false).is_err());
     }
 }

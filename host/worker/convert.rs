@@ -179,13 +179,16 @@ fn locations(
     Ok(locations)
 }
 
-/// Who reports: this worker's id and the coordinator instance that gave it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who reports: this worker's id, the coordinator instance that gave it,
+/// and the session secret of that registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reporter {
     /// This worker's id.
     pub worker: WorkerId,
     /// The coordinator's epoch from registration.
     pub epoch: u64,
+    /// The session secret from registration.
+    pub secret: Vec<u8>,
 }
 
 /// A finished task's `FinishTask` request.
@@ -193,6 +196,7 @@ pub fn finish_request(by: Reporter, task: &TaskSpec, c: &TaskCounters) -> pb::Fi
     pb::FinishTaskRequest {
         worker_id: by.worker.0,
         coordinator_epoch: by.epoch,
+        session_secret: by.secret,
         job_id: task.task.job.0,
         task: task.task.index,
         reduce: task.task.phase == Phase::Reduce,
@@ -216,6 +220,7 @@ pub fn fail_request(
     pb::FailTaskRequest {
         worker_id: by.worker.0,
         coordinator_epoch: by.epoch,
+        session_secret: by.secret,
         job_id: task.task.job.0,
         task: task.task.index,
         reduce: task.task.phase == Phase::Reduce,
@@ -342,8 +347,9 @@ mod tests {
         let by = Reporter {
             worker: WorkerId(7),
             epoch: 99,
+            secret: vec![1; 16],
         };
-        let done = finish_request(by, &spec, &TaskCounters::default());
+        let done = finish_request(by.clone(), &spec, &TaskCounters::default());
         assert_eq!(
             (
                 done.worker_id,
@@ -355,6 +361,7 @@ mod tests {
         );
         assert!(done.reduce);
         assert_eq!(done.attempt, 2);
+        assert_eq!(done.session_secret, vec![1; 16]);
         let failure = TaskFailure {
             message: "peer gone".into(),
             retry: true,
@@ -363,6 +370,7 @@ mod tests {
         let failed = fail_request(by, &spec, &failure);
         assert_eq!(failed.unreachable_worker, Some(4));
         assert_eq!((failed.attempt, failed.reduce), (2, true));
+        assert_eq!(failed.session_secret, vec![1; 16]);
         assert!(failed.retry);
     }
 }

@@ -13,7 +13,7 @@ use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::plugins::PluginSource;
-use super::service::WorkerService;
+use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
 use super::{WorkerConfig, WorkerError};
 use crate::core::{TaskCounters, WorkerId};
@@ -29,19 +29,22 @@ type Client = CoordinatorClient<AuthChannel>;
 const LEGACY_PORT_BASE: u32 = 10163;
 
 /// This worker's registration: its id, the coordinator instance that gave
-/// it, and how often that coordinator wants a heartbeat.
-#[derive(Debug, Clone, Copy)]
+/// it, the session secret every later RPC carries, and how often that
+/// coordinator wants a heartbeat.
+#[derive(Debug, Clone)]
 struct Session {
     id: WorkerId,
     epoch: u64,
+    secret: Vec<u8>,
     heartbeat: Duration,
 }
 
 impl Session {
-    fn reporter(self) -> Reporter {
+    fn reporter(&self) -> Reporter {
         Reporter {
             worker: self.id,
             epoch: self.epoch,
+            secret: self.secret.clone(),
         }
     }
 }
@@ -93,6 +96,7 @@ pub async fn run(
         None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
         None => local.to_string(),
     };
+    crate::security::check_advertised(&advertise, config.tls.is_some())?;
     let bad_url = |source| WorkerError::BadCoordinatorUrl {
         url: config.coordinator.clone(),
         source,
@@ -114,7 +118,9 @@ pub async fn run(
         memory_limit: config.memory_limit,
         work_dir: config.work_dir.clone(),
     });
-    let service = WorkerServer::new(WorkerService::new(store.clone(), config.auth.clone()))
+    let service = WorkerService::new(store.clone(), config.auth.clone());
+    let client_token = service.client_token_digest();
+    let service = WorkerServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
     let mut server_stop = stop_rx.clone();
@@ -140,6 +146,7 @@ pub async fn run(
         ),
     );
     let node = Node {
+        client_token,
         config,
         client,
         executor,
@@ -156,6 +163,8 @@ pub async fn run(
 }
 
 struct Node {
+    /// The client token's SHA-256 from registration, for the service.
+    client_token: ClientTokenDigest,
     config: WorkerConfig,
     client: Client,
     executor: Executor,
@@ -181,13 +190,8 @@ impl Node {
             let worker = id.id;
             self.executor.store().clear();
             let (dead_tx, dead_rx) = watch::channel(false);
-            let heartbeat = tokio::spawn(heartbeat_loop(
-                self.client.clone(),
-                id,
-                id.heartbeat,
-                dead_tx,
-            ));
-            let stop = self.task_loop(id, dead_rx).await;
+            let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
+            let stop = self.task_loop(&id, dead_rx).await;
             heartbeat.abort();
             match stop {
                 Stop::Shutdown => return,
@@ -211,9 +215,10 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
+                        *self.client_token.write().unwrap_or_else(|p| p.into_inner()) = r.client_token_sha256;
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
-                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat });
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat });
                     }
                     Err(status) => {
                         if !warned {
@@ -231,7 +236,7 @@ impl Node {
         }
     }
 
-    async fn task_loop(&self, id: Session, mut dead: watch::Receiver<bool>) -> Stop {
+    async fn task_loop(&self, id: &Session, mut dead: watch::Receiver<bool>) -> Stop {
         let mut backoff = Backoff::new();
         loop {
             if self.stopping() {
@@ -244,6 +249,7 @@ impl Node {
             let request = GetTaskRequest {
                 worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
+                session_secret: id.secret.clone(),
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
             };
@@ -290,7 +296,7 @@ impl Node {
         }
     }
 
-    async fn run_task(&self, id: Session, task: TaskSpec) -> Option<Stop> {
+    async fn run_task(&self, id: &Session, task: TaskSpec) -> Option<Stop> {
         tracing::debug!(app = %task.app, "running task");
         let started = std::time::Instant::now();
         let outcome = tokio::select! {
@@ -315,7 +321,7 @@ impl Node {
     /// unreachable.
     async fn report(
         &self,
-        id: Session,
+        id: &Session,
         task: &TaskSpec,
         outcome: Result<TaskCounters, TaskFailure>,
     ) -> Option<Stop> {
@@ -354,13 +360,8 @@ impl Node {
     }
 }
 
-async fn heartbeat_loop(
-    mut client: Client,
-    id: Session,
-    interval: Duration,
-    dead: watch::Sender<bool>,
-) {
-    let mut ticker = tokio::time::interval(interval);
+async fn heartbeat_loop(mut client: Client, id: Session, dead: watch::Sender<bool>) {
+    let mut ticker = tokio::time::interval(id.heartbeat);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
@@ -369,6 +370,7 @@ async fn heartbeat_loop(
             .heartbeat(HeartbeatRequest {
                 worker_id: id.id.0,
                 coordinator_epoch: id.epoch,
+                session_secret: id.secret.clone(),
             })
             .await
         {

@@ -6,6 +6,7 @@
 //! at a time, so serving never loads a whole spilled partition.
 
 use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -23,17 +24,61 @@ use crate::proto::worker::{
 /// Size of the chunks `ReadMapStream` sends.
 pub const CHUNK_SIZE: usize = 1 << 20;
 
+/// The SHA-256 of the cluster's client token, as the coordinator sent it
+/// at registration (this worker never holds the token itself).
+pub type ClientTokenDigest = Arc<RwLock<Vec<u8>>>;
+
 /// Serves a [`MapOutputStore`].
 #[derive(Debug, Clone)]
 pub struct WorkerService {
     store: MapOutputStore,
     auth: Auth,
+    client_token: ClientTokenDigest,
 }
 
 impl WorkerService {
     /// A service over `store`; callers need `auth`'s worker token.
     pub fn new(store: MapOutputStore, auth: Auth) -> Self {
-        WorkerService { store, auth }
+        WorkerService {
+            store,
+            auth,
+            client_token: ClientTokenDigest::default(),
+        }
+    }
+
+    /// Where to put the client token's SHA-256 once known: a caller with
+    /// that token is then refused with `PermissionDenied` (the wrong role)
+    /// rather than `Unauthenticated` (an unknown token).
+    pub fn client_token_digest(&self) -> ClientTokenDigest {
+        Arc::clone(&self.client_token)
+    }
+
+    /// Checks the caller's token for a worker RPC.
+    fn check(&self, metadata: &tonic::metadata::MetadataMap, method: &str) -> Result<(), Status> {
+        self.auth
+            .check(metadata, Role::Worker, method)
+            .map_err(|status| {
+                if status.code() != tonic::Code::Unauthenticated {
+                    return status;
+                }
+                let presented = metadata
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                let known = self.client_token.read().unwrap_or_else(|p| p.into_inner());
+                let is_client = presented.is_some_and(|t| {
+                    use sha2::Digest;
+                    !known.is_empty()
+                        && sha2::Sha256::digest(t.as_bytes()).as_slice() == known.as_slice()
+                });
+                if is_client {
+                    Status::permission_denied(format!(
+                        "{method} is for workers; this token's role may not call it"
+                    ))
+                } else {
+                    status
+                }
+            })
     }
 
     fn partition(&self, r: &ReadMapRequest) -> Result<Run, Status> {
@@ -65,8 +110,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ReadMapReply>, Status> {
-        self.auth
-            .check(request.metadata(), Role::Worker, "ReadMap")?;
+        self.check(request.metadata(), "ReadMap")?;
         let run = self.partition(request.get_ref())?;
         let result = tokio::task::spawn_blocking(move || run.to_bytes())
             .await
@@ -79,8 +123,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<RemoveJobRequest>,
     ) -> Result<Response<RemoveJobReply>, Status> {
-        self.auth
-            .check(request.metadata(), Role::Worker, "RemoveJob")?;
+        self.check(request.metadata(), "RemoveJob")?;
         let job = JobId(request.get_ref().job_id);
         let freed = self.store.remove_job(job);
         tracing::debug!(%job, freed, "dropped job data");
@@ -93,8 +136,7 @@ impl Worker for WorkerService {
         &self,
         request: Request<ReadMapRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
-        self.auth
-            .check(request.metadata(), Role::Worker, "ReadMapStream")?;
+        self.check(request.metadata(), "ReadMapStream")?;
         let stream: ChunkStream = match self.partition(request.get_ref())? {
             Run::Memory(pieces) => {
                 let chunks: Vec<Result<ReadMapChunk, Status>> = pieces

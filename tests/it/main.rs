@@ -8,6 +8,7 @@
 
 mod common;
 
+mod adversary;
 mod chaos;
 mod confinement;
 mod e2e_errors;

@@ -322,7 +322,7 @@ fn listening_beyond_loopback_without_tokens_is_refused() {
 }
 
 /// A CA and one certificate for 127.0.0.1/localhost, as PEM files.
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

@@ -283,18 +283,20 @@ impl Job {
     ) -> Option<Finished> {
         let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
         let c = &mut self.counters;
-        c.input_bytes += counters.input_bytes;
-        c.input_records += counters.input_records;
-        c.shuffle_bytes += counters.shuffle_bytes;
+        c.input_bytes = c.input_bytes.saturating_add(counters.input_bytes);
+        c.input_records = c.input_records.saturating_add(counters.input_records);
+        c.shuffle_bytes = c.shuffle_bytes.saturating_add(counters.shuffle_bytes);
         match task.phase {
             Phase::Map => {
-                c.map_output_records += counters.output_records;
-                c.map_output_bytes += counters.output_bytes;
+                c.map_output_records = c.map_output_records.saturating_add(counters.output_records);
+                c.map_output_bytes = c.map_output_bytes.saturating_add(counters.output_bytes);
                 self.maps_done += 1;
             }
             Phase::Reduce => {
-                c.reduce_output_records += counters.output_records;
-                c.reduce_output_bytes += counters.output_bytes;
+                c.reduce_output_records = c
+                    .reduce_output_records
+                    .saturating_add(counters.output_records);
+                c.reduce_output_bytes = c.reduce_output_bytes.saturating_add(counters.output_bytes);
                 self.reduces_done += 1;
             }
         }

@@ -1,0 +1,732 @@
+//! Attacks by someone holding one role's token at most, against real `mr`
+//! processes: impersonating another worker (heartbeats for a dead one,
+//! forged failures of another's task, registering a live worker's address),
+//! downgrading a TLS cluster to plaintext with an `http://` address or URL,
+//! inflated counters, a planted library in the plugin cache of the
+//! coordinator and of a worker, unsafe plugin and cache folders, and the
+//! smaller holes (one token for both roles, control characters in remote
+//! text, a closed pipe, the worker service's answer to a client token).
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mapreduce::client::{Client, Submission};
+use mapreduce::proto::coordinator as pb;
+use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
+use mapreduce::security::{AuthChannel, TlsFiles, Token, Transport};
+use tonic::Code;
+
+use common::plugins_dir;
+use common::procs::{mr, Server, STEP};
+
+const CLIENT: &str = "client-token-adversary";
+const WORKER: &str = "worker-token-adversary";
+
+/// A CA and a certificate for 127.0.0.1 (used by every process).
+struct Tls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Tls {
+    fn new(dir: &Path) -> Tls {
+        let (ca, cert, key) = crate::security::make_certs(dir);
+        Tls { ca, cert, key }
+    }
+
+    fn args(&self, cmd: &mut Command) {
+        cmd.arg("--tls-ca")
+            .arg(&self.ca)
+            .arg("--tls-cert")
+            .arg(&self.cert)
+            .arg("--tls-key")
+            .arg(&self.key);
+    }
+
+    fn files(&self) -> TlsFiles {
+        TlsFiles::load(Some(&self.cert), Some(&self.key), Some(&self.ca), false)
+            .unwrap()
+            .expect("TLS files")
+    }
+}
+
+/// Token files for both roles in `dir`.
+fn token_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let (c, w) = (dir.join("client.token"), dir.join("worker.token"));
+    std::fs::write(&c, CLIENT).unwrap();
+    std::fs::write(&w, WORKER).unwrap();
+    (c, w)
+}
+
+/// A coordinator process with both tokens, a 1 s worker timeout and
+/// `extra` arguments; its address.
+fn coordinator(dir: &Path, extra: &[&str], tls: Option<&Tls>) -> (Server, String) {
+    let (client_tok, worker_tok) = token_files(dir);
+    let mut cmd = mr();
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0"])
+        .args([
+            "--worker-timeout-ms",
+            "1000",
+            "--heartbeat-interval-ms",
+            "100",
+        ])
+        .arg("--plugins")
+        .arg(plugins_dir())
+        .arg("--client-token-file")
+        .arg(&client_tok)
+        .arg("--worker-token-file")
+        .arg(&worker_tok)
+        .args(extra);
+    if let Some(tls) = tls {
+        tls.args(&mut cmd);
+        cmd.arg("--tls-client-auth");
+    }
+    let mut server = Server::start("coordinator", dir.join("coordinator.log"), cmd);
+    let addr = server.listening("");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    (server, format!("{scheme}://{addr}"))
+}
+
+/// A raw coordinator client with `token`.
+async fn raw(url: &str, token: &str, tls: Option<&Tls>) -> CoordinatorClient<AuthChannel> {
+    let files = tls.map(Tls::files);
+    let transport = Transport::new(files, Some(&Token::new(token).unwrap()));
+    CoordinatorClient::new(transport.lazy(url, Duration::from_secs(5)).unwrap())
+}
+
+/// A worker session opened with a raw `Register`.
+struct Session {
+    id: u32,
+    secret: Vec<u8>,
+}
+
+async fn register(c: &mut CoordinatorClient<AuthChannel>, address: &str) -> Session {
+    let r = c
+        .register(pb::RegisterRequest {
+            address: address.to_string(),
+        })
+        .await
+        .expect("registers")
+        .into_inner();
+    assert_eq!(r.session_secret.len(), 16, "a 128-bit session secret");
+    Session {
+        id: r.worker_id,
+        secret: r.session_secret,
+    }
+}
+
+/// Heartbeats for `s` every 100 ms until aborted (a worker that is slow
+/// under load must not be declared dead in the middle of a test).
+fn keep_alive(c: &CoordinatorClient<AuthChannel>, s: &Session) -> tokio::task::JoinHandle<()> {
+    let (mut c, id, secret) = (c.clone(), s.id, s.secret.clone());
+    tokio::spawn(async move {
+        loop {
+            let _ = c
+                .heartbeat(pb::HeartbeatRequest {
+                    worker_id: id,
+                    session_secret: secret.clone(),
+                    ..Default::default()
+                })
+                .await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+async fn get_task(c: &mut CoordinatorClient<AuthChannel>, s: &Session) -> pb::GetTaskReply {
+    c.get_task(pb::GetTaskRequest {
+        worker_id: s.id,
+        session_secret: s.secret.clone(),
+        long_poll_ms: 2000,
+        ..Default::default()
+    })
+    .await
+    .expect("get task")
+    .into_inner()
+}
+
+async fn client(url: &str, tls: Option<&Tls>) -> Client {
+    let files = tls.map(Tls::files);
+    Client::connect_with(
+        url,
+        &Transport::new(files, Some(&Token::new(CLIENT).unwrap())),
+    )
+    .await
+    .expect("client connects")
+}
+
+fn wc_job(dir: &Path, files: &[PathBuf]) -> Submission {
+    Submission {
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+        output_dir: dir.join("out").display().to_string(),
+        app: "wc".into(),
+        n_reduce: 1,
+        args: Vec::new(),
+        overwrite: false,
+    }
+}
+
+async fn worker_state(c: &Client, id: u32) -> String {
+    c.workers()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|w| w.worker_id.0 == id)
+        .map(|w| w.state)
+        .unwrap_or_default()
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// With the worker token but not a worker's session secret, an attacker
+/// can neither keep a dead worker alive, nor fail another worker's task
+/// with a forged error, nor take a live worker's address; and a worker's
+/// inflated input counter is clamped to what its input holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_token_holder_cannot_act_as_another_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_coordinator, url) = coordinator(dir.path(), &[], None);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "one two two\n").unwrap();
+    let client = client(&url, None).await;
+    let mut c = raw(&url, WORKER, None).await;
+
+    // The victim takes the map task and goes silent.
+    let victim = register(&mut c, "127.0.0.1:1").await;
+    let job = client.submit(wc_job(dir.path(), &[input])).await.unwrap();
+    let task = get_task(&mut c, &victim).await;
+    assert!(!task.wait && !task.reduce, "the victim holds the map task");
+
+    // The attacker heartbeats for it: without a secret, and with its own.
+    let attacker = register(&mut c, "127.0.0.1:2").await;
+    let _attacker_alive = AbortOnDrop(keep_alive(&c, &attacker));
+    let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+    while std::time::Instant::now() < deadline {
+        for secret in [Vec::new(), attacker.secret.clone(), vec![0; 16]] {
+            let e = c
+                .heartbeat(pb::HeartbeatRequest {
+                    worker_id: victim.id,
+                    session_secret: secret,
+                    ..Default::default()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        worker_state(&client, victim.id).await,
+        "dead",
+        "forged heartbeats kept the victim alive"
+    );
+
+    // An honest worker takes the task again.
+    let honest = register(&mut c, "127.0.0.1:3").await;
+    let _honest_alive = AbortOnDrop(keep_alive(&c, &honest));
+    let task = get_task(&mut c, &honest).await;
+    assert!(!task.wait, "the map task is handed out again");
+    assert_eq!(task.attempt, 2);
+
+    // The attacker fails it with a forged error: as the honest worker
+    // (without its secret) and under its own id (it does not hold it).
+    let forged = |worker_id: u32, secret: Vec<u8>| pb::FailTaskRequest {
+        worker_id,
+        session_secret: secret,
+        job_id: task.job_id,
+        task: task.task,
+        reduce: false,
+        retry: false,
+        error: "forged failure".into(),
+        attempt: task.attempt,
+        ..Default::default()
+    };
+    let e = c
+        .fail_task(forged(honest.id, attacker.secret.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = c
+        .fail_task(forged(honest.id, Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    c.fail_task(forged(attacker.id, attacker.secret.clone()))
+        .await
+        .expect("a report for a task the session does not hold is ignored");
+    let view = client.poll(job).await.unwrap();
+    assert!(!view.failed && view.errors.is_empty(), "{view:?}");
+
+    // Nor may anyone take the honest worker's live address; the dead
+    // victim's is free again.
+    let e = c
+        .register(pb::RegisterRequest {
+            address: "127.0.0.1:3".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
+    assert!(e.message().contains("127.0.0.1:3"), "{e:?}");
+    register(&mut c, "127.0.0.1:1").await;
+
+    // The honest worker finishes, claiming far more input than there is.
+    c.finish_task(pb::FinishTaskRequest {
+        worker_id: honest.id,
+        session_secret: honest.secret.clone(),
+        job_id: task.job_id,
+        task: task.task,
+        attempt: task.attempt,
+        counters: Some(pb::TaskCounters {
+            input_bytes: 1_000_000_000_000_000,
+            input_records: 1_000_000_000_000_000,
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let view = client.poll(job).await.unwrap();
+    assert_eq!(view.maps.done, 1);
+    assert_eq!(view.counters.input_bytes, 12, "clamped to the input's size");
+    assert!(view.counters.input_records <= 12, "{:?}", view.counters);
+}
+
+/// On a TLS + mTLS cluster nothing dials plaintext: a worker or client
+/// given TLS files and an `http://` URL refuses to start naming the
+/// mismatch, a worker refuses to advertise `http://`, and the coordinator
+/// refuses to register such an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_never_dials_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = Tls::new(dir.path());
+    let (_coordinator, url) = coordinator(dir.path(), &[], Some(&tls));
+    let plain_url = url.replace("https://", "http://");
+    let worker_tok = dir.path().join("worker.token");
+
+    let worker = |name: &str, coordinator: &str, extra: &[&str]| {
+        let mut cmd = mr();
+        cmd.args(["worker", "--coordinator", coordinator, "--tls-client-auth"])
+            .args(extra)
+            .arg("--plugins")
+            .arg(plugins_dir())
+            .arg("--token-file")
+            .arg(&worker_tok);
+        tls.args(&mut cmd);
+        Server::start(name, dir.path().join(format!("{name}.log")), cmd)
+    };
+    // A worker pointed at http:// with TLS files.
+    let mut w = worker("downgraded", &plain_url, &[]);
+    let status = w.wait_exit(STEP);
+    assert!(!status.success());
+    let log = w.log_text();
+    assert!(log.contains("http://") && log.contains("TLS"), "{log}");
+
+    // A worker advertising an http:// address.
+    let mut w = worker(
+        "plaintext-advertiser",
+        &url,
+        &["--advertise", "http://127.0.0.1:9"],
+    );
+    let status = w.wait_exit(STEP);
+    assert!(!status.success());
+    let log = w.log_text();
+    assert!(log.contains("http://127.0.0.1:9"), "{log}");
+
+    // A raw registration of one.
+    let mut c = raw(&url, WORKER, Some(&tls)).await;
+    let e = c
+        .register(pb::RegisterRequest {
+            address: "http://127.0.0.1:9".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("https://"), "{e:?}");
+
+    // A client given TLS files and an http:// URL.
+    let mut cmd = mr();
+    cmd.args(["jobs", "--coordinator", &plain_url, "--token-file"])
+        .arg(dir.path().join("client.token"));
+    tls.args(&mut cmd);
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("http://") && err.contains("TLS"), "{err}");
+
+    // Everything right: a worker registers over TLS.
+    let _good = worker("good", &url, &[]);
+    let client = client(&url, Some(&tls)).await;
+    let deadline = std::time::Instant::now() + STEP;
+    while !client
+        .workers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.state == "alive")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TLS worker did not register"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ------------------------------------------------------------ plugin cache
+
+fn library(stem: &str) -> PathBuf {
+    plugins_dir().join(format!(
+        "{}{stem}.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    ))
+}
+
+fn private_dir(path: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+    path.to_path_buf()
+}
+
+/// A cache folder holding, under wc's hash and size, another app's library
+/// (`grep`, padded with zeros: the dynamic loader ignores the tail): what
+/// someone who could write the cache would plant. Returns wc's hash.
+fn poisoned_cache(cache: &Path) -> String {
+    let wc = std::fs::read(library("mr_app_wc")).unwrap();
+    let mut planted = std::fs::read(library("mr_app_grep")).unwrap();
+    assert!(
+        planted.len() <= wc.len(),
+        "grep's library must be the smaller"
+    );
+    planted.resize(wc.len(), 0);
+    let sha = mapreduce::plugin::sha256_hex(&wc);
+    private_dir(cache);
+    let name = format!("{sha}.{}", std::env::consts::DLL_EXTENSION);
+    std::fs::write(cache.join(name), planted).unwrap();
+    sha
+}
+
+/// A plugin folder with only wc in it.
+fn wc_only(dir: &Path) -> PathBuf {
+    let dir = private_dir(dir);
+    std::os::unix::fs::symlink(library("mr_app_wc"), dir.join("libmr_app_wc.so")).unwrap();
+    dir
+}
+
+/// Starts a coordinator with wc as its only app and `cache` as its plugin
+/// cache; its URL and a client.
+async fn wc_coordinator(dir: &Path, cache: &Path) -> (Server, String, Client) {
+    let mut cmd = mr();
+    cmd.env("MR_PLUGIN_CACHE", cache)
+        .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(wc_only(&dir.join("plugins")));
+    let mut coordinator = Server::start("coordinator", dir.join("coordinator.log"), cmd);
+    let url = format!("http://{}", coordinator.listening(""));
+    let client = Client::connect(&url).await.unwrap();
+    (coordinator, url, client)
+}
+
+/// A planted library in the coordinator's cache is not what it loads as
+/// wc: it loads the bytes it hashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_library_in_the_coordinators_cache_is_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("coordinator-cache");
+    let wc_sha = poisoned_cache(&cache);
+    let (_coordinator, _url, client) = wc_coordinator(dir.path(), &cache).await;
+    let apps = client.apps().await.unwrap();
+    let names: Vec<(&str, &str)> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.sha256.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("wc", wc_sha.as_str())],
+        "the coordinator loaded the planted library"
+    );
+    let kept = std::fs::read(cache.join(format!("{wc_sha}.{}", std::env::consts::DLL_EXTENSION)));
+    assert_eq!(
+        mapreduce::plugin::sha256_hex(&kept.unwrap()),
+        wc_sha,
+        "the planted copy was replaced by the real one"
+    );
+}
+
+/// A worker that fetches wc by hash does not run a library planted in its
+/// cache under that hash, not even on the task's retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_library_in_a_workers_cache_is_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    poisoned_cache(&dir.path().join("worker-cache"));
+    let clean = private_dir(&dir.path().join("coordinator-cache"));
+    let (_coordinator, url, client) = wc_coordinator(dir.path(), &clean).await;
+    let mut cmd = mr();
+    cmd.env("MR_PLUGIN_CACHE", dir.path().join("worker-cache"))
+        .args(["worker", "--coordinator", &url, "--plugins"])
+        .arg(private_dir(&dir.path().join("no-plugins")));
+    let _worker = Server::start("worker", dir.path().join("worker.log"), cmd);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "to be or not to be\n").unwrap();
+    let job = client.submit(wc_job(dir.path(), &[input])).await.unwrap();
+    let view = tokio::time::timeout(STEP, client.wait(job, |_| {}))
+        .await
+        .expect("the job ends")
+        .unwrap();
+    assert!(!view.failed, "{view:?}");
+    let counts = common::wc_records(&common::read_output_dir(&dir.path().join("out"), 1));
+    let expected: std::collections::BTreeMap<String, u64> =
+        [("be", 2), ("not", 1), ("or", 1), ("to", 2)]
+            .into_iter()
+            .map(|(w, n)| (w.to_string(), n))
+            .collect();
+    assert_eq!(counts, expected, "the worker ran something else as wc");
+}
+
+/// A cache folder others may write to, or that another user owns, stops
+/// the process at start with a message naming it and the fix.
+#[test]
+fn an_unsafe_plugin_cache_or_folder_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = wc_only(&dir.path().join("plugins"));
+    let cache = private_dir(&dir.path().join("cache"));
+    let start = |cache: &Path, plugins: &Path| {
+        let out = mr()
+            .env("MR_PLUGIN_CACHE", cache)
+            .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
+            .arg(plugins)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "it started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = start(&cache, &plugins);
+    assert!(
+        err.contains("plugin cache folder")
+            && err.contains("writable by other users")
+            && err.contains("chmod go-w"),
+        "{err}"
+    );
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // A parent of the plugin folder writable by anyone, without the sticky
+    // bit: anyone could rename the folder and put their own in its place.
+    let open = dir.path().join("open");
+    let nested = wc_only(&open.join("plugins"));
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = start(&cache, &nested);
+    assert!(
+        err.contains("refusing to load plugins from") && err.contains("sticky"),
+        "{err}"
+    );
+
+    if rustix::process::geteuid().is_root() {
+        std::os::unix::fs::chown(&cache, Some(65534), None).unwrap();
+        let err = start(&cache, &plugins);
+        assert!(err.contains("owned by user 65534"), "{err}");
+        std::os::unix::fs::chown(&plugins, Some(65534), None).unwrap();
+        let err = start(&private_dir(&dir.path().join("cache2")), &plugins);
+        assert!(
+            err.contains("refusing to load plugins from") && err.contains("owned by user 65534"),
+            "{err}"
+        );
+    }
+}
+
+// ------------------------------------------------------------ smaller holes
+
+/// One token file for both roles would let any client act as a worker:
+/// the coordinator refuses to start.
+#[test]
+fn one_token_for_both_roles_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client_tok, _) = token_files(dir.path());
+    let mut cmd = mr();
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(plugins_dir())
+        .arg("--client-token-file")
+        .arg(&client_tok)
+        .arg("--worker-token-file")
+        .arg(&client_tok);
+    let mut server = Server::start("coordinator", dir.path().join("coordinator.log"), cmd);
+    let status = server.wait_exit(STEP);
+    assert!(!status.success());
+    let log = server.log_text();
+    assert!(
+        log.contains("client and worker tokens are the same"),
+        "{log}"
+    );
+}
+
+/// Text from the network reaches the terminal with its control characters
+/// escaped; a worker address with one is refused at registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_text_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_coordinator, url) = coordinator(dir.path(), &[], None);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x\n").unwrap();
+    let client = client(&url, None).await;
+    let mut job = wc_job(dir.path(), std::slice::from_ref(&input));
+    job.output_dir = dir.path().join("out\u{1b}[2J").display().to_string();
+    let id = client.submit(job).await.unwrap();
+    let client_tok = dir.path().join("client.token");
+    let mr_client = |args: &[&str]| {
+        let mut cmd = mr();
+        cmd.args(args)
+            .args(["--coordinator", &url, "--token-file"])
+            .arg(&client_tok);
+        cmd.output().unwrap()
+    };
+    let out = mr_client(&["poll", &id.0.to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+    assert!(stdout.contains("out\\u{1b}[2J"), "{stdout:?}");
+
+    // A coordinator's error naming a file.
+    let missing = dir.path().join("gone\u{1b}]0;owned\u{7}.txt");
+    let mut cmd = mr();
+    cmd.arg("submit")
+        .arg(&missing)
+        .arg("-o")
+        .arg(dir.path().join("out2"))
+        .args(["-a", "wc", "--coordinator", &url, "--token-file"])
+        .arg(&client_tok);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("gone\\u{1b}]0;owned\\u{7}.txt"),
+        "{stderr:?}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "{stderr:?}"
+    );
+
+    let mut c = raw(&url, WORKER, None).await;
+    let e = c
+        .register(pb::RegisterRequest {
+            address: "evil\u{1b}[31m:7000".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+}
+
+/// `mr poll | head`: a reader that went away ends `mr` quietly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_the_cli_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_coordinator, url) = coordinator(dir.path(), &[], None);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x\n").unwrap();
+    let id = client(&url, None)
+        .await
+        .submit(wc_job(dir.path(), &[input]))
+        .await
+        .unwrap();
+    let mut cmd = mr();
+    cmd.args([
+        "poll",
+        &id.0.to_string(),
+        "--coordinator",
+        &url,
+        "--token-file",
+    ])
+    .arg(dir.path().join("client.token"))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take()); // the reader is gone before anything is written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+}
+
+/// A worker's service tells a client token (wrong role) from an unknown
+/// one, as the coordinator does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_service_refuses_a_client_token_by_role() {
+    use mapreduce::proto::worker::worker_client::WorkerClient;
+    let dir = tempfile::tempdir().unwrap();
+    let (_coordinator, url) = coordinator(dir.path(), &[], None);
+    let mut cmd = mr();
+    cmd.args(["worker", "--coordinator", &url, "--plugins"])
+        .arg(plugins_dir())
+        .arg("--token-file")
+        .arg(dir.path().join("worker.token"));
+    let mut worker = Server::start("worker", dir.path().join("worker.log"), cmd);
+    let addr = worker.listening("");
+    let client = client(&url, None).await;
+    let deadline = std::time::Instant::now() + STEP;
+    while !client
+        .workers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.state == "alive")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not register"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = |token: &str| {
+        let transport = Transport::new(None, Some(&Token::new(token).unwrap()));
+        let channel = transport
+            .lazy(&addr.to_string(), Duration::from_secs(5))
+            .unwrap();
+        async move {
+            WorkerClient::new(channel)
+                .remove_job(mapreduce::proto::worker::RemoveJobRequest { job_id: 1 })
+                .await
+        }
+    };
+    // The worker learns the client token's hash from the register reply,
+    // which it may read a moment after the coordinator lists it.
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let e = call(CLIENT).await.unwrap_err();
+        if e.code() == Code::PermissionDenied {
+            break;
+        }
+        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+        assert!(std::time::Instant::now() < deadline, "still {e:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let e = call("not-a-token").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
+    call(WORKER).await.expect("the worker token may");
+}
+
+/// A request over the coordinator's size limit is refused naming the
+/// setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_request_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_coordinator, url) = coordinator(dir.path(), &["--max-request-bytes", "4096"], None);
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x\n").unwrap();
+    let mut job = wc_job(dir.path(), &[input]);
+    job.args = vec!["a".repeat(10_000)];
+    let e = client(&url, None).await.submit(job).await.unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("--max-request-bytes (4096 bytes)"), "{text}");
+}
