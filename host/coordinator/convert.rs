@@ -236,6 +236,7 @@ pub fn fail_report(r: pb::FailTaskRequest) -> (Report, Failure) {
             },
             retry: r.retry,
             unreachable: r.unreachable_worker.map(WorkerId),
+            crash: (!r.crash_cause.is_empty()).then_some(r.crash_cause),
         },
     )
 }

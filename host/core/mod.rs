@@ -16,10 +16,14 @@
 //!   change nothing;
 //! - a worker silent for the timeout is dead: its running tasks become
 //!   available again, and so do its finished map tasks while their job still
-//!   needs their output; a task lost with its worker `max_task_attempts` times
-//!   fails its job;
+//!   needs their output; an attempt lost with its worker is never held
+//!   against its task (re-run however often);
 //! - a non-retryable task failure fails its job at once; retryable ones are
-//!   retried up to `max_task_attempts` times.
+//!   retried up to `max_task_attempts` times;
+//! - a crash with evidence (the process running the task's app code died of
+//!   a signal or exited) re-queues the task at once; `max_task_attempts`
+//!   crashes in a row fail its job, more when the job's other tasks crash
+//!   too (a flaky app, not a poison input: `state::blame`).
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).

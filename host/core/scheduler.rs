@@ -19,8 +19,10 @@ use super::status::{self, JobStatus, WorkerStatus};
 pub struct SchedulerConfig {
     /// A worker with no heartbeat for this long is dead.
     pub worker_timeout: Duration,
-    /// A task lost with its worker this many times, or failing retryably this
-    /// many times, fails its job.
+    /// A task failing retryably this many times, or crashing the process
+    /// running it this many times in a row (more when its job's other tasks
+    /// crash too: see `state::blame`), fails its job. Attempts lost with a
+    /// worker without evidence against the task never count.
     pub max_task_attempts: u32,
 }
 
@@ -206,7 +208,7 @@ impl Scheduler {
         let max = self.config.max_task_attempts;
         self.workers.stop(worker, task);
         let job = self.jobs.get_mut(task.job)?;
-        if job.fail(task, &failure.error, failure.retry, max)? == Verdict::FailJob {
+        if job.fail(task, &failure, max)? == Verdict::FailJob {
             self.end_job(task.job, JobState::Failed, now);
             return Ok(ReportOutcome::Accepted);
         }
@@ -231,7 +233,7 @@ impl Scheduler {
             .workers
             .first_timed_out(self.config.worker_timeout, now)
         {
-            self.declare_dead(worker, now);
+            self.declare_dead(worker);
         }
     }
 
@@ -327,7 +329,7 @@ impl Scheduler {
 
     /// Marks `worker` dead: its running tasks and the map output it held
     /// become available again.
-    fn declare_dead(&mut self, worker: WorkerId, now: Instant) {
+    fn declare_dead(&mut self, worker: WorkerId) {
         let Some(remains) = self.workers.kill(worker) else {
             return;
         };
@@ -335,7 +337,7 @@ impl Scheduler {
         let mut affected = remains.suspect_for;
         for task in remains.running {
             affected.insert(task.job);
-            self.lose_running_task(task, worker, now);
+            self.lose_running_task(task, worker);
         }
         for task in remains.map_outputs {
             affected.insert(task.job);
@@ -354,17 +356,14 @@ impl Scheduler {
         }
     }
 
-    /// A task running on a dead worker: pending again, or its job fails once
-    /// the task has been lost too often.
-    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId, now: Instant) {
-        let max = self.config.max_task_attempts;
+    /// A task running on a dead worker: pending again, however often (a
+    /// worker lost without evidence is not the task's fault).
+    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId) {
         let Ok(job) = self.jobs.get_mut(task.job) else {
             return;
         };
-        match job.lose_running(task, worker, max) {
-            Verdict::Unchanged => {}
-            Verdict::Retry => self.available.offer(task, job),
-            Verdict::FailJob => self.end_job(task.job, JobState::Failed, now),
+        if job.lose_running(task, worker) == Verdict::Retry {
+            self.available.offer(task, job);
         }
     }
 

@@ -29,6 +29,8 @@ pub struct TaskFailure {
     pub retry: bool,
     /// For a fetch failure: the worker that could not be reached.
     pub unreachable: Option<WorkerId>,
+    /// The app code killed the process running it; how it died.
+    pub crash: Option<String>,
 }
 
 impl TaskFailure {
@@ -37,6 +39,7 @@ impl TaskFailure {
             message: message.into(),
             retry: false,
             unreachable: None,
+            crash: None,
         }
     }
 }
@@ -71,6 +74,7 @@ impl Executor {
                 message: format!("worker {worker}: {message}"),
                 retry: true,
                 unreachable: None,
+                crash: None,
             })
     }
 
@@ -165,6 +169,7 @@ impl Executor {
             message,
             retry: true,
             unreachable: Some(loc.worker),
+            crash: None,
         })
     }
 

@@ -296,7 +296,7 @@ impl Node {
         let outcome = tokio::select! {
             r = self.executor.run(id.id, &task) => r,
             _ = self.stopped() => {
-                let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None };
+                let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None, crash: None };
                 let _ = self.report(id, &task, Err(failure)).await;
                 return Some(Stop::Shutdown);
             }

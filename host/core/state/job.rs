@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::blame::crash_limit;
 use super::task::{Task, TaskState};
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use crate::core::messages::{JobSpec, TaskCounters};
+use crate::core::messages::{Failure, JobSpec, TaskCounters};
 
 /// A job's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,18 +307,34 @@ impl Job {
     }
 
     /// Applies a current failure report: the task is pending again, and the
-    /// job fails if the failure is final or the task failed `max` times.
+    /// job fails if the failure is final, the task failed retryably `max`
+    /// times, or it crashed its process too often in a row (see
+    /// [`crash_limit`]).
     pub fn fail(
         &mut self,
         task: TaskId,
-        error: &str,
-        retry: bool,
+        failure: &Failure,
         max: u32,
     ) -> Result<Verdict, CoreError> {
         let describe = self.describe(task);
+        self.task(task)?;
         self.counters.task_failures += 1;
+        let error = &failure.error;
+        if let Some(cause) = &failure.crash {
+            let (other_ended, other_crashes) = self.others_record(task);
+            let limit = crash_limit(max, other_ended, other_crashes);
+            let n = self.task_mut(task)?.crash();
+            if n >= limit {
+                self.errors.push(format!(
+                    "{describe} crashed the process running it {n} times in a row \
+                     (last: {cause}); the last error: {error}"
+                ));
+                return Ok(Verdict::FailJob);
+            }
+            return Ok(Verdict::Retry);
+        }
         let t = self.task_mut(task)?;
-        if !retry {
+        if !failure.retry {
             t.reset();
             self.errors.push(format!("{describe} failed: {error}"));
             return Ok(Verdict::FailJob);
@@ -332,24 +349,33 @@ impl Job {
         Ok(Verdict::Retry)
     }
 
-    /// `task` was running on `worker`, which died: pending again, or the job
-    /// fails once the task has been lost `max` times.
-    pub fn lose_running(&mut self, task: TaskId, worker: WorkerId, max: u32) -> Verdict {
+    /// `(attempts ended with evidence, crashes)` of every task but `task`.
+    fn others_record(&self, task: TaskId) -> (u32, u32) {
+        let (mut ended, mut crashes) = (0, 0);
+        for (phase, tasks) in [(Phase::Map, &self.maps), (Phase::Reduce, &self.reduces)] {
+            for (i, t) in tasks.iter().enumerate() {
+                if phase == task.phase && i as u32 == task.index {
+                    continue;
+                }
+                let (e, c) = t.crash_record();
+                ended += e;
+                crashes += c;
+            }
+        }
+        (ended, crashes)
+    }
+
+    /// `task` was running on `worker`, which was lost without evidence
+    /// against the task (timed out, killed from outside, cut off): pending
+    /// again, however often it happens; nothing is held against the task.
+    pub fn lose_running(&mut self, task: TaskId, worker: WorkerId) -> Verdict {
         if self.state.is_ended() {
             return Verdict::Unchanged;
         }
-        let describe = self.describe(task);
-        let Some(lost) = self.task_mut(task).ok().and_then(|t| t.lose(worker)) else {
+        if !self.task_mut(task).is_ok_and(|t| t.lose(worker)) {
             return Verdict::Unchanged;
-        };
-        self.counters.task_failures += 1;
-        if lost >= max {
-            self.errors.push(format!(
-                "{describe} was lost with its worker {lost} times (last on worker {worker}); \
-                 the task may be crashing its worker"
-            ));
-            return Verdict::FailJob;
         }
+        self.counters.task_failures += 1;
         Verdict::Retry
     }
 

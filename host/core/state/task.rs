@@ -26,10 +26,18 @@ pub struct Task {
     state: TaskState,
     /// Attempts handed out so far (the last attempt number).
     attempts: u32,
-    /// Attempts lost because their worker died.
+    /// Attempts lost because their worker died, without evidence against
+    /// the task: never held against it.
     lost: u32,
     /// Retryable failures reported.
     retries: u32,
+    /// Attempts that ended with evidence either way: finished, failed or
+    /// crashed their process (not those lost without evidence).
+    ended: u32,
+    /// Attempts that crashed the process running them, in all.
+    crashes: u32,
+    /// Crashes since the last attempt that ended otherwise.
+    crash_streak: u32,
 }
 
 impl Task {
@@ -40,6 +48,9 @@ impl Task {
             attempts: 0,
             lost: 0,
             retries: 0,
+            ended: 0,
+            crashes: 0,
+            crash_streak: 0,
         }
     }
 
@@ -90,6 +101,8 @@ impl Task {
             return None;
         };
         self.state = TaskState::Done { worker, attempt };
+        self.ended += 1;
+        self.crash_streak = 0;
         Some((attempt, now.saturating_duration_since(since)))
     }
 
@@ -97,19 +110,37 @@ impl Task {
     /// such failures so far.
     pub fn retry(&mut self) -> u32 {
         self.state = TaskState::Pending;
+        self.ended += 1;
+        self.crash_streak = 0;
         self.retries += 1;
         self.retries
     }
 
-    /// The attempt running on `worker` was lost with it: pending again; the
-    /// number of such losses so far. `None` if it was not running there.
-    pub fn lose(&mut self, worker: WorkerId) -> Option<u32> {
+    /// The running attempt crashed the process running it: pending again;
+    /// the number of crashes in a row so far.
+    pub fn crash(&mut self) -> u32 {
+        self.state = TaskState::Pending;
+        self.ended += 1;
+        self.crashes += 1;
+        self.crash_streak += 1;
+        self.crash_streak
+    }
+
+    /// `(attempts ended with evidence, of which crashes)`.
+    pub fn crash_record(&self) -> (u32, u32) {
+        (self.ended, self.crashes)
+    }
+
+    /// The attempt running on `worker` was lost with it, without evidence
+    /// against the task: pending again, nothing held against it. Whether it
+    /// was running there.
+    pub fn lose(&mut self, worker: WorkerId) -> bool {
         if !self.is_running_on(worker) {
-            return None;
+            return false;
         }
         self.state = TaskState::Pending;
         self.lost += 1;
-        Some(self.lost)
+        true
     }
 
     /// Its finished output lived on `worker`, which died: pending again.

@@ -1,0 +1,213 @@
+//! Blame: a crash with evidence (the process running the task's app code
+//! died) is held against its task and re-queues it at once; a worker lost
+//! without evidence never is; `max_task_attempts` crashes in a row fail the
+//! job when the task crashes alone, more when the job's other tasks crash
+//! too (a flaky app).
+
+use super::*;
+
+/// `worker` reports that `a` crashed its executor with `cause`.
+fn crashed(s: &mut Scheduler, worker: WorkerId, a: &Assignment, cause: &str, now: Instant) {
+    assert_eq!(
+        fail(s, worker, a, crash(cause), now),
+        ReportOutcome::Accepted
+    );
+}
+
+#[test]
+fn a_poison_input_fails_its_job_after_four_crashes_in_a_row() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 3, 1, t0);
+    let [good, bad] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    assert_eq!(run_one(&mut s, good, t0), Some(m(0, 0)));
+    for attempt in 1..=4 {
+        assert_eq!(state(&s, JobId(0)), JobState::Running);
+        // Re-queued at once: no tick, no timeout in between.
+        let a = must_ask(&mut s, bad, t0);
+        assert_eq!(a, assignment(spec(3, 1), m(0, 1), attempt, vec![]));
+        crashed(&mut s, bad, &a, "killed by signal SIGSEGV", t0);
+    }
+    let st = s.job_status(JobId(0)).unwrap();
+    assert_eq!(st.state, JobState::Failed);
+    assert_eq!(
+        st.errors,
+        vec![
+            "map task 1 (input f1) crashed the process running it 4 times in a row \
+             (last: killed by signal SIGSEGV); the last error: the executor died: \
+             killed by signal SIGSEGV"
+                .to_string()
+        ]
+    );
+    assert_eq!(st.counters.task_attempts, 5);
+    assert_eq!(st.counters.task_failures, 4);
+    // The worker itself is fine: nobody died.
+    assert_eq!(
+        events(&mut s),
+        vec![Event::JobEnded {
+            job: JobId(0),
+            workers: vec![(good, at(good)), (bad, at(bad))],
+        }]
+    );
+}
+
+#[test]
+fn a_crash_ignores_the_retry_flag_and_is_retried() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 1, 1, t0);
+    let w = register1(&mut s, t0);
+    let a = must_ask(&mut s, w, t0);
+    let f = Failure {
+        retry: false,
+        ..crash("exit code 1")
+    };
+    assert_eq!(fail(&mut s, w, &a, f, t0), ReportOutcome::Accepted);
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    assert_eq!(drain(&mut s, w, t0), vec![m(0, 0), r(0, 0)]);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+}
+
+#[test]
+fn only_crashes_in_a_row_count() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 1, 1, t0);
+    let w = register1(&mut s, t0);
+    for _ in 0..3 {
+        let a = must_ask(&mut s, w, t0);
+        crashed(&mut s, w, &a, "exit code 1", t0);
+    }
+    // An attempt that ends otherwise clears the run of crashes...
+    let a = must_ask(&mut s, w, t0);
+    let f = failure("peer busy", true, None);
+    assert_eq!(fail(&mut s, w, &a, f, t0), ReportOutcome::Accepted);
+    for _ in 0..3 {
+        let a = must_ask(&mut s, w, t0);
+        crashed(&mut s, w, &a, "exit code 1", t0);
+    }
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    // ...and a fourth in a row fails the job.
+    let a = must_ask(&mut s, w, t0);
+    assert_eq!(a.attempt, Attempt(8));
+    crashed(&mut s, w, &a, "exit code 1", t0);
+    assert_eq!(state(&s, JobId(0)), JobState::Failed);
+    let errors = errors(&s, JobId(0));
+    assert!(
+        errors[0].contains("4 times in a row (last: exit code 1)"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn losses_without_evidence_neither_count_nor_break_a_run_of_crashes() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 1, 1, t0);
+    let keeper = register1(&mut s, t0);
+    let mut now = t0;
+    for round in 0..3 {
+        let a = must_ask(&mut s, keeper, now);
+        crashed(&mut s, keeper, &a, "killed by signal SIGABRT", now);
+        // The attempt after each crash is lost with a worker that times out.
+        let w = register1(&mut s, now);
+        assert_eq!(must_ask(&mut s, w, now).attempt, Attempt(2 * round + 2));
+        now = outlive(&mut s, &[keeper], now);
+    }
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    let a = must_ask(&mut s, keeper, now);
+    crashed(&mut s, keeper, &a, "killed by signal SIGABRT", now);
+    assert_eq!(state(&s, JobId(0)), JobState::Failed);
+    assert_eq!(s.job_status(JobId(0)).unwrap().counters.task_failures, 7);
+}
+
+#[test]
+fn a_flaky_app_crashing_everywhere_keeps_going() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let [w0, w1] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    // Map 0 crashes once, then finishes: the job's other tasks crash too
+    // (1 crash in 2 ended attempts: rate 1/2, limit 20).
+    let a0 = must_ask(&mut s, w0, t0);
+    assert_eq!(a0.task, m(0, 0));
+    let a1 = must_ask(&mut s, w1, t0);
+    assert_eq!(a1.task, m(0, 1));
+    crashed(&mut s, w0, &a0, "exit code 1", t0);
+    assert_eq!(run_one(&mut s, w0, t0), Some(m(0, 0)));
+    crashed(&mut s, w1, &a1, "exit code 1", t0);
+    for _ in 2..20 {
+        let a = must_ask(&mut s, w1, t0);
+        assert_eq!(a.task, m(0, 1));
+        crashed(&mut s, w1, &a, "exit code 1", t0);
+    }
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    // Twenty in a row is too many even for a flaky app.
+    let a = must_ask(&mut s, w1, t0);
+    assert_eq!(a.attempt, Attempt(20));
+    crashed(&mut s, w1, &a, "exit code 1", t0);
+    assert_eq!(state(&s, JobId(0)), JobState::Failed);
+    let errors = errors(&s, JobId(0));
+    assert!(
+        errors[0]
+            .contains("map task 1 (input f1) crashed the process running it 20 times in a row"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn rerunning_a_map_whose_output_was_lost_never_counts_against_it() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let keeper = register1(&mut s, t0);
+    let mut now = t0;
+    // Map 0 crashes three times, then finishes on a worker that dies...
+    for _ in 0..3 {
+        let a = must_ask(&mut s, keeper, now);
+        assert_eq!(a.task, m(0, 0));
+        crashed(&mut s, keeper, &a, "exit code 3", now);
+    }
+    for _ in 0..6 {
+        let w = register1(&mut s, now);
+        assert_eq!(run_one(&mut s, w, now), Some(m(0, 0)));
+        now = outlive(&mut s, &[keeper], now);
+    }
+    // ...six times over; it is still only three crashes in a row away from
+    // nothing: one more crash now does not fail the job (the finishes
+    // cleared the run).
+    let a = must_ask(&mut s, keeper, now);
+    assert_eq!((a.task, a.attempt), (m(0, 0), Attempt(10)));
+    crashed(&mut s, keeper, &a, "exit code 3", now);
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    assert_eq!(drain(&mut s, keeper, now), vec![m(0, 0), m(0, 1), r(0, 0)]);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+}
+
+#[test]
+fn a_stale_crash_report_changes_nothing() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 1, 1, t0);
+    let [w0, w1] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    let old = must_ask(&mut s, w0, t0);
+    let now = outlive(&mut s, &[w1], t0);
+    let _ = events(&mut s);
+    let current = must_ask(&mut s, w1, now);
+    assert_eq!(current.attempt, Attempt(2));
+    let before = snapshot(&s);
+    let stale = Report {
+        worker: w1,
+        task: old.task,
+        attempt: Some(old.attempt),
+    };
+    let outcome = s.fail_task(&stale, crash("exit code 1"), now).unwrap();
+    assert_eq!(outcome, ReportOutcome::Ignored);
+    assert_eq!(snapshot(&s), before);
+}
