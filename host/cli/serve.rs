@@ -189,6 +189,12 @@ pub struct WorkerCmd {
     /// Allow listening beyond loopback without a worker token.
     #[arg(long)]
     insecure: bool,
+    /// Run app code inside the worker process instead of in a supervised
+    /// executor process (then an app crash takes the worker and its map
+    /// output down, and the coordinator cannot tell a crash from a lost
+    /// worker).
+    #[arg(long)]
+    in_process: bool,
 }
 
 impl WorkerCmd {
@@ -215,6 +221,10 @@ impl WorkerCmd {
         }
         if let Some(dir) = self.work_dir {
             config.work_dir = dir;
+        }
+        if !self.in_process {
+            let program = std::env::current_exe().context("cannot find this program's path")?;
+            config.executor = Some(program);
         }
         let listener = bind(self.listen).await?;
         announce(&[("", listener.local_addr()?)]);

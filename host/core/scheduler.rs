@@ -191,6 +191,7 @@ impl Scheduler {
         } else if task.phase == Phase::Map {
             self.available.open_reduces(job);
         }
+        self.review_parked(task.job, now);
         Ok(ReportOutcome::Accepted)
     }
 
@@ -208,16 +209,20 @@ impl Scheduler {
         let max = self.config.max_task_attempts;
         self.workers.stop(worker, task);
         let job = self.jobs.get_mut(task.job)?;
-        if job.fail(task, &failure, max)? == Verdict::FailJob {
+        let verdict = job.fail(task, &failure, max)?;
+        if verdict == Verdict::FailJob {
             self.end_job(task.job, JobState::Failed, now);
             return Ok(ReportOutcome::Accepted);
         }
         if let Some(peer) = failure.unreachable {
             self.suspect(peer, task.job);
         }
-        if let Ok(job) = self.jobs.get(task.job) {
-            self.available.offer(task, job);
+        if verdict == Verdict::Retry {
+            if let Ok(job) = self.jobs.get(task.job) {
+                self.available.offer(task, job);
+            }
         }
+        self.review_parked(task.job, now);
         Ok(ReportOutcome::Accepted)
     }
 
@@ -233,7 +238,7 @@ impl Scheduler {
             .workers
             .first_timed_out(self.config.worker_timeout, now)
         {
-            self.declare_dead(worker);
+            self.declare_dead(worker, now);
         }
     }
 
@@ -329,7 +334,7 @@ impl Scheduler {
 
     /// Marks `worker` dead: its running tasks and the map output it held
     /// become available again.
-    fn declare_dead(&mut self, worker: WorkerId) {
+    fn declare_dead(&mut self, worker: WorkerId, now: Instant) {
         let Some(remains) = self.workers.kill(worker) else {
             return;
         };
@@ -353,6 +358,24 @@ impl Scheduler {
                 j.unblock(worker);
                 self.available.open_reduces(j);
             }
+            self.review_parked(job, now);
+        }
+    }
+
+    /// Decides on `job`'s parked tasks (see `Job::review_parked`): offers
+    /// those released, or fails the job.
+    fn review_parked(&mut self, job: JobId, now: Instant) {
+        let max = self.config.max_task_attempts;
+        let Ok(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        let review = j.review_parked(max);
+        if review.failed {
+            self.end_job(job, JobState::Failed, now);
+            return;
+        }
+        for task in review.released {
+            self.available.offer(task, j);
         }
     }
 

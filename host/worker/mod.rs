@@ -14,6 +14,7 @@
 //! unreachable it retries with backoff; when told it was declared dead it
 //! drops its map output and registers again.
 
+pub mod child;
 pub mod convert;
 pub mod execute;
 pub mod fetch;
@@ -68,6 +69,11 @@ pub struct WorkerConfig {
     pub tls: Option<crate::security::TlsFiles>,
     /// Who may read this worker's map output (the worker token).
     pub auth: crate::security::Auth,
+    /// Run app code in executor processes started as `PROGRAM executor`
+    /// (normally this binary: `mr worker` sets it), so that an app crash
+    /// costs one attempt and is reported with its cause; `None` runs app
+    /// code in this process (the embedded cluster, tests).
+    pub executor: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -86,6 +92,7 @@ impl WorkerConfig {
             transport: crate::security::Transport::plain(),
             tls: None,
             auth: crate::security::Auth::open(),
+            executor: None,
         }
     }
 }

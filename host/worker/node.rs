@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
+use super::child::Supervisor;
 use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
@@ -138,6 +139,7 @@ pub async fn run(
             config.fetch_idle_timeout,
             config.transport.clone(),
         ),
+        config.executor.clone().map(Supervisor::new),
     );
     let node = Node {
         config,

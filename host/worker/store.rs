@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::spill::{Charge, MemoryBudget, MemoryLimits, Run, WorkDir};
+use bytes::Bytes;
+
+use super::spill::{Charge, DiskRange, MemoryBudget, MemoryLimits, Run, WorkDir};
 use crate::core::{Attempt, JobId};
 
 /// One partition of one map task's output, as a reduce asks for it.
@@ -124,6 +126,7 @@ type Outputs = HashMap<(JobId, u32), Arc<MapOutput>>;
 #[derive(Debug, Clone)]
 pub struct MapOutputStore {
     inner: Arc<Mutex<Outputs>>,
+    memory_limit: u64,
     limits: MemoryLimits,
     memory: Arc<MemoryBudget>,
     work_dir: Arc<WorkDir>,
@@ -143,6 +146,7 @@ impl MapOutputStore {
         let limits = MemoryLimits::from_limit(config.memory_limit);
         MapOutputStore {
             inner: Arc::default(),
+            memory_limit: config.memory_limit,
             limits,
             memory: Arc::new(MemoryBudget::new(limits.store)),
             work_dir: Arc::new(WorkDir::new(config.work_dir)),
@@ -153,6 +157,39 @@ impl MapOutputStore {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single insert/remove), so poisoning is moot.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The worker's memory limit, in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
+    }
+
+    /// Takes in map output computed elsewhere (by an executor process): in
+    /// memory, charged to the budget, if it fits; else written to one
+    /// scratch file.
+    pub fn adopt(&self, partitions: Vec<Bytes>) -> std::io::Result<(Vec<Run>, Option<Charge>)> {
+        let total: usize = partitions.iter().map(Bytes::len).sum();
+        if self.memory.try_reserve(total) {
+            let charge = Charge::reserved(Arc::clone(&self.memory), total);
+            return Ok((
+                partitions.into_iter().map(Run::memory).collect(),
+                Some(charge),
+            ));
+        }
+        let file = self.work_dir.create_file("map-output")?;
+        let mut offset = 0;
+        let mut runs = Vec::with_capacity(partitions.len());
+        for part in partitions {
+            file.write_all_at(&part, offset)?;
+            let len = part.len() as u64;
+            runs.push(Run::Disk(DiskRange {
+                file: Arc::clone(&file),
+                offset,
+                len,
+            }));
+            offset += len;
+        }
+        Ok((runs, None))
     }
 
     /// How the worker's memory limit is divided.

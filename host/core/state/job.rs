@@ -2,7 +2,7 @@
 //! a single job. Touches nothing but the job; the façade carries each transition's
 //! consequences to the workers and the queue of available tasks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,12 +63,22 @@ pub struct Counters {
 /// What a job must do after a task attempt failed or was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Nothing changed (a stale loss).
+    /// Nothing changed (a stale loss), or the task was parked (see
+    /// [`TaskState::Parked`]): nothing to offer.
     Unchanged,
     /// The task is pending again and may be offered.
     Retry,
     /// The job has failed for good and must be ended.
     FailJob,
+}
+
+/// What reviewing a job's parked tasks decided.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Review {
+    /// Parked tasks now pending again (the app proved flaky): to offer.
+    pub released: Vec<TaskId>,
+    /// Whether the job failed (a parked task's input is poison).
+    pub failed: bool,
 }
 
 /// What an accepted finish report did.
@@ -108,6 +118,8 @@ pub struct Job {
     /// data and are told to drop it when the job ends).
     touched: BTreeSet<WorkerId>,
     errors: Vec<String>,
+    /// The last crash `(cause, error)` of each parked task.
+    last_crash: BTreeMap<TaskId, (String, String)>,
     counters: Counters,
     submitted_at: Instant,
     finished_at: Option<Instant>,
@@ -129,6 +141,7 @@ impl Job {
             blocked_on: BTreeSet::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
+            last_crash: BTreeMap::new(),
             counters: Counters::default(),
             submitted_at: now,
             finished_at: None,
@@ -321,14 +334,17 @@ impl Job {
         self.counters.task_failures += 1;
         let error = &failure.error;
         if let Some(cause) = &failure.crash {
-            let (other_ended, other_crashes) = self.others_record(task);
-            let limit = crash_limit(max, other_ended, other_crashes);
-            let n = self.task_mut(task)?.crash();
-            if n >= limit {
-                self.errors.push(format!(
-                    "{describe} crashed the process running it {n} times in a row \
-                     (last: {cause}); the last error: {error}"
-                ));
+            let other_crashes = self.other_crashes(task);
+            let t = self.task_mut(task)?;
+            let n = t.crash();
+            if other_crashes == 0 && n >= max {
+                // Crashing alone so far: wait for the others' evidence.
+                t.park();
+                self.last_crash.insert(task, (cause.clone(), error.clone()));
+                return Ok(Verdict::Unchanged);
+            }
+            if n >= crash_limit(max, other_crashes) {
+                self.fail_crashing(task, n, cause, error);
                 return Ok(Verdict::FailJob);
             }
             return Ok(Verdict::Retry);
@@ -349,20 +365,79 @@ impl Job {
         Ok(Verdict::Retry)
     }
 
-    /// `(attempts ended with evidence, crashes)` of every task but `task`.
-    fn others_record(&self, task: TaskId) -> (u32, u32) {
-        let (mut ended, mut crashes) = (0, 0);
-        for (phase, tasks) in [(Phase::Map, &self.maps), (Phase::Reduce, &self.reduces)] {
-            for (i, t) in tasks.iter().enumerate() {
-                if phase == task.phase && i as u32 == task.index {
-                    continue;
-                }
-                let (e, c) = t.crash_record();
-                ended += e;
-                crashes += c;
+    /// Decides on the parked tasks (see [`TaskState::Parked`]) now that the
+    /// job's other tasks may have given evidence: once any other task has
+    /// crashed, the app is flaky and a parked task runs again unless its
+    /// run of crashes already reaches the flaky limit; while none has, a
+    /// parked task waits until no other task that could still crash is
+    /// pending or running, and then its input is poison: the job fails.
+    pub fn review_parked(&mut self, max: u32) -> Review {
+        let mut review = Review::default();
+        if self.state.is_ended() {
+            return review;
+        }
+        let parked: Vec<TaskId> = self
+            .all_ids()
+            .filter(|&t| self.task(t).is_ok_and(|t| t.state() == TaskState::Parked))
+            .collect();
+        for task in parked {
+            let other_crashes = self.other_crashes(task);
+            let Ok(t) = self.task(task) else { continue };
+            let streak = t.crash_streak();
+            let poison = if other_crashes > 0 {
+                streak >= crash_limit(max, other_crashes)
+            } else if self.others_active(task) {
+                continue;
+            } else {
+                true
+            };
+            let (cause, error) = self.last_crash.remove(&task).unwrap_or_default();
+            if poison {
+                self.fail_crashing(task, streak, &cause, &error);
+                review.failed = true;
+                return review;
+            }
+            if let Ok(t) = self.task_mut(task) {
+                t.reset();
+                review.released.push(task);
             }
         }
-        (ended, crashes)
+        review
+    }
+
+    /// Whether a task other than `task` may still run (and so crash): one
+    /// running, or pending and runnable before `task` is done.
+    fn others_active(&self, task: TaskId) -> bool {
+        self.all_ids().filter(|&t| t != task).any(|t| {
+            let Ok(other) = self.task(t) else {
+                return false;
+            };
+            match other.state() {
+                TaskState::Running { .. } => true,
+                // A map's reduces wait for it; anything else pending runs.
+                TaskState::Pending => !(task.phase == Phase::Map && t.phase == Phase::Reduce),
+                TaskState::Done { .. } | TaskState::Parked => false,
+            }
+        })
+    }
+
+    /// Records why the job fails: `task` crashed its process `n` times in a
+    /// row.
+    fn fail_crashing(&mut self, task: TaskId, n: u32, cause: &str, error: &str) {
+        let describe = self.describe(task);
+        self.errors.push(format!(
+            "{describe} crashed the process running it {n} times in a row \
+             (last: {cause}); the last error: {error}"
+        ));
+    }
+
+    /// Crashes of every task but `task`, in all.
+    fn other_crashes(&self, task: TaskId) -> u32 {
+        self.all_ids()
+            .filter(|&t| t != task)
+            .filter_map(|t| self.task(t).ok())
+            .map(Task::crashes)
+            .sum()
     }
 
     /// `task` was running on `worker`, which was lost without evidence

@@ -18,6 +18,11 @@ pub enum TaskState {
     },
     /// Finished; for a map, `worker` holds the output.
     Done { worker: WorkerId, attempt: Attempt },
+    /// Crashed its process `max_task_attempts` times in a row while none of
+    /// the job's other tasks ever crashed: not offered until the others
+    /// tell whether the app is flaky (they crash too: run it again) or this
+    /// input is poison (they all ran clean: fail the job).
+    Parked,
 }
 
 /// One task and its history.
@@ -31,9 +36,6 @@ pub struct Task {
     lost: u32,
     /// Retryable failures reported.
     retries: u32,
-    /// Attempts that ended with evidence either way: finished, failed or
-    /// crashed their process (not those lost without evidence).
-    ended: u32,
     /// Attempts that crashed the process running them, in all.
     crashes: u32,
     /// Crashes since the last attempt that ended otherwise.
@@ -48,7 +50,6 @@ impl Task {
             attempts: 0,
             lost: 0,
             retries: 0,
-            ended: 0,
             crashes: 0,
             crash_streak: 0,
         }
@@ -94,6 +95,16 @@ impl Task {
         self.state = TaskState::Pending;
     }
 
+    /// Set aside after its last crash (see [`TaskState::Parked`]).
+    pub fn park(&mut self) {
+        self.state = TaskState::Parked;
+    }
+
+    /// The run of crashes so far.
+    pub fn crash_streak(&self) -> u32 {
+        self.crash_streak
+    }
+
     /// The running attempt finished on `worker`: done, and how long it ran.
     /// `None` if it was not running.
     pub fn finish(&mut self, worker: WorkerId, now: Instant) -> Option<(Attempt, Duration)> {
@@ -101,7 +112,6 @@ impl Task {
             return None;
         };
         self.state = TaskState::Done { worker, attempt };
-        self.ended += 1;
         self.crash_streak = 0;
         Some((attempt, now.saturating_duration_since(since)))
     }
@@ -110,7 +120,6 @@ impl Task {
     /// such failures so far.
     pub fn retry(&mut self) -> u32 {
         self.state = TaskState::Pending;
-        self.ended += 1;
         self.crash_streak = 0;
         self.retries += 1;
         self.retries
@@ -120,15 +129,14 @@ impl Task {
     /// the number of crashes in a row so far.
     pub fn crash(&mut self) -> u32 {
         self.state = TaskState::Pending;
-        self.ended += 1;
         self.crashes += 1;
         self.crash_streak += 1;
         self.crash_streak
     }
 
-    /// `(attempts ended with evidence, of which crashes)`.
-    pub fn crash_record(&self) -> (u32, u32) {
-        (self.ended, self.crashes)
+    /// Attempts that crashed the process running them, in all.
+    pub fn crashes(&self) -> u32 {
+        self.crashes
     }
 
     /// The attempt running on `worker` was lost with it, without evidence

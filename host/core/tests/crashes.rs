@@ -15,7 +15,7 @@ fn crashed(s: &mut Scheduler, worker: WorkerId, a: &Assignment, cause: &str, now
 }
 
 #[test]
-fn a_poison_input_fails_its_job_after_four_crashes_in_a_row() {
+fn a_poison_input_fails_its_job_after_four_crashes_once_the_others_ran_clean() {
     let t0 = Instant::now();
     let mut s = new_sched();
     submit(&mut s, 3, 1, t0);
@@ -23,13 +23,23 @@ fn a_poison_input_fails_its_job_after_four_crashes_in_a_row() {
         unreachable!()
     };
     assert_eq!(run_one(&mut s, good, t0), Some(m(0, 0)));
+    let mut a = must_ask(&mut s, bad, t0);
+    let slow = must_ask(&mut s, good, t0);
+    assert_eq!(slow.task, m(0, 2));
     for attempt in 1..=4 {
         assert_eq!(state(&s, JobId(0)), JobState::Running);
-        // Re-queued at once: no tick, no timeout in between.
-        let a = must_ask(&mut s, bad, t0);
         assert_eq!(a, assignment(spec(3, 1), m(0, 1), attempt, vec![]));
         crashed(&mut s, bad, &a, "killed by signal SIGSEGV", t0);
+        if attempt < 4 {
+            // Re-queued at once: no tick, no timeout in between.
+            a = must_ask(&mut s, bad, t0);
+        }
     }
+    // Parked: not offered while map 2, which could still crash too, runs.
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    assert_eq!(ask(&mut s, bad, t0), None);
+    // Map 2 runs clean: map 1 crashes alone, its input is poison.
+    assert_eq!(finish(&mut s, good, &slow, t0), ReportOutcome::Accepted);
     let st = s.job_status(JobId(0)).unwrap();
     assert_eq!(st.state, JobState::Failed);
     assert_eq!(
@@ -41,9 +51,9 @@ fn a_poison_input_fails_its_job_after_four_crashes_in_a_row() {
                 .to_string()
         ]
     );
-    assert_eq!(st.counters.task_attempts, 5);
+    assert_eq!(st.counters.task_attempts, 6);
     assert_eq!(st.counters.task_failures, 4);
-    // The worker itself is fine: nobody died.
+    // The workers themselves are fine: nobody died.
     assert_eq!(
         events(&mut s),
         vec![Event::JobEnded {
@@ -51,6 +61,60 @@ fn a_poison_input_fails_its_job_after_four_crashes_in_a_row() {
             workers: vec![(good, at(good)), (bad, at(bad))],
         }]
     );
+}
+
+#[test]
+fn a_parked_task_runs_again_once_another_task_crashes_too() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let [w0, w1] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    let a0 = must_ask(&mut s, w0, t0);
+    assert_eq!(a0.task, m(0, 0));
+    for _ in 0..4 {
+        let a = must_ask(&mut s, w1, t0);
+        assert_eq!(a.task, m(0, 1));
+        crashed(&mut s, w1, &a, "exit code 1", t0);
+    }
+    assert_eq!(ask(&mut s, w1, t0), None);
+    // Map 0 crashes too: the app is flaky, map 1 runs again (its four
+    // crashes are below the flaky limit).
+    crashed(&mut s, w0, &a0, "exit code 1", t0);
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    let again = must_ask(&mut s, w1, t0);
+    assert_eq!((again.task, again.attempt), (m(0, 0), Attempt(2)));
+    let parked = must_ask(&mut s, w0, t0);
+    assert_eq!((parked.task, parked.attempt), (m(0, 1), Attempt(5)));
+    assert_eq!(finish(&mut s, w0, &parked, t0), ReportOutcome::Accepted);
+    assert_eq!(finish(&mut s, w1, &again, t0), ReportOutcome::Accepted);
+    assert_eq!(drain(&mut s, w0, t0), vec![r(0, 0)]);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+}
+
+#[test]
+fn a_parked_task_waits_for_a_running_task_lost_with_its_worker() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let [w0, w1] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    assert_eq!(must_ask(&mut s, w0, t0).task, m(0, 0));
+    for _ in 0..4 {
+        let a = must_ask(&mut s, w1, t0);
+        crashed(&mut s, w1, &a, "killed by signal SIGBUS", t0);
+    }
+    // Worker 0 is lost without evidence: map 0 is pending again, so map 1
+    // stays parked until map 0 has run somewhere.
+    let now = outlive(&mut s, &[w1], t0);
+    assert_eq!(state(&s, JobId(0)), JobState::Running);
+    let a = must_ask(&mut s, w1, now);
+    assert_eq!((a.task, a.attempt), (m(0, 0), Attempt(2)));
+    assert_eq!(ask(&mut s, w1, now), None);
+    assert_eq!(finish(&mut s, w1, &a, now), ReportOutcome::Accepted);
+    assert_eq!(state(&s, JobId(0)), JobState::Failed);
 }
 
 #[test]
@@ -131,8 +195,8 @@ fn a_flaky_app_crashing_everywhere_keeps_going() {
     let [w0, w1] = register(&mut s, 2, t0)[..] else {
         unreachable!()
     };
-    // Map 0 crashes once, then finishes: the job's other tasks crash too
-    // (1 crash in 2 ended attempts: rate 1/2, limit 20).
+    // Map 0 crashes once, then finishes: the job's other tasks crash too,
+    // so map 1 may crash 5 x 4 = 20 times in a row.
     let a0 = must_ask(&mut s, w0, t0);
     assert_eq!(a0.task, m(0, 0));
     let a1 = must_ask(&mut s, w1, t0);
