@@ -215,7 +215,7 @@ impl Scheduler {
             return Ok(ReportOutcome::Accepted);
         }
         if let Some(peer) = failure.unreachable {
-            self.suspect(peer, task.job);
+            self.blame_peer(peer, task.job, max);
         }
         if verdict == Verdict::Retry {
             if let Ok(job) = self.jobs.get(task.job) {
@@ -317,6 +317,29 @@ impl Scheduler {
     fn address_of(&self, worker: WorkerId) -> Option<String> {
         let w = self.workers.get(worker)?;
         w.address().map(str::to_string)
+    }
+
+    /// A reduce of `job` could not fetch from `peer`. After `max` such
+    /// failures the map output it holds is taken for lost and its maps run
+    /// again elsewhere (an alive peer that cannot serve, say cut off from
+    /// other workers only); before that, the peer is suspect.
+    fn blame_peer(&mut self, peer: WorkerId, job: JobId, max: u32) {
+        let Ok(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        if j.fetch_failures(peer) < max {
+            self.suspect(peer, job);
+            return;
+        }
+        j.unblock(peer);
+        let lost = j.lose_outputs_of(peer);
+        if !lost.is_empty() {
+            self.available.close_reduces(j);
+        }
+        for task in lost {
+            self.available.offer(task, j);
+        }
+        self.available.open_reduces(j);
     }
 
     /// A reduce of `job` could not fetch from `peer`: if `peer` is alive and

@@ -118,6 +118,9 @@ pub struct Job {
     /// data and are told to drop it when the job ends).
     touched: BTreeSet<WorkerId>,
     errors: Vec<String>,
+    /// Fetch failures reported against each map worker since it last lost
+    /// its output of this job.
+    fetch_failures: BTreeMap<WorkerId, u32>,
     /// The last crash `(cause, error)` of each parked task.
     last_crash: BTreeMap<TaskId, (String, String)>,
     counters: Counters,
@@ -141,6 +144,7 @@ impl Job {
             blocked_on: BTreeSet::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
+            fetch_failures: BTreeMap::new(),
             last_crash: BTreeMap::new(),
             counters: Counters::default(),
             submitted_at: now,
@@ -349,6 +353,12 @@ impl Job {
             }
             return Ok(Verdict::Retry);
         }
+        if let (true, Some(peer)) = (failure.retry, failure.unreachable) {
+            // The peer's fault, not the task's: never held against it.
+            self.task_mut(task)?.release_after_fetch();
+            *self.fetch_failures.entry(peer).or_insert(0) += 1;
+            return Ok(Verdict::Retry);
+        }
         let t = self.task_mut(task)?;
         if !failure.retry {
             t.reset();
@@ -464,7 +474,29 @@ impl Job {
             return false;
         }
         self.maps_done -= 1;
+        self.fetch_failures.remove(&worker);
         true
+    }
+
+    /// Fetch failures reported against `peer` (alive or not) since it last
+    /// lost its output of this job.
+    pub fn fetch_failures(&self, peer: WorkerId) -> u32 {
+        self.fetch_failures.get(&peer).copied().unwrap_or(0)
+    }
+
+    /// Every map whose output `peer` holds is pending again (reduces could
+    /// not fetch it too often: Hadoop's rule for re-executing a map); the
+    /// maps to offer.
+    pub fn lose_outputs_of(&mut self, peer: WorkerId) -> Vec<TaskId> {
+        self.fetch_failures.remove(&peer);
+        let held: Vec<TaskId> = self
+            .map_outputs()
+            .filter(|&(_, _, w)| w == peer)
+            .map(|(i, _, _)| TaskId::map(self.id, i))
+            .collect();
+        held.into_iter()
+            .filter(|&t| self.lose_output(t, peer))
+            .collect()
     }
 
     /// The job's reduces wait until `peer` proves alive or dies.

@@ -125,6 +125,13 @@ impl Task {
         self.retries
     }
 
+    /// The running attempt could not fetch map output from a peer: pending
+    /// again, nothing held against it (the run of crashes ends).
+    pub fn release_after_fetch(&mut self) {
+        self.state = TaskState::Pending;
+        self.crash_streak = 0;
+    }
+
     /// The running attempt crashed the process running it: pending again;
     /// the number of crashes in a row so far.
     pub fn crash(&mut self) -> u32 {

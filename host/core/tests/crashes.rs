@@ -275,3 +275,37 @@ fn a_stale_crash_report_changes_nothing() {
     assert_eq!(outcome, ReportOutcome::Ignored);
     assert_eq!(snapshot(&s), before);
 }
+
+#[test]
+fn fetch_failures_blame_the_peer_and_rerun_its_maps_after_four() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 1, 1, t0);
+    let [holder, reducer] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    assert_eq!(run_one(&mut s, holder, t0), Some(m(0, 0)));
+    for attempt in 1..=4 {
+        let a = must_ask(&mut s, reducer, t0);
+        assert_eq!((a.task, a.attempt), (r(0, 0), Attempt(attempt)));
+        let f = failure("cannot fetch map 0", true, Some(holder));
+        assert_eq!(fail(&mut s, reducer, &a, f, t0), ReportOutcome::Accepted);
+        // Not held against the reduce: the job goes on.
+        assert_eq!(state(&s, JobId(0)), JobState::Running);
+        if attempt < 4 {
+            // The holder is suspect until it proves alive.
+            assert_eq!(ask(&mut s, reducer, t0), None);
+            s.heartbeat(holder, t0).unwrap();
+        }
+    }
+    // The fourth failure takes the holder's output for lost: map 0 runs
+    // again (elsewhere or not), then the reduce.
+    assert_eq!(s.job_status(JobId(0)).unwrap().maps.done, 0);
+    let a = must_ask(&mut s, reducer, t0);
+    assert_eq!((a.task, a.attempt), (m(0, 0), Attempt(2)));
+    assert_eq!(finish(&mut s, reducer, &a, t0), ReportOutcome::Accepted);
+    let a = must_ask(&mut s, reducer, t0);
+    assert_eq!(a.map_locations, vec![loc(0, 2, reducer)]);
+    assert_eq!(finish(&mut s, reducer, &a, t0), ReportOutcome::Accepted);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+}

@@ -5,7 +5,7 @@
 //! attempt, map locations), every event, and every job's state, progress,
 //! errors and attempt/failure counters.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
 use crate::core::{Phase, PhaseProgress};
@@ -33,6 +33,7 @@ struct Job {
     tasks: Vec<(TaskId, Task)>,
     state: JobState,
     blocked: BTreeSet<WorkerId>,
+    fetch_failures: BTreeMap<WorkerId, u32>,
     touched: BTreeSet<WorkerId>,
     errors: Vec<String>,
     failures: u64,
@@ -48,6 +49,17 @@ impl Job {
             .iter()
             .filter(move |(t, _)| t.phase == phase)
             .map(|(_, t)| t)
+    }
+
+    /// Every map output held by `worker` is lost (the core forgets the
+    /// fetch failures against a worker once it lost some output).
+    fn lose_outputs_of(&mut self, worker: WorkerId) {
+        for (id, t) in &mut self.tasks {
+            if id.phase == Phase::Map && matches!(t.slot, Slot::Done(w, _) if w == worker) {
+                t.slot = Slot::Pending;
+                self.fetch_failures.remove(&worker);
+            }
+        }
     }
 
     fn maps_done(&self) -> bool {
@@ -139,6 +151,7 @@ impl Sim {
             tasks: maps.chain(reduces).collect(),
             state: JobState::Queued,
             blocked: BTreeSet::new(),
+            fetch_failures: BTreeMap::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
             failures: 0,
@@ -214,6 +227,24 @@ impl Sim {
             j.errors.push(format!("{describe} failed: {}", f.error));
             return self.end(job, JobState::Failed);
         }
+        if let Some(peer) = f.unreachable {
+            // The peer's fault: not held against the task; after MAX such
+            // failures the peer's map output of the job is taken for lost.
+            let n = j.fetch_failures.entry(peer).or_insert(0);
+            *n += 1;
+            if *n >= MAX {
+                j.blocked.remove(&peer);
+                j.lose_outputs_of(peer);
+                return;
+            }
+            let holds = j
+                .phase(Phase::Map)
+                .any(|t| matches!(t.slot, Slot::Done(h, _) if h == peer));
+            if self.alive.contains(&peer) && holds {
+                j.blocked.insert(peer);
+            }
+            return;
+        }
         t.retries += 1;
         if t.retries >= MAX {
             let n = t.retries;
@@ -221,15 +252,7 @@ impl Sim {
                 "{describe} failed {n} times; the last error: {}",
                 f.error
             ));
-            return self.end(job, JobState::Failed);
-        }
-        if let Some(peer) = f.unreachable {
-            let holds = j
-                .phase(Phase::Map)
-                .any(|t| matches!(t.slot, Slot::Done(h, _) if h == peer));
-            if self.alive.contains(&peer) && holds {
-                j.blocked.insert(peer);
-            }
+            self.end(job, JobState::Failed);
         }
     }
 
@@ -266,12 +289,8 @@ impl Sim {
             if j.state.is_ended() {
                 continue;
             }
-            for (id, t) in &mut j.tasks {
-                // Its map output is lost; its finished reduces stay done.
-                if id.phase == Phase::Map && matches!(t.slot, Slot::Done(w, _) if w == victim) {
-                    t.slot = Slot::Pending;
-                }
-            }
+            // Its map output is lost; its finished reduces stay done.
+            j.lose_outputs_of(victim);
         }
     }
 
