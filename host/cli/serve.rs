@@ -174,7 +174,9 @@ pub struct WorkerCmd {
     memory_limit: Option<u64>,
     /// Folder for spilled data; the worker works in a folder of its own
     /// inside it and removes that on exit (default: the system's temporary
-    /// folder).
+    /// folder). Given, it also keeps finished map output in `mr-held/`
+    /// there, and a worker started again on the same folder after this one
+    /// was killed adopts it (one live worker per folder: it is locked).
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// File holding the worker token (default: $MR_WORKER_TOKEN).
@@ -221,6 +223,7 @@ impl WorkerCmd {
         }
         if let Some(dir) = self.work_dir {
             config.work_dir = dir;
+            config.keep_map_output = true;
         }
         if !self.in_process {
             let program = std::env::current_exe().context("cannot find this program's path")?;

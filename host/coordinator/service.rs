@@ -148,15 +148,19 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.begin(&request, "Register", Role::Worker)?;
-        let address = request.into_inner().address;
-        let address = (!address.is_empty()).then_some(address);
-        let id = self
-            .shared
-            .update(|core, now| core.register_worker(address.clone(), now));
+        let r = request.into_inner();
+        let held = convert::held_outputs(&r.held_outputs);
+        let address = (!r.address.is_empty()).then_some(r.address);
+        let (id, adopted) = self.shared.update(|core, now| {
+            let id = core.register_worker(address.clone(), now);
+            (id, core.adopt_outputs(id, &held, now).unwrap_or_default())
+        });
         self.shared.driver_wake.notify_one();
         tracing::info!(
             worker = id.0,
             address = address.as_deref().unwrap_or("(legacy port)"),
+            held = held.len(),
+            adopted = adopted.len(),
             "worker registered"
         );
         Ok(Response::new(pb::RegisterReply {

@@ -3,11 +3,11 @@
 //! transitions; it holds no scheduling state of its own beyond the queues
 //! of outputs.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::error::CoreError;
-use super::ids::{JobId, Phase, TaskId, WorkerId};
+use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
@@ -41,6 +41,7 @@ impl Default for SchedulerConfig {
 /// Operations:
 /// - jobs: [`submit`](Self::submit), [`cancel`](Self::cancel);
 /// - workers: [`register_worker`](Self::register_worker),
+///   [`adopt_outputs`](Self::adopt_outputs),
 ///   [`heartbeat`](Self::heartbeat), [`worker_idle`](Self::worker_idle);
 /// - tasks: [`next_task`](Self::next_task) hands one out;
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
@@ -114,6 +115,40 @@ impl Scheduler {
     /// are never reused.
     pub fn register_worker(&mut self, address: Option<String>, now: Instant) -> WorkerId {
         self.workers.register(address, now)
+    }
+
+    /// `worker` (just registered) holds map outputs a predecessor on its
+    /// machine left in their shared `--work-dir`, as `(map task, attempt)`:
+    /// each such map that is pending (its output was lost) or done with
+    /// that attempt on another worker becomes done on `worker`, and every
+    /// predecessor so found is declared dead at once (it held the folder's
+    /// lock, which `worker` now holds). Returns the maps adopted.
+    pub fn adopt_outputs(
+        &mut self,
+        worker: WorkerId,
+        held: &[(TaskId, Attempt)],
+        now: Instant,
+    ) -> Result<Vec<TaskId>, CoreError> {
+        self.touch(worker, now)?;
+        let mut adopted = Vec::new();
+        let mut predecessors = BTreeSet::new();
+        for &(task, attempt) in held {
+            let Ok(job) = self.jobs.get_mut(task.job) else {
+                continue;
+            };
+            let Some(from) = job.adopt_output(task, attempt, worker) else {
+                continue;
+            };
+            self.available.remove(task);
+            self.available.open_reduces(job);
+            self.workers.finish(worker, task);
+            predecessors.extend(from.filter(|&w| w != worker));
+            adopted.push(task);
+        }
+        for old in predecessors {
+            self.declare_dead(old, now);
+        }
+        Ok(adopted)
     }
 
     /// Records a heartbeat.

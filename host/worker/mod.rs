@@ -18,6 +18,7 @@ pub mod child;
 pub mod convert;
 pub mod execute;
 pub mod fetch;
+pub mod held;
 pub mod map_task;
 pub mod merge;
 mod node;
@@ -69,6 +70,10 @@ pub struct WorkerConfig {
     pub tls: Option<crate::security::TlsFiles>,
     /// Who may read this worker's map output (the worker token).
     pub auth: crate::security::Auth,
+    /// Keep finished map output in files under `work_dir` (locked for this
+    /// worker) and adopt what a killed predecessor left there, reporting
+    /// it at registration (`mr worker --work-dir` sets it).
+    pub keep_map_output: bool,
     /// Run app code in executor processes started as `PROGRAM executor`
     /// (normally this binary: `mr worker` sets it), so that an app crash
     /// costs one attempt and is reported with its cause; `None` runs app
@@ -93,6 +98,7 @@ impl WorkerConfig {
             tls: None,
             auth: crate::security::Auth::open(),
             executor: None,
+            keep_map_output: false,
         }
     }
 }

@@ -464,6 +464,27 @@ impl Job {
         Verdict::Retry
     }
 
+    /// `worker` holds `attempt`'s output of map `task`, left on its machine
+    /// by a predecessor (a worker restarted on the same `--work-dir`):
+    /// see `Task::adopt`. `None` if nothing changed, else the predecessor
+    /// it came from (`Some(None)`: the output had been lost).
+    pub fn adopt_output(
+        &mut self,
+        task: TaskId,
+        attempt: Attempt,
+        worker: WorkerId,
+    ) -> Option<Option<WorkerId>> {
+        if self.state.is_ended() || task.phase != Phase::Map {
+            return None;
+        }
+        let from = self.task_mut(task).ok()?.adopt(worker, attempt)?;
+        if from.is_none() {
+            self.maps_done += 1;
+        }
+        self.touched.insert(worker);
+        Some(from)
+    }
+
     /// Map `task`'s output lived on `worker`, which died: the map must run
     /// again while the job still needs it. Whether it changed.
     pub fn lose_output(&mut self, task: TaskId, worker: WorkerId) -> bool {

@@ -158,6 +158,24 @@ impl Task {
         true
     }
 
+    /// `worker` holds the output of `attempt` of this map, left by a
+    /// predecessor on its machine: done on `worker` if the task was pending
+    /// (that output was lost) or done with the same attempt elsewhere (the
+    /// predecessor). Returns the predecessor, `Some(None)` for a pending
+    /// task, `None` if nothing changed.
+    pub fn adopt(&mut self, worker: WorkerId, attempt: Attempt) -> Option<Option<WorkerId>> {
+        let from = match self.state {
+            TaskState::Pending if (1..=self.attempts).contains(&attempt.0) => None,
+            TaskState::Done {
+                worker: w,
+                attempt: a,
+            } if a == attempt && w != worker => Some(w),
+            _ => return None,
+        };
+        self.state = TaskState::Done { worker, attempt };
+        Some(from)
+    }
+
     /// Its finished output lived on `worker`, which died: pending again.
     /// Whether it changed.
     pub fn lose_output(&mut self, worker: WorkerId) -> bool {

@@ -309,3 +309,64 @@ fn fetch_failures_blame_the_peer_and_rerun_its_maps_after_four() {
     assert_eq!(finish(&mut s, reducer, &a, t0), ReportOutcome::Accepted);
     assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
 }
+
+#[test]
+fn a_restarted_worker_adopts_its_predecessors_map_output() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let old = register1(&mut s, t0);
+    assert_eq!(run_one(&mut s, old, t0), Some(m(0, 0)));
+    assert_eq!(run_one(&mut s, old, t0), Some(m(0, 1)));
+    // `old` is SIGKILLed; a new worker on its machine finds its output.
+    let new = register1(&mut s, t0);
+    let held = [
+        (m(0, 0), Attempt(1)),
+        (m(0, 1), Attempt(1)),
+        (m(0, 1), Attempt(2)), // no such attempt finished: ignored
+        (m(7, 0), Attempt(1)), // no such job: ignored
+    ];
+    assert_eq!(
+        s.adopt_outputs(new, &held, t0).unwrap(),
+        vec![m(0, 0), m(0, 1)]
+    );
+    // The predecessor is dead at once, without waiting for its timeout,
+    // and nothing runs again.
+    assert_eq!(events(&mut s), vec![Event::WorkerDied(old)]);
+    let a = must_ask(&mut s, new, t0);
+    assert_eq!(a.task, r(0, 0));
+    assert_eq!(a.map_locations, vec![loc(0, 1, new), loc(1, 1, new)]);
+    assert_eq!(finish(&mut s, new, &a, t0), ReportOutcome::Accepted);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+    assert_eq!(s.job_status(JobId(0)).unwrap().counters.task_attempts, 3);
+}
+
+#[test]
+fn output_adopted_after_it_was_lost_needs_no_rerun() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    submit(&mut s, 2, 1, t0);
+    let [old, other] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    assert_eq!(run_one(&mut s, old, t0), Some(m(0, 0)));
+    let running = must_ask(&mut s, other, t0);
+    assert_eq!(running.task, m(0, 1));
+    let now = outlive(&mut s, &[other], t0);
+    assert_eq!(events(&mut s), vec![Event::WorkerDied(old)]);
+    assert_eq!(s.job_status(JobId(0)).unwrap().maps.done, 0);
+    let new = register1(&mut s, now);
+    assert_eq!(
+        s.adopt_outputs(new, &[(m(0, 0), Attempt(1))], now).unwrap(),
+        vec![m(0, 0)]
+    );
+    assert_eq!(events(&mut s), vec![]);
+    // Map 0 is done again without a rerun; map 1 finishes; the reduce runs.
+    assert_eq!(ask(&mut s, new, now), None);
+    assert_eq!(
+        finish(&mut s, other, &running, now),
+        ReportOutcome::Accepted
+    );
+    let a = must_ask(&mut s, new, now);
+    assert_eq!(a.map_locations, vec![loc(0, 1, new), loc(1, 1, other)]);
+}
