@@ -42,6 +42,11 @@ pub struct CoordinatorCmd {
     /// A worker silent this long is declared dead and its work redone.
     #[arg(long, default_value_t = 7000)]
     worker_timeout_ms: u64,
+    /// A task that crashes the process running it this many times in a
+    /// row while the job's other tasks run clean (5 times as many when
+    /// they crash too), or fails retryably this many times, fails its job.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    max_task_attempts: u32,
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
@@ -136,6 +141,7 @@ impl CoordinatorCmd {
             max_queued_jobs: self.max_queued_jobs,
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
+        config.scheduler.max_task_attempts = self.max_task_attempts;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         let listener = bind(self.listen).await?;
         let mut bound = vec![("", listener.local_addr()?)];

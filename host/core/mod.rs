@@ -22,8 +22,13 @@
 //!   retried up to `max_task_attempts` times;
 //! - a crash with evidence (the process running the task's app code died of
 //!   a signal or exited) re-queues the task at once; `max_task_attempts`
-//!   crashes in a row fail its job, more when the job's other tasks crash
-//!   too (a flaky app, not a poison input: `state::blame`).
+//!   crashes in a row fail its job once the job's other tasks ran clean
+//!   (the task waits, parked, for them to tell), more when they crash too
+//!   (a flaky app, not a poison input: `state::blame`); a reduce's fetch
+//!   failure naming a peer is the peer's fault, and after
+//!   `max_task_attempts` of them the peer's map output is re-made;
+//! - a worker that registers with map outputs a predecessor left on its
+//!   machine takes them over (`adopt_outputs`).
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).

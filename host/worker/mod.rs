@@ -9,8 +9,13 @@
 //! reduce and writes `mr-out-<r>` atomically ([`reduce_task`]). Its gRPC
 //! service ([`service`]) serves the held runs to other workers.
 //!
-//! App code runs on blocking threads, and every app error or panic becomes a
-//! task failure; the worker itself keeps going. When the coordinator is
+//! App code runs in a supervised executor process ([`child`]) when
+//! [`WorkerConfig::executor`] is set (`mr worker`), else on blocking
+//! threads; every app error or panic becomes a task failure, and an
+//! executor that dies becomes a failure carrying how it died (evidence the
+//! coordinator holds against the task); the worker itself keeps going and
+//! keeps its map output, in its `--work-dir` for a successor when asked
+//! ([`held`]). When the coordinator is
 //! unreachable it retries with backoff; when told it was declared dead it
 //! drops its map output and registers again.
 

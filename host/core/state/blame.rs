@@ -10,11 +10,15 @@
 //! - When none of the job's other tasks ever crashed, the task is crashing
 //!   alone so far: after `max_task_attempts` crashes in a row it is parked
 //!   (`TaskState::Parked`) until the others tell. If they all run clean
-//!   (nothing that could still crash is pending or running), its input is
-//!   poison and the job fails, after exactly `max_task_attempts` attempts;
-//!   if another task crashes meanwhile, the app is flaky and the rule
-//!   below applies. (Parking matters at the start of a flaky job: a task
-//!   may crash four times before any other task has ended at all.)
+//!   (nothing that could still crash is pending or running) with at least
+//!   [`EVIDENCE_FACTOR`] × `max_task_attempts` (8) clean attempts among
+//!   them, its input is poison and the job fails, after exactly
+//!   `max_task_attempts` attempts. With fewer, the evidence is too thin
+//!   (four crashes against three clean runs happen by chance to a flaky
+//!   app): the task runs again, up to the flaky limit below. If another
+//!   task crashes meanwhile, the app is flaky and the rule below applies.
+//!   (Parking matters at the start of a flaky job: a task may crash four
+//!   times before any other task has ended at all.)
 //! - When the others crash too, the app is flaky rather than this input
 //!   poisoned: the task may crash [`FLAKY_FACTOR`] times as often in a row
 //!   (20 by default) before it fails the job, so an input that is poison
@@ -29,11 +33,18 @@
 //! `p = 0.33` per attempt fails its job by chance with probability
 //! `0.33^20 ≈ 2·10^-10`, one at `p = 0.55` (two calls) `6·10^-6`.
 //!
-//! What remains is the case parking cannot tell from poison: one map
-//! crashes 4 times in a row while the job's other maps never crash on any
-//! attempt (`8 × 0.33^4 × 0.67^7 ≈ 0.6%` for the lab's 8 inputs, far less
-//! with more inputs): the observations are then the same as a poison
-//! input's.
+//! What remains is the case no rule can tell from poison: one task crashes
+//! 4 times in a row while at least 8 attempts of the job's other tasks all
+//! run clean. For the lab's 8 inputs a map cannot see 8 clean others; a
+//! reduce can only once all 8 maps ran clean on their first attempt
+//! (`0.67^8 ≈ 4%`) and then crashes 4 times in a row (about `1%` per
+//! keyed reduce) while the keyed others run clean: about `10^-3` per job.
+//! (Without the evidence rule, a map of the lab's job was failed this way
+//! in about one run in 150.)
+
+/// How many times `max_task_attempts` clean attempts of the job's other
+/// tasks it takes to call a task that crashed alone poison.
+pub const EVIDENCE_FACTOR: u32 = 2;
 
 /// How many times `max_task_attempts` crashes in a row a task of a flaky
 /// job may have.

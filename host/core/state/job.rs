@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::blame::crash_limit;
+use super::blame::{crash_limit, EVIDENCE_FACTOR};
 use super::task::{Task, TaskState};
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
@@ -341,7 +341,7 @@ impl Job {
             let other_crashes = self.other_crashes(task);
             let t = self.task_mut(task)?;
             let n = t.crash();
-            if other_crashes == 0 && n >= max {
+            if other_crashes == 0 && n >= max && n < crash_limit(max, 1) {
                 // Crashing alone so far: wait for the others' evidence.
                 t.park();
                 self.last_crash.insert(task, (cause.clone(), error.clone()));
@@ -399,9 +399,13 @@ impl Job {
             } else if self.others_active(task) {
                 continue;
             } else {
-                true
+                // Clean attempts enough to tell poison from bad luck.
+                self.other_clean(task) >= max.saturating_mul(EVIDENCE_FACTOR)
             };
-            let (cause, error) = self.last_crash.remove(&task).unwrap_or_default();
+            let (cause, error) = match poison {
+                true => self.last_crash.remove(&task).unwrap_or_default(),
+                false => self.last_crash.get(&task).cloned().unwrap_or_default(),
+            };
             if poison {
                 self.fail_crashing(task, streak, &cause, &error);
                 review.failed = true;
@@ -439,6 +443,15 @@ impl Job {
             "{describe} crashed the process running it {n} times in a row \
              (last: {cause}); the last error: {error}"
         ));
+    }
+
+    /// Clean attempts of every task but `task`, in all.
+    fn other_clean(&self, task: TaskId) -> u32 {
+        self.all_ids()
+            .filter(|&t| t != task)
+            .filter_map(|t| self.task(t).ok())
+            .map(Task::clean)
+            .sum()
     }
 
     /// Crashes of every task but `task`, in all.

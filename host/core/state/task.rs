@@ -20,8 +20,9 @@ pub enum TaskState {
     Done { worker: WorkerId, attempt: Attempt },
     /// Crashed its process `max_task_attempts` times in a row while none of
     /// the job's other tasks ever crashed: not offered until the others
-    /// tell whether the app is flaky (they crash too: run it again) or this
-    /// input is poison (they all ran clean: fail the job).
+    /// tell whether the app is flaky (they crash too, or ran too few times
+    /// to tell: run it again) or this input is poison (they all ran clean,
+    /// often enough: fail the job).
     Parked,
 }
 
@@ -38,6 +39,9 @@ pub struct Task {
     retries: u32,
     /// Attempts that crashed the process running them, in all.
     crashes: u32,
+    /// Attempts that ran the app and ended without a crash (finished or
+    /// failed retryably).
+    clean: u32,
     /// Crashes since the last attempt that ended otherwise.
     crash_streak: u32,
 }
@@ -51,6 +55,7 @@ impl Task {
             lost: 0,
             retries: 0,
             crashes: 0,
+            clean: 0,
             crash_streak: 0,
         }
     }
@@ -112,6 +117,7 @@ impl Task {
             return None;
         };
         self.state = TaskState::Done { worker, attempt };
+        self.clean += 1;
         self.crash_streak = 0;
         Some((attempt, now.saturating_duration_since(since)))
     }
@@ -120,6 +126,7 @@ impl Task {
     /// such failures so far.
     pub fn retry(&mut self) -> u32 {
         self.state = TaskState::Pending;
+        self.clean += 1;
         self.crash_streak = 0;
         self.retries += 1;
         self.retries
@@ -144,6 +151,11 @@ impl Task {
     /// Attempts that crashed the process running them, in all.
     pub fn crashes(&self) -> u32 {
         self.crashes
+    }
+
+    /// Attempts that ended without a crash, in all.
+    pub fn clean(&self) -> u32 {
+        self.clean
     }
 
     /// The attempt running on `worker` was lost with it, without evidence
