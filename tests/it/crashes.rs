@@ -139,3 +139,10 @@ fn the_mit_crash_workload_always_finishes_correctly() {
         check_counts(&out, n_reduce, &files);
     }
 }
+
+#[test]
+fn max_task_attempts_must_be_at_least_one() {
+    let out = common::procs::run_mr(["coordinator", "--max-task-attempts", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:#?}");
+    assert!(out.stderr.contains("--max-task-attempts"), "{out:#?}");
+}
