@@ -1,5 +1,6 @@
 //! The core's state, in one place: tasks and their [`TaskState`]
-//! (`task.rs`), a job and its [`JobState`] (`job.rs`), all jobs (`jobs.rs`),
+//! (`task.rs`), a job and its [`JobState`] (`job.rs`; its parked tasks in
+//! `job/parked.rs`), all jobs (`jobs.rs`),
 //! workers (`worker.rs`) and the ordered set of available tasks
 //! (`available.rs`); how many crashes in a row fail a task (`blame.rs`).
 //!
