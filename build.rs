@@ -2,7 +2,11 @@
 //! (`protox`), so no system `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/coordinator.proto", "proto/worker.proto"];
+    let protos = [
+        "proto/coordinator.proto",
+        "proto/worker.proto",
+        "proto/executor.proto",
+    ];
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
@@ -10,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .bytes(".worker.ReadMapReply.result")
         .bytes(".worker.ReadMapChunk.data")
+        .bytes(".executor")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The generated gRPC code for `proto/coordinator.proto` and
-//! `proto/worker.proto`. Only the service edges (coordinator, worker, client)
+//! `proto/worker.proto`, and the messages of `proto/executor.proto` (the
+//! worker's pipe to its executor process). Only the service edges (coordinator, worker, client)
 //! use these types; everything inside works on domain types.
 
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -12,4 +13,9 @@ pub mod coordinator {
 /// Package `worker`.
 pub mod worker {
     tonic::include_proto!("worker");
+}
+
+/// Package `executor` (messages only: a pipe protocol, not a service).
+pub mod executor {
+    tonic::include_proto!("executor");
 }

@@ -150,6 +150,10 @@ enum Command {
     Process(jobs::ProcessCmd),
     /// Run a job on an embedded coordinator and workers, then print its output.
     Run(run::RunCmd),
+    /// Internal: a worker's executor process, which runs app code for it
+    /// over its stdin/stdout (started by `mr worker`, not by hand).
+    #[command(hide = true)]
+    Executor,
 }
 
 fn init_logging(cli: &Cli, server: bool) {
@@ -171,8 +175,21 @@ fn init_logging(cli: &Cli, server: bool) {
 /// Parses the command line and runs it; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let server = matches!(cli.command, Command::Coordinator(_) | Command::Worker(_));
+    let server = matches!(
+        cli.command,
+        Command::Coordinator(_) | Command::Worker(_) | Command::Executor
+    );
     init_logging(&cli, server);
+    if matches!(cli.command, Command::Executor) {
+        // Synchronous, no runtime: one request at a time from the worker.
+        return match crate::worker::child::run_executor() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mr executor: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -195,6 +212,7 @@ pub fn main() -> ExitCode {
             Command::Cancel(c) => c.run().await,
             Command::Process(c) => c.run(),
             Command::Run(c) => c.run().await,
+            Command::Executor => Ok(ExitCode::SUCCESS),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

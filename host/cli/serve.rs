@@ -42,6 +42,11 @@ pub struct CoordinatorCmd {
     /// A worker silent this long is declared dead and its work redone.
     #[arg(long, default_value_t = 7000)]
     worker_timeout_ms: u64,
+    /// A task that crashes the process running it this many times in a
+    /// row while the job's other tasks run clean (5 times as many when
+    /// they crash too), or fails retryably this many times, fails its job.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    max_task_attempts: u32,
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
@@ -137,6 +142,7 @@ impl CoordinatorCmd {
             max_queued_jobs: self.max_queued_jobs,
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
+        config.scheduler.max_task_attempts = self.max_task_attempts;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         let listener = bind(self.listen).await?;
         let mut bound = vec![("", listener.local_addr()?)];
@@ -175,7 +181,9 @@ pub struct WorkerCmd {
     memory_limit: Option<u64>,
     /// Folder for spilled data; the worker works in a folder of its own
     /// inside it and removes that on exit (default: the system's temporary
-    /// folder).
+    /// folder). Given, it also keeps finished map output in `mr-held/`
+    /// there, and a worker started again on the same folder after this one
+    /// was killed adopts it (one live worker per folder: it is locked).
     #[arg(long)]
     work_dir: Option<PathBuf>,
     /// File holding the worker token (default: $MR_WORKER_TOKEN).
@@ -190,6 +198,12 @@ pub struct WorkerCmd {
     /// Allow listening beyond loopback without a worker token.
     #[arg(long)]
     insecure: bool,
+    /// Run app code inside the worker process instead of in a supervised
+    /// executor process (then an app crash takes the worker and its map
+    /// output down, and the coordinator cannot tell a crash from a lost
+    /// worker).
+    #[arg(long)]
+    in_process: bool,
 }
 
 impl WorkerCmd {
@@ -216,6 +230,11 @@ impl WorkerCmd {
         }
         if let Some(dir) = self.work_dir {
             config.work_dir = dir;
+            config.keep_map_output = true;
+        }
+        if !self.in_process {
+            let program = std::env::current_exe().context("cannot find this program's path")?;
+            config.executor = Some(program);
         }
         let listener = bind(self.listen).await?;
         announce(&[("", listener.local_addr()?)]);

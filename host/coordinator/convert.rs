@@ -220,6 +220,15 @@ pub fn finish_report(r: pb::FinishTaskRequest) -> (Report, TaskCounters) {
     )
 }
 
+/// The map outputs a registering worker holds, as `(map task, attempt)`;
+/// attempt 0 (none) is dropped.
+pub fn held_outputs(held: &[pb::HeldOutput]) -> Vec<(TaskId, Attempt)> {
+    held.iter()
+        .filter(|h| h.attempt > 0)
+        .map(|h| (TaskId::map(JobId(h.job_id), h.map_task), Attempt(h.attempt)))
+        .collect()
+}
+
 /// A `FailTask` request as a core report.
 pub fn fail_report(r: pb::FailTaskRequest) -> (Report, Failure) {
     (
@@ -236,6 +245,7 @@ pub fn fail_report(r: pb::FailTaskRequest) -> (Report, Failure) {
             },
             retry: r.retry,
             unreachable: r.unreachable_worker.map(WorkerId),
+            crash: (!r.crash_cause.is_empty()).then_some(r.crash_cause),
         },
     )
 }

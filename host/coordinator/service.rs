@@ -175,21 +175,25 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.begin(&request, "Register", Role::Worker)?;
-        let address = request.into_inner().address;
-        let address = (!address.is_empty()).then_some(address);
+        let r = request.into_inner();
+        let held = convert::held_outputs(&r.held_outputs);
+        let address = (!r.address.is_empty()).then_some(r.address);
         if let Some(a) = &address {
             crate::security::check_advertised(a, self.tls)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
         }
-        let id = self.shared.update(|core, now| {
+        let (id, adopted) = self.shared.update(|core, now| {
             sessions::check_address_free(core, address.as_deref(), now)?;
-            Ok::<_, Status>(core.register_worker(address.clone(), now))
+            let id = core.register_worker(address.clone(), now);
+            Ok::<_, Status>((id, core.adopt_outputs(id, &held, now).unwrap_or_default()))
         })?;
         let session_secret = self.sessions.open(id)?;
         self.shared.driver_wake.notify_one();
         tracing::info!(
             worker = id.0,
             address = address.as_deref().unwrap_or("(legacy port)"),
+            held = held.len(),
+            adopted = adopted.len(),
             "worker registered"
         );
         Ok(Response::new(pb::RegisterReply {

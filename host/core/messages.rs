@@ -61,6 +61,11 @@ pub struct Failure {
     pub retry: bool,
     /// For a fetch failure: the map worker that could not be reached.
     pub unreachable: Option<WorkerId>,
+    /// Evidence that the task killed the process running its app code: how
+    /// it died (`"killed by signal SIGSEGV"`, `"exit code 1"`). Such a
+    /// crash is held against the task (see `state::blame`); `retry` is
+    /// ignored.
+    pub crash: Option<String>,
 }
 
 /// What became of a task report.

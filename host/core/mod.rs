@@ -16,10 +16,19 @@
 //!   change nothing;
 //! - a worker silent for the timeout is dead: its running tasks become
 //!   available again, and so do its finished map tasks while their job still
-//!   needs their output; a task lost with its worker `max_task_attempts` times
-//!   fails its job;
+//!   needs their output; an attempt lost with its worker is never held
+//!   against its task (re-run however often);
 //! - a non-retryable task failure fails its job at once; retryable ones are
-//!   retried up to `max_task_attempts` times.
+//!   retried up to `max_task_attempts` times;
+//! - a crash with evidence (the process running the task's app code died of
+//!   a signal or exited) re-queues the task at once; `max_task_attempts`
+//!   crashes in a row fail its job once the job's other tasks ran clean
+//!   (the task waits, parked, for them to tell), more when they crash too
+//!   (a flaky app, not a poison input: `state::blame`); a reduce's fetch
+//!   failure naming a peer is the peer's fault, and after
+//!   `max_task_attempts` of them the peer's map output is re-made;
+//! - a worker that registers with map outputs a predecessor left on its
+//!   machine takes them over (`adopt_outputs`).
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).

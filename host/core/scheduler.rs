@@ -3,11 +3,11 @@
 //! transitions; it holds no scheduling state of its own beyond the queues
 //! of outputs.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::error::CoreError;
-use super::ids::{JobId, Phase, TaskId, WorkerId};
+use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
@@ -19,8 +19,10 @@ use super::status::{self, JobStatus, WorkerStatus};
 pub struct SchedulerConfig {
     /// A worker with no heartbeat for this long is dead.
     pub worker_timeout: Duration,
-    /// A task lost with its worker this many times, or failing retryably this
-    /// many times, fails its job.
+    /// A task failing retryably this many times, or crashing the process
+    /// running it this many times in a row (more when its job's other tasks
+    /// crash too: see `state::blame`), fails its job. Attempts lost with a
+    /// worker without evidence against the task never count.
     pub max_task_attempts: u32,
 }
 
@@ -39,6 +41,7 @@ impl Default for SchedulerConfig {
 /// Operations:
 /// - jobs: [`submit`](Self::submit), [`cancel`](Self::cancel);
 /// - workers: [`register_worker`](Self::register_worker),
+///   [`adopt_outputs`](Self::adopt_outputs),
 ///   [`heartbeat`](Self::heartbeat), [`worker_idle`](Self::worker_idle);
 /// - tasks: [`next_task`](Self::next_task) hands one out;
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
@@ -112,6 +115,40 @@ impl Scheduler {
     /// are never reused.
     pub fn register_worker(&mut self, address: Option<String>, now: Instant) -> WorkerId {
         self.workers.register(address, now)
+    }
+
+    /// `worker` (just registered) holds map outputs a predecessor on its
+    /// machine left in their shared `--work-dir`, as `(map task, attempt)`:
+    /// each such map that is pending (its output was lost) or done with
+    /// that attempt on another worker becomes done on `worker`, and every
+    /// predecessor so found is declared dead at once (it held the folder's
+    /// lock, which `worker` now holds). Returns the maps adopted.
+    pub fn adopt_outputs(
+        &mut self,
+        worker: WorkerId,
+        held: &[(TaskId, Attempt)],
+        now: Instant,
+    ) -> Result<Vec<TaskId>, CoreError> {
+        self.touch(worker, now)?;
+        let mut adopted = Vec::new();
+        let mut predecessors = BTreeSet::new();
+        for &(task, attempt) in held {
+            let Ok(job) = self.jobs.get_mut(task.job) else {
+                continue;
+            };
+            let Some(from) = job.adopt_output(task, attempt, worker) else {
+                continue;
+            };
+            self.available.remove(task);
+            self.available.open_reduces(job);
+            self.workers.finish(worker, task);
+            predecessors.extend(from.filter(|&w| w != worker));
+            adopted.push(task);
+        }
+        for old in predecessors {
+            self.declare_dead(old, now);
+        }
+        Ok(adopted)
     }
 
     /// Records a heartbeat.
@@ -189,6 +226,7 @@ impl Scheduler {
         } else if task.phase == Phase::Map {
             self.available.open_reduces(job);
         }
+        self.review_parked(task.job, now);
         Ok(ReportOutcome::Accepted)
     }
 
@@ -206,16 +244,20 @@ impl Scheduler {
         let max = self.config.max_task_attempts;
         self.workers.stop(worker, task);
         let job = self.jobs.get_mut(task.job)?;
-        if job.fail(task, &failure.error, failure.retry, max)? == Verdict::FailJob {
+        let verdict = job.fail(task, &failure, max)?;
+        if verdict == Verdict::FailJob {
             self.end_job(task.job, JobState::Failed, now);
             return Ok(ReportOutcome::Accepted);
         }
         if let Some(peer) = failure.unreachable {
-            self.suspect(peer, task.job);
+            self.blame_peer(peer, task.job, max);
         }
-        if let Ok(job) = self.jobs.get(task.job) {
-            self.available.offer(task, job);
+        if verdict == Verdict::Retry {
+            if let Ok(job) = self.jobs.get(task.job) {
+                self.available.offer(task, job);
+            }
         }
+        self.review_parked(task.job, now);
         Ok(ReportOutcome::Accepted)
     }
 
@@ -312,6 +354,29 @@ impl Scheduler {
         w.address().map(str::to_string)
     }
 
+    /// A reduce of `job` could not fetch from `peer`. After `max` such
+    /// failures the map output it holds is taken for lost and its maps run
+    /// again elsewhere (an alive peer that cannot serve, say cut off from
+    /// other workers only); before that, the peer is suspect.
+    fn blame_peer(&mut self, peer: WorkerId, job: JobId, max: u32) {
+        let Ok(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        if j.fetch_failures(peer) < max {
+            self.suspect(peer, job);
+            return;
+        }
+        j.unblock(peer);
+        let lost = j.lose_outputs_of(peer);
+        if !lost.is_empty() {
+            self.available.close_reduces(j);
+        }
+        for task in lost {
+            self.available.offer(task, j);
+        }
+        self.available.open_reduces(j);
+    }
+
     /// A reduce of `job` could not fetch from `peer`: if `peer` is alive and
     /// holds some of the job's map output, hold the job's reduces until it
     /// proves alive (a heartbeat) or is declared dead (its maps then re-run).
@@ -335,7 +400,7 @@ impl Scheduler {
         let mut affected = remains.suspect_for;
         for task in remains.running {
             affected.insert(task.job);
-            self.lose_running_task(task, worker, now);
+            self.lose_running_task(task, worker);
         }
         for task in remains.map_outputs {
             affected.insert(task.job);
@@ -351,20 +416,35 @@ impl Scheduler {
                 j.unblock(worker);
                 self.available.open_reduces(j);
             }
+            self.review_parked(job, now);
         }
     }
 
-    /// A task running on a dead worker: pending again, or its job fails once
-    /// the task has been lost too often.
-    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId, now: Instant) {
+    /// Decides on `job`'s parked tasks (see `Job::review_parked`): offers
+    /// those released, or fails the job.
+    fn review_parked(&mut self, job: JobId, now: Instant) {
         let max = self.config.max_task_attempts;
+        let Ok(j) = self.jobs.get_mut(job) else {
+            return;
+        };
+        let review = j.review_parked(max);
+        if review.failed {
+            self.end_job(job, JobState::Failed, now);
+            return;
+        }
+        for task in review.released {
+            self.available.offer(task, j);
+        }
+    }
+
+    /// A task running on a dead worker: pending again, however often (a
+    /// worker lost without evidence is not the task's fault).
+    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId) {
         let Ok(job) = self.jobs.get_mut(task.job) else {
             return;
         };
-        match job.lose_running(task, worker, max) {
-            Verdict::Unchanged => {}
-            Verdict::Retry => self.available.offer(task, job),
-            Verdict::FailJob => self.end_job(task.job, JobState::Failed, now),
+        if job.lose_running(task, worker) == Verdict::Retry {
+            self.available.offer(task, job);
         }
     }
 

@@ -77,7 +77,7 @@ fn progress(tasks: &[Task]) -> PhaseProgress {
         match t.state() {
             TaskState::Done { .. } => p.done += 1,
             TaskState::Running { .. } => p.running += 1,
-            TaskState::Pending => {}
+            TaskState::Pending | TaskState::Parked => {}
         }
     }
     p

@@ -198,6 +198,14 @@ impl Registry {
         self.loader.cache_dir()
     }
 
+    /// The cached copy of the library with this SHA-256, if the cache
+    /// folder holds one.
+    pub fn library_file(&self, sha256: &str) -> Option<PathBuf> {
+        let is_hex = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        let dir = self.cache_dir().filter(|_| is_hex)?;
+        Some(super::cache::cached_path(dir, sha256)).filter(|p| p.is_file())
+    }
+
     /// Adds an app; errors if its name is taken.
     pub fn insert(&mut self, entry: AppEntry) -> Result<(), RegistryError> {
         if let Some(existing) = self.apps.get(&entry.name) {

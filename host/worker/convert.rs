@@ -228,6 +228,7 @@ pub fn fail_request(
         error: failure.message.clone(),
         attempt: wire_attempt(task.attempt),
         unreachable_worker: failure.unreachable.map(|w| w.0),
+        crash_cause: failure.crash.clone().unwrap_or_default(),
     }
 }
 
@@ -366,9 +367,11 @@ mod tests {
             message: "peer gone".into(),
             retry: true,
             unreachable: Some(WorkerId(4)),
+            crash: None,
         };
         let failed = fail_request(by, &spec, &failure);
         assert_eq!(failed.unreachable_worker, Some(4));
+        assert_eq!(failed.crash_cause, "");
         assert_eq!((failed.attempt, failed.reduce), (2, true));
         assert_eq!(failed.session_secret, vec![1; 16]);
         assert!(failed.retry);

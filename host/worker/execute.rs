@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::child::{CallError, Supervisor};
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
 use super::map_task::{run_map, MapConfig};
@@ -14,7 +15,8 @@ use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore, PartitionRef};
 use crate::core::{JobId, TaskCounters, WorkerId};
-use crate::plugin::LoadedApp;
+use crate::plugin::{AppEntry, LoadedApp};
+use crate::proto::executor as pb;
 use crate::security::{OutputDir, PathError};
 
 /// How many map outputs a reduce fetches at once.
@@ -29,6 +31,8 @@ pub struct TaskFailure {
     pub retry: bool,
     /// For a fetch failure: the worker that could not be reached.
     pub unreachable: Option<WorkerId>,
+    /// The app code killed the process running it; how it died.
+    pub crash: Option<String>,
 }
 
 impl TaskFailure {
@@ -37,6 +41,14 @@ impl TaskFailure {
             message: message.into(),
             retry: false,
             unreachable: None,
+            crash: None,
+        }
+    }
+
+    fn retry(message: impl Into<String>) -> Self {
+        TaskFailure {
+            retry: true,
+            ..TaskFailure::fatal(message)
         }
     }
 }
@@ -46,23 +58,53 @@ pub struct Executor {
     plugins: PluginSource,
     store: MapOutputStore,
     fetcher: Fetcher,
+    /// Runs app code in an executor process, when set (apps linked in
+    /// statically still run in this process).
+    isolation: Option<Supervisor>,
+}
+
+/// How a task runs its app code.
+enum AppCode {
+    /// In this process.
+    Here(Arc<dyn LoadedApp>),
+    /// In the supervised executor process, loading this library.
+    Isolated(pb::AppRef),
 }
 
 impl Executor {
-    /// An executor using `plugins`' apps and keeping map output in `store`.
-    pub fn new(plugins: PluginSource, store: MapOutputStore, fetcher: Fetcher) -> Self {
+    /// An executor using `plugins`' apps and keeping map output in `store`;
+    /// with `isolation`, app code runs in executor processes it supervises.
+    pub fn new(
+        plugins: PluginSource,
+        store: MapOutputStore,
+        fetcher: Fetcher,
+        isolation: Option<Supervisor>,
+    ) -> Self {
         Executor {
             plugins,
             store,
             fetcher,
+            isolation,
         }
     }
 
-    async fn app(
-        &self,
-        task: &TaskSpec,
-        worker: WorkerId,
-    ) -> Result<Arc<dyn LoadedApp>, TaskFailure> {
+    async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<AppCode, TaskFailure> {
+        let entry = self.entry(task, worker).await?;
+        let library = self
+            .isolation
+            .as_ref()
+            .and_then(|_| self.plugins.library_file(&entry));
+        Ok(match library {
+            Some(library) => AppCode::Isolated(pb::AppRef {
+                name: entry.name,
+                library: library.display().to_string(),
+                sha256: entry.sha256,
+            }),
+            None => AppCode::Here(entry.app),
+        })
+    }
+
+    async fn entry(&self, task: &TaskSpec, worker: WorkerId) -> Result<AppEntry, TaskFailure> {
         // Another worker may have the app, or a later fetch may work.
         self.plugins
             .app(&task.app, &task.app_sha256)
@@ -71,7 +113,39 @@ impl Executor {
                 message: format!("worker {worker}: {message}"),
                 retry: true,
                 unreachable: None,
+                crash: None,
             })
+    }
+
+    /// Runs `request` in the executor process.
+    async fn isolated(&self, request: pb::request::Kind) -> Result<pb::reply::Kind, TaskFailure> {
+        let Some(supervisor) = &self.isolation else {
+            return Err(TaskFailure::fatal("no executor process is configured"));
+        };
+        let request = pb::Request {
+            kind: Some(request),
+        };
+        match supervisor.call(&request).await {
+            Ok(pb::Reply {
+                kind: Some(pb::reply::Kind::Failed(f)),
+            }) => Err(TaskFailure {
+                message: f.message,
+                retry: f.retry,
+                unreachable: None,
+                crash: None,
+            }),
+            Ok(pb::Reply { kind: Some(kind) }) => Ok(kind),
+            Ok(pb::Reply { kind: None }) => {
+                Err(TaskFailure::retry("the executor sent an empty reply"))
+            }
+            Err(CallError::Died(cause)) => Err(TaskFailure {
+                message: CallError::Died(cause.clone()).to_string(),
+                retry: true,
+                unreachable: None,
+                crash: Some(cause),
+            }),
+            Err(e) => Err(TaskFailure::retry(e.to_string())),
+        }
     }
 
     /// Runs `task` as worker `worker`.
@@ -89,7 +163,7 @@ impl Executor {
 
     async fn run_map(
         &self,
-        app: Arc<dyn LoadedApp>,
+        app: AppCode,
         task: &TaskSpec,
         file: &str,
     ) -> Result<TaskCounters, TaskFailure> {
@@ -101,6 +175,12 @@ impl Executor {
             .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
             .map_err(path_failure)?;
         let input_bytes = contents.len() as u64;
+        let app = match app {
+            AppCode::Here(app) => app,
+            AppCode::Isolated(app) => {
+                return self.run_map_isolated(app, task, file, contents).await;
+            }
+        };
         let (path, args, n_reduce) = (file.to_string(), task.args.clone(), task.n_reduce);
         let store = self.store.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -140,6 +220,59 @@ impl Executor {
         })
     }
 
+    /// A map whose app code runs in the executor process; the output comes
+    /// back to this worker's store (in memory if the budget allows, else in
+    /// one scratch file), so the executor's death cannot lose it.
+    async fn run_map_isolated(
+        &self,
+        app: pb::AppRef,
+        task: &TaskSpec,
+        file: &str,
+        contents: Vec<u8>,
+    ) -> Result<TaskCounters, TaskFailure> {
+        let input_bytes = contents.len() as u64;
+        let work_dir = self.store.work_dir().path().map_err(|e| {
+            TaskFailure::retry(format!("cannot create the worker's scratch folder: {e}"))
+        })?;
+        let request = pb::MapRequest {
+            app: Some(app),
+            path: file.to_string(),
+            contents: contents.into(),
+            args: task.args.clone().into(),
+            n_reduce: task.n_reduce,
+            memory_limit: self.store.memory_limit(),
+            work_dir: work_dir.display().to_string(),
+        };
+        let done = match self.isolated(pb::request::Kind::Map(request)).await? {
+            pb::reply::Kind::Map(done) => done,
+            _ => {
+                return Err(TaskFailure::retry(
+                    "the executor answered a map with another reply",
+                ))
+            }
+        };
+        let (partitions, charge) = self
+            .store
+            .adopt(done.partitions)
+            .map_err(|e| TaskFailure::retry(format!("cannot keep the map output: {e}")))?;
+        self.store.insert(
+            task.job(),
+            task.index(),
+            MapOutput {
+                attempt: task.attempt,
+                partitions,
+                charge,
+            },
+        );
+        Ok(TaskCounters {
+            input_bytes,
+            input_records: 1,
+            output_records: done.records,
+            output_bytes: done.bytes,
+            shuffle_bytes: 0,
+        })
+    }
+
     async fn fetch_one(
         &self,
         worker: WorkerId,
@@ -165,12 +298,13 @@ impl Executor {
             message,
             retry: true,
             unreachable: Some(loc.worker),
+            crash: None,
         })
     }
 
     async fn run_reduce(
         &self,
-        app: Arc<dyn LoadedApp>,
+        app: AppCode,
         worker: WorkerId,
         task: &TaskSpec,
         locations: &[Location],
@@ -192,6 +326,47 @@ impl Executor {
             .await?;
         let shuffle_bytes = runs.iter().map(Run::len).sum();
         let buffer = limits.merge_buffer_per_run(runs.len());
+        let job = task.job();
+        let attempt = task.attempt.map_or(0, |a| a.0);
+        let tag = format!("j{job}-w{worker}-a{attempt}-p{}", std::process::id());
+        let app = match app {
+            AppCode::Here(app) => app,
+            AppCode::Isolated(app) => {
+                let runs = runs
+                    .iter()
+                    .map(Run::to_bytes)
+                    .collect::<std::io::Result<Vec<_>>>()
+                    .map_err(|e| {
+                        TaskFailure::retry(format!("cannot read fetched map output: {e}"))
+                    })?;
+                let request = pb::ReduceRequest {
+                    app: Some(app),
+                    runs,
+                    args: task.args.clone().into(),
+                    partition: task.index(),
+                    output_dir: task.output_dir.clone(),
+                    allowed_output: task.confinement.output_roots(),
+                    tag,
+                    buffer: buffer as u64,
+                    job: job.0,
+                };
+                let done = match self.isolated(pb::request::Kind::Reduce(request)).await? {
+                    pb::reply::Kind::Reduce(done) => done,
+                    _ => {
+                        return Err(TaskFailure::retry(
+                            "the executor answered a reduce with another reply",
+                        ))
+                    }
+                };
+                return Ok(TaskCounters {
+                    input_bytes: 0,
+                    input_records: 0,
+                    output_records: done.records,
+                    output_bytes: done.bytes,
+                    shuffle_bytes,
+                });
+            }
+        };
         // Opened once beneath the job's allowed folder; the output is
         // created and renamed inside it by descriptor.
         let (confinement, dir) = (task.confinement.clone(), task.output_dir.clone());
@@ -200,9 +375,6 @@ impl Executor {
             .map_err(|e| TaskFailure::fatal(format!("opening the output crashed: {e}")))?
             .map_err(path_failure)?;
         let (args, r) = (task.args.clone(), task.index());
-        let job = task.job();
-        let attempt = task.attempt.map_or(0, |a| a.0);
-        let tag = format!("j{job}-w{worker}-a{attempt}-p{}", std::process::id());
         let stats = tokio::task::spawn_blocking(move || {
             let stats = reduce_to_file(&*app, runs, buffer, &args, &dir, r, &tag)?;
             remove_stale_temporaries(&dir, job, r);
@@ -233,7 +405,7 @@ impl Executor {
 /// earlier attempts whose worker died between creating and renaming them.
 /// (Another job writing into the same folder has another job id in its
 /// temporaries' names and is left alone.)
-fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
+pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
     let prefix = format!(".mr-out-{r}.j{job}-");
     let Ok(names) = dir.names() else {
         return;
@@ -248,10 +420,15 @@ fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
 /// A job path that could not be used: refused by the job's confinement,
 /// not a regular file, or unreadable. Another attempt would fare the same.
 fn path_failure(e: PathError) -> TaskFailure {
+    TaskFailure::fatal(path_message(&e))
+}
+
+/// The message for a job path that could not be used.
+pub(super) fn path_message(e: &PathError) -> String {
     if e.is_refusal() {
-        TaskFailure::fatal(format!("permission denied: {e}"))
+        format!("permission denied: {e}")
     } else {
-        TaskFailure::fatal(e.to_string())
+        e.to_string()
     }
 }
 

@@ -9,14 +9,21 @@
 //! reduce and writes `mr-out-<r>` atomically ([`reduce_task`]). Its gRPC
 //! service ([`service`]) serves the held runs to other workers.
 //!
-//! App code runs on blocking threads, and every app error or panic becomes a
-//! task failure; the worker itself keeps going. When the coordinator is
+//! App code runs in a supervised executor process ([`child`]) when
+//! [`WorkerConfig::executor`] is set (`mr worker`), else on blocking
+//! threads; every app error or panic becomes a task failure, and an
+//! executor that dies becomes a failure carrying how it died (evidence the
+//! coordinator holds against the task); the worker itself keeps going and
+//! keeps its map output, in its `--work-dir` for a successor when asked
+//! ([`held`]). When the coordinator is
 //! unreachable it retries with backoff; when told it was declared dead it
 //! drops its map output and registers again.
 
+pub mod child;
 pub mod convert;
 pub mod execute;
 pub mod fetch;
+pub mod held;
 pub mod map_task;
 pub mod merge;
 mod node;
@@ -68,6 +75,15 @@ pub struct WorkerConfig {
     pub tls: Option<crate::security::TlsFiles>,
     /// Who may read this worker's map output (the worker token).
     pub auth: crate::security::Auth,
+    /// Keep finished map output in files under `work_dir` (locked for this
+    /// worker) and adopt what a killed predecessor left there, reporting
+    /// it at registration (`mr worker --work-dir` sets it).
+    pub keep_map_output: bool,
+    /// Run app code in executor processes started as `PROGRAM executor`
+    /// (normally this binary: `mr worker` sets it), so that an app crash
+    /// costs one attempt and is reported with its cause; `None` runs app
+    /// code in this process (the embedded cluster, tests).
+    pub executor: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -86,6 +102,8 @@ impl WorkerConfig {
             transport: crate::security::Transport::plain(),
             tls: None,
             auth: crate::security::Auth::open(),
+            executor: None,
+            keep_map_output: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! start over when the coordinator says this worker was declared dead.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::security::AuthChannel;
@@ -9,9 +10,11 @@ use tokio::sync::watch;
 use tonic::{Code, Status};
 use tracing::Instrument;
 
+use super::child::Supervisor;
 use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
+use super::held::HeldDir;
 use super::plugins::PluginSource;
 use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
@@ -19,7 +22,7 @@ use super::{WorkerConfig, WorkerError};
 use crate::core::{TaskCounters, WorkerId};
 use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, RegisterRequest};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, HeldOutput, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -114,10 +117,32 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
 
+    let held = match config.keep_map_output {
+        true => match HeldDir::open(&config.work_dir) {
+            Ok(Some(h)) => Some(Arc::new(h)),
+            Ok(None) => {
+                tracing::warn!(dir = %config.work_dir.display(), "another worker holds this work dir; map output stays in memory");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(dir = %config.work_dir.display(), "cannot keep map output in the work dir: {e}");
+                None
+            }
+        },
+        false => None,
+    };
     let store = MapOutputStore::new(StoreConfig {
         memory_limit: config.memory_limit,
         work_dir: config.work_dir.clone(),
+        held,
     });
+    let adopted = store.adopt_held();
+    if adopted > 0 {
+        tracing::info!(
+            adopted,
+            "adopted map output a predecessor left in the work dir"
+        );
+    }
     let service = WorkerService::new(store.clone(), config.auth.clone());
     let client_token = service.client_token_digest();
     let service = WorkerServer::new(service)
@@ -144,6 +169,7 @@ pub async fn run(
             config.fetch_idle_timeout,
             config.transport.clone(),
         ),
+        config.executor.clone().map(Supervisor::new),
     );
     let node = Node {
         client_token,
@@ -188,7 +214,6 @@ impl Node {
                 return;
             };
             let worker = id.id;
-            self.executor.store().clear();
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
             let stop = self.task_loop(&id, dead_rx).await;
@@ -197,6 +222,7 @@ impl Node {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
                     tracing::warn!(%worker, "coordinator no longer knows this worker; dropping map output and registering again");
+                    self.executor.store().clear();
                 }
             }
         }
@@ -208,8 +234,20 @@ impl Node {
         let mut warned = false;
         loop {
             let mut client = self.client.clone();
+            let held_outputs = self
+                .executor
+                .store()
+                .held_outputs()
+                .into_iter()
+                .map(|(job, map_task, attempt)| HeldOutput {
+                    job_id: job.0,
+                    map_task,
+                    attempt: attempt.0,
+                })
+                .collect();
             let request = RegisterRequest {
                 address: self.advertise.clone(),
+                held_outputs,
             };
             tokio::select! {
                 reply = client.register(request) => match reply {
@@ -302,7 +340,7 @@ impl Node {
         let outcome = tokio::select! {
             r = self.executor.run(id.id, &task) => r,
             _ = self.stopped() => {
-                let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None };
+                let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None, crash: None };
                 let _ = self.report(id, &task, Err(failure)).await;
                 return Some(Stop::Shutdown);
             }

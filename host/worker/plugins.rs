@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::plugin::{LoadedApp, Registry};
+use crate::plugin::{AppEntry, Registry};
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::FetchPluginRequest;
 use crate::security::AuthChannel;
@@ -63,27 +63,23 @@ impl PluginSource {
 
     /// The app `name` with library hash `sha256` (empty from an older
     /// coordinator: the local app of that name).
-    pub async fn app(
-        &self,
-        name: &str,
-        sha256: &str,
-    ) -> Result<Arc<dyn LoadedApp>, PluginSourceError> {
+    pub async fn app(&self, name: &str, sha256: &str) -> Result<AppEntry, PluginSourceError> {
         if sha256.is_empty() {
             return self
                 .registry
                 .get(name)
-                .map(|e| Arc::clone(&e.app))
+                .cloned()
                 .ok_or_else(|| PluginSourceError::NoSuchApp {
                     name: name.to_string(),
                     have: self.registry.names().join(", "),
                 });
         }
         if let Some(entry) = self.registry.by_hash(sha256) {
-            return Ok(entry.app);
+            return Ok(entry);
         }
         let _guard = self.fetching.lock().await;
         if let Some(entry) = self.registry.by_hash(sha256) {
-            return Ok(entry.app);
+            return Ok(entry);
         }
         let bytes = self.fetch(name, sha256).await?;
         let (registry, name, sha) = (
@@ -95,7 +91,14 @@ impl PluginSource {
             .await?
             .map_err(PluginSourceError::Load)?;
         tracing::info!(app = %entry.name, version = %entry.version, sha256, "fetched plugin from the coordinator");
-        Ok(entry.app)
+        Ok(entry)
+    }
+
+    /// A local file holding `entry`'s library (for an executor process to
+    /// load), if there is one: `None` for an app linked in statically.
+    pub fn library_file(&self, entry: &AppEntry) -> Option<std::path::PathBuf> {
+        let original = entry.file.clone().filter(|p| p.is_file());
+        original.or_else(|| self.registry.library_file(&entry.sha256))
     }
 
     async fn fetch(&self, name: &str, sha256: &str) -> Result<Vec<u8>, PluginSourceError> {

@@ -300,6 +300,18 @@ pub struct RunFile {
 }
 
 impl RunFile {
+    /// An existing file, taken over: read and written by offset, removed on
+    /// drop like a scratch file.
+    pub fn adopt(path: PathBuf) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        Ok(RunFile { path, file })
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
     /// Its path.
     pub fn path(&self) -> &Path {
         &self.path

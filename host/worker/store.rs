@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::spill::{Charge, MemoryBudget, MemoryLimits, Run, WorkDir};
+use bytes::Bytes;
+
+use super::held::HeldDir;
+use super::spill::{Charge, DiskRange, MemoryBudget, MemoryLimits, Run, WorkDir};
 use crate::core::{Attempt, JobId};
 
 /// One partition of one map task's output, as a reduce asks for it.
@@ -33,6 +36,8 @@ pub struct StoreConfig {
     pub memory_limit: u64,
     /// The folder in which the worker's scratch folder is created.
     pub work_dir: PathBuf,
+    /// Where finished map output is kept for a successor, if anywhere.
+    pub held: Option<Arc<HeldDir>>,
 }
 
 impl Default for StoreConfig {
@@ -40,6 +45,7 @@ impl Default for StoreConfig {
         StoreConfig {
             memory_limit: super::spill::default_memory_limit(),
             work_dir: std::env::temp_dir(),
+            held: None,
         }
     }
 }
@@ -124,9 +130,11 @@ type Outputs = HashMap<(JobId, u32), Arc<MapOutput>>;
 #[derive(Debug, Clone)]
 pub struct MapOutputStore {
     inner: Arc<Mutex<Outputs>>,
+    memory_limit: u64,
     limits: MemoryLimits,
     memory: Arc<MemoryBudget>,
     work_dir: Arc<WorkDir>,
+    held: Option<Arc<HeldDir>>,
 }
 
 impl Default for MapOutputStore {
@@ -143,9 +151,11 @@ impl MapOutputStore {
         let limits = MemoryLimits::from_limit(config.memory_limit);
         MapOutputStore {
             inner: Arc::default(),
+            memory_limit: config.memory_limit,
             limits,
             memory: Arc::new(MemoryBudget::new(limits.store)),
             work_dir: Arc::new(WorkDir::new(config.work_dir)),
+            held: config.held,
         }
     }
 
@@ -153,6 +163,39 @@ impl MapOutputStore {
         // A panic while holding this lock cannot leave the map half-updated
         // (every operation is a single insert/remove), so poisoning is moot.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The worker's memory limit, in bytes.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
+    }
+
+    /// Takes in map output computed elsewhere (by an executor process): in
+    /// memory, charged to the budget, if it fits; else written to one
+    /// scratch file.
+    pub fn adopt(&self, partitions: Vec<Bytes>) -> std::io::Result<(Vec<Run>, Option<Charge>)> {
+        let total: usize = partitions.iter().map(Bytes::len).sum();
+        if self.memory.try_reserve(total) {
+            let charge = Charge::reserved(Arc::clone(&self.memory), total);
+            return Ok((
+                partitions.into_iter().map(Run::memory).collect(),
+                Some(charge),
+            ));
+        }
+        let file = self.work_dir.create_file("map-output")?;
+        let mut offset = 0;
+        let mut runs = Vec::with_capacity(partitions.len());
+        for part in partitions {
+            file.write_all_at(&part, offset)?;
+            let len = part.len() as u64;
+            runs.push(Run::Disk(DiskRange {
+                file: Arc::clone(&file),
+                offset,
+                len,
+            }));
+            offset += len;
+        }
+        Ok((runs, None))
     }
 
     /// How the worker's memory limit is divided.
@@ -170,10 +213,53 @@ impl MapOutputStore {
         &self.work_dir
     }
 
-    /// Stores a map task's output, replacing any earlier attempt's.
-    pub fn insert(&self, job: JobId, map_task: u32, output: MapOutput) {
+    /// Stores a map task's output, replacing any earlier attempt's; with a
+    /// [`HeldDir`], in its file there (kept in memory if that fails).
+    pub fn insert(&self, job: JobId, map_task: u32, mut output: MapOutput) {
+        if let (Some(held), Some(attempt)) = (&self.held, output.attempt) {
+            match held.persist(job, map_task, attempt, &output.partitions) {
+                Ok(runs) => {
+                    output.partitions = runs;
+                    output.charge = None;
+                }
+                Err(e) => tracing::warn!(%job, map_task, "cannot keep map output on disk: {e}"),
+            }
+        }
         let old = self.lock().insert((job, map_task), Arc::new(output));
         drop(old); // outside the lock: may delete files
+    }
+
+    /// Takes in what a predecessor left in the [`HeldDir`]; how many.
+    pub fn adopt_held(&self) -> usize {
+        let Some(held) = &self.held else {
+            return 0;
+        };
+        let adopted = match held.adopt() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(dir = %held.path().display(), "cannot adopt held map output: {e}");
+                return 0;
+            }
+        };
+        let n = adopted.len();
+        let mut outputs = self.lock();
+        for a in adopted {
+            let output = MapOutput::new(Some(a.attempt), a.partitions);
+            outputs.insert((a.job, a.map_task), Arc::new(output));
+        }
+        n
+    }
+
+    /// Every output held, as `(job, map task, attempt)` (those with a known
+    /// attempt).
+    pub fn held_outputs(&self) -> Vec<(JobId, u32, Attempt)> {
+        let mut held: Vec<_> = self
+            .lock()
+            .iter()
+            .filter_map(|(&(job, map), out)| Some((job, map, out.attempt?)))
+            .collect();
+        held.sort();
+        held
     }
 
     /// One partition of a map task's output: only the attempt asked for,
@@ -319,6 +405,7 @@ mod tests {
         let s = MapOutputStore::new(StoreConfig {
             memory_limit: 1 << 20,
             work_dir: parent.path().to_path_buf(),
+            held: None,
         });
         let file = s.work_dir().create_file("out").unwrap();
         file.write_all_at(b"disk", 0).unwrap();

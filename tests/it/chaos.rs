@@ -11,6 +11,8 @@
 
 use crate::common;
 
+mod storm;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,9 +40,14 @@ const SEEDS: [u64; 3] = [0xc4a0_5001, 0xc4a0_5006, 0xc4a0_5007];
 /// The longest one job may take, kills and recoveries included.
 const JOB_DEADLINE: Duration = Duration::from_secs(30);
 
-/// `N_FILES` deterministic inputs of a few KB: words from a vocabulary
-/// (some non-ASCII) separated by assorted whitespace.
+/// `N_FILES` deterministic inputs of a few KB: see [`inputs_n`].
 fn inputs() -> Vec<(String, Vec<u8>)> {
+    inputs_n(N_FILES)
+}
+
+/// `n` deterministic inputs of a few KB: words from a vocabulary (some
+/// non-ASCII) separated by assorted whitespace.
+fn inputs_n(n: usize) -> Vec<(String, Vec<u8>)> {
     let mut rng = Prng::new(0xc0de_1a97);
     let mut vocabulary: Vec<String> = (0..150).map(|i| format!("w{i:03}")).collect();
     vocabulary.extend(
@@ -60,7 +67,7 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         .map(|s| s.to_string()),
     );
     let separators = [" ", "  ", "\n", "\t", " \r\n", "\u{3000}"];
-    (0..N_FILES)
+    (0..n)
         .map(|f| {
             let mut text = String::new();
             let words = 400 + rng.below(300);

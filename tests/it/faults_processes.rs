@@ -1,7 +1,7 @@
 //! Fault tolerance with real processes: `mr coordinator` (worker timeout
 //! 1 s) and `mr worker`s (heartbeat every 100 ms) from the built binary,
-//! misbehaving through the `chaos` test app (aborting or panicking maps,
-//! slow maps) or through signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT), and a
+//! misbehaving through the `chaos` test app (panicking maps, slow maps;
+//! maps that crash their process are `crashes.rs`) or through signals (SIGKILL, SIGTERM, SIGSTOP/SIGCONT), and a
 //! coordinator that goes away and comes back on the same port.
 //!
 //! Waits poll with deadlines; nothing sleeps to synchronize. Every process
@@ -10,7 +10,6 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -79,79 +78,6 @@ fn entry_of(cluster: &mut Cluster, i: usize) -> Option<serde_json::Value> {
         .into_iter()
         .filter(|w| w["address"] == address.as_str())
         .max_by_key(|w| w["worker_id"].as_u64().unwrap())
-}
-
-#[test]
-fn a_task_that_aborts_its_worker_fails_the_job_after_4_attempts() {
-    let tmp = tempdir_without(&["f03"]);
-    let (paths, _) = small_inputs(tmp.path(), 6);
-    let bad = path_str(&paths[3]);
-    let mut cluster = Cluster::start(tmp.path(), 4);
-    let job = cluster.submit(
-        &paths,
-        &tmp.path().join("out"),
-        "chaos",
-        2,
-        &["--abort-on", "f03"],
-    );
-
-    // Replace every worker that dies, until the job ends.
-    let started = Instant::now();
-    let mut dead: Vec<usize> = Vec::new();
-    let reap = |cluster: &mut Cluster, dead: &mut Vec<usize>| {
-        for i in 0..cluster.workers.len() {
-            if !dead.contains(&i) && !cluster.workers[i].is_running() {
-                eprintln!("{:?}: {} died", started.elapsed(), cluster.workers[i].name);
-                dead.push(i);
-                cluster.add_worker();
-            }
-        }
-    };
-    let status = poll_until(
-        &format!("job {job} to end"),
-        Duration::from_secs(30),
-        || {
-            reap(&mut cluster, &mut dead);
-            let v = cluster.poll(job);
-            (v["done"] == true).then_some(v)
-        },
-    );
-    reap(&mut cluster, &mut dead);
-    eprintln!("{:?}: job ended", started.elapsed());
-
-    let errors = failed_errors(&status);
-    assert_eq!(errors.len(), 1, "{status}");
-    for needle in ["map task 3", bad.as_str(), "lost with its worker 4 times"] {
-        assert!(errors[0].contains(needle), "{needle:?} not in {errors:?}");
-    }
-    assert_eq!(status["counters"]["task_failures"], 4, "{status}");
-    // Exactly the four workers that ran map task 3 died, each by abort().
-    assert_eq!(dead.len(), 4, "dead workers: {dead:?}");
-    for &i in &dead {
-        let s = cluster.workers[i].exit_status().unwrap();
-        assert_eq!(
-            s.signal(),
-            Some(6),
-            "{} ended with {s}, not SIGABRT",
-            cluster.workers[i].name
-        );
-    }
-    // Every worker that did not die is (still, or by now) registered alive.
-    let survivors: Vec<usize> = (0..cluster.workers.len())
-        .filter(|i| !dead.contains(i))
-        .collect();
-    assert!(!survivors.is_empty());
-    for i in survivors {
-        let what = format!("{} to be listed alive", cluster.workers[i].name);
-        poll_until(&what, STEP, || {
-            assert!(
-                cluster.workers[i].is_running(),
-                "{} exited",
-                cluster.workers[i].name
-            );
-            entry_of(&mut cluster, i).filter(|w| w["state"] == "alive")
-        });
-    }
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! - `--fail-on SUBSTR`: map returns an error;
 //! - `--panic-on SUBSTR`: map panics;
 //! - `--abort-on SUBSTR`: map aborts the whole process;
+//! - `--segv-on SUBSTR`: map writes to an unmapped address (SIGSEGV);
+//! - `--exit-on SUBSTR`: map calls `exit(1)`;
+//! - `--mit-crash MAX_MS`: the MIT lab's crash workload: at the start of
+//!   every map and reduce call, exit(1) with probability 0.33, else sleep a
+//!   random 0..MAX_MS ms with probability 0.33;
 //! - `--hang-on SUBSTR`: map sleeps forever;
 //! - `--sleep-ms N`: every map sleeps N ms first;
 //! - `--reduce-sleep-ms N`: every reduce call (one per key) sleeps N ms first;
@@ -51,8 +56,15 @@ impl App for Chaos {
         if matches(args, "--panic-on", input.path)? {
             panic!("chaos: panicking on {} as asked", input.path);
         }
+        maybe_crash(args)?;
         if matches(args, "--abort-on", input.path)? {
             std::process::abort();
+        }
+        if matches(args, "--segv-on", input.path)? {
+            segfault();
+        }
+        if matches(args, "--exit-on", input.path)? {
+            std::process::exit(1);
         }
         if matches(args, "--hang-on", input.path)? {
             loop {
@@ -78,6 +90,7 @@ impl App for Chaos {
                 .map_err(|_| AppError::msg(format!("bad --reduce-sleep-ms {ms:?}")))?;
             std::thread::sleep(Duration::from_millis(ms));
         }
+        maybe_crash(args)?;
         let key_text = String::from_utf8_lossy(key);
         if args.option(&["--reduce-fail-on"])? == Some(&*key_text) {
             return Err(AppError::msg(format!(
@@ -103,6 +116,46 @@ impl Chaos {
     fn sum(&self, _key: &[u8], values: &mut dyn Values, _: &Args<'_>) -> Result<Vec<u8>, AppError> {
         Ok(encode_u64(sum_u64(values)?).to_vec())
     }
+}
+
+/// Writes to an address that is never mapped: the process dies of SIGSEGV.
+fn segfault() -> ! {
+    let unmapped = 0x10 as *mut u8;
+    // SAFETY: not safe at all, on purpose: the write faults and the kernel
+    // kills the process before anything else happens.
+    unsafe { unmapped.write_volatile(1) };
+    unreachable!("a write to address 0x10 returned")
+}
+
+/// A random number in `0..n` (fresh keys per process and per call).
+fn random_below(n: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish() % n.max(1)
+}
+
+/// `--mit-crash MAX_MS`: exit with probability 0.33, else sleep up to
+/// `MAX_MS` with probability 0.33 (the MIT 6.5840 lab's `crash` app).
+fn maybe_crash(args: &Args<'_>) -> Result<(), AppError> {
+    let Some(max) = args.option(&["--mit-crash"])? else {
+        return Ok(());
+    };
+    let max: u64 = max
+        .parse()
+        .map_err(|_| AppError::msg(format!("bad --mit-crash {max:?}")))?;
+    let roll = random_below(1000);
+    if roll < 330 {
+        std::process::exit(1);
+    }
+    if roll < 660 {
+        std::thread::sleep(Duration::from_millis(random_below(max + 1)));
+    }
+    Ok(())
 }
 
 export_app!(Chaos);

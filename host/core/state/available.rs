@@ -51,6 +51,11 @@ impl Available {
         }
     }
 
+    /// Withdraws one task (it is no longer pending).
+    pub fn remove(&mut self, task: TaskId) {
+        self.0.remove(&task);
+    }
+
     /// Withdraws every task of `job` (it ended).
     pub fn withdraw(&mut self, job: &Job) {
         for t in job.all_ids() {

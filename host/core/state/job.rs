@@ -2,14 +2,18 @@
 //! a single job. Touches nothing but the job; the façade carries each transition's
 //! consequences to the workers and the queue of available tasks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::blame::crash_limit;
 use super::task::{Task, TaskState};
+
+mod parked;
+
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use crate::core::messages::{JobSpec, TaskCounters};
+use crate::core::messages::{Failure, JobSpec, TaskCounters};
 
 /// A job's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +66,8 @@ pub struct Counters {
 /// What a job must do after a task attempt failed or was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Nothing changed (a stale loss).
+    /// Nothing changed (a stale loss), or the task was parked (see
+    /// [`TaskState::Parked`]): nothing to offer.
     Unchanged,
     /// The task is pending again and may be offered.
     Retry,
@@ -107,6 +112,11 @@ pub struct Job {
     /// data and are told to drop it when the job ends).
     touched: BTreeSet<WorkerId>,
     errors: Vec<String>,
+    /// Fetch failures reported against each map worker since it last lost
+    /// its output of this job.
+    fetch_failures: BTreeMap<WorkerId, u32>,
+    /// The last crash `(cause, error)` of each parked task.
+    last_crash: BTreeMap<TaskId, (String, String)>,
     counters: Counters,
     submitted_at: Instant,
     finished_at: Option<Instant>,
@@ -128,6 +138,8 @@ impl Job {
             blocked_on: BTreeSet::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
+            fetch_failures: BTreeMap::new(),
+            last_crash: BTreeMap::new(),
             counters: Counters::default(),
             submitted_at: now,
             finished_at: None,
@@ -308,18 +320,43 @@ impl Job {
     }
 
     /// Applies a current failure report: the task is pending again, and the
-    /// job fails if the failure is final or the task failed `max` times.
+    /// job fails if the failure is final, the task failed retryably `max`
+    /// times, or it crashed its process too often in a row (see
+    /// [`crash_limit`]).
     pub fn fail(
         &mut self,
         task: TaskId,
-        error: &str,
-        retry: bool,
+        failure: &Failure,
         max: u32,
     ) -> Result<Verdict, CoreError> {
         let describe = self.describe(task);
+        self.task(task)?;
         self.counters.task_failures += 1;
+        let error = &failure.error;
+        if let Some(cause) = &failure.crash {
+            let other_crashes = self.other_crashes(task);
+            let t = self.task_mut(task)?;
+            let n = t.crash();
+            if other_crashes == 0 && n >= max && n < crash_limit(max, 1) {
+                // Crashing alone so far: wait for the others' evidence.
+                t.park();
+                self.last_crash.insert(task, (cause.clone(), error.clone()));
+                return Ok(Verdict::Unchanged);
+            }
+            if n >= crash_limit(max, other_crashes) {
+                self.fail_crashing(task, n, cause, error);
+                return Ok(Verdict::FailJob);
+            }
+            return Ok(Verdict::Retry);
+        }
+        if let (true, Some(peer)) = (failure.retry, failure.unreachable) {
+            // The peer's fault, not the task's: never held against it.
+            self.task_mut(task)?.release_after_fetch();
+            *self.fetch_failures.entry(peer).or_insert(0) += 1;
+            return Ok(Verdict::Retry);
+        }
         let t = self.task_mut(task)?;
-        if !retry {
+        if !failure.retry {
             t.reset();
             self.errors.push(format!("{describe} failed: {error}"));
             return Ok(Verdict::FailJob);
@@ -334,25 +371,39 @@ impl Job {
         Ok(Verdict::Retry)
     }
 
-    /// `task` was running on `worker`, which died: pending again, or the job
-    /// fails once the task has been lost `max` times.
-    pub fn lose_running(&mut self, task: TaskId, worker: WorkerId, max: u32) -> Verdict {
+    /// `task` was running on `worker`, which was lost without evidence
+    /// against the task (timed out, killed from outside, cut off): pending
+    /// again, however often it happens; nothing is held against the task.
+    pub fn lose_running(&mut self, task: TaskId, worker: WorkerId) -> Verdict {
         if self.state.is_ended() {
             return Verdict::Unchanged;
         }
-        let describe = self.describe(task);
-        let Some(lost) = self.task_mut(task).ok().and_then(|t| t.lose(worker)) else {
+        if !self.task_mut(task).is_ok_and(|t| t.lose(worker)) {
             return Verdict::Unchanged;
-        };
-        self.counters.task_failures += 1;
-        if lost >= max {
-            self.errors.push(format!(
-                "{describe} was lost with its worker {lost} times (last on worker {worker}); \
-                 the task may be crashing its worker"
-            ));
-            return Verdict::FailJob;
         }
+        self.counters.task_failures += 1;
         Verdict::Retry
+    }
+
+    /// `worker` holds `attempt`'s output of map `task`, left on its machine
+    /// by a predecessor (a worker restarted on the same `--work-dir`):
+    /// see `Task::adopt`. `None` if nothing changed, else the predecessor
+    /// it came from (`Some(None)`: the output had been lost).
+    pub fn adopt_output(
+        &mut self,
+        task: TaskId,
+        attempt: Attempt,
+        worker: WorkerId,
+    ) -> Option<Option<WorkerId>> {
+        if self.state.is_ended() || task.phase != Phase::Map {
+            return None;
+        }
+        let from = self.task_mut(task).ok()?.adopt(worker, attempt)?;
+        if from.is_none() {
+            self.maps_done += 1;
+        }
+        self.touched.insert(worker);
+        Some(from)
     }
 
     /// Map `task`'s output lived on `worker`, which died: the map must run
@@ -365,7 +416,29 @@ impl Job {
             return false;
         }
         self.maps_done -= 1;
+        self.fetch_failures.remove(&worker);
         true
+    }
+
+    /// Fetch failures reported against `peer` (alive or not) since it last
+    /// lost its output of this job.
+    pub fn fetch_failures(&self, peer: WorkerId) -> u32 {
+        self.fetch_failures.get(&peer).copied().unwrap_or(0)
+    }
+
+    /// Every map whose output `peer` holds is pending again (reduces could
+    /// not fetch it too often: Hadoop's rule for re-executing a map); the
+    /// maps to offer.
+    pub fn lose_outputs_of(&mut self, peer: WorkerId) -> Vec<TaskId> {
+        self.fetch_failures.remove(&peer);
+        let held: Vec<TaskId> = self
+            .map_outputs()
+            .filter(|&(_, _, w)| w == peer)
+            .map(|(i, _, _)| TaskId::map(self.id, i))
+            .collect();
+        held.into_iter()
+            .filter(|&t| self.lose_output(t, peer))
+            .collect()
     }
 
     /// The job's reduces wait until `peer` proves alive or dies.

@@ -1,7 +1,8 @@
 //! The core's state, in one place: tasks and their [`TaskState`]
-//! (`task.rs`), a job and its [`JobState`] (`job.rs`), all jobs (`jobs.rs`),
+//! (`task.rs`), a job and its [`JobState`] (`job.rs`; its parked tasks in
+//! `job/parked.rs`), all jobs (`jobs.rs`),
 //! workers (`worker.rs`) and the ordered set of available tasks
-//! (`available.rs`).
+//! (`available.rs`); how many crashes in a row fail a task (`blame.rs`).
 //!
 //! Each type keeps its fields private and offers the transitions that touch
 //! only itself. Imports point one way: a job drives its tasks, `Jobs` holds
@@ -10,6 +11,7 @@
 //! and carries each transition's consequences to the other parts.
 
 mod available;
+mod blame;
 mod job;
 mod jobs;
 mod task;

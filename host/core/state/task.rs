@@ -18,6 +18,12 @@ pub enum TaskState {
     },
     /// Finished; for a map, `worker` holds the output.
     Done { worker: WorkerId, attempt: Attempt },
+    /// Crashed its process `max_task_attempts` times in a row while none of
+    /// the job's other tasks ever crashed: not offered until the others
+    /// tell whether the app is flaky (they crash too, or ran too few times
+    /// to tell: run it again) or this input is poison (they all ran clean,
+    /// often enough: fail the job).
+    Parked,
 }
 
 /// One task and its history.
@@ -26,10 +32,18 @@ pub struct Task {
     state: TaskState,
     /// Attempts handed out so far (the last attempt number).
     attempts: u32,
-    /// Attempts lost because their worker died.
+    /// Attempts lost because their worker died, without evidence against
+    /// the task: never held against it.
     lost: u32,
     /// Retryable failures reported.
     retries: u32,
+    /// Attempts that crashed the process running them, in all.
+    crashes: u32,
+    /// Attempts that ran the app and ended without a crash (finished or
+    /// failed retryably).
+    clean: u32,
+    /// Crashes since the last attempt that ended otherwise.
+    crash_streak: u32,
 }
 
 impl Task {
@@ -40,6 +54,9 @@ impl Task {
             attempts: 0,
             lost: 0,
             retries: 0,
+            crashes: 0,
+            clean: 0,
+            crash_streak: 0,
         }
     }
 
@@ -83,6 +100,16 @@ impl Task {
         self.state = TaskState::Pending;
     }
 
+    /// Set aside after its last crash (see [`TaskState::Parked`]).
+    pub fn park(&mut self) {
+        self.state = TaskState::Parked;
+    }
+
+    /// The run of crashes so far.
+    pub fn crash_streak(&self) -> u32 {
+        self.crash_streak
+    }
+
     /// The running attempt finished on `worker`: done, and how long it ran.
     /// `None` if it was not running.
     pub fn finish(&mut self, worker: WorkerId, now: Instant) -> Option<(Attempt, Duration)> {
@@ -90,6 +117,8 @@ impl Task {
             return None;
         };
         self.state = TaskState::Done { worker, attempt };
+        self.clean += 1;
+        self.crash_streak = 0;
         Some((attempt, now.saturating_duration_since(since)))
     }
 
@@ -97,19 +126,66 @@ impl Task {
     /// such failures so far.
     pub fn retry(&mut self) -> u32 {
         self.state = TaskState::Pending;
+        self.clean += 1;
+        self.crash_streak = 0;
         self.retries += 1;
         self.retries
     }
 
-    /// The attempt running on `worker` was lost with it: pending again; the
-    /// number of such losses so far. `None` if it was not running there.
-    pub fn lose(&mut self, worker: WorkerId) -> Option<u32> {
+    /// The running attempt could not fetch map output from a peer: pending
+    /// again, nothing held against it (the run of crashes ends).
+    pub fn release_after_fetch(&mut self) {
+        self.state = TaskState::Pending;
+        self.crash_streak = 0;
+    }
+
+    /// The running attempt crashed the process running it: pending again;
+    /// the number of crashes in a row so far.
+    pub fn crash(&mut self) -> u32 {
+        self.state = TaskState::Pending;
+        self.crashes += 1;
+        self.crash_streak += 1;
+        self.crash_streak
+    }
+
+    /// Attempts that crashed the process running them, in all.
+    pub fn crashes(&self) -> u32 {
+        self.crashes
+    }
+
+    /// Attempts that ended without a crash, in all.
+    pub fn clean(&self) -> u32 {
+        self.clean
+    }
+
+    /// The attempt running on `worker` was lost with it, without evidence
+    /// against the task: pending again, nothing held against it. Whether it
+    /// was running there.
+    pub fn lose(&mut self, worker: WorkerId) -> bool {
         if !self.is_running_on(worker) {
-            return None;
+            return false;
         }
         self.state = TaskState::Pending;
         self.lost += 1;
-        Some(self.lost)
+        true
+    }
+
+    /// `worker` holds the output of `attempt` of this map, left by a
+    /// predecessor on its machine: done on `worker` if the task was pending
+    /// (that output was lost) or done with the same attempt elsewhere (the
+    /// predecessor). Returns the predecessor, `Some(None)` for a pending
+    /// task, `None` if nothing changed.
+    pub fn adopt(&mut self, worker: WorkerId, attempt: Attempt) -> Option<Option<WorkerId>> {
+        let from = match self.state {
+            TaskState::Pending if (1..=self.attempts).contains(&attempt.0) => None,
+            TaskState::Done {
+                worker: w,
+                attempt: a,
+            } if a == attempt && w != worker => Some(w),
+            _ => return None,
+        };
+        self.state = TaskState::Done { worker, attempt };
+        Some(from)
     }
 
     /// Its finished output lived on `worker`, which died: pending again.

@@ -1,6 +1,6 @@
 //! Task failures: non-retryable ones fail the job at once, retryable ones
-//! and tasks lost with their workers are retried up to `max_task_attempts`
-//! times; unreachable map workers hold a job's reduces; cancellation.
+//! are retried up to `max_task_attempts` times, tasks lost with their
+//! workers are re-run however often (crashes with evidence: `crashes.rs`); unreachable map workers hold a job's reduces; cancellation.
 
 use super::*;
 
@@ -70,41 +70,31 @@ fn a_non_retryable_reduce_failure_names_the_reduce() {
 }
 
 #[test]
-fn a_task_lost_with_its_worker_four_times_fails_the_job() {
+fn a_task_lost_with_its_worker_any_number_of_times_is_still_rerun() {
     let t0 = Instant::now();
     let mut s = new_sched();
     submit(&mut s, 2, 1, t0);
     let keeper = register1(&mut s, t0);
     assert_eq!(run_one(&mut s, keeper, t0), Some(m(0, 0)));
     let mut now = t0;
-    let mut crashed = Vec::new();
-    for attempt in 1..=4 {
+    let mut lost = Vec::new();
+    for attempt in 1..=10 {
         assert_eq!(state(&s, JobId(0)), JobState::Running);
         let w = register1(&mut s, now);
         let a = must_ask(&mut s, w, now);
         assert_eq!(a, assignment(spec(2, 1), m(0, 1), attempt, vec![]));
         now = outlive(&mut s, &[keeper], now);
-        crashed.push(w);
+        lost.push(w);
     }
     let st = s.job_status(JobId(0)).unwrap();
-    assert_eq!(st.state, JobState::Failed);
-    let last = crashed[3];
-    assert_eq!(
-        st.errors,
-        vec![format!(
-            "map task 1 (input f1) was lost with its worker 4 times (last on worker {last}); \
-             the task may be crashing its worker"
-        )]
-    );
-    assert_eq!(st.counters.task_attempts, 5);
-    assert_eq!(st.counters.task_failures, 4);
-    let mut expected: Vec<Event> = crashed.iter().map(|&w| Event::WorkerDied(w)).collect();
-    expected.push(Event::JobEnded {
-        job: JobId(0),
-        workers: vec![(keeper, at(keeper))],
-    });
-    assert_eq!(events(&mut s), expected);
-    assert_eq!(ask(&mut s, keeper, now), None);
+    assert_eq!(st.state, JobState::Running, "{:?}", st.errors);
+    assert_eq!(st.counters.task_attempts, 11);
+    assert_eq!(st.counters.task_failures, 10);
+    let died: Vec<Event> = lost.iter().map(|&w| Event::WorkerDied(w)).collect();
+    assert_eq!(events(&mut s), died);
+    // The eleventh attempt finishes and the job goes on to succeed.
+    assert_eq!(drain(&mut s, keeper, now), vec![m(0, 1), r(0, 0)]);
+    assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
 }
 
 #[test]

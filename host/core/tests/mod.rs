@@ -25,6 +25,7 @@ use crate::core::{
     ReportOutcome, Scheduler, SchedulerConfig, TaskCounters, TaskId, WorkerId,
 };
 
+mod crashes;
 mod failures;
 mod faults;
 mod fifo;
@@ -146,6 +147,17 @@ fn failure(error: &str, retry: bool, unreachable: Option<WorkerId>) -> Failure {
         error: error.to_string(),
         retry,
         unreachable,
+        crash: None,
+    }
+}
+
+/// A crash with evidence: the process running the task died of `cause`.
+fn crash(cause: &str) -> Failure {
+    Failure {
+        error: format!("the executor died: {cause}"),
+        retry: true,
+        unreachable: None,
+        crash: Some(cause.to_string()),
     }
 }
 

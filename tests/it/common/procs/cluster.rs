@@ -142,8 +142,13 @@ impl Cluster {
 
     /// Starts one more worker; returns its index.
     pub fn add_worker(&mut self) -> usize {
+        self.add_worker_with(&[])
+    }
+
+    /// Starts one more worker with `extra` arguments; returns its index.
+    pub fn add_worker_with(&mut self, extra: &[OsString]) -> usize {
         let i = self.workers.len();
-        let args: Vec<OsString> = vec![
+        let mut args: Vec<OsString> = vec![
             "worker".into(),
             "--coordinator".into(),
             self.url.clone().into(),
@@ -152,6 +157,7 @@ impl Cluster {
             "--heartbeat-interval-ms".into(),
             self.config.heartbeat_ms.to_string().into(),
         ];
+        args.extend_from_slice(extra);
         self.workers
             .push(Server::spawn(&self.logs, &format!("worker-{i}"), &args));
         i

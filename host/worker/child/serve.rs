@@ -1,0 +1,173 @@
+//! The executor process (`mr executor`): runs app code for its worker.
+//!
+//! It reads one request at a time from stdin and writes each reply to what
+//! was its stdout when it started; stdout itself is pointed at stderr first,
+//! so an app that prints cannot corrupt the replies. It dies with its
+//! worker (the parent-death signal) and ends when stdin closes. App errors
+//! and panics become `Failed` replies; anything that kills the process is
+//! for the worker to see.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prost::Message;
+
+use super::{read_frame, write_frame};
+use crate::core::JobId;
+use crate::plugin::{LoadedApp, Registry};
+use crate::proto::executor as pb;
+use crate::security::Confinement;
+use crate::worker::execute::{path_message, remove_stale_temporaries};
+use crate::worker::map_task::{run_map, MapConfig};
+use crate::worker::reduce_task::reduce_to_file;
+use crate::worker::spill::{MemoryBudget, MemoryLimits, Run, WorkDir};
+
+/// Why the executor process stopped other than at the end of its input.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The pipes to the worker failed.
+    #[error("executor pipe: {0}")]
+    Io(#[from] io::Error),
+    /// The worker sent something that is not a request.
+    #[error("malformed request from the worker: {0}")]
+    Decode(#[from] prost::DecodeError),
+}
+
+/// Runs the executor loop until stdin closes.
+pub fn run_executor() -> Result<(), ExecutorError> {
+    // Die with the worker, even if it is SIGKILLed mid-task.
+    if let Err(e) =
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+    {
+        tracing::warn!("cannot ask to die with the worker: {e}");
+    }
+    let replies = rustix::io::dup(io::stdout()).map_err(io::Error::from)?;
+    rustix::stdio::dup2_stdout(io::stderr()).map_err(io::Error::from)?;
+    let mut replies = File::from(replies);
+    let mut requests = io::stdin().lock();
+    let mut apps = Apps::default();
+    while let Some(frame) = read_frame(&mut requests)? {
+        let request = pb::Request::decode(&*frame)?;
+        let reply = handle(&mut apps, request);
+        write_frame(&mut replies, &reply.encode_to_vec())?;
+    }
+    Ok(())
+}
+
+/// Apps loaded so far, by library path and hash (a library stays loaded).
+#[derive(Default)]
+struct Apps {
+    loaded: HashMap<(String, String), Arc<dyn LoadedApp>>,
+}
+
+impl Apps {
+    fn get(&mut self, app: Option<&pb::AppRef>) -> Result<Arc<dyn LoadedApp>, String> {
+        let app = app.ok_or("the request names no app")?;
+        let key = (app.library.clone(), app.sha256.clone());
+        if let Some(loaded) = self.loaded.get(&key) {
+            return Ok(Arc::clone(loaded));
+        }
+        let mut registry = Registry::new();
+        let path = PathBuf::from(&app.library);
+        registry
+            .load_file(&path)
+            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+        let entry = registry.get(&app.name).ok_or_else(|| {
+            let why = registry.problems().first().map_or_else(
+                || "it exports another app".to_string(),
+                |p| p.reason.clone(),
+            );
+            format!(
+                "cannot load app {} from {}: {why}",
+                app.name,
+                path.display()
+            )
+        })?;
+        if !app.sha256.is_empty() && entry.sha256 != app.sha256 {
+            return Err(format!(
+                "{} has SHA-256 {}, expected {}",
+                path.display(),
+                entry.sha256,
+                app.sha256
+            ));
+        }
+        self.loaded.insert(key, Arc::clone(&entry.app));
+        Ok(Arc::clone(&entry.app))
+    }
+}
+
+fn handle(apps: &mut Apps, request: pb::Request) -> pb::Reply {
+    let kind = match request.kind {
+        Some(pb::request::Kind::Map(m)) => map(apps, m).map(pb::reply::Kind::Map),
+        Some(pb::request::Kind::Reduce(r)) => reduce(apps, r).map(pb::reply::Kind::Reduce),
+        None => Err(pb::Failed {
+            message: "empty request from the worker".into(),
+            retry: true,
+        }),
+    };
+    pb::Reply {
+        kind: Some(kind.unwrap_or_else(pb::reply::Kind::Failed)),
+    }
+}
+
+fn fatal(message: impl Into<String>) -> pb::Failed {
+    pb::Failed {
+        message: message.into(),
+        retry: false,
+    }
+}
+
+fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
+    // A library that will not load on this machine may load on another.
+    let app = apps.get(m.app.as_ref()).map_err(|message| pb::Failed {
+        message,
+        retry: true,
+    })?;
+    let limits = MemoryLimits::from_limit(m.memory_limit);
+    let memory = Arc::new(MemoryBudget::new(limits.store));
+    let work_dir = WorkDir::new(&m.work_dir);
+    let cfg = MapConfig {
+        limits,
+        memory: &memory,
+        work_dir: &work_dir,
+    };
+    let result = run_map(&*app, &m.path, &m.contents, &m.args, m.n_reduce, cfg).map_err(fatal)?;
+    let partitions = result
+        .partitions
+        .iter()
+        .map(Run::to_bytes)
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| pb::Failed {
+            message: format!("cannot read back spilled map output: {e}"),
+            retry: true,
+        })?;
+    Ok(pb::MapDone {
+        partitions,
+        records: result.stats.records,
+        bytes: result.stats.bytes,
+        spills: result.stats.spills,
+    })
+}
+
+fn reduce(apps: &mut Apps, r: pb::ReduceRequest) -> Result<pb::ReduceDone, pb::Failed> {
+    let app = apps.get(r.app.as_ref()).map_err(|message| pb::Failed {
+        message,
+        retry: true,
+    })?;
+    let confinement = Confinement::from_roots(Vec::new(), r.allowed_output);
+    let dir = confinement
+        .open_output(&r.output_dir)
+        .map_err(|e| fatal(path_message(&e)))?;
+    let runs = r.runs.into_iter().map(Run::memory).collect();
+    let buffer = usize::try_from(r.buffer).unwrap_or(usize::MAX);
+    let stats = reduce_to_file(&*app, runs, buffer, &r.args, &dir, r.partition, &r.tag)
+        .map_err(|e| fatal(e.to_string()))?;
+    remove_stale_temporaries(&dir, JobId(r.job), r.partition);
+    Ok(pb::ReduceDone {
+        records: stats.records,
+        bytes: stats.bytes,
+    })
+}
