@@ -10,6 +10,7 @@
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
+use plugin_api::split::LineSplit;
 use rustix::io::Errno;
 
 use super::open::{self, OutputDir};
@@ -346,6 +347,14 @@ impl Confinement {
         located.open_regular(open::probe_flags()).map(drop)
     }
 
+    /// Checks a folder an input pattern or folder is listed from (the
+    /// coordinator, before listing it): it must be written beneath an
+    /// allowed input folder. (Each file found is then checked with
+    /// [`Confinement::check_input`].)
+    pub fn check_input_folder(&self, path: &str) -> Result<(), PathError> {
+        Self::locate("input", &self.inputs, path).map(drop)
+    }
+
     /// Checks an output directory, which need not exist yet (the
     /// coordinator): its existing part must resolve beneath an allowed
     /// folder, and its missing part be plain names. Without allowed output
@@ -365,6 +374,24 @@ impl Confinement {
         let located = Self::locate("input", &self.inputs, path)?;
         let fd = located.open_regular(open::input_flags())?;
         open::read_opened(fd).map_err(|source| PathError::Read {
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    /// Reads the line records that start in `[offset, offset + len)` of an
+    /// input (a worker), opened as [`Confinement::read_input`] opens it and
+    /// read by position through that descriptor: memory is bounded by the
+    /// range plus the tail of its last line.
+    pub fn read_input_lines(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<LineSplit, PathError> {
+        let located = Self::locate("input", &self.inputs, path)?;
+        let fd = located.open_regular(open::input_flags())?;
+        open::read_opened_lines(fd, offset, len).map_err(|source| PathError::Read {
             path: path.to_string(),
             source,
         })

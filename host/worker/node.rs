@@ -246,6 +246,7 @@ impl Node {
                 coordinator_epoch: id.epoch,
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
+                reads_splits: true,
             };
             let started = tokio::time::Instant::now();
             let reply = tokio::select! {

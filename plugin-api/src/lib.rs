@@ -36,6 +36,8 @@
 //! - [`args`] parses job arguments (`mr submit ... -- ARGS`);
 //! - [`error`] defines [`AppError`];
 //! - [`testing`] helps unit-test an app without the engine;
+//! - [`split`] has [`InputFormat`] and the line-record rule that cuts a
+//!   file into splits;
 //! - [`value`] has the `u64` value helpers and the default output format;
 //! - [`frame`] has the length-delimited framing (the engine's one frame
 //!   encoder and decoder) and the default partition hash;
@@ -48,6 +50,7 @@ pub mod app;
 pub mod args;
 pub mod error;
 pub mod frame;
+pub mod split;
 pub mod testing;
 pub mod value;
 
@@ -55,6 +58,7 @@ pub use app::{App, Emit, MapInput, Partitioner, Records, Reducer, Values};
 pub use args::Args;
 pub use error::AppError;
 pub use frame::ihash;
+pub use split::InputFormat;
 pub use value::{decode_u64, encode_u64, sum_u64, ValueError};
 
 /// Exports `$app` (a type implementing [`App`] and [`Default`]) as this

@@ -103,6 +103,8 @@ fn submission(
         n_reduce: 3,
         args: args.iter().map(|s| s.to_string()).collect(),
         overwrite: false,
+        split_size: 0,
+        recursive: false,
     }
 }
 
@@ -148,6 +150,7 @@ fn raw_request(files: &[&str], output_dir: &str, app: &str, n_reduce: u32) -> pb
         n_reduce,
         args: Vec::new(),
         overwrite: false,
+        ..Default::default()
     }
 }
 
@@ -220,6 +223,8 @@ async fn malformed_submissions_are_invalid_arguments() {
             n_reduce: 1,
             args: vec![],
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         })
         .await
         .expect_err("unknown app");

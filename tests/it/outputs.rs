@@ -32,6 +32,8 @@ fn wc_job(files: &[std::path::PathBuf], out: &Path, overwrite: bool) -> Submissi
         n_reduce: 3,
         args: Vec::new(),
         overwrite,
+        split_size: 0,
+        recursive: false,
     }
 }
 

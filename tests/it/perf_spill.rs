@@ -67,6 +67,8 @@ async fn run(
             n_reduce,
             args: args.iter().map(|s| s.to_string()).collect(),
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         })
         .await
         .expect("submitting");

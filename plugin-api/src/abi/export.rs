@@ -47,6 +47,8 @@ pub fn module_for<T: Instance>(version: &'static str) -> AppModuleRef {
             RNone
         },
         format: format_shim::<T>,
+        input_format: input_format_shim::<T>,
+        map_at: map_at_shim::<T>,
     }
     .leak_into_prefix()
 }
@@ -112,14 +114,35 @@ extern "C" fn map_shim<T: Instance>(
     args: RSlice<'_, u8>,
     emit: EmitFfi,
 ) -> RResult<(), RString> {
+    map_at_shim::<T>(path, 0, contents, args, emit)
+}
+
+extern "C" fn map_at_shim<T: Instance>(
+    path: RStr<'_>,
+    offset: u64,
+    contents: RSlice<'_, u8>,
+    args: RSlice<'_, u8>,
+    emit: EmitFfi,
+) -> RResult<(), RString> {
     guarded(|| {
         let input = MapInput {
             path: path.as_str(),
             contents: contents.as_slice(),
             args: Args::new(args.as_slice()),
+            offset,
         };
         T::instance().map(&input, &mut PluginEmit(emit))
     })
+}
+
+extern "C" fn input_format_shim<T: Instance>(args: RSlice<'_, u8>) -> u32 {
+    // A panic reads as the safe answer, whole files.
+    catch_unwind(AssertUnwindSafe(|| {
+        T::instance()
+            .input_format(&Args::new(args.as_slice()))
+            .to_code()
+    }))
+    .unwrap_or(0)
 }
 
 extern "C" fn reduce_shim<T: Instance>(

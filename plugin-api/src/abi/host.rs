@@ -59,10 +59,21 @@ impl Module {
         self.0.partition().is_some()
     }
 
-    /// Calls [`App::map`].
+    /// The app's input format for a job with `args` (whole files for an
+    /// app built before input splits).
+    pub fn input_format(&self, args: &[u8]) -> crate::InputFormat {
+        match self.0.input_format() {
+            Some(f) => crate::InputFormat::from_code(f(args.into())),
+            None => crate::InputFormat::WholeFiles,
+        }
+    }
+
+    /// Calls [`App::map`] on input that starts at `offset` in its file (an
+    /// app built before input splits only gets whole files, offset 0).
     pub fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
@@ -75,7 +86,10 @@ impl Module {
             ctx: &mut ctx as *mut EmitCtx<'_> as *mut c_void,
             emit: emit_trampoline,
         };
-        let result = (self.0.map())(path.into(), contents.into(), args.into(), ffi);
+        let result = match self.0.map_at() {
+            Some(map_at) => map_at(path.into(), offset, contents.into(), args.into(), ffi),
+            None => (self.0.map())(path.into(), contents.into(), args.into(), ffi),
+        };
         if ctx.panicked {
             return Err(HOST_PANIC.to_string());
         }

@@ -105,6 +105,20 @@ pub struct AppModule {
     /// [`crate::App::format`]: records, output.
     #[sabi(last_prefix_field)]
     pub format: extern "C" fn(RecordsFfi, SinkFfi) -> RResult<(), RString>,
+    /// Added (input splits): [`crate::App::input_format`] for the job's
+    /// args, as [`crate::InputFormat::to_code`]. Absent in older apps: whole
+    /// files.
+    pub input_format: extern "C" fn(RSlice<'_, u8>) -> u32,
+    /// Added (input splits): [`crate::App::map`] with the input's offset in
+    /// its file: path, offset, contents, args, sink. Absent in older apps,
+    /// which only ever get whole files (offset 0) through `map`.
+    pub map_at: extern "C" fn(
+        RStr<'_>,
+        u64,
+        RSlice<'_, u8>,
+        RSlice<'_, u8>,
+        EmitFfi,
+    ) -> RResult<(), RString>,
 }
 
 impl RootModule for AppModuleRef {
