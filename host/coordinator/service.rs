@@ -129,11 +129,11 @@ impl Coordinator for CoordinatorService {
             admission::check_file_count(spec.files.len(), &limits)?;
             admission::check_paths(&spec, &confinement)?;
             admission::check_inputs(&spec.files)?;
+            let dir = admission::check_output(&spec.output_dir, overwrite)?;
             if split_size > 0 {
                 let sized = admission::input_sizes(&spec.files)?;
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
             }
-            let dir = admission::check_output(&spec.output_dir, overwrite)?;
             Ok((spec, dir))
         })
         .await?;

@@ -468,4 +468,29 @@ mod tests {
         assert!(c.check_input("relative.txt").is_err());
         Confinement::default().check_input("/etc/passwd").unwrap();
     }
+
+    #[test]
+    fn a_range_is_read_by_position_beneath_the_root_and_only_there() {
+        let base = tempfile::tempdir().unwrap();
+        let allowed = base.path().join("data");
+        std::fs::create_dir_all(&allowed).unwrap();
+        let file = allowed.join("lines.txt");
+        std::fs::write(&file, "one\r\ntwo\nthree").unwrap();
+        std::fs::write(base.path().join("secret.txt"), "a\nb\n").unwrap();
+        let c = Confinement::new(std::slice::from_ref(&allowed), &[]).unwrap();
+        let path = file.display().to_string();
+        // [3, 8) starts mid-line: it owns "two\n", which starts at 5.
+        let split = c.read_input_lines(&path, 3, 5).unwrap();
+        assert_eq!((split.offset, split.bytes.as_slice()), (5, &b"two\n"[..]));
+        // The last range owns the line without a final newline.
+        let split = c.read_input_lines(&path, 9, 4).unwrap();
+        assert_eq!((split.offset, split.bytes.as_slice()), (9, &b"three"[..]));
+        assert_eq!(c.read_input_lines(&path, 0, 2).unwrap().bytes, b"one\r\n");
+        let outside = base.path().join("secret.txt").display().to_string();
+        let e = c.read_input_lines(&outside, 0, 2).unwrap_err();
+        assert!(e.is_refusal(), "{e}");
+        let dir = allowed.display().to_string();
+        let e = c.read_input_lines(&dir, 0, 2).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
 }
