@@ -64,6 +64,19 @@ pub fn check_file_count(files: usize, limits: &Limits) -> Result<(), Status> {
     Ok(())
 }
 
+/// Checks the number of map tasks a split plan gives (bounded like input
+/// files: a tiny `--split-size` over a large file would flood the core).
+pub fn check_map_count(maps: usize, limits: &Limits) -> Result<(), Status> {
+    if maps > limits.max_files {
+        return Err(Status::invalid_argument(format!(
+            "this job would have {maps} map tasks; at most {} are allowed (--max-files): \
+             choose a larger --split-size",
+            limits.max_files,
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that input folders and the literal folders of input patterns are
 /// allowed before they are listed (blocking I/O).
 pub fn check_input_folders(inputs: &[String], confinement: &Confinement) -> Result<(), Status> {
@@ -213,5 +226,23 @@ fn output_status(e: OutputError) -> Status {
             Status::already_exists(e.to_string())
         }
         _ => Status::failed_precondition(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_plan_is_bounded_like_the_input_files() {
+        let limits = Limits {
+            max_files: 10,
+            ..Limits::default()
+        };
+        assert!(check_map_count(10, &limits).is_ok());
+        let e = check_map_count(11, &limits).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("11 map tasks"), "{}", e.message());
+        assert!(check_file_count(11, &limits).is_err());
     }
 }

@@ -133,6 +133,7 @@ impl Coordinator for CoordinatorService {
             if split_size > 0 {
                 let sized = admission::input_sizes(&spec.files)?;
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
+                admission::check_map_count(spec.splits.len(), &limits)?;
             }
             Ok((spec, dir))
         })
