@@ -165,16 +165,17 @@ fn operating_a_cluster_from_the_command_line() {
     // `mr submit --wait` off a terminal: plain progress lines, then the outcome.
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .args(&inputs)
         .arg("-o")
         .arg(d.join("out-wc"))
         .args(["-a", "wc", "-n", "2", "--wait", "--coordinator", &url]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
     let err = String::from_utf8_lossy(&out.stderr);
-    // Three small files are packed into one map task (--split-size 64MiB).
+    // One map task per file (--split-size 0), said first.
     assert!(
-        err.starts_with("job 0: 1 map task over 3 input files\n")
-            && err.contains("maps 1/1")
+        err.starts_with("job 0: 3 map tasks over 3 input files\n")
+            && err.contains("maps 3/3")
             && err.contains("reduces 2/2"),
         "{err}"
     );
@@ -230,6 +231,7 @@ fn operating_a_cluster_from_the_command_line() {
     );
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .args(&inputs)
         .arg("-o")
         .arg(d.join("out-grep"))
@@ -250,6 +252,7 @@ fn operating_a_cluster_from_the_command_line() {
     // mr cancel: a slow job is cancelled; its state says so.
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .arg(&inputs[0])
         .arg("-o")
         .arg(d.join("out-slow"))
@@ -291,8 +294,7 @@ fn operating_a_cluster_from_the_command_line() {
         .map(|j| j["state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["succeeded", "succeeded", "cancelled"]);
-    // Three small files, one packed map task, three input records.
-    assert_eq!(jobs[0]["maps"]["done"], 1);
+    assert_eq!(jobs[0]["maps"]["done"], 3);
     assert_eq!(jobs[0]["counters"]["input_records"], 3);
     assert!(jobs[0]["counters"]["shuffle_bytes"].as_u64().unwrap() > 0);
     assert!(
