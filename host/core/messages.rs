@@ -117,9 +117,9 @@ impl InputRange {
 /// What a worker measured while running one task attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounters {
-    /// Bytes read (a map's input file).
+    /// Bytes read (a map's inputs: whole files or the lines of a range).
     pub input_bytes: u64,
-    /// Records read (a map: 1 per file).
+    /// Inputs read (a map: one per file or range of its split).
     pub input_records: u64,
     /// Records written (map output after the combiner, or reduce output).
     pub output_records: u64,

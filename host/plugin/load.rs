@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use abi_stable::library::LibraryError;
-use plugin_api::abi::{load_module, Module};
+use plugin_api::abi::load_module;
 
 use super::cache::{cache_copy, cached_path, sha256_hex};
 use super::LoadedApp;
@@ -153,7 +153,7 @@ impl Loader {
             })?,
             None => path.to_path_buf(),
         };
-        let module = Module::new(load_module(&load_path).map_err(|e| LoadFailure::library(&e))?);
+        let module = load_module(&load_path).map_err(|e| LoadFailure::library(&e))?;
         let entry = AppEntry {
             name: module.name().to_string(),
             version: module.version().to_string(),

@@ -9,7 +9,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RNone, RResult, RSlice, RSome, RStr, RString, RVec};
 
-use super::{AppModule, AppModuleRef, EmitFfi, RecordsFfi, ReduceFn, SinkFfi, ValuesFfi};
+use abi_stable::StableAbi;
+
+use super::{
+    AppExt, AppExtHeader, AppModule, AppModuleRef, EmitFfi, RecordsFfi, ReduceFn, SinkFfi,
+    ValuesFfi,
+};
 use crate::app::{call_combine, call_partition};
 use crate::error::panic_message;
 use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
@@ -47,10 +52,19 @@ pub fn module_for<T: Instance>(version: &'static str) -> AppModuleRef {
             RNone
         },
         format: format_shim::<T>,
-        input_format: input_format_shim::<T>,
-        map_at: map_at_shim::<T>,
     }
     .leak_into_prefix()
+}
+
+/// The [`AppExtHeader`] for `T` (used by `export_app!`).
+pub const fn ext_for<T: Instance>() -> AppExtHeader {
+    AppExtHeader {
+        layout: <AppExt as StableAbi>::LAYOUT,
+        ext: AppExt {
+            input_format: input_format_shim::<T>,
+            map_at: map_at_shim::<T>,
+        },
+    }
 }
 
 /// Runs `f`, turning its error or panic into an error value.
