@@ -23,6 +23,7 @@ fn queued(jobs: usize, tasks: usize, now: Instant) -> (Scheduler, Vec<WorkerId>)
         s.submit(
             JobSpec {
                 files: (0..tasks - 1).map(|i| format!("/in/{j}/{i}")).collect(),
+                splits: Vec::new(),
                 output_dir: "/out".into(),
                 app: "wc".into(),
                 n_reduce: 1,

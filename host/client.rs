@@ -211,7 +211,7 @@ impl From<pb::PollJobReply> for JobView {
 }
 
 /// A job to submit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Submission {
     /// Input files (one map task each), as workers will open them.
     pub files: Vec<String>,
@@ -225,6 +225,23 @@ pub struct Submission {
     pub args: Vec<String>,
     /// Replace an earlier job's output in `output_dir`.
     pub overwrite: bool,
+    /// Target bytes per map task: large line-record files are cut and small
+    /// files packed up to it. 0: one whole-file map task per input file.
+    pub split_size: u64,
+    /// Read the subfolders of input folders too.
+    pub recursive: bool,
+}
+
+/// What a submission became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    /// The job's id.
+    pub job_id: JobId,
+    /// Its map tasks.
+    pub n_map: u32,
+    /// The input files they read (folders and patterns expanded; 0 from
+    /// an older coordinator).
+    pub n_files: u32,
 }
 
 /// A worker as a client sees it.
@@ -310,6 +327,11 @@ impl Client {
 
     /// Submits a job; returns its id.
     pub async fn submit(&self, job: Submission) -> Result<JobId, ClientError> {
+        self.submit_job(job).await.map(|s| s.job_id)
+    }
+
+    /// Submits a job; returns its id and how many map tasks it got.
+    pub async fn submit_job(&self, job: Submission) -> Result<Submitted, ClientError> {
         let args = plugin_api::frame::encode_frames(&job.args)?;
         let reply = self
             .inner
@@ -321,9 +343,16 @@ impl Client {
                 n_reduce: job.n_reduce,
                 args,
                 overwrite: job.overwrite,
+                split_size: job.split_size,
+                recursive: job.recursive,
             })
-            .await?;
-        Ok(JobId(reply.into_inner().job_id))
+            .await?
+            .into_inner();
+        Ok(Submitted {
+            job_id: JobId(reply.job_id),
+            n_map: reply.n_map,
+            n_files: reply.n_files,
+        })
     }
 
     /// A job's status.

@@ -52,6 +52,8 @@ pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Re
                     args: Vec::new(),
                     // The bench folder may hold an earlier run's output.
                     overwrite: true,
+                    split_size: 0,
+                    recursive: false,
                 })
                 .await?;
             let view = client.wait(id, |_| {}).await?;

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use super::print::{out, shown};
 use super::progress::ProgressPrinter;
 use super::{CoordinatorArg, JobArgs, PluginsArg};
-use crate::client::{Client, JobView, Submission};
+use crate::client::{Client, JobView, Submission, Submitted};
 use crate::core::JobId;
 use crate::output::manifest::Manifest;
 use crate::output::{OutputError, OutputRecords};
@@ -47,7 +47,19 @@ pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
         n_reduce: job.num_reduce,
         args: job.app_args.clone(),
         overwrite: job.overwrite,
+        split_size: job.split_size,
+        recursive: job.recursive,
     })
+}
+
+/// "job 3: 4 map tasks over 120 input files", for people (stderr).
+pub(super) fn describe_tasks(s: &Submitted) -> String {
+    let plural = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let mut text = format!("job {}: {}", s.job_id, plural(s.n_map, "map task"));
+    if s.n_files > 0 {
+        text.push_str(&format!(" over {}", plural(s.n_files, "input file")));
+    }
+    text
 }
 
 fn path_string(p: &Path) -> anyhow::Result<String> {
@@ -109,9 +121,11 @@ impl SubmitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let submission = prepare_submission(&self.job)?;
         let client = self.coordinator.connect().await?;
-        let job = client.submit(submission).await?;
+        let submitted = client.submit_job(submission).await?;
+        let job = submitted.job_id;
         out!("{job}");
         let _ = std::io::stdout().flush();
+        eprintln!("{}", describe_tasks(&submitted));
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
         }

@@ -105,9 +105,20 @@ struct PluginsArg {
 /// The job options shared by `mr submit` and `mr run`.
 #[derive(Debug, Clone, clap::Args)]
 struct JobArgs {
-    /// Input files, one map task each.
-    #[arg(required = true, value_name = "FILES")]
+    /// Inputs: files, folders (the files in them, skipping names that
+    /// start with `.` or `_`) and glob patterns (quote them: `'logs/*.txt'`,
+    /// `**` for any depth), expanded by the coordinator.
+    #[arg(required = true, value_name = "INPUTS")]
     files: Vec<PathBuf>,
+    /// Read the subfolders of input folders too.
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// Target input bytes per map task, e.g. 64MiB or 512K: an app reading
+    /// line records has larger files cut into splits of this size, and small
+    /// files are packed into one task up to it. 0: one map task per file.
+    #[arg(long, value_name = "BYTES", default_value = "64MiB",
+          value_parser = crate::worker::spill::parse_byte_size)]
+    split_size: u64,
     /// Output directory: created if missing; a non-empty one is refused
     /// unless --overwrite.
     #[arg(short = 'o', long = "output-dir", value_name = "DIR")]

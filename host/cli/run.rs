@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::jobs::{follow, format_output, output_of, prepare_submission};
+use super::jobs::{describe_tasks, follow, format_output, output_of, prepare_submission};
 use super::{JobArgs, PluginsArg};
 use crate::client::Client;
 use crate::cluster::LocalCluster;
@@ -51,8 +51,9 @@ impl RunCmd {
             .context("cannot start the embedded cluster")?;
         let outcome = async {
             let client = Client::connect(cluster.url()).await?;
-            let job = client.submit(submission).await?;
-            follow(&client, job).await
+            let submitted = client.submit_job(submission).await?;
+            eprintln!("{}", describe_tasks(&submitted));
+            follow(&client, submitted.job_id).await
         }
         .await;
         cluster.shutdown().await;

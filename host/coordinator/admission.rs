@@ -36,13 +36,7 @@ pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Re
     if spec.n_reduce == 0 {
         return Err(Status::invalid_argument(CoreError::ZeroReduce.to_string()));
     }
-    if spec.files.len() > limits.max_files {
-        return Err(Status::invalid_argument(format!(
-            "a job may have at most {} input files (--max-files); this one has {}",
-            limits.max_files,
-            spec.files.len()
-        )));
-    }
+    check_file_count(spec.files.len(), limits)?;
     if spec.n_reduce > limits.max_n_reduce {
         return Err(Status::invalid_argument(format!(
             "n_reduce may be at most {} (--max-n-reduce); got {}",
@@ -57,6 +51,61 @@ pub fn check_request(spec: &JobSpec, registry: &Registry, limits: &Limits) -> Re
         )));
     }
     Ok(())
+}
+
+/// Checks the number of input files (before and after expansion).
+pub fn check_file_count(files: usize, limits: &Limits) -> Result<(), Status> {
+    if files > limits.max_files {
+        return Err(Status::invalid_argument(format!(
+            "a job may have at most {} input files (--max-files); this one has {files}",
+            limits.max_files,
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the number of map tasks a split plan gives (bounded like input
+/// files: a tiny `--split-size` over a large file would flood the core).
+pub fn check_map_count(maps: usize, limits: &Limits) -> Result<(), Status> {
+    if maps > limits.max_files {
+        return Err(Status::invalid_argument(format!(
+            "this job would have {maps} map tasks; at most {} are allowed (--max-files): \
+             choose a larger --split-size",
+            limits.max_files,
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that input folders and the literal folders of input patterns are
+/// allowed before they are listed (blocking I/O).
+pub fn check_input_folders(inputs: &[String], confinement: &Confinement) -> Result<(), Status> {
+    for input in inputs {
+        let folder = if super::inputs::is_pattern(input) {
+            super::inputs::pattern_base(input)
+        } else if Path::new(input).is_dir() {
+            PathBuf::from(input)
+        } else {
+            continue;
+        };
+        confinement
+            .check_input_folder(&folder.display().to_string())
+            .map_err(|e| Status::permission_denied(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Every input's size (blocking I/O; the inputs were checked).
+pub fn input_sizes(files: &[String]) -> Result<Vec<(String, u64)>, Status> {
+    files
+        .iter()
+        .map(|f| match std::fs::metadata(f) {
+            Ok(m) => Ok((f.clone(), m.len())),
+            Err(e) => Err(Status::invalid_argument(format!(
+                "cannot read input {f}: {e}"
+            ))),
+        })
+        .collect()
 }
 
 /// Checks that the queue has room for one more job.
@@ -185,5 +234,23 @@ fn output_status(e: OutputError) -> Status {
             Status::already_exists(e.to_string())
         }
         _ => Status::failed_precondition(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_split_plan_is_bounded_like_the_input_files() {
+        let limits = Limits {
+            max_files: 10,
+            ..Limits::default()
+        };
+        assert!(check_map_count(10, &limits).is_ok());
+        let e = check_map_count(11, &limits).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("11 map tasks"), "{}", e.message());
+        assert!(check_file_count(11, &limits).is_err());
     }
 }

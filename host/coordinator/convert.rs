@@ -93,6 +93,7 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
     }
     Ok(JobSpec {
         files: r.files,
+        splits: Vec::new(),
         output_dir: r.output_dir,
         app: r.app,
         n_reduce: r.n_reduce,
@@ -151,7 +152,18 @@ pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
 /// An assignment as a `GetTask` reply; `app_sha256` names the library the
 /// worker must run it with.
 pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
-    let file = a.file().unwrap_or_default().to_string();
+    let split = a.split().unwrap_or_default();
+    let file = split.whole_file().unwrap_or_default().to_string();
+    let inputs = split
+        .inputs
+        .into_iter()
+        .map(|r| pb::InputRange {
+            path: r.path,
+            offset: r.offset,
+            ranged: r.len.is_some(),
+            length: r.len.unwrap_or(0),
+        })
+        .collect();
     pb::GetTaskReply {
         job_id: a.task.job.0,
         output_dir: a.spec.output_dir.clone(),
@@ -173,6 +185,7 @@ pub fn task_reply(a: Assignment, app_sha256: String) -> pb::GetTaskReply {
             })
             .collect(),
         args: a.spec.args.clone(),
+        inputs,
         attempt: a.attempt.0,
         app_sha256,
         allowed_input: Vec::new(),
@@ -309,6 +322,7 @@ mod tests {
     fn task_replies_and_worker_infos_apply_the_legacy_port_rule() {
         let spec = JobSpec {
             files: vec!["a".into(), "b".into()],
+            splits: Vec::new(),
             output_dir: "/out".into(),
             app: "wc".into(),
             n_reduce: 1,

@@ -1,116 +1,191 @@
-//! What a map task could have read: each job's input sizes, measured at
-//! submission, bound the counters a worker reports, so a rogue worker with
-//! a valid token cannot make a job claim `input 1000000000000155 B`. A map
-//! task reads one input file (at most the largest of its job's files), and
-//! a record is at least one byte.
+//! A job's inputs as users name them, turned into map tasks at submit time:
+//! folders and glob patterns expanded to files ([`expand`]), and files cut
+//! into splits or packed together ([`plan_splits`]), as Hadoop's
+//! `FileInputFormat` and `CombineFileInputFormat` do.
+//!
+//! Expansion: a plain file is itself; a folder is the files directly in it
+//! (all beneath it with `recursive`), in name order; a path with `*`, `?` or
+//! `[` is a glob pattern (the `glob` crate's syntax, `**` for any depth) and
+//! its matching files, in name order. Names starting with `.` or `_` found
+//! in a folder or by a pattern are skipped (hidden files, `_SUCCESS`,
+//! `_logs`), as Hadoop's input formats skip them; a path named explicitly
+//! is always used. A pattern that matches no file and a folder with no file
+//! are errors naming the path.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 
-use crate::core::{JobId, Phase, TaskCounters, TaskId};
+use plugin_api::split::cut;
+use plugin_api::InputFormat;
 
-/// The input sizes of the jobs submitted here, by job.
-#[derive(Debug, Default)]
-pub struct InputSizes {
-    jobs: Mutex<HashMap<JobId, Arc<JobInputs>>>,
+use crate::core::{InputRange, Split};
+
+/// Why a job's inputs cannot be expanded; each names the path.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InputError {
+    /// A glob pattern that matches no file.
+    #[error("input pattern {0} matches no files")]
+    NoMatch(String),
+    /// A folder without a file to read.
+    #[error("input folder {0} has no files{1}")]
+    EmptyFolder(String, &'static str),
+    /// A malformed glob pattern.
+    #[error("input pattern {pattern} is not a valid glob pattern: {reason}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A folder or match that cannot be listed or examined.
+    #[error("cannot read input {path}: {reason}")]
+    Unreadable {
+        /// The path.
+        path: String,
+        /// What the system said.
+        reason: String,
+    },
 }
 
-#[derive(Debug)]
-struct JobInputs {
-    sizes: Vec<u64>,
-    largest: u64,
+/// Whether `path` is a glob pattern rather than a plain path.
+pub fn is_pattern(path: &str) -> bool {
+    path.contains(['*', '?', '['])
 }
 
-/// The sizes of `files` now (blocking I/O); a file that cannot be read
-/// counts as empty.
-pub fn measure(files: &[String]) -> Vec<u64> {
-    files
-        .iter()
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+/// Whether a name found in a folder or by a pattern is skipped.
+fn hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str()
+        .is_some_and(|n| n.starts_with('.') || n.starts_with('_'))
+}
+
+/// The folder a pattern's matches are beneath: its components before the
+/// first one with a wildcard (checked against the allowed input folders
+/// before anything is listed).
+pub fn pattern_base(pattern: &str) -> PathBuf {
+    Path::new(pattern)
+        .components()
+        .take_while(|c| !is_pattern(&c.as_os_str().to_string_lossy()))
         .collect()
 }
 
-impl InputSizes {
-    /// Records `job`'s input sizes, in file order.
-    pub fn insert(&self, job: JobId, sizes: Vec<u64>) {
-        let largest = sizes.iter().copied().max().unwrap_or(0);
-        self.lock()
-            .insert(job, Arc::new(JobInputs { sizes, largest }));
-    }
-
-    /// Forgets `job` (once it is no longer kept).
-    pub fn forget(&self, job: JobId) {
-        self.lock().remove(&job);
-    }
-
-    /// `counters` as reported for `task`, with the input counters of a map
-    /// task cut to what it could have read: its file's size (the largest
-    /// input's when the task has no file of its own), and no more records
-    /// than bytes (one for an empty file).
-    pub fn clamp(&self, task: TaskId, mut counters: TaskCounters) -> TaskCounters {
-        if task.phase != Phase::Map {
-            return counters;
+/// Expands `inputs` to the files they name, in order (blocking I/O).
+/// Plain paths that are not folders are kept as they are, for the caller's
+/// readability checks.
+pub fn expand(inputs: &[String], recursive: bool) -> Result<Vec<String>, InputError> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if is_pattern(input) {
+            expand_pattern(input, &mut files)?;
+        } else if Path::new(input).is_dir() {
+            let before = files.len();
+            list_folder(Path::new(input), recursive, &mut files)?;
+            if files.len() == before {
+                let hint = if recursive {
+                    ""
+                } else {
+                    " directly in it (--recursive reads subfolders)"
+                };
+                return Err(InputError::EmptyFolder(input.clone(), hint));
+            }
+        } else {
+            files.push(input.clone());
         }
-        let Some(inputs) = self.lock().get(&task.job).cloned() else {
-            return counters;
-        };
-        let bound = inputs
-            .sizes
-            .get(task.index as usize)
-            .copied()
-            .unwrap_or(inputs.largest);
-        counters.input_bytes = counters.input_bytes.min(bound);
-        counters.input_records = counters.input_records.min(counters.input_bytes.max(1));
-        counters
     }
+    Ok(files)
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Arc<JobInputs>>> {
-        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+fn expand_pattern(pattern: &str, files: &mut Vec<String>) -> Result<(), InputError> {
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
+    let paths = glob::glob_with(pattern, options).map_err(|e| InputError::BadPattern {
+        pattern: pattern.to_string(),
+        reason: e.msg.to_string(),
+    })?;
+    let base = pattern_base(pattern);
+    let before = files.len();
+    for entry in paths {
+        let path = entry.map_err(|e| InputError::Unreadable {
+            path: e.path().display().to_string(),
+            reason: e.error().to_string(),
+        })?;
+        // Skip hidden names below the pattern's literal base only.
+        let below = path.strip_prefix(&base).unwrap_or(&path);
+        if below.iter().any(hidden) || path.is_dir() {
+            continue;
+        }
+        files.push(path.display().to_string());
     }
+    if files.len() == before {
+        return Err(InputError::NoMatch(pattern.to_string()));
+    }
+    Ok(())
+}
+
+fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(), InputError> {
+    let unreadable = |e: std::io::Error| InputError::Unreadable {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut entries: Vec<(PathBuf, bool)> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        if hidden(&entry.file_name()) {
+            continue;
+        }
+        let path = entry.path();
+        // Follows symlinks, as reading the file would.
+        entries.push((path.clone(), path.is_dir()));
+    }
+    entries.sort();
+    for (path, is_dir) in entries {
+        if is_dir {
+            if recursive {
+                list_folder(&path, true, files)?;
+            }
+        } else {
+            files.push(path.display().to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The map tasks for `files` (each with its size) of an app reading
+/// `format`: a file of line records larger than `split_size` is cut into
+/// ranges of `split_size` bytes (each its own task); other files are
+/// packed, in order, into tasks of at most `split_size` bytes (a file larger
+/// than that, which cannot be cut, is a task of its own). Never empty for a
+/// non-empty `files`.
+pub fn plan_splits(files: &[(String, u64)], format: InputFormat, split_size: u64) -> Vec<Split> {
+    let size = split_size.max(1);
+    let mut splits = Vec::new();
+    let mut pack = Split::default();
+    let mut packed = 0u64;
+    for (path, len) in files {
+        if format == InputFormat::Lines && *len > size {
+            for (offset, len) in cut(*len, size) {
+                splits.push(Split {
+                    inputs: vec![InputRange {
+                        path: path.clone(),
+                        offset,
+                        len: Some(len),
+                    }],
+                });
+            }
+            continue;
+        }
+        if !pack.inputs.is_empty() && packed.saturating_add(*len) > size {
+            splits.push(std::mem::take(&mut pack));
+            packed = 0;
+        }
+        pack.inputs.push(InputRange::whole(path.clone()));
+        packed = packed.saturating_add(*len);
+    }
+    if !pack.inputs.is_empty() {
+        splits.push(pack);
+    }
+    splits
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(job: u32, index: u32) -> TaskId {
-        TaskId {
-            job: JobId(job),
-            phase: Phase::Map,
-            index,
-        }
-    }
-
-    #[test]
-    fn map_inputs_are_cut_to_the_files_size() {
-        let s = InputSizes::default();
-        s.insert(JobId(1), vec![12, 0, 500]);
-        let huge = TaskCounters {
-            input_bytes: u64::MAX,
-            input_records: u64::MAX,
-            output_bytes: 7,
-            ..TaskCounters::default()
-        };
-        let c = s.clamp(map(1, 0), huge);
-        assert_eq!(
-            (c.input_bytes, c.input_records, c.output_bytes),
-            (12, 12, 7)
-        );
-        let c = s.clamp(map(1, 1), huge);
-        assert_eq!((c.input_bytes, c.input_records), (0, 1));
-        assert_eq!(s.clamp(map(1, 9), huge).input_bytes, 500, "largest file");
-        let honest = TaskCounters {
-            input_bytes: 10,
-            input_records: 1,
-            ..TaskCounters::default()
-        };
-        assert_eq!(s.clamp(map(1, 0), honest), honest);
-        let reduce = TaskId {
-            phase: Phase::Reduce,
-            ..map(1, 0)
-        };
-        assert_eq!(s.clamp(reduce, huge), huge);
-        s.forget(JobId(1));
-        assert_eq!(s.clamp(map(1, 0), huge), huge);
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod convert;
 pub mod driver;
 pub mod http;
+pub mod input_sizes;
 pub mod inputs;
 pub mod metrics;
 pub mod outputs;

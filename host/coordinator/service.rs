@@ -4,16 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use plugin_api::InputFormat;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
-use super::inputs::{self, InputSizes};
+use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
-use super::{admission, CoordinatorConfig, Limits};
-use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
+use super::{admission, inputs, CoordinatorConfig, Limits};
+use crate::core::{Assignment, Failure, JobId, JobState, Report, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
@@ -86,6 +87,31 @@ impl CoordinatorService {
         self.auth.check(request.metadata(), role, method)
     }
 
+    /// Fails `a`, a map task over part of a file or several files, which
+    /// `worker` cannot run: it predates input splits and would read its
+    /// first file whole. Failing the job names what to do; running the task
+    /// would produce wrong output.
+    fn refuse_split(&self, worker: WorkerId, a: &Assignment) {
+        let report = Report {
+            worker,
+            task: a.task,
+            attempt: Some(a.attempt),
+        };
+        let failure = Failure {
+            error: format!(
+                "worker {worker} cannot run map tasks over input splits (it predates them); \
+                 upgrade it, or submit with --split-size 0"
+            ),
+            retry: false,
+            unreachable: None,
+            crash: None,
+        };
+        let outcome = self
+            .shared
+            .update(|core, now| core.fail_task(&report, failure, now));
+        tracing::warn!(worker = worker.0, task = %a.task, ?outcome, "an older worker got a split task");
+    }
+
     fn poll(&self, job: JobId) -> Result<pb::PollJobReply, Status> {
         let clock = self.shared.clock;
         self.shared
@@ -107,21 +133,33 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<pb::SubmitJobReply>, Status> {
         self.begin(&request, "SubmitJob", Role::Client)?;
         let request = request.into_inner();
-        let overwrite = request.overwrite;
+        let (overwrite, split_size, recursive) =
+            (request.overwrite, request.split_size, request.recursive);
         let spec = convert::job_spec(request)?;
         let registry = self.shared.registry();
         admission::check_request(&spec, &registry, &self.limits)?;
-        let sha = registry
-            .get(&spec.app)
-            .map(|e| e.sha256.clone())
-            .unwrap_or_default();
-        // Reading the file system: paths, inputs, the output folder.
+        let entry = registry.get(&spec.app);
+        let sha = entry.map(|e| e.sha256.clone()).unwrap_or_default();
+        let format = entry.map_or(InputFormat::WholeFiles, |e| e.app.input_format(&spec.args));
+        // Reading the file system: inputs (folders and patterns expanded,
+        // then every file checked), the output folder.
         let confinement = Arc::clone(&self.confinement);
+        let limits = self.limits.clone();
         let (spec, dir, sizes) = blocking(move || {
+            let mut spec = spec;
+            admission::check_input_folders(&spec.files, &confinement)?;
+            spec.files = inputs::expand(&spec.files, recursive)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            admission::check_file_count(spec.files.len(), &limits)?;
             admission::check_paths(&spec, &confinement)?;
             admission::check_inputs(&spec.files)?;
-            let sizes = inputs::measure(&spec.files);
             let dir = admission::check_output(&spec.output_dir, overwrite)?;
+            if split_size > 0 {
+                let sized = admission::input_sizes(&spec.files)?;
+                spec.splits = inputs::plan_splits(&sized, format, split_size);
+                admission::check_map_count(spec.splits.len(), &limits)?;
+            }
+            let sizes = input_sizes::measure(&spec);
             Ok((spec, dir, sizes))
         })
         .await?;
@@ -136,14 +174,19 @@ impl Coordinator for CoordinatorService {
         let confinement = Arc::clone(&self.confinement);
         blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
+        let n_map = spec.n_map();
         let id = self.shared.update(|core, now| {
             let id = core.submit(spec, now).map_err(status_of)?;
             outputs.bind(claimed, id, sha);
             self.inputs.insert(id, sizes);
             Ok::<_, Status>(id)
         })?;
-        tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
-        Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
+        tracing::info!(job = id.0, %app, files, n_map, n_reduce, overwrite, "job submitted");
+        Ok(Response::new(pb::SubmitJobReply {
+            job_id: id.0,
+            n_map: n_map as u32,
+            n_files: files as u32,
+        }))
     }
 
     async fn poll_job(
@@ -231,6 +274,12 @@ impl Coordinator for CoordinatorService {
                 .shared
                 .quiet_update(|core, now| core.next_task(worker, now));
             match assignment.map_err(status_of)? {
+                Some(a)
+                    if !r.reads_splits && a.split().is_some_and(|s| s.whole_file().is_none()) =>
+                {
+                    self.refuse_split(worker, &a);
+                    continue;
+                }
                 Some(a) => {
                     self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
                     let sha = self

@@ -13,8 +13,11 @@ use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 /// What a client submitted, already validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobSpec {
-    /// Input files, one map task each, in submission order.
+    /// Input files in submission order (folders and globs expanded).
     pub files: Vec<String>,
+    /// What each map task reads, by map index. Empty: one whole-file task
+    /// per input file (what jobs submitted without a split size get).
+    pub splits: Vec<Split>,
     /// Absolute output directory.
     pub output_dir: String,
     /// The app's name.
@@ -25,12 +28,98 @@ pub struct JobSpec {
     pub args: Vec<u8>,
 }
 
+impl JobSpec {
+    /// The number of map tasks.
+    pub fn n_map(&self) -> usize {
+        if self.splits.is_empty() {
+            self.files.len()
+        } else {
+            self.splits.len()
+        }
+    }
+
+    /// What map task `index` reads, if there is such a task.
+    pub fn split(&self, index: u32) -> Option<Split> {
+        let i = index as usize;
+        if self.splits.is_empty() {
+            self.files.get(i).map(|f| Split {
+                inputs: vec![InputRange::whole(f.clone())],
+            })
+        } else {
+            self.splits.get(i).cloned()
+        }
+    }
+}
+
+/// What one map task reads: one or more pieces of input files, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Split {
+    /// The pieces; several whole small files, or one byte range.
+    pub inputs: Vec<InputRange>,
+}
+
+impl Split {
+    /// The input file when the split is exactly one whole file (what a
+    /// worker that predates splits can run).
+    pub fn whole_file(&self) -> Option<&str> {
+        match self.inputs.as_slice() {
+            [one] if one.len.is_none() => Some(&one.path),
+            _ => None,
+        }
+    }
+
+    /// How the split names its input in messages.
+    pub fn describe(&self) -> String {
+        match self.inputs.as_slice() {
+            [one] => one.describe(),
+            [first, .., last] => format!(
+                "{} files, {} .. {}",
+                self.inputs.len(),
+                first.describe(),
+                last.describe()
+            ),
+            [] => "no input".to_string(),
+        }
+    }
+}
+
+/// A piece of an input file: the whole file, or the line records that start
+/// in a byte range of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputRange {
+    /// The path, as the job names it.
+    pub path: String,
+    /// Where the range starts (0 for a whole file).
+    pub offset: u64,
+    /// The range's length; `None` for the whole file.
+    pub len: Option<u64>,
+}
+
+impl InputRange {
+    /// All of `path`.
+    pub fn whole(path: String) -> Self {
+        InputRange {
+            path,
+            offset: 0,
+            len: None,
+        }
+    }
+
+    /// `path`, or `path[offset..offset+len]` for a range.
+    pub fn describe(&self) -> String {
+        match self.len {
+            None => self.path.clone(),
+            Some(len) => format!("{}[{}..{}]", self.path, self.offset, self.offset + len),
+        }
+    }
+}
+
 /// What a worker measured while running one task attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounters {
-    /// Bytes read (a map's input file).
+    /// Bytes read (a map's inputs: whole files or the lines of a range).
     pub input_bytes: u64,
-    /// Records read (a map: 1 per file).
+    /// Inputs read (a map: one per file or range of its split).
     pub input_records: u64,
     /// Records written (map output after the combiner, or reduce output).
     pub output_records: u64,
@@ -108,14 +197,10 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    /// For a map: its input file.
-    pub fn file(&self) -> Option<&str> {
+    /// For a map: what it reads.
+    pub fn split(&self) -> Option<Split> {
         match self.task.phase {
-            Phase::Map => self
-                .spec
-                .files
-                .get(self.task.index as usize)
-                .map(String::as_str),
+            Phase::Map => self.spec.split(self.task.index),
             Phase::Reduce => None,
         }
     }

@@ -67,7 +67,8 @@ mod tests;
 pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use messages::{
-    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
+    Assignment, Event, Failure, InputRange, JobSpec, MapLocation, Report, ReportOutcome, Split,
+    TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{Counters, JobState};

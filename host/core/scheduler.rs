@@ -87,7 +87,7 @@ impl Scheduler {
 
     /// Queues a job; its map tasks become available at once.
     pub fn submit(&mut self, spec: JobSpec, now: Instant) -> Result<JobId, CoreError> {
-        if spec.files.is_empty() {
+        if spec.n_map() == 0 {
             return Err(CoreError::NoInputFiles);
         }
         if spec.n_reduce == 0 {

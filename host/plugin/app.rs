@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use plugin_api::abi::Module;
 use plugin_api::app::{call_combine, call_partition};
 use plugin_api::error::panic_message;
-use plugin_api::{AppError, Args, Emit, MapInput, Records, Values};
+use plugin_api::{AppError, Args, Emit, InputFormat, MapInput, Records, Values};
 
 /// An app as the engine calls it. Errors are the app's own messages; a
 /// panic inside the app arrives as an error `app panicked: ...`.
@@ -19,10 +19,14 @@ pub trait LoadedApp: Send + Sync {
     fn version(&self) -> &str;
     /// A one-line description.
     fn description(&self) -> &str;
-    /// Maps one input file.
+    /// How the app's input may be cut for a job with `args`.
+    fn input_format(&self, args: &[u8]) -> InputFormat;
+    /// Maps one input: a whole file, or the lines of a split of it that
+    /// start at `offset`.
     fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
@@ -51,14 +55,18 @@ impl LoadedApp for Module {
     fn description(&self) -> &str {
         Module::description(self)
     }
+    fn input_format(&self, args: &[u8]) -> InputFormat {
+        Module::input_format(self, args)
+    }
     fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
     ) -> Result<(), String> {
-        Module::map(self, path, contents, args, emit)
+        Module::map(self, path, offset, contents, args, emit)
     }
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
         Module::reduce(self, key, values, args)
@@ -110,9 +118,14 @@ impl<T: plugin_api::App> LoadedApp for StaticApp<T> {
     fn description(&self) -> &str {
         T::DESCRIPTION
     }
+    fn input_format(&self, args: &[u8]) -> InputFormat {
+        catch_unwind(AssertUnwindSafe(|| self.0.input_format(&Args::new(args))))
+            .unwrap_or(InputFormat::WholeFiles)
+    }
     fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
@@ -121,6 +134,7 @@ impl<T: plugin_api::App> LoadedApp for StaticApp<T> {
             path,
             contents,
             args: Args::new(args),
+            offset,
         };
         guarded(|| self.0.map(&input, &mut FnEmit(emit)))
     }

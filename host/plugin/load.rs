@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use abi_stable::library::LibraryError;
-use plugin_api::abi::{load_module, Module};
+use plugin_api::abi::load_module;
 
 use super::cache::{cached_path, sha256_hex, store};
 use super::LoadedApp;
@@ -169,14 +169,14 @@ impl Loader {
             return Err(failure);
         }
         let Loaded { module, mapped } = load_bytes(&sha256, bytes);
-        let module = Module::new(module.inspect_err(|failure| {
+        let module = module.inspect_err(|failure| {
             if mapped {
                 self.failed
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(sha256.clone(), failure.clone());
             }
-        })?);
+        })?;
         Ok(AppEntry {
             name: module.name().to_string(),
             version: module.version().to_string(),
@@ -224,7 +224,7 @@ impl Loader {
 
 /// What loading a library's bytes gave.
 struct Loaded {
-    module: Result<plugin_api::abi::AppModuleRef, LoadFailure>,
+    module: Result<plugin_api::abi::Module, LoadFailure>,
     /// Whether the dynamic loader mapped the library (it then stays, even
     /// if abi_stable refused it, so the failure is worth remembering).
     mapped: bool,

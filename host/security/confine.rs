@@ -10,6 +10,7 @@
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
+use plugin_api::split::LineSplit;
 use rustix::io::Errno;
 
 use super::open::{self, OutputDir};
@@ -346,6 +347,14 @@ impl Confinement {
         located.open_regular(open::probe_flags()).map(drop)
     }
 
+    /// Checks a folder an input pattern or folder is listed from (the
+    /// coordinator, before listing it): it must be written beneath an
+    /// allowed input folder. (Each file found is then checked with
+    /// [`Confinement::check_input`].)
+    pub fn check_input_folder(&self, path: &str) -> Result<(), PathError> {
+        Self::locate("input", &self.inputs, path).map(drop)
+    }
+
     /// Checks an output directory, which need not exist yet (the
     /// coordinator): its existing part must resolve beneath an allowed
     /// folder, and its missing part be plain names. Without allowed output
@@ -365,6 +374,24 @@ impl Confinement {
         let located = Self::locate("input", &self.inputs, path)?;
         let fd = located.open_regular(open::input_flags())?;
         open::read_opened(fd).map_err(|source| PathError::Read {
+            path: path.to_string(),
+            source,
+        })
+    }
+
+    /// Reads the line records that start in `[offset, offset + len)` of an
+    /// input (a worker), opened as [`Confinement::read_input`] opens it and
+    /// read by position through that descriptor: memory is bounded by the
+    /// range plus the tail of its last line.
+    pub fn read_input_lines(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<LineSplit, PathError> {
+        let located = Self::locate("input", &self.inputs, path)?;
+        let fd = located.open_regular(open::input_flags())?;
+        open::read_opened_lines(fd, offset, len).map_err(|source| PathError::Read {
             path: path.to_string(),
             source,
         })
@@ -440,5 +467,30 @@ mod tests {
             .is_err());
         assert!(c.check_input("relative.txt").is_err());
         Confinement::default().check_input("/etc/passwd").unwrap();
+    }
+
+    #[test]
+    fn a_range_is_read_by_position_beneath_the_root_and_only_there() {
+        let base = tempfile::tempdir().unwrap();
+        let allowed = base.path().join("data");
+        std::fs::create_dir_all(&allowed).unwrap();
+        let file = allowed.join("lines.txt");
+        std::fs::write(&file, "one\r\ntwo\nthree").unwrap();
+        std::fs::write(base.path().join("secret.txt"), "a\nb\n").unwrap();
+        let c = Confinement::new(std::slice::from_ref(&allowed), &[]).unwrap();
+        let path = file.display().to_string();
+        // [3, 8) starts mid-line: it owns "two\n", which starts at 5.
+        let split = c.read_input_lines(&path, 3, 5).unwrap();
+        assert_eq!((split.offset, split.bytes.as_slice()), (5, &b"two\n"[..]));
+        // The last range owns the line without a final newline.
+        let split = c.read_input_lines(&path, 9, 4).unwrap();
+        assert_eq!((split.offset, split.bytes.as_slice()), (9, &b"three"[..]));
+        assert_eq!(c.read_input_lines(&path, 0, 2).unwrap().bytes, b"one\r\n");
+        let outside = base.path().join("secret.txt").display().to_string();
+        let e = c.read_input_lines(&outside, 0, 2).unwrap_err();
+        assert!(e.is_refusal(), "{e}");
+        let dir = allowed.display().to_string();
+        let e = c.read_input_lines(&dir, 0, 2).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
     }
 }

@@ -19,6 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use plugin_api::split::{read_line_split, LineSplit};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
@@ -232,6 +233,18 @@ pub(crate) fn read_opened(fd: OwnedFd) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     File::from(fd).read_to_end(&mut buf)?;
     Ok(buf)
+}
+
+/// Reads the line records of `[offset, offset + len)` from an opened input
+/// (see [`plugin_api::split`]) with positioned reads on that descriptor:
+/// the range, one byte before it and the tail of its last line, never the
+/// whole file.
+pub(crate) fn read_opened_lines(fd: OwnedFd, offset: u64, len: u64) -> io::Result<LineSplit> {
+    use std::os::unix::fs::FileExt;
+    let flags = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
+    let file = File::from(fd);
+    read_line_split(|buf, pos| file.read_at(buf, pos), offset, len)
 }
 
 /// Opens the existing folder `name` inside `dir`, creating it first if

@@ -3,7 +3,7 @@
 //! structs. A task assignment is checked and typed once here ([`TaskSpec`]);
 //! everything past this module uses the core's id types.
 
-use crate::core::{Attempt, JobId, Phase, TaskCounters, TaskId, WorkerId};
+use crate::core::{Attempt, InputRange, JobId, Phase, TaskCounters, TaskId, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::security::Confinement;
 
@@ -40,10 +40,10 @@ pub struct Location {
 /// Map or reduce, with what each needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskKind {
-    /// Map one input file.
+    /// Map one split: whole files, or a byte range of one file.
     Map {
-        /// The input path, as submitted.
-        file: String,
+        /// What to read, in order.
+        inputs: Vec<InputRange>,
     },
     /// Reduce one partition.
     Reduce {
@@ -128,7 +128,9 @@ pub fn task_spec(
     } else {
         (
             TaskId::map(job, reply.task),
-            TaskKind::Map { file: reply.file },
+            TaskKind::Map {
+                inputs: map_inputs(reply.inputs, reply.file),
+            },
         )
     };
     Ok(Some(TaskSpec {
@@ -143,6 +145,21 @@ pub fn task_spec(
         kind,
         confinement: Confinement::from_roots(reply.allowed_input, reply.allowed_output),
     }))
+}
+
+/// A map's inputs: the `inputs` list, or from an older coordinator, which
+/// sends only `file`, that whole file.
+fn map_inputs(wire: Vec<pb::InputRange>, file: String) -> Vec<InputRange> {
+    if wire.is_empty() {
+        return vec![InputRange::whole(file)];
+    }
+    wire.into_iter()
+        .map(|r| InputRange {
+            path: r.path,
+            offset: r.offset,
+            len: r.ranged.then_some(r.length),
+        })
+        .collect()
 }
 
 /// A reduce's map locations, by map index; exactly one per map task.
@@ -287,7 +304,38 @@ mod tests {
         assert_eq!(
             spec.kind,
             TaskKind::Map {
-                file: "/in/x".into()
+                inputs: vec![InputRange::whole("/in/x".into())]
+            }
+        );
+    }
+
+    #[test]
+    fn a_split_assignment_reads_its_ranges_not_the_file_field() {
+        let range = |path: &str, offset, length, ranged| pb::InputRange {
+            path: path.into(),
+            offset,
+            length,
+            ranged,
+        };
+        let reply = pb::GetTaskReply {
+            task: 1,
+            n_reduce: 1,
+            file: String::new(),
+            inputs: vec![range("/in/a", 64, 32, true), range("/in/b", 0, 0, false)],
+            ..Default::default()
+        };
+        let spec = task_spec(reply, 10163).unwrap().unwrap();
+        assert_eq!(
+            spec.kind,
+            TaskKind::Map {
+                inputs: vec![
+                    InputRange {
+                        path: "/in/a".into(),
+                        offset: 64,
+                        len: Some(32)
+                    },
+                    InputRange::whole("/in/b".into()),
+                ]
             }
         );
     }

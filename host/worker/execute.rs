@@ -9,15 +9,15 @@ use futures::{StreamExt, TryStreamExt};
 use super::child::{CallError, Supervisor};
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
-use super::map_task::{run_map, MapConfig};
+use super::map_task::{run_map_inputs, MapConfig, MapSource};
 use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
 use super::store::{MapOutput, MapOutputStore, PartitionRef};
-use crate::core::{JobId, TaskCounters, WorkerId};
+use crate::core::{InputRange, JobId, TaskCounters, WorkerId};
 use crate::plugin::{AppEntry, LoadedApp};
 use crate::proto::executor as pb;
-use crate::security::{OutputDir, PathError};
+use crate::security::{Confinement, OutputDir, PathError};
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -156,7 +156,7 @@ impl Executor {
     ) -> Result<TaskCounters, TaskFailure> {
         let app = self.app(task, worker).await?;
         match &task.kind {
-            TaskKind::Map { file } => self.run_map(app, task, file).await,
+            TaskKind::Map { inputs } => self.run_map(app, task, inputs).await,
             TaskKind::Reduce { locations } => self.run_reduce(app, worker, task, locations).await,
         }
     }
@@ -165,31 +165,35 @@ impl Executor {
         &self,
         app: AppCode,
         task: &TaskSpec,
-        file: &str,
+        inputs: &[InputRange],
     ) -> Result<TaskCounters, TaskFailure> {
-        // Opened once beneath the job's allowed folder, checked to be a
-        // regular file, and read through that descriptor only.
-        let (confinement, path) = (task.confinement.clone(), file.to_string());
-        let contents = tokio::task::spawn_blocking(move || confinement.read_input(&path))
-            .await
-            .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
-            .map_err(path_failure)?;
-        let input_bytes = contents.len() as u64;
         let app = match app {
             AppCode::Here(app) => app,
-            AppCode::Isolated(app) => {
-                return self.run_map_isolated(app, task, file, contents).await;
-            }
+            AppCode::Isolated(app) => return self.run_map_isolated(app, task, inputs).await,
         };
-        let (path, args, n_reduce) = (file.to_string(), task.args.clone(), task.n_reduce);
+        let (args, n_reduce) = (task.args.clone(), task.n_reduce);
+        let (confinement, inputs) = (task.confinement.clone(), inputs.to_vec());
         let store = self.store.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        let (result, input_bytes, input_records) = tokio::task::spawn_blocking(move || {
             let cfg = MapConfig {
                 limits: store.limits(),
                 memory: store.memory(),
                 work_dir: store.work_dir(),
             };
-            run_map(&*app, &path, &contents, &args, n_reduce, cfg)
+            let (mut bytes, mut records) = (0u64, 0u64);
+            // Each input opened once beneath the job's allowed folder,
+            // checked to be a regular file, and read through that
+            // descriptor only: a whole file, or a range's lines by
+            // position. One input is in memory at a time.
+            let mut sources = inputs.iter().map(|input| {
+                let source = read_source(&confinement, input)?;
+                bytes += source.contents.len() as u64;
+                records += 1;
+                Ok(source)
+            });
+            let result = run_map_inputs(&*app, &mut sources, &args, n_reduce, cfg);
+            drop(sources);
+            result.map(|r| (r, bytes, records))
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
@@ -213,7 +217,7 @@ impl Executor {
         );
         Ok(TaskCounters {
             input_bytes,
-            input_records: 1,
+            input_records,
             output_records: stats.records,
             output_bytes: stats.bytes,
             shuffle_bytes: 0,
@@ -227,17 +231,35 @@ impl Executor {
         &self,
         app: pb::AppRef,
         task: &TaskSpec,
-        file: &str,
-        contents: Vec<u8>,
+        inputs: &[InputRange],
     ) -> Result<TaskCounters, TaskFailure> {
-        let input_bytes = contents.len() as u64;
+        // Read (confined, by descriptor) here in the worker; the executor
+        // only runs app code over the bytes.
+        let (confinement, ranges) = (task.confinement.clone(), inputs.to_vec());
+        let sources = tokio::task::spawn_blocking(move || {
+            ranges
+                .iter()
+                .map(|input| read_source(&confinement, input))
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .await
+        .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
+        .map_err(TaskFailure::fatal)?;
+        let input_bytes = sources.iter().map(|s| s.contents.len() as u64).sum();
+        let input_records = sources.len() as u64;
         let work_dir = self.store.work_dir().path().map_err(|e| {
             TaskFailure::retry(format!("cannot create the worker's scratch folder: {e}"))
         })?;
         let request = pb::MapRequest {
             app: Some(app),
-            path: file.to_string(),
-            contents: contents.into(),
+            inputs: sources
+                .into_iter()
+                .map(|s| pb::MapSource {
+                    path: s.path,
+                    offset: s.offset,
+                    contents: s.contents.into(),
+                })
+                .collect(),
             args: task.args.clone().into(),
             n_reduce: task.n_reduce,
             memory_limit: self.store.memory_limit(),
@@ -266,7 +288,7 @@ impl Executor {
         );
         Ok(TaskCounters {
             input_bytes,
-            input_records: 1,
+            input_records,
             output_records: done.records,
             output_bytes: done.bytes,
             shuffle_bytes: 0,
@@ -415,6 +437,28 @@ pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
             let _ = dir.remove(&name);
         }
     }
+}
+
+/// Reads one input of a map task: a whole file, or the lines of a range.
+fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+    let path = input.path.clone();
+    match input.len {
+        None => confinement
+            .read_input(&input.path)
+            .map(|contents| MapSource {
+                path,
+                offset: 0,
+                contents,
+            }),
+        Some(len) => confinement
+            .read_input_lines(&input.path, input.offset, len)
+            .map(|split| MapSource {
+                path,
+                offset: split.offset,
+                contents: split.bytes,
+            }),
+    }
+    .map_err(|e| path_failure(e).message)
 }
 
 /// A job path that could not be used: refused by the job's confinement,

@@ -1,4 +1,5 @@
-//! Running a map task: the app's map over one input, partitioned by key,
+//! Running a map task: the app's map over the inputs of one split (whole
+//! files, or the lines of a range of one file), partitioned by key,
 //! sorted, combined, and framed into one run per partition.
 //!
 //! Emitted records are buffered per partition. When the buffers outgrow
@@ -332,6 +333,35 @@ pub fn run_map(
     n_reduce: u32,
     cfg: MapConfig<'_>,
 ) -> Result<MapResult, String> {
+    let mut inputs = std::iter::once(Ok(MapSource {
+        path: path.to_string(),
+        offset: 0,
+        contents: contents.to_vec(),
+    }));
+    run_map_inputs(app, &mut inputs, args, n_reduce, cfg)
+}
+
+/// One map call's input, as read from a split.
+#[derive(Debug)]
+pub struct MapSource {
+    /// The path, as the job names it.
+    pub path: String,
+    /// Where `contents` starts in the file.
+    pub offset: u64,
+    /// A whole file, or a range's lines.
+    pub contents: Vec<u8>,
+}
+
+/// [`run_map`] over the inputs of one split, read one at a time as the
+/// iterator yields them (so only one is in memory at once), one map call
+/// each, into one output. A read error ends the task with that error.
+pub fn run_map_inputs(
+    app: &dyn LoadedApp,
+    inputs: &mut dyn Iterator<Item = Result<MapSource, String>>,
+    args: &[u8],
+    n_reduce: u32,
+    cfg: MapConfig<'_>,
+) -> Result<MapResult, String> {
     let mut mapper = Mapper {
         app,
         args,
@@ -344,15 +374,24 @@ pub fn run_map(
         last_spill: MapStats::default(),
         failure: None,
     };
-    app.map(path, contents, args, &mut |key, value| {
-        if mapper.failure.is_none() {
-            if let Err(e) = mapper.emit(key, value) {
-                mapper.failure = Some(e);
-            }
+    for input in inputs {
+        let input = input?;
+        app.map(
+            &input.path,
+            input.offset,
+            &input.contents,
+            args,
+            &mut |key, value| {
+                if mapper.failure.is_none() {
+                    if let Err(e) = mapper.emit(key, value) {
+                        mapper.failure = Some(e);
+                    }
+                }
+            },
+        )?;
+        if let Some(e) = mapper.failure.take() {
+            return Err(e);
         }
-    })?;
-    if let Some(e) = mapper.failure.take() {
-        return Err(e);
     }
     mapper.finish()
 }

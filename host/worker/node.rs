@@ -290,6 +290,7 @@ impl Node {
                 session_secret: id.secret.clone(),
                 long_poll_ms: self.config.long_poll.as_millis() as u32,
                 idle: true,
+                reads_splits: true,
             };
             let started = tokio::time::Instant::now();
             let reply = tokio::select! {

@@ -2,17 +2,23 @@
 
 use std::io::Write;
 
-use crate::{AppError, Args};
+use crate::{AppError, Args, InputFormat};
 
-/// One map call's input: a whole input file.
+/// One map call's input: a whole input file, or for an app that reads
+/// [`InputFormat::Lines`], the whole lines of one split of a file.
 #[derive(Debug, Clone, Copy)]
 pub struct MapInput<'a> {
-    /// The input path exactly as submitted (the map key).
+    /// The input path as the job names it (the map key): a submitted path,
+    /// or a file found in a submitted folder or glob.
     pub path: &'a str,
-    /// The file's bytes (the map value).
+    /// The bytes (the map value): the file's, or the split's lines.
     pub contents: &'a [u8],
     /// The job's arguments.
     pub args: Args<'a>,
+    /// Where `contents` starts in the file: 0 for a whole file or the
+    /// first split, else the offset of the split's first line. Splits of
+    /// one file have distinct offsets, in file order.
+    pub offset: u64,
 }
 
 /// Where map (and combine) output goes.
@@ -98,6 +104,20 @@ pub trait App: Send + Sync + 'static {
     /// The older way to declare a partitioner: `true` with an overridden
     /// [`App::partition`]. Prefer [`App::PARTITION`].
     const HAS_PARTITIONER: bool = false;
+
+    /// How the engine may cut this app's input: whole files (the default)
+    /// or [`InputFormat::Lines`], records that are lines, so a large file
+    /// can be read by several map tasks at once.
+    const INPUT: InputFormat = InputFormat::WholeFiles;
+
+    /// The input format of one job, given its arguments: [`App::INPUT`]
+    /// unless the app overrides it (an app whose record format depends on
+    /// its arguments). Called when a job is submitted; on bad arguments
+    /// answer [`InputFormat::WholeFiles`] and let `map` report them.
+    fn input_format(&self, args: &Args<'_>) -> InputFormat {
+        let _ = args;
+        Self::INPUT
+    }
 
     /// Maps one input file to intermediate key/value pairs.
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError>;

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 
 use crate::app::{call_combine, call_partition};
 use crate::frame::encode_frames;
-use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
+use crate::split::{cut, line_split_of, LineSplit};
+use crate::{App, AppError, Args, Emit, InputFormat, MapInput, Records, Values};
 
 /// Key/value pairs, as emitted or as output records.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -76,6 +77,7 @@ pub fn map<A: App + Default>(
         path,
         contents,
         args: Args::new(raw_args),
+        offset: 0,
     };
     let mut out = VecEmit::default();
     A::default().map(&input, &mut out)?;
@@ -120,19 +122,54 @@ pub fn run_job<A: App + Default>(
     inputs: &[(&str, &[u8])],
     raw_args: &[u8],
 ) -> Result<String, AppError> {
+    run_job_split::<A>(inputs, raw_args, u64::MAX)
+}
+
+/// [`run_job`] with every input cut into splits of `split_size` bytes when
+/// the app reads [`InputFormat::Lines`] for these arguments (one map task
+/// per split, each seeing the split's lines at their offset, as the engine
+/// cuts them); whole files otherwise.
+pub fn run_job_split<A: App + Default>(
+    inputs: &[(&str, &[u8])],
+    raw_args: &[u8],
+    split_size: u64,
+) -> Result<String, AppError> {
+    let app = A::default();
+    let lines = app.input_format(&Args::new(raw_args)) == InputFormat::Lines;
     let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
     for (path, contents) in inputs {
-        let mut task: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
-        for (key, value) in map::<A>(path, contents, raw_args)? {
-            task.entry(key).or_default().push(value);
-        }
-        for (key, values) in task {
-            let values = if A::COMBINE.is_some() {
-                vec![reduce::<A>(&key, &values, raw_args, true)?]
-            } else {
-                values
+        let splits = if lines {
+            cut(contents.len() as u64, split_size)
+                .into_iter()
+                .map(|(offset, len)| line_split_of(contents, offset, len))
+                .collect()
+        } else {
+            vec![LineSplit {
+                offset: 0,
+                bytes: contents.to_vec(),
+            }]
+        };
+        for split in splits {
+            let input = MapInput {
+                path,
+                contents: &split.bytes,
+                args: Args::new(raw_args),
+                offset: split.offset,
             };
-            groups.entry(key).or_default().extend(values);
+            let mut out = VecEmit::default();
+            app.map(&input, &mut out)?;
+            let mut task: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+            for (key, value) in out.0 {
+                task.entry(key).or_default().push(value);
+            }
+            for (key, values) in task {
+                let values = if A::COMBINE.is_some() {
+                    vec![reduce::<A>(&key, &values, raw_args, true)?]
+                } else {
+                    values
+                };
+                groups.entry(key).or_default().extend(values);
+            }
         }
     }
     let mut records = Vec::new();

@@ -168,6 +168,8 @@ fn wc_job(dir: &Path, files: &[PathBuf]) -> Submission {
         n_reduce: 1,
         args: Vec::new(),
         overwrite: false,
+        split_size: 0,
+        recursive: false,
     }
 }
 

@@ -118,6 +118,8 @@ impl Confined {
             n_reduce: 1,
             args: Vec::new(),
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         };
         block_on(async {
             let client = Client::connect(&self.url)

@@ -103,6 +103,8 @@ fn submission(
         n_reduce: 3,
         args: args.iter().map(|s| s.to_string()).collect(),
         overwrite: false,
+        split_size: 0,
+        recursive: false,
     }
 }
 
@@ -148,6 +150,7 @@ fn raw_request(files: &[&str], output_dir: &str, app: &str, n_reduce: u32) -> pb
         n_reduce,
         args: Vec::new(),
         overwrite: false,
+        ..Default::default()
     }
 }
 
@@ -220,6 +223,8 @@ async fn malformed_submissions_are_invalid_arguments() {
             n_reduce: 1,
             args: vec![],
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         })
         .await
         .expect_err("unknown app");
@@ -321,7 +326,7 @@ async fn job_ids_start_at_zero_and_increase() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_input_file_or_a_directory_is_refused_at_submission() {
+async fn a_missing_input_file_or_an_empty_folder_is_refused_at_submission() {
     // (Workers check again before opening; tests/outputs.rs covers the
     // other kinds of bad input.)
     let tmp = tempfile::tempdir().unwrap();
@@ -333,7 +338,6 @@ async fn a_missing_input_file_or_a_directory_is_refused_at_submission() {
     let dir = tmp.path().join("a-folder");
     std::fs::create_dir(&dir).unwrap();
     files.push(missing.clone());
-    files.push(dir.clone());
     let cluster = start(2).await;
     let client = client(&cluster).await;
     let out = tmp.path().join("out");
@@ -347,10 +351,21 @@ async fn a_missing_input_file_or_a_directory_is_refused_at_submission() {
     let (code, msg) = (status.code(), status.message().to_string());
     assert_eq!(code, Code::InvalidArgument, "{msg}");
     let missing_why = format!("{} does not exist", path_str(&missing));
-    let dir_why = format!("{} is a directory", path_str(&dir));
+    assert!(msg.contains(&missing_why), "{msg}");
+    // A folder is read as its files; one without any is refused by name.
+    let e = client
+        .submit(submission(std::slice::from_ref(&dir), &out, "wc", &[]))
+        .await
+        .expect_err("an empty folder");
+    let ClientError::Rpc(status) = e else {
+        panic!("expected an RPC error, got {e}")
+    };
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let dir_why = format!("input folder {} has no files", path_str(&dir));
     assert!(
-        msg.contains(&missing_why) && msg.contains(&dir_why),
-        "{msg}"
+        status.message().starts_with(&dir_why),
+        "{}",
+        status.message()
     );
     assert!(!out.exists(), "a refused job creates nothing");
     assert!(client.jobs().await.unwrap().is_empty());

@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use common::procs::{job_id_of, run_mr, spawn_mr, Cluster, ClusterConfig};
 use common::{
-    be_u64, degrees, expected_grep, expected_vertex_degree, expected_wc, grep_inputs, path_str,
-    plugins_dir, poll_until, read_output_dir, texts, vertex_degree_inputs, wc_inputs, wc_records,
-    word_counts, write_files,
+    be_u64, degrees, expected_grep, expected_vertex_degree, expected_wc, grep_inputs, grep_matches,
+    path_str, plugins_dir, poll_until, read_output_dir, texts, vertex_degree_inputs, wc_inputs,
+    wc_records, word_counts, write_files,
 };
 
 /// The longest a whole job followed with `mr poll` may take.
@@ -107,20 +107,12 @@ fn check_grep_output(out: &Path, paths: &[PathBuf], texts: &[String], term: &str
         .map(|p| path_str(p))
         .zip(texts.iter().cloned())
         .collect();
-    // Each output record is one matching line: key = path, a 0 byte and the
-    // 8-byte big-endian line number; value = the line.
+    // The output records are the matching lines, numbered from the start
+    // of their file (see `grep_matches` for the key layout).
     let records = read_output_dir(out, N_REDUCE);
-    let mut got: Vec<(String, u64, String)> = records
-        .iter()
-        .map(|(k, v)| {
-            let (path, number) = k.split_at(k.len() - 9);
-            assert_eq!(number[0], 0, "a 0 byte separates path and line number");
-            (
-                String::from_utf8(path.to_vec()).unwrap(),
-                be_u64(&number[1..]),
-                String::from_utf8(v.clone()).unwrap(),
-            )
-        })
+    let mut got: Vec<(String, u64, String)> = grep_matches(&records)
+        .into_iter()
+        .map(|(p, n, l)| (p, n, String::from_utf8(l).unwrap()))
         .collect();
     got.sort();
     let mut want: Vec<(String, u64, String)> = files

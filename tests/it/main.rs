@@ -16,6 +16,7 @@ mod e2e_errors;
 mod e2e_processes;
 mod faults_processes;
 mod harness;
+mod inputs;
 mod ops_processes;
 mod outputs;
 mod perf_spill;

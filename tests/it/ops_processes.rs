@@ -165,14 +165,18 @@ fn operating_a_cluster_from_the_command_line() {
     // `mr submit --wait` off a terminal: plain progress lines, then the outcome.
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .args(&inputs)
         .arg("-o")
         .arg(d.join("out-wc"))
         .args(["-a", "wc", "-n", "2", "--wait", "--coordinator", &url]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n");
     let err = String::from_utf8_lossy(&out.stderr);
+    // One map task per file (--split-size 0), said first.
     assert!(
-        err.contains("job 0 ") && err.contains("maps 3/3") && err.contains("reduces 2/2"),
+        err.starts_with("job 0: 3 map tasks over 3 input files\n")
+            && err.contains("maps 3/3")
+            && err.contains("reduces 2/2"),
         "{err}"
     );
     assert!(
@@ -227,6 +231,7 @@ fn operating_a_cluster_from_the_command_line() {
     );
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .args(&inputs)
         .arg("-o")
         .arg(d.join("out-grep"))
@@ -247,6 +252,7 @@ fn operating_a_cluster_from_the_command_line() {
     // mr cancel: a slow job is cancelled; its state says so.
     let out = run(mr()
         .arg("submit")
+        .args(["--split-size", "0"])
         .arg(&inputs[0])
         .arg("-o")
         .arg(d.join("out-slow"))

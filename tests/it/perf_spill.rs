@@ -17,8 +17,8 @@ use mapreduce::coordinator::CoordinatorConfig;
 use mapreduce::plugin::Registry;
 
 use common::{
-    parse_frames, path_str, plugins_dir, poll_until, read_output_dir, wc_records, word_counts,
-    write_files, Prng,
+    grep_matches, parse_frames, path_str, plugins_dir, poll_until, read_output_dir, wc_records,
+    word_counts, write_files, Prng,
 };
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -67,6 +67,8 @@ async fn run(
             n_reduce,
             args: args.iter().map(|s| s.to_string()).collect(),
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         })
         .await
         .expect("submitting");
@@ -234,16 +236,17 @@ async fn grep_output_larger_than_the_memory_limit_is_complete() {
     let cluster = start(work.path()).await;
     let view = run(&cluster, &files, &out, "grep", &["--term", "common"], 2).await;
     assert!(view.counters.reduce_output_bytes > MEMORY_LIMIT * 4);
-    // One record per matching line: key = path, 0, 8-byte line number.
+    // One record per matching line, plus each file's line count.
     let records = read_output_dir(&out, 2);
-    assert_eq!(records.len(), 3 * 8_000, "every matching line exactly once");
-    let mut per_file = std::collections::BTreeMap::<Vec<u8>, Vec<u64>>::new();
-    for (key, value) in &records {
-        let (path, number) = key.split_at(key.len() - 9);
-        assert_eq!(number[0], 0);
-        assert_eq!(format!("{}\n", String::from_utf8_lossy(value)), line);
-        let n = u64::from_be_bytes(number[1..].try_into().unwrap());
-        per_file.entry(path.to_vec()).or_default().push(n);
+    assert_eq!(
+        records.len(),
+        3 * 8_000 + 3,
+        "every matching line exactly once"
+    );
+    let mut per_file = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    for (path, n, value) in grep_matches(&records) {
+        assert_eq!(format!("{}\n", String::from_utf8_lossy(&value)), line);
+        per_file.entry(path).or_default().push(n);
     }
     assert_eq!(per_file.len(), 3);
     for numbers in per_file.values_mut() {

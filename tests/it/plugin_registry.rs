@@ -54,7 +54,9 @@ fn each_file_is_its_own_app() {
         .get("wc")
         .unwrap()
         .app
-        .map("f", b"Hello hello", &[], &mut |k, _| seen.push(k.to_vec()))
+        .map("f", 0, b"Hello hello", &[], &mut |k, _| {
+            seen.push(k.to_vec())
+        })
         .unwrap();
     assert_eq!(seen, vec![b"hello".to_vec()]);
 }
@@ -140,7 +142,7 @@ fn app_panics_become_errors() {
         .app;
     let args = plugin_api::frame::encode_frames(["--panic-on", "boom"]).unwrap();
     let err = chaos
-        .map("/in/boom.txt", b"a b", &args, &mut |_, _| {})
+        .map("/in/boom.txt", 0, b"a b", &args, &mut |_, _| {})
         .unwrap_err();
     assert_eq!(
         err,
@@ -149,7 +151,7 @@ fn app_panics_become_errors() {
     // The process is still fine and the app still works.
     let mut n = 0;
     chaos
-        .map("/in/ok.txt", b"a b", &args, &mut |_, _| n += 1)
+        .map("/in/ok.txt", 0, b"a b", &args, &mut |_, _| n += 1)
         .unwrap();
     assert_eq!(n, 2);
 }

@@ -79,6 +79,8 @@ fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
         n_reduce: 2,
         args: Vec::new(),
         overwrite: false,
+        split_size: 0,
+        recursive: false,
     }
 }
 
@@ -184,6 +186,8 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         n_reduce: 1,
         args: Vec::new(),
         overwrite: false,
+        split_size: 0,
+        recursive: false,
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
@@ -494,6 +498,8 @@ async fn workers_check_paths_again_before_opening() {
             n_reduce: 1,
             args: Vec::new(),
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         })
         .await
         .expect("inside the allowed folders at submission");

@@ -15,6 +15,10 @@
 //! one, so every printed record ends in `\n`. In the sort benchmark's
 //! ASCII format (98 bytes and `\r\n`) both readings give the same records.
 //!
+//! With `--format lines` the input is line records, so a large file is cut
+//! into splits read by several map tasks; `fixed` and `auto` read whole
+//! files.
+//!
 //! Partitioning (`-- --keys printable|binary`, default `printable`): a range
 //! partitioner splits the key space evenly by the first three key bytes,
 //! treated as digits over the printable ASCII range `0x20..=0x7e` (bytes
@@ -29,7 +33,9 @@
 use std::io::{BufWriter, Write};
 
 use plugin_api::frame::{push_frame, Frames};
-use plugin_api::{export_app, App, AppError, Args, Emit, MapInput, Partitioner, Records, Values};
+use plugin_api::{
+    export_app, App, AppError, Args, Emit, InputFormat, MapInput, Partitioner, Records, Values,
+};
 
 /// The sort app.
 #[derive(Debug, Default)]
@@ -131,6 +137,16 @@ impl App for Sort {
     const DESCRIPTION: &'static str =
         "Sorts 100-byte records (or lines) by their 10-byte key, globally across outputs";
     const PARTITION: Option<Partitioner<Self>> = Some(Self::by_key_range);
+
+    /// Lines (`--format lines`) may be cut into splits; 100-byte records
+    /// (`fixed`, whose keys may hold `\n` bytes) and `auto` (decided per
+    /// file, from the whole file) are read as whole files.
+    fn input_format(&self, args: &Args<'_>) -> InputFormat {
+        match options(args) {
+            Ok((Some(Format::Lines), _)) => InputFormat::Lines,
+            _ => InputFormat::WholeFiles,
+        }
+    }
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let (format, _) = options(&input.args)?;

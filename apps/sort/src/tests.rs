@@ -215,3 +215,38 @@ fn binary_records_and_lines_sort_too() {
         sorted_records(&lines, Format::Lines)
     );
 }
+
+#[test]
+fn lines_split_at_every_size_sort_like_whole_files_and_fixed_stays_whole() {
+    let long = format!("{}\n", "k".repeat(150));
+    let text = format!("zeta line\r\nalpha\n\n{long}beta no newline");
+    let inputs: [(&str, &[u8]); 3] = [
+        ("crlf.txt", text.as_bytes()),
+        ("empty.txt", b""),
+        ("more.txt", b"b\na\nc\n"),
+    ];
+    let raw = args(&["--format", "lines"]);
+    let app = Sort;
+    assert_eq!(
+        app.input_format(&plugin_api::Args::new(&raw)),
+        plugin_api::InputFormat::Lines
+    );
+    for other in [
+        &[][..],
+        &["--format", "fixed"],
+        &["--format", "auto"],
+        &["--bad"],
+    ] {
+        let raw = args(other);
+        assert_eq!(
+            app.input_format(&plugin_api::Args::new(&raw)),
+            plugin_api::InputFormat::WholeFiles,
+            "{other:?}"
+        );
+    }
+    let whole = test_support::run_job::<Sort>(&inputs, &raw).unwrap();
+    for size in 1..=text.len() as u64 + 1 {
+        let split = test_support::run_job_split::<Sort>(&inputs, &raw, size).unwrap();
+        assert_eq!(split, whole, "split size {size}");
+    }
+}

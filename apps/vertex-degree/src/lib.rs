@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
 use plugin_api::{
-    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Records,
-    Reducer, ValueError, Values,
+    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, InputFormat, MapInput,
+    Records, Reducer, ValueError, Values,
 };
 
 /// The vertex-degree app.
@@ -27,6 +27,7 @@ impl App for VertexDegree {
     const NAME: &'static str = "vertex-degree";
     const DESCRIPTION: &'static str = "Counts each vertex's degree in an edge list";
     const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
+    const INPUT: InputFormat = InputFormat::Lines;
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = std::str::from_utf8(input.contents).map_err(|e| {
@@ -37,7 +38,18 @@ impl App for VertexDegree {
         })?;
         let mut degrees: HashMap<u64, u64> = HashMap::new();
         for (line_number, line) in (1u64..).zip(text.lines()) {
-            if let Some((from, to)) = parse_edge(line_number, line)? {
+            let parsed = parse_edge(line_number, line).map_err(|e| {
+                if input.offset == 0 {
+                    e
+                } else {
+                    AppError::msg(format!(
+                        "in the split starting at byte {}: {}",
+                        input.offset,
+                        e.message()
+                    ))
+                }
+            })?;
+            if let Some((from, to)) = parsed {
                 *degrees.entry(from).or_default() += 1;
                 *degrees.entry(to).or_default() += 1;
             }

@@ -153,3 +153,37 @@ fn whole_job_output() {
     let got = test_support::run_job::<VertexDegree>(&inputs, &args(&[])).unwrap();
     assert_eq!(got, "1\t2\n2\t2\n3\t1\n10\t3\n");
 }
+
+#[test]
+fn every_split_size_counts_what_one_split_counts() {
+    let long = format!("# {}\n", "comment ".repeat(20));
+    let inputs: [(&str, &[u8]); 4] = [
+        ("crlf.txt", b"1 2\r\n2 3\r\n\r\n3 1"),
+        ("long.txt", long.as_bytes()),
+        ("empty.txt", b""),
+        ("edges.txt", b"10 20\n20 30\n\n30 10\n10 10"),
+    ];
+    let whole = test_support::run_job::<VertexDegree>(&inputs, &args(&[])).unwrap();
+    assert_eq!(whole, "1\t2\n2\t2\n3\t2\n10\t4\n20\t2\n30\t2\n");
+    for size in 1..=long.len() as u64 + 1 {
+        let split = test_support::run_job_split::<VertexDegree>(&inputs, &args(&[]), size).unwrap();
+        assert_eq!(split, whole, "split size {size}");
+    }
+}
+
+#[test]
+fn a_bad_line_in_a_later_split_names_the_split() {
+    let input = plugin_api::MapInput {
+        path: "f",
+        contents: b"1 2\nx\n",
+        args: plugin_api::Args::new(&[]),
+        offset: 96,
+    };
+    let mut out = test_support::VecEmit::default();
+    let err = VertexDegree.map(&input, &mut out).unwrap_err();
+    assert!(
+        err.message()
+            .starts_with("in the split starting at byte 96: line 2:"),
+        "{err}"
+    );
+}

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
 use plugin_api::{
-    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, MapInput, Records,
-    Reducer, ValueError, Values,
+    decode_u64, encode_u64, export_app, sum_u64, App, AppError, Args, Emit, InputFormat, MapInput,
+    Records, Reducer, ValueError, Values,
 };
 
 /// The word-count app.
@@ -28,6 +28,7 @@ impl App for WordCount {
     const NAME: &'static str = "wc";
     const DESCRIPTION: &'static str = "Counts words (Unicode alphabetic runs, lowercased)";
     const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
+    const INPUT: InputFormat = InputFormat::Lines;
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = utf8(input.contents)?;

@@ -170,3 +170,21 @@ fn the_fast_counter_agrees_with_a_plain_char_split() {
     let fast: std::collections::BTreeMap<String, u64> = fast.into_iter().collect();
     assert_eq!(fast, plain);
 }
+
+#[test]
+fn every_split_size_counts_what_one_split_counts() {
+    let long = "word ".repeat(30);
+    let inputs: [(&str, &[u8]); 4] = [
+        ("crlf.txt", b"One two\r\ntwo\r\n\r\nthree three three"),
+        ("long.txt", long.as_bytes()),
+        ("empty.txt", b""),
+        ("nl.txt", b"\n\nend\n"),
+    ];
+    assert_eq!(WordCount::INPUT, plugin_api::InputFormat::Lines);
+    let whole = test_support::run_job::<WordCount>(&inputs, &args(&[])).unwrap();
+    assert!(whole.contains("30\tword\n"), "{whole}");
+    for size in 1..=long.len() as u64 + 1 {
+        let split = test_support::run_job_split::<WordCount>(&inputs, &args(&[]), size).unwrap();
+        assert_eq!(split, whole, "split size {size}");
+    }
+}

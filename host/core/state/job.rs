@@ -125,7 +125,7 @@ pub struct Job {
 impl Job {
     /// A queued job; every task pending.
     pub fn new(id: JobId, spec: JobSpec, now: Instant) -> Self {
-        let n_map = spec.files.len();
+        let n_map = spec.n_map();
         let n_reduce = spec.n_reduce as usize;
         Job {
             id,
@@ -495,8 +495,8 @@ impl Job {
     fn describe(&self, task: TaskId) -> String {
         let index = task.index;
         match task.phase {
-            Phase::Map => match self.spec.files.get(index as usize) {
-                Some(file) => format!("map task {index} (input {file})"),
+            Phase::Map => match self.spec.split(index) {
+                Some(split) => format!("map task {index} (input {})", split.describe()),
                 None => format!("map task {index}"),
             },
             Phase::Reduce => format!("reduce task {index}"),

@@ -36,13 +36,14 @@ fn one_worker_hands_out_each_map_with_attempt_one_and_its_spec() {
     for i in 0..3 {
         let a = must_ask(&mut s, w, t0);
         assert_eq!(a, assignment(spec(3, 1), m(job.0, i), 1, vec![]));
-        assert_eq!(a.file(), Some(format!("f{i}").as_str()));
+        let split = a.split().expect("a map reads a split");
+        assert_eq!(split.whole_file(), Some(format!("f{i}").as_str()));
         assert_eq!(finish(&mut s, w, &a, t0), ReportOutcome::Accepted);
     }
     let a = must_ask(&mut s, w, t0);
     let locs = (0..3).map(|i| loc(i, 1, w)).collect();
     assert_eq!(a, assignment(spec(3, 1), r(0, 0), 1, locs));
-    assert_eq!(a.file(), None);
+    assert_eq!(a.split(), None);
 }
 
 #[test]

@@ -53,6 +53,7 @@ fn secs(n: u64) -> Duration {
 fn spec(n_map: u32, n_reduce: u32) -> JobSpec {
     JobSpec {
         files: (0..n_map).map(|i| format!("f{i}")).collect(),
+        splits: Vec::new(),
         output_dir: "/out".to_string(),
         app: "wc".to_string(),
         n_reduce,

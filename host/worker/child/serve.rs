@@ -21,7 +21,7 @@ use crate::plugin::{LoadedApp, Registry};
 use crate::proto::executor as pb;
 use crate::security::Confinement;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
-use crate::worker::map_task::{run_map, MapConfig};
+use crate::worker::map_task::{run_map_inputs, MapConfig, MapSource};
 use crate::worker::reduce_task::reduce_to_file;
 use crate::worker::spill::{MemoryBudget, MemoryLimits, Run, WorkDir};
 
@@ -134,7 +134,14 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         memory: &memory,
         work_dir: &work_dir,
     };
-    let result = run_map(&*app, &m.path, &m.contents, &m.args, m.n_reduce, cfg).map_err(fatal)?;
+    let mut sources = m.inputs.into_iter().map(|s| {
+        Ok(MapSource {
+            path: s.path,
+            offset: s.offset,
+            contents: s.contents.into(),
+        })
+    });
+    let result = run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg).map_err(fatal)?;
     let partitions = result
         .partitions
         .iter()

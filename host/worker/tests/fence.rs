@@ -42,6 +42,7 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
         attempt: Attempt(1),
         spec: Arc::new(JobSpec {
             files: vec!["/in/a".into()],
+            splits: Vec::new(),
             output_dir: "/out".into(),
             app: "wc".into(),
             n_reduce: 1,

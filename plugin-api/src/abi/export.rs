@@ -9,7 +9,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RNone, RResult, RSlice, RSome, RStr, RString, RVec};
 
-use super::{AppModule, AppModuleRef, EmitFfi, RecordsFfi, ReduceFn, SinkFfi, ValuesFfi};
+use abi_stable::StableAbi;
+
+use super::{
+    AppExt, AppExtHeader, AppModule, AppModuleRef, EmitFfi, RecordsFfi, ReduceFn, SinkFfi,
+    ValuesFfi,
+};
 use crate::app::{call_combine, call_partition};
 use crate::error::panic_message;
 use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
@@ -49,6 +54,17 @@ pub fn module_for<T: Instance>(version: &'static str) -> AppModuleRef {
         format: format_shim::<T>,
     }
     .leak_into_prefix()
+}
+
+/// The [`AppExtHeader`] for `T` (used by `export_app!`).
+pub const fn ext_for<T: Instance>() -> AppExtHeader {
+    AppExtHeader {
+        layout: <AppExt as StableAbi>::LAYOUT,
+        ext: AppExt {
+            input_format: input_format_shim::<T>,
+            map_at: map_at_shim::<T>,
+        },
+    }
 }
 
 /// Runs `f`, turning its error or panic into an error value.
@@ -112,14 +128,35 @@ extern "C" fn map_shim<T: Instance>(
     args: RSlice<'_, u8>,
     emit: EmitFfi,
 ) -> RResult<(), RString> {
+    map_at_shim::<T>(path, 0, contents, args, emit)
+}
+
+extern "C" fn map_at_shim<T: Instance>(
+    path: RStr<'_>,
+    offset: u64,
+    contents: RSlice<'_, u8>,
+    args: RSlice<'_, u8>,
+    emit: EmitFfi,
+) -> RResult<(), RString> {
     guarded(|| {
         let input = MapInput {
             path: path.as_str(),
             contents: contents.as_slice(),
             args: Args::new(args.as_slice()),
+            offset,
         };
         T::instance().map(&input, &mut PluginEmit(emit))
     })
+}
+
+extern "C" fn input_format_shim<T: Instance>(args: RSlice<'_, u8>) -> u32 {
+    // A panic reads as the safe answer, whole files.
+    catch_unwind(AssertUnwindSafe(|| {
+        T::instance()
+            .input_format(&Args::new(args.as_slice()))
+            .to_code()
+    }))
+    .unwrap_or(0)
 }
 
 extern "C" fn reduce_shim<T: Instance>(

@@ -8,30 +8,59 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::abi_stability::check_layout_compatibility;
+use abi_stable::library::{lib_header_from_path, LibraryError, RawLibrary};
 use abi_stable::std_types::{RNone, ROption, RSlice, RSome, RVec};
+use abi_stable::StableAbi;
 
-use super::{AppModuleRef, EmitFfi, RecordFfi, RecordsFfi, ReduceFn, SinkFfi, ValuesFfi};
+use super::{
+    AppExt, AppExtHeader, AppModuleRef, EmitFfi, RecordFfi, RecordsFfi, ReduceFn, SinkFfi,
+    ValuesFfi, APP_EXT_SYMBOL,
+};
 use crate::{Records, Values};
 
 /// Loads the app library at `path` (each path as its own library, never
-/// cached by interface type) and checks its layout and version.
-pub fn load_module(path: &Path) -> Result<AppModuleRef, LibraryError> {
-    lib_header_from_path(path)?.init_root_module::<AppModuleRef>()
+/// cached by interface type) and checks its layout and version, and those
+/// of its [`AppExt`] if it has one (a library built before input splits
+/// has none).
+pub fn load_module(path: &Path) -> Result<Module, LibraryError> {
+    let root = lib_header_from_path(path)?.init_root_module::<AppModuleRef>()?;
+    // The same library again (the loader hands back its handle); like the
+    // header's, it is never unloaded: app code may be running.
+    let raw = RawLibrary::load_at(path)?;
+    // SAFETY: `export_app!` exports `APP_EXT_SYMBOL` as a static
+    // `AppExtHeader`; its `layout` field is read first and checked before
+    // `ext` is used.
+    let header = match unsafe { raw.get::<&'static AppExtHeader>(APP_EXT_SYMBOL) } {
+        Ok(symbol) => Some(*symbol),
+        Err(_) => None,
+    };
+    std::mem::forget(raw);
+    let ext = match header {
+        None => None,
+        Some(h) => {
+            check_layout_compatibility(<AppExt as StableAbi>::LAYOUT, h.layout)
+                .into_result()
+                .map_err(LibraryError::AbiInstability)?;
+            Some(h.ext)
+        }
+    };
+    Ok(Module(root, ext))
 }
 
 /// A loaded app module with safe calls into it. Errors are the app's
 /// messages (panics as `app panicked: ...`).
 #[derive(Clone, Copy)]
-pub struct Module(AppModuleRef);
+pub struct Module(AppModuleRef, Option<AppExt>);
 
 /// A stream host code panicked while the app was calling it.
 const HOST_PANIC: &str = "the engine failed while the app was calling it";
 
 impl Module {
-    /// Wraps a loaded root module.
+    /// Wraps a loaded root module without the calls added later (as a
+    /// library built before them is loaded).
     pub fn new(m: AppModuleRef) -> Self {
-        Module(m)
+        Module(m, None)
     }
 
     /// [`crate::App::NAME`].
@@ -59,10 +88,21 @@ impl Module {
         self.0.partition().is_some()
     }
 
-    /// Calls [`App::map`].
+    /// The app's input format for a job with `args` (whole files for an
+    /// app built before input splits).
+    pub fn input_format(&self, args: &[u8]) -> crate::InputFormat {
+        match self.1 {
+            Some(ext) => crate::InputFormat::from_code((ext.input_format)(args.into())),
+            None => crate::InputFormat::WholeFiles,
+        }
+    }
+
+    /// Calls [`App::map`] on input that starts at `offset` in its file (an
+    /// app built before input splits only gets whole files, offset 0).
     pub fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
@@ -75,7 +115,10 @@ impl Module {
             ctx: &mut ctx as *mut EmitCtx<'_> as *mut c_void,
             emit: emit_trampoline,
         };
-        let result = (self.0.map())(path.into(), contents.into(), args.into(), ffi);
+        let result = match self.1 {
+            Some(ext) => (ext.map_at)(path.into(), offset, contents.into(), args.into(), ffi),
+            None => (self.0.map())(path.into(), contents.into(), args.into(), ffi),
+        };
         if ctx.panicked {
             return Err(HOST_PANIC.to_string());
         }

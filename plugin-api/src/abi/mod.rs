@@ -15,17 +15,22 @@
 //!   abi_stable's layout and version checks, and `Module` calls into it
 //!   safely.
 //!
-//! Growing the module: append a field *after* `format` (the last prefix
-//! field, which must stay where it is), as an `ROption` or a value with a
-//! meaning for "absent". A host reads it through the accessor abi_stable
-//! generates, which returns `None` for a library built before the field
-//! existed, so every already-built plugin keeps loading.
+//! Growing the ABI: not by appending fields to [`AppModule`]. abi_stable
+//! 0.11's layout check refuses a library whose prefix type has *fewer*
+//! fields than the host's (the interface may not have more fields than the
+//! implementation), so a newer host would reject every already-built
+//! plugin ("too many fields"; tried with a plugin built from the previous
+//! `plugin-api`). Later calls go into [`AppExt`] instead, a struct exported
+//! under its own symbol ([`APP_EXT_SYMBOL`]) with its layout beside it:
+//! the host checks that layout with abi_stable and treats a library
+//! without the symbol as one built before it (whole files, `map` only).
+//! A later addition is a new struct under a new symbol (`..._v2`).
 
 pub mod export;
 #[cfg(feature = "host")]
 mod host;
 
-pub use export::{__private, module_for, Instance};
+pub use export::{__private, ext_for, module_for, Instance};
 #[cfg(feature = "host")]
 pub use host::{load_module, Module};
 
@@ -33,6 +38,7 @@ use std::ffi::c_void;
 
 use abi_stable::library::RootModule;
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
+use abi_stable::type_layout::TypeLayout;
 use abi_stable::{package_version_strings, sabi_types::VersionStrings, StableAbi};
 
 /// A sink for key/value pairs, owned by the caller.
@@ -106,6 +112,43 @@ pub struct AppModule {
     #[sabi(last_prefix_field)]
     pub format: extern "C" fn(RecordsFfi, SinkFfi) -> RResult<(), RString>,
 }
+
+/// Calls added after the root module's layout was fixed (input splits), in
+/// a struct of their own under the symbol [`APP_EXT_SYMBOL`] (see the
+/// module documentation for why not appended to [`AppModule`]).
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy)]
+pub struct AppExt {
+    /// [`crate::App::input_format`] for the job's args, as
+    /// [`crate::InputFormat::to_code`].
+    pub input_format: extern "C" fn(RSlice<'_, u8>) -> u32,
+    /// [`crate::App::map`] with the input's offset in its file: path,
+    /// offset, contents, args, sink.
+    pub map_at: extern "C" fn(
+        RStr<'_>,
+        u64,
+        RSlice<'_, u8>,
+        RSlice<'_, u8>,
+        EmitFfi,
+    ) -> RResult<(), RString>,
+}
+
+/// What [`APP_EXT_SYMBOL`] names: [`AppExt`] with the layout it was built
+/// with, which the host checks before touching `ext`.
+#[repr(C)]
+pub struct AppExtHeader {
+    /// `<AppExt as StableAbi>::LAYOUT` of the plugin's `plugin-api`.
+    pub layout: &'static TypeLayout,
+    /// The calls.
+    pub ext: AppExt,
+}
+
+// SAFETY: a layout description and function pointers, all immutable.
+unsafe impl Sync for AppExtHeader {}
+
+/// The symbol an app library exports its [`AppExtHeader`] under; absent in
+/// libraries built before input splits.
+pub const APP_EXT_SYMBOL: &[u8] = b"mapreduce_app_ext_v1\0";
 
 impl RootModule for AppModuleRef {
     abi_stable::declare_root_module_statics! {AppModuleRef}

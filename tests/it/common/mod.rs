@@ -525,6 +525,36 @@ pub fn be_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(bytes.try_into().expect("an 8-byte big-endian value"))
 }
 
+/// `grep` records as `(path, file line number, line)`, sorted: each match
+/// record's key is the path, a 0 byte, its split's 8-byte offset and its
+/// 8-byte line number within the split; the record with line number
+/// `u64::MAX` holds the split's line count, which numbers the lines of
+/// later splits.
+pub fn grep_matches(records: &[(Vec<u8>, Vec<u8>)]) -> Vec<(String, u64, Vec<u8>)> {
+    let mut decoded: Vec<(Vec<u8>, u64, u64, &Vec<u8>)> = records
+        .iter()
+        .map(|(k, v)| {
+            let (path, rest) = k.split_at(k.len() - 17);
+            assert_eq!(rest[0], 0, "a 0 byte ends the path");
+            (path.to_vec(), be_u64(&rest[1..9]), be_u64(&rest[9..]), v)
+        })
+        .collect();
+    decoded.sort();
+    let mut matches = Vec::new();
+    let (mut path, mut before) = (Vec::new(), 0u64);
+    for (p, _, local, value) in decoded {
+        if p != path {
+            (path, before) = (p.clone(), 0);
+        }
+        if local == u64::MAX {
+            before += be_u64(value);
+        } else {
+            matches.push((String::from_utf8(p).unwrap(), before + local, value.clone()));
+        }
+    }
+    matches
+}
+
 /// `wc` records (word bytes -> 8-byte count) as a map.
 pub fn wc_records(records: &[(Vec<u8>, Vec<u8>)]) -> BTreeMap<String, u64> {
     let mut map = BTreeMap::new();

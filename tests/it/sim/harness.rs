@@ -131,9 +131,13 @@ impl LoadedApp for Logged {
     fn description(&self) -> &str {
         self.app.description()
     }
+    fn input_format(&self, args: &[u8]) -> plugin_api::InputFormat {
+        self.app.input_format(args)
+    }
     fn map(
         &self,
         path: &str,
+        offset: u64,
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
@@ -141,7 +145,7 @@ impl LoadedApp for Logged {
         let name = Path::new(path).file_name().map(|n| n.to_string_lossy());
         let entry = (self.host.clone(), name.unwrap_or_default().into_owned());
         self.log.lock().unwrap().push(entry);
-        self.app.map(path, contents, args, emit)
+        self.app.map(path, offset, contents, args, emit)
     }
     fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
         self.app.reduce(key, values, args)
@@ -274,6 +278,8 @@ impl SimCluster {
             n_reduce,
             args: Vec::new(),
             overwrite: false,
+            split_size: 0,
+            recursive: false,
         };
         let observed = self.observed.clone();
         self.sim.client("client", async move {

@@ -255,8 +255,10 @@ pub fn output_names(n_reduce: u32) -> Vec<String> {
     names
 }
 
-/// The arguments of `mr submit FILES -o OUT -a APP -n N [--wait]
-/// --coordinator URL [-- APP_ARGS]`.
+/// The arguments of `mr submit FILES -o OUT -a APP -n N --split-size 0
+/// [--wait] --coordinator URL [-- APP_ARGS]`: one map task per file, which
+/// the fault and chaos scenarios count and aim at (`tests/it/inputs.rs`
+/// covers splits and packing).
 pub fn submit_args(
     url: &str,
     files: &[PathBuf],
@@ -275,6 +277,8 @@ pub fn submit_args(
         app.into(),
         "-n".into(),
         n_reduce.to_string().into(),
+        "--split-size".into(),
+        "0".into(),
         "--coordinator".into(),
         url.into(),
     ]);

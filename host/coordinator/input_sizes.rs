@@ -1,0 +1,132 @@
+//! What a map task could have read: each job's input sizes, measured at
+//! submission, bound the counters a worker reports, so a rogue worker with
+//! a valid token cannot make a job claim `input 1000000000000155 B`. A map
+//! task reads its split (at most the files it names, from the range's start
+//! to their end, since the last line may run past the range), and a record
+//! is at least one byte.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::core::{JobId, JobSpec, Phase, Split, TaskCounters, TaskId};
+
+/// The input sizes of the jobs submitted here, by job.
+#[derive(Debug, Default)]
+pub struct InputSizes {
+    jobs: Mutex<HashMap<JobId, Arc<JobInputs>>>,
+}
+
+#[derive(Debug)]
+struct JobInputs {
+    sizes: Vec<u64>,
+    largest: u64,
+}
+
+/// What each map task of `spec` could read at most, in task order, measured
+/// now (blocking I/O); a file that cannot be read counts as empty.
+pub fn measure(spec: &JobSpec) -> Vec<u64> {
+    let mut sizes: HashMap<String, u64> = HashMap::new();
+    let mut size_of = |path: &str| -> u64 {
+        *sizes
+            .entry(path.to_string())
+            .or_insert_with(|| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+    };
+    let tasks: Vec<Split> = (0..spec.n_map() as u32)
+        .filter_map(|i| spec.split(i))
+        .collect();
+    tasks
+        .iter()
+        .map(|split| {
+            split
+                .inputs
+                .iter()
+                .map(|r| size_of(&r.path).saturating_sub(r.offset))
+                .fold(0u64, u64::saturating_add)
+        })
+        .collect()
+}
+
+impl InputSizes {
+    /// Records the most each of `job`'s map tasks could read, in task order.
+    pub fn insert(&self, job: JobId, sizes: Vec<u64>) {
+        let largest = sizes.iter().copied().max().unwrap_or(0);
+        self.lock()
+            .insert(job, Arc::new(JobInputs { sizes, largest }));
+    }
+
+    /// Forgets `job` (once it is no longer kept).
+    pub fn forget(&self, job: JobId) {
+        self.lock().remove(&job);
+    }
+
+    /// `counters` as reported for `task`, with the input counters of a map
+    /// task cut to what it could have read: its split's size (the largest
+    /// task's when the index is unknown), and no more records than bytes
+    /// (one for an empty file).
+    pub fn clamp(&self, task: TaskId, mut counters: TaskCounters) -> TaskCounters {
+        if task.phase != Phase::Map {
+            return counters;
+        }
+        let Some(inputs) = self.lock().get(&task.job).cloned() else {
+            return counters;
+        };
+        let bound = inputs
+            .sizes
+            .get(task.index as usize)
+            .copied()
+            .unwrap_or(inputs.largest);
+        counters.input_bytes = counters.input_bytes.min(bound);
+        counters.input_records = counters.input_records.min(counters.input_bytes.max(1));
+        counters
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Arc<JobInputs>>> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(job: u32, index: u32) -> TaskId {
+        TaskId {
+            job: JobId(job),
+            phase: Phase::Map,
+            index,
+        }
+    }
+
+    #[test]
+    fn map_inputs_are_cut_to_the_files_size() {
+        let s = InputSizes::default();
+        s.insert(JobId(1), vec![12, 0, 500]);
+        let huge = TaskCounters {
+            input_bytes: u64::MAX,
+            input_records: u64::MAX,
+            output_bytes: 7,
+            ..TaskCounters::default()
+        };
+        let c = s.clamp(map(1, 0), huge);
+        assert_eq!(
+            (c.input_bytes, c.input_records, c.output_bytes),
+            (12, 12, 7)
+        );
+        let c = s.clamp(map(1, 1), huge);
+        assert_eq!((c.input_bytes, c.input_records), (0, 1));
+        assert_eq!(s.clamp(map(1, 9), huge).input_bytes, 500, "largest file");
+        let honest = TaskCounters {
+            input_bytes: 10,
+            input_records: 1,
+            ..TaskCounters::default()
+        };
+        assert_eq!(s.clamp(map(1, 0), honest), honest);
+        let reduce = TaskId {
+            phase: Phase::Reduce,
+            ..map(1, 0)
+        };
+        assert_eq!(s.clamp(reduce, huge), huge);
+        s.forget(JobId(1));
+        assert_eq!(s.clamp(map(1, 0), huge), huge);
+    }
+}
