@@ -21,6 +21,7 @@ pub fn status_of(e: CoreError) -> Status {
         }
         CoreError::UnknownJob(_) | CoreError::UnknownWorker(_) => Status::not_found(msg),
         CoreError::WorkerDead(_) | CoreError::JobEnded(_) => Status::failed_precondition(msg),
+        CoreError::JobExists(_) => Status::already_exists(msg),
     }
 }
 

@@ -6,12 +6,15 @@
 //! `convert` module turns these to and from the wire.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
+use super::state::{Counters, JobState};
 
-/// What a client submitted, already validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a client submitted, already validated. Serialisable, so the
+/// coordinator's durable store keeps every field (fields added later must
+/// have a `#[serde(default)]`, so records written before still load).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobSpec {
     /// Input files, one map task each, in submission order.
     pub files: Vec<String>,
@@ -26,7 +29,7 @@ pub struct JobSpec {
 }
 
 /// What a worker measured while running one task attempt.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskCounters {
     /// Bytes read (a map's input file).
     pub input_bytes: u64,
@@ -141,4 +144,65 @@ pub struct TaskRun {
     pub attempt: Attempt,
     /// How long it ran.
     pub took: Duration,
+    /// What the attempt measured (the durable store records it with the
+    /// task, so a restored job's counters count it).
+    pub counters: TaskCounters,
+}
+
+/// A map output a worker says it holds when it registers (after a
+/// coordinator restart, or when it adopts what a killed predecessor left
+/// in its work folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeldOutput {
+    /// The job.
+    pub job: JobId,
+    /// The map task's index.
+    pub map: u32,
+    /// The attempt that produced it.
+    pub attempt: Attempt,
+}
+
+/// A task that finished before a coordinator restart, as the durable
+/// store recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishedTask {
+    /// The attempt that finished.
+    pub attempt: Attempt,
+    /// What it measured.
+    pub counters: TaskCounters,
+}
+
+/// How a job ended, as the durable store recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    /// Succeeded, failed or cancelled.
+    pub state: JobState,
+    /// Why it failed (or that it was cancelled).
+    pub errors: Vec<String>,
+    /// Its final counters.
+    pub counters: Counters,
+    /// When it ended.
+    pub finished_at: Instant,
+}
+
+/// A job as the durable store recorded it, to be put back into a fresh
+/// core after a coordinator restart ([`Scheduler::restore_job`]).
+///
+/// [`Scheduler::restore_job`]: super::Scheduler::restore_job
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredJob {
+    /// Its id (kept: clients know it).
+    pub id: JobId,
+    /// What was submitted.
+    pub spec: JobSpec,
+    /// When it was submitted.
+    pub submitted_at: Instant,
+    /// Map tasks recorded as finished, by index. Their output lived on
+    /// workers: each runs again unless a worker that registers holds it.
+    pub maps_done: Vec<(u32, FinishedTask)>,
+    /// Reduce tasks recorded as finished, by index: their output is in the
+    /// job's folder, so they stay finished.
+    pub reduces_done: Vec<(u32, FinishedTask)>,
+    /// How it ended, if it had.
+    pub end: Option<JobEnd>,
 }

@@ -58,7 +58,8 @@ mod tests;
 pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use messages::{
-    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
+    Assignment, Event, Failure, FinishedTask, HeldOutput, JobEnd, JobSpec, MapLocation, Report,
+    ReportOutcome, RestoredJob, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{Counters, JobState};

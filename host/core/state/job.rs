@@ -2,17 +2,17 @@
 //! a single job. Touches nothing but the job; the façade carries each transition's
 //! consequences to the workers and the queue of available tasks.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::task::{Task, TaskState};
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use crate::core::messages::{JobSpec, TaskCounters};
+use crate::core::messages::{FinishedTask, JobSpec, RestoredJob, TaskCounters};
 
 /// A job's life cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JobState {
     /// No task handed out yet.
     Queued,
@@ -37,7 +37,7 @@ impl JobState {
 }
 
 /// Per-job counters, summed from the reports of accepted task attempts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Bytes of input read by map tasks.
     pub input_bytes: u64,
@@ -110,6 +110,10 @@ pub struct Job {
     counters: Counters,
     submitted_at: Instant,
     finished_at: Option<Instant>,
+    /// Maps recorded as finished before a coordinator restart whose output
+    /// no worker has reported yet: an output a worker reports is adopted
+    /// only if it is of the recorded attempt.
+    recorded_maps: BTreeMap<u32, FinishedTask>,
 }
 
 impl Job {
@@ -131,7 +135,89 @@ impl Job {
             counters: Counters::default(),
             submitted_at: now,
             finished_at: None,
+            recorded_maps: BTreeMap::new(),
         }
+    }
+
+    /// A job as the durable store recorded it. An ended job keeps its end;
+    /// an unfinished one keeps its finished reduces (their output is in its
+    /// folder) and runs its maps again unless workers report holding them
+    /// ([`Job::adopt`]). Running attempts were not recorded: they are
+    /// pending.
+    pub fn restore(r: RestoredJob) -> Self {
+        let mut job = Job::new(r.id, r.spec, r.submitted_at);
+        for (index, done) in &r.reduces_done {
+            if let Some(t) = job.reduces.get_mut(*index as usize) {
+                if t.state() == TaskState::Pending {
+                    t.restore_finished(done.attempt);
+                    job.reduces_done += 1;
+                    job.counters.task_attempts += 1;
+                    add_reduce(&mut job.counters, &done.counters);
+                }
+            }
+        }
+        for (index, done) in r.maps_done {
+            if let Some(t) = job.maps.get_mut(index as usize) {
+                t.restore_attempts(done.attempt);
+                job.recorded_maps.insert(index, done);
+            }
+        }
+        match r.end {
+            Some(end) => {
+                for (i, done) in std::mem::take(&mut job.recorded_maps) {
+                    if let Some(t) = job.maps.get_mut(i as usize) {
+                        t.restore_finished(done.attempt);
+                    }
+                }
+                job.state = end.state;
+                job.errors = end.errors;
+                job.counters = end.counters;
+                job.finished_at = Some(end.finished_at);
+            }
+            None if job.reduces_done > 0 || !job.recorded_maps.is_empty() => {
+                job.state = JobState::Running;
+            }
+            None => {}
+        }
+        job
+    }
+
+    /// A worker that registered holds `attempt`'s output of map `index`:
+    /// the map is done if it is pending and the job runs, unless the store
+    /// recorded another attempt as the one that finished. Whether adopted.
+    pub fn adopt(&mut self, index: u32, attempt: Attempt, worker: WorkerId) -> bool {
+        if self.state.is_ended() {
+            return false;
+        }
+        if self
+            .recorded_maps
+            .get(&index)
+            .is_some_and(|r| r.attempt != attempt)
+        {
+            return false;
+        }
+        let Some(t) = self.maps.get_mut(index as usize) else {
+            return false;
+        };
+        if !t.adopt(worker, attempt) {
+            return false;
+        }
+        self.maps_done += 1;
+        self.touched.insert(worker);
+        if let Some(done) = self.recorded_maps.remove(&index) {
+            self.counters.task_attempts += 1;
+            add_map(&mut self.counters, &done.counters);
+        }
+        if self.state == JobState::Queued {
+            self.state = JobState::Running;
+        }
+        true
+    }
+
+    /// Whether every reduce has finished (a restored job whose end was not
+    /// recorded yet).
+    pub fn all_reduces_done(&self) -> bool {
+        self.reduces_done == self.spec.n_reduce
     }
 
     /// The job's id.
@@ -282,19 +368,13 @@ impl Job {
         now: Instant,
     ) -> Option<Finished> {
         let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
-        let c = &mut self.counters;
-        c.input_bytes += counters.input_bytes;
-        c.input_records += counters.input_records;
-        c.shuffle_bytes += counters.shuffle_bytes;
         match task.phase {
             Phase::Map => {
-                c.map_output_records += counters.output_records;
-                c.map_output_bytes += counters.output_bytes;
+                add_map(&mut self.counters, &counters);
                 self.maps_done += 1;
             }
             Phase::Reduce => {
-                c.reduce_output_records += counters.output_records;
-                c.reduce_output_bytes += counters.output_bytes;
+                add_reduce(&mut self.counters, &counters);
                 self.reduces_done += 1;
             }
         }
@@ -427,4 +507,22 @@ impl Job {
             Phase::Reduce => format!("reduce task {index}"),
         }
     }
+}
+
+/// Adds a finished map attempt's counters to its job's.
+fn add_map(c: &mut Counters, t: &TaskCounters) {
+    c.input_bytes += t.input_bytes;
+    c.input_records += t.input_records;
+    c.shuffle_bytes += t.shuffle_bytes;
+    c.map_output_records += t.output_records;
+    c.map_output_bytes += t.output_bytes;
+}
+
+/// Adds a finished reduce attempt's counters to its job's.
+fn add_reduce(c: &mut Counters, t: &TaskCounters) {
+    c.input_bytes += t.input_bytes;
+    c.input_records += t.input_records;
+    c.shuffle_bytes += t.shuffle_bytes;
+    c.reduce_output_records += t.output_records;
+    c.reduce_output_bytes += t.output_bytes;
 }

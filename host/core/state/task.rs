@@ -18,6 +18,10 @@ pub enum TaskState {
     },
     /// Finished; for a map, `worker` holds the output.
     Done { worker: WorkerId, attempt: Attempt },
+    /// Finished before a coordinator restart, with no worker known to hold
+    /// anything: a reduce of an unfinished job (its output is in the job's
+    /// folder), or any task of a job that had ended.
+    Restored { attempt: Attempt },
 }
 
 /// One task and its history.
@@ -110,6 +114,29 @@ impl Task {
         self.state = TaskState::Pending;
         self.lost += 1;
         Some(self.lost)
+    }
+
+    /// Restores a task that finished before a coordinator restart.
+    pub fn restore_finished(&mut self, attempt: Attempt) {
+        self.attempts = self.attempts.max(attempt.0);
+        self.state = TaskState::Restored { attempt };
+    }
+
+    /// Restores a pending task whose last attempt handed out was at least
+    /// `attempt`, so the next one gets a higher number.
+    pub fn restore_attempts(&mut self, attempt: Attempt) {
+        self.attempts = self.attempts.max(attempt.0);
+    }
+
+    /// A pending map's output, produced by `attempt`, is held by `worker`
+    /// (it said so when it registered): done. Whether it changed.
+    pub fn adopt(&mut self, worker: WorkerId, attempt: Attempt) -> bool {
+        if self.state != TaskState::Pending {
+            return false;
+        }
+        self.attempts = self.attempts.max(attempt.0);
+        self.state = TaskState::Done { worker, attempt };
+        true
     }
 
     /// Its finished output lived on `worker`, which died: pending again.
