@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod service;
 pub mod state;
+pub mod store;
 
 use std::future::Future;
 use std::path::PathBuf;
