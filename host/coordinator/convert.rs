@@ -67,6 +67,18 @@ impl Clock {
     }
 }
 
+impl Clock {
+    /// The instant at `ms` milliseconds since the Unix epoch (the inverse
+    /// of [`Clock::epoch_ms`], for times read back from the job store).
+    pub fn instant_of(&self, ms: u64) -> Instant {
+        let wall = UNIX_EPOCH + Duration::from_millis(ms);
+        match wall.duration_since(self.wall) {
+            Ok(ahead) => self.mono.checked_add(ahead).unwrap_or(self.mono),
+            Err(e) => self.mono.checked_sub(e.duration()).unwrap_or(self.mono),
+        }
+    }
+}
+
 impl Default for Clock {
     fn default() -> Self {
         Clock::new()

@@ -10,8 +10,9 @@ use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
 use super::state::Shared;
+use super::store::Record;
 use super::{admission, CoordinatorConfig, Limits};
-use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
+use crate::core::{Attempt, HeldOutput, JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
@@ -111,11 +112,41 @@ impl Coordinator for CoordinatorService {
         let folder = claimed.dir().to_path_buf();
         blocking(move || admission::prepare_output(&folder, overwrite)).await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
-        let id = self.shared.update(|core, now| {
+        let journal = self.shared.journal.as_ref();
+        let clock = self.shared.clock;
+        let (id, durable) = self.shared.update(|core, now| {
+            let record = journal.map(|_| (spec.clone(), sha.clone()));
             let id = core.submit(spec, now).map_err(status_of)?;
             outputs.bind(claimed, id, sha);
-            Ok::<_, Status>(id)
+            // Queued under the core's lock, before any of the job's task
+            // records can be.
+            let durable = journal.zip(record).map(|(j, (spec, plugin_sha256))| {
+                j.commit(vec![Record::Submitted {
+                    job: id,
+                    spec,
+                    plugin_sha256,
+                    submitted_at_ms: clock.epoch_ms(now),
+                }])
+            });
+            Ok::<_, Status>((id, durable))
         })?;
+        if let Some(durable) = durable {
+            // The reply promises the job survives a restart: wait for the
+            // sync. If the store failed, the job does not run.
+            if let Err(e) = durable.await {
+                tracing::error!(job = id.0, "cannot record the job durably: {e}");
+                let _ = self.shared.update(|core, now| {
+                    if let Ok(j) = core.job_status(id) {
+                        if !j.state.is_ended() {
+                            let _ = core.cancel(id, now);
+                        }
+                    }
+                });
+                return Err(Status::unavailable(format!(
+                    "the job could not be recorded durably, so it was not accepted: {e}"
+                )));
+            }
+        }
         tracing::info!(job = id.0, %app, files, n_reduce, overwrite, "job submitted");
         Ok(Response::new(pb::SubmitJobReply { job_id: id.0 }))
     }
@@ -148,21 +179,45 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.begin(&request, "Register", Role::Worker)?;
-        let address = request.into_inner().address;
-        let address = (!address.is_empty()).then_some(address);
-        let id = self
+        let request = request.into_inner();
+        let address = (!request.address.is_empty()).then_some(request.address);
+        // Only output made for this job state can be adopted.
+        let held: Vec<HeldOutput> = request
+            .held
+            .iter()
+            .filter(|h| h.state_id == self.shared.state_id && h.attempt != 0)
+            .map(|h| HeldOutput {
+                job: JobId(h.job_id),
+                map: h.map_task,
+                attempt: Attempt(h.attempt),
+            })
+            .collect();
+        let (id, adopted) = self
             .shared
-            .update(|core, now| core.register_worker(address.clone(), now));
+            .update(|core, now| core.register_worker_holding(address.clone(), &held, now));
         self.shared.driver_wake.notify_one();
         tracing::info!(
             worker = id.0,
             address = address.as_deref().unwrap_or("(legacy port)"),
+            held = request.held.len(),
+            adopted = adopted.len(),
             "worker registered"
         );
+        let state_id = self.shared.state_id;
         Ok(Response::new(pb::RegisterReply {
             coordinator_epoch: self.shared.epoch,
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+            adopted: adopted
+                .iter()
+                .map(|h| pb::HeldMapOutput {
+                    job_id: h.job.0,
+                    map_task: h.map,
+                    attempt: h.attempt.0,
+                    state_id,
+                })
+                .collect(),
+            state_id,
         }))
     }
 
@@ -244,28 +299,7 @@ impl Coordinator for CoordinatorService {
             .map_err(status_of)?;
         tracing::debug!(worker = report.worker.0, task = %report.task, ?outcome, "task finished");
         if let Some(commit) = commit {
-            // A task of its own, so the commit completes even if this call
-            // is abandoned.
-            let shared = Arc::clone(&self.shared);
-            let done = tokio::spawn(async move {
-                let job = commit.job;
-                let result = tokio::task::spawn_blocking(move || commit.write())
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(crate::output::OutputError::Folder {
-                            action: "commit",
-                            path: std::path::PathBuf::new(),
-                            source: std::io::Error::other(e.to_string()),
-                        })
-                    });
-                match &result {
-                    Ok(()) => tracing::info!(job = job.0, "job committed: manifest written"),
-                    Err(e) => tracing::error!(job = job.0, "job commit failed: {e}"),
-                }
-                shared.outputs.end_commit(job, result);
-                shared.changed.send_modify(|g| *g = g.wrapping_add(1));
-            });
-            let _ = done.await;
+            let _ = self.shared.commit(commit).await;
         }
         Ok(Response::new(pb::FinishTaskReply {}))
     }

@@ -16,10 +16,10 @@ use super::plugins::PluginSource;
 use super::service::WorkerService;
 use super::store::{MapOutputStore, StoreConfig};
 use super::{WorkerConfig, WorkerError};
-use crate::core::{TaskCounters, WorkerId};
+use crate::core::{Attempt, JobId, TaskCounters, WorkerId};
 use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, RegisterRequest};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, HeldMapOutput, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -35,6 +35,8 @@ struct Session {
     id: WorkerId,
     epoch: u64,
     heartbeat: Duration,
+    /// The coordinator's job state, which held map output is tagged with.
+    state_id: u64,
 }
 
 impl Session {
@@ -174,12 +176,17 @@ impl Node {
     }
 
     async fn lifecycle(&self) {
+        // The job state this worker's held map output was made for (0:
+        // none yet). Output is kept across a re-registration and offered
+        // to the coordinator, which adopts what its jobs still need (after
+        // a coordinator restart with a job store, say).
+        let mut state_id = 0;
         loop {
-            let Some(id) = self.register().await else {
+            let Some(id) = self.register(state_id).await else {
                 return;
             };
+            state_id = id.state_id;
             let worker = id.id;
-            self.executor.store().clear();
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(
                 self.client.clone(),
@@ -192,28 +199,52 @@ impl Node {
             match stop {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
-                    tracing::warn!(%worker, "coordinator no longer knows this worker; dropping map output and registering again");
+                    tracing::warn!(%worker, "coordinator no longer knows this worker (it restarted, or declared this worker dead); registering again and offering the map output held");
                 }
             }
         }
     }
 
-    /// Registers, retrying with backoff; `None` on shutdown.
-    async fn register(&self) -> Option<Session> {
+    /// Registers, retrying with backoff, offering the map output held
+    /// (made for job state `state_id`); keeps only what the coordinator
+    /// adopted. `None` on shutdown.
+    async fn register(&self, state_id: u64) -> Option<Session> {
         let mut backoff = Backoff::new();
         let mut warned = false;
+        let store = self.executor.store();
         loop {
             let mut client = self.client.clone();
+            let held = if state_id == 0 {
+                Vec::new()
+            } else {
+                store.held()
+            };
             let request = RegisterRequest {
                 address: self.advertise.clone(),
+                held: held
+                    .iter()
+                    .map(|&(job, map_task, attempt)| HeldMapOutput {
+                        job_id: job.0,
+                        map_task,
+                        attempt: attempt.0,
+                        state_id,
+                    })
+                    .collect(),
             };
             tokio::select! {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
-                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
-                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat });
+                        let adopted: Vec<_> = r
+                            .adopted
+                            .iter()
+                            .filter(|h| h.state_id == r.state_id)
+                            .map(|h| (JobId(h.job_id), h.map_task, Attempt(h.attempt)))
+                            .collect();
+                        let dropped = store.keep_only(&adopted);
+                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, adopted = adopted.len(), dropped, "registered with the coordinator");
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, heartbeat, state_id: r.state_id });
                     }
                     Err(status) => {
                         if !warned {

@@ -226,6 +226,32 @@ impl MapOutputStore {
         removed.iter().map(|o| o.len()).sum()
     }
 
+    /// Every output held whose attempt is known, as `(job, map task,
+    /// attempt)`, sorted (reported when the worker registers again).
+    pub fn held(&self) -> Vec<(JobId, u32, Attempt)> {
+        let mut held: Vec<_> = self
+            .lock()
+            .iter()
+            .filter_map(|(&(job, map), out)| out.attempt.map(|a| (job, map, a)))
+            .collect();
+        held.sort();
+        held
+    }
+
+    /// Keeps only the outputs listed (those the coordinator adopted) and
+    /// drops the others; returns how many were dropped.
+    pub fn keep_only(&self, keep: &[(JobId, u32, Attempt)]) -> usize {
+        let mut dropped = Vec::new();
+        self.lock().retain(|&(job, map), out| {
+            let kept = out.attempt.is_some_and(|a| keep.contains(&(job, map, a)));
+            if !kept {
+                dropped.push(Arc::clone(out));
+            }
+            kept
+        });
+        dropped.len()
+    }
+
     /// Drops everything (the worker was declared dead and starts afresh).
     pub fn clear(&self) {
         let all = std::mem::take(&mut *self.lock());
@@ -300,6 +326,28 @@ mod tests {
             s.partition(part(1, 0, 5, 0)),
             Err(StoreError::NoPartition { n: 2, .. })
         ));
+    }
+
+    #[test]
+    fn held_lists_known_attempts_and_keep_only_drops_the_rest() {
+        let s = MapOutputStore::default();
+        s.insert(JobId(1), 0, output(2));
+        s.insert(JobId(1), 1, output(1));
+        s.insert(
+            JobId(2),
+            0,
+            MapOutput::new(None, vec![Run::memory(&b"x"[..])]),
+        );
+        assert_eq!(
+            s.held(),
+            vec![(JobId(1), 0, Attempt(2)), (JobId(1), 1, Attempt(1))]
+        );
+        assert_eq!(
+            s.keep_only(&[(JobId(1), 1, Attempt(1)), (JobId(1), 0, Attempt(1))]),
+            2
+        );
+        assert_eq!(s.held(), vec![(JobId(1), 1, Attempt(1))]);
+        assert_eq!(s.bytes_held(), 4);
     }
 
     #[test]

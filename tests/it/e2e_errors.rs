@@ -383,6 +383,7 @@ async fn a_legacy_worker_without_long_poll_is_told_to_wait_at_once() {
     let reply = coordinator
         .register(pb::RegisterRequest {
             address: String::new(),
+            held: Vec::new(),
         })
         .await
         .expect("registering")

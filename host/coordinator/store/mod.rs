@@ -136,11 +136,11 @@ pub enum StoreError {
         /// The database file.
         path: std::path::PathBuf,
         /// Why.
-        source: ::redb::DatabaseError,
+        source: Box<::redb::DatabaseError>,
     },
     /// The embedded database failed.
     #[error("job store: {0}")]
-    Backend(#[from] ::redb::Error),
+    Backend(Box<::redb::Error>),
     /// A stored value cannot be read back.
     #[error("job store: a stored {what} is unreadable: {source}")]
     Corrupt {

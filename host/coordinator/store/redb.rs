@@ -48,7 +48,7 @@ macro_rules! backend_errors {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Backend(e.into())
+                StoreError::Backend(Box::new(e.into()))
             }
         }
     )*};
@@ -71,7 +71,7 @@ impl RedbStore {
         let path = dir.join("jobs.redb");
         let db = Database::create(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let store = RedbStore { db, path };
         store.init()?;
