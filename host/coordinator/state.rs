@@ -205,8 +205,15 @@ impl Shared {
             }
             shared.outputs.end_commit(job, result);
             if let Some(journal) = &shared.journal {
-                let core = shared.lock();
-                journal.record(shared.end_record(&core, job, true).into_iter().collect());
+                // Synced before watchers hear of it: a restart never commits
+                // a job a client saw succeed a second time.
+                let records = {
+                    let core = shared.lock();
+                    shared.end_record(&core, job, true).into_iter().collect()
+                };
+                if let Err(e) = journal.commit(records).await {
+                    tracing::error!(job = job.0, "cannot record the job's end: {e}");
+                }
             }
             shared.changed.send_modify(|g| *g = g.wrapping_add(1));
         })
