@@ -19,7 +19,12 @@
 //!   needs their output; a task lost with its worker `max_task_attempts` times
 //!   fails its job;
 //! - a non-retryable task failure fails its job at once; retryable ones are
-//!   retried up to `max_task_attempts` times.
+//!   retried up to `max_task_attempts` times;
+//! - after a coordinator restart, jobs come back from the durable store
+//!   under their ids (`Scheduler::restore_job`): finished reduces stay
+//!   finished, maps run again unless a registering worker holds their
+//!   output (`Scheduler::register_worker_holding`), and new ids follow the
+//!   stored next id.
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
