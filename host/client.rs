@@ -8,8 +8,11 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::core::{JobId, WorkerId};
+
+mod reconnect;
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+pub use reconnect::{Reconnect, RECONNECT_FOR};
 
 /// The default coordinator URL.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
@@ -39,53 +42,6 @@ pub enum ClientError {
     /// A job argument is too long to frame.
     #[error("a job argument is too long: {0}")]
     ArgumentTooLong(#[from] plugin_api::frame::FrameTooLong),
-}
-
-impl ClientError {
-    /// Whether this means the coordinator went away (it stopped, restarted
-    /// or the connection broke) rather than that it refused the request:
-    /// worth reconnecting and asking again.
-    pub fn is_disconnect(&self) -> bool {
-        match self {
-            ClientError::Unreachable { .. } => true,
-            ClientError::Rpc(s) => matches!(
-                s.code(),
-                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
-            ),
-            _ => false,
-        }
-    }
-}
-
-/// How long a client following a job waits for a coordinator that went
-/// away to come back.
-pub const RECONNECT_FOR: Duration = Duration::from_secs(300);
-
-/// Delays between reconnection attempts: 50 ms doubling to 1 s.
-#[derive(Debug)]
-pub struct Reconnect {
-    delay: Duration,
-    give_up: tokio::time::Instant,
-}
-
-impl Reconnect {
-    /// Starts waiting now, for at most `within`.
-    pub fn new(within: Duration) -> Self {
-        Reconnect {
-            delay: Duration::from_millis(50),
-            give_up: tokio::time::Instant::now() + within,
-        }
-    }
-
-    /// Sleeps before the next attempt; `Err(e)` once the time is up.
-    pub async fn wait(&mut self, e: ClientError) -> Result<(), ClientError> {
-        if tokio::time::Instant::now() + self.delay > self.give_up {
-            return Err(e);
-        }
-        tokio::time::sleep(self.delay).await;
-        self.delay = (self.delay * 2).min(Duration::from_secs(1));
-        Ok(())
-    }
 }
 
 // Not `#[from]`: that would make the status the error's source, and callers
@@ -372,30 +328,6 @@ impl Client {
         Ok(JobId(reply.into_inner().job_id))
     }
 
-    /// A job's status, asking again while the coordinator is away (for up
-    /// to `within`); `on_lost` is called once if it was.
-    pub async fn poll_through_restarts(
-        &self,
-        job: JobId,
-        within: Duration,
-        mut on_lost: impl FnMut(&ClientError),
-    ) -> Result<JobView, ClientError> {
-        let mut reconnect = Reconnect::new(within);
-        let mut lost = false;
-        loop {
-            match self.poll(job).await {
-                Err(e) if e.is_disconnect() => {
-                    if !lost {
-                        on_lost(&e);
-                        lost = true;
-                    }
-                    reconnect.wait(e).await?;
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// A job's status.
     pub async fn poll(&self, job: JobId) -> Result<JobView, ClientError> {
         let reply = self
@@ -418,52 +350,6 @@ impl Client {
             .await?
             .into_inner();
         Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
-    }
-
-    /// Follows a job to its end; `on_change` sees every status. When the
-    /// coordinator goes away (a restart), reconnects with backoff for up to
-    /// [`RECONNECT_FOR`] and follows the job again.
-    pub async fn wait(
-        &self,
-        job: JobId,
-        mut on_change: impl FnMut(&JobView),
-    ) -> Result<JobView, ClientError> {
-        let mut reconnect = Reconnect::new(RECONNECT_FOR);
-        loop {
-            let mut stream = match self.watch(job).await {
-                Ok(s) => Box::pin(s),
-                Err(e) if e.is_disconnect() => {
-                    reconnect.wait(e).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            reconnect = Reconnect::new(RECONNECT_FOR);
-            let lost = loop {
-                match stream.next().await {
-                    Some(Ok(view)) => {
-                        on_change(&view);
-                        if view.done {
-                            return Ok(view);
-                        }
-                    }
-                    Some(Err(e)) if e.is_disconnect() => break e,
-                    Some(Err(e)) => return Err(e),
-                    // The stream ended early (coordinator stopping): ask
-                    // once more, and follow again if it is still running.
-                    None => match self.poll(job).await {
-                        Ok(v) if v.done => return Ok(v),
-                        Ok(_) => {
-                            break ClientError::Rpc(tonic::Status::unavailable("stream ended"))
-                        }
-                        Err(e) if e.is_disconnect() => break e,
-                        Err(e) => return Err(e),
-                    },
-                }
-            };
-            tracing::info!(job = job.0, "lost the coordinator ({lost}); reconnecting");
-            reconnect.wait(lost).await?;
-        }
     }
 
     /// Every job, oldest first.
