@@ -8,8 +8,11 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::core::{JobId, WorkerId};
+
+mod reconnect;
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+pub use reconnect::{Reconnect, RECONNECT_FOR};
 
 /// The default coordinator URL.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
@@ -377,28 +380,6 @@ impl Client {
             .await?
             .into_inner();
         Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
-    }
-
-    /// Follows a job to its end; `on_change` sees every status.
-    pub async fn wait(
-        &self,
-        job: JobId,
-        mut on_change: impl FnMut(&JobView),
-    ) -> Result<JobView, ClientError> {
-        let mut stream = Box::pin(self.watch(job).await?);
-        let mut last = None;
-        while let Some(view) = stream.next().await {
-            let view = view?;
-            on_change(&view);
-            if view.done {
-                return Ok(view);
-            }
-            last = Some(view);
-        }
-        // The stream ended early (coordinator stopping): ask once more.
-        match last {
-            Some(_) | None => self.poll(job).await,
-        }
     }
 
     /// Every job, oldest first.

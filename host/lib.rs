@@ -6,7 +6,8 @@
 //! - [`proto`]: the generated gRPC code (`proto/*.proto`), used only by the
 //!   service edges ([`coordinator`], [`worker`], [`client`]).
 //! - [`coordinator`]: the coordinator's tonic service around the core, its
-//!   timer driver, and `run`.
+//!   timer driver, its durable job store (`coordinator::store`, redb) and
+//!   the restore from it, and `run`.
 //! - [`worker`]: the worker: task loop, map and reduce execution, the
 //!   in-memory map output store and the service that serves it.
 //! - [`plugin`]: the plugin registry; the host's only user of `abi_stable`.

@@ -8,6 +8,10 @@
 //!   output format (the baseline of the `wc` figure);
 //! - `latency URL INPUT OUTDIR JOBS`: tiny `wc` jobs one after another
 //!   through the client library, submit to completion; prints p50/p99;
+//! - `submissions URL INPUT OUTDIR CLIENTS TOTAL`: TOTAL one-file jobs
+//!   submitted by CLIENTS concurrent clients, not waited for; prints
+//!   submissions per second and reply latency (durable ones with
+//!   `--state-dir`);
 //! - `sched URL INPUT WORKERS JOBS TASKS`: simulated workers that finish
 //!   every task at once, over gRPC; prints completed tasks per second;
 //! - `heartbeats URL PID WORKERS BEATS`: registers WORKERS simulated workers
@@ -34,7 +38,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> anyhow::R
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|sched|heartbeats ...");
+        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|submissions|sched|heartbeats ...");
     };
     match cmd.as_str() {
         "gen-text" => generate::text(
@@ -53,6 +57,13 @@ fn main() -> anyhow::Result<()> {
             &arg::<String>(&args, 2, "INPUT")?,
             &arg::<String>(&args, 3, "OUTDIR")?,
             arg(&args, 4, "JOBS")?,
+        ),
+        "submissions" => simulate::submissions(
+            &arg::<String>(&args, 1, "URL")?,
+            &arg::<String>(&args, 2, "INPUT")?,
+            &arg::<String>(&args, 3, "OUTDIR")?,
+            arg(&args, 4, "CLIENTS")?,
+            arg(&args, 5, "TOTAL")?,
         ),
         "sched" => simulate::sched(
             &arg::<String>(&args, 1, "URL")?,

@@ -72,6 +72,69 @@ pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Re
     })
 }
 
+/// `total` one-file `wc` submissions from `clients` concurrent clients
+/// (each its own connection), none waited for: with no worker the jobs
+/// queue. Prints accepted submissions per second (with `--state-dir`, each
+/// was synced before its reply) and the reply latency p50/p99.
+pub fn submissions(
+    url: &str,
+    input: &str,
+    out_dir: &str,
+    clients: usize,
+    total: usize,
+) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let mut conns = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            conns.push(Client::connect(url).await?);
+        }
+        let next = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for client in conns {
+            let next = next.clone();
+            let (input, out_dir) = (input.to_string(), out_dir.to_string());
+            set.spawn(async move {
+                let mut times = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    if i >= total {
+                        return Ok::<_, anyhow::Error>(times);
+                    }
+                    let t = Instant::now();
+                    client
+                        .submit(Submission {
+                            files: vec![input.clone()],
+                            output_dir: format!("{out_dir}/sub-{i}"),
+                            app: "wc".into(),
+                            n_reduce: 1,
+                            args: Vec::new(),
+                            overwrite: true,
+                            split_size: 0,
+                            recursive: false,
+                        })
+                        .await?;
+                    times.push(t.elapsed());
+                }
+            });
+        }
+        let mut times = Vec::with_capacity(total);
+        while let Some(r) = set.join_next().await {
+            times.extend(r??);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "submissions={total} clients={clients} per_s={:.0} p50_ms={:.1} p99_ms={:.1}",
+            total as f64 / secs,
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+        );
+        Ok(())
+    })
+}
+
 /// `workers` simulated workers take and finish tasks at once while `jobs`
 /// jobs of `tasks` tasks each (`tasks - 1` maps and one reduce) run.
 pub fn sched(

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
+use super::follow::follow;
 use super::print::{out, shown};
-use super::progress::ProgressPrinter;
 use super::{CoordinatorArg, JobArgs, PluginsArg};
-use crate::client::{Client, JobView, Submission, Submitted};
+use crate::client::{Submission, Submitted, RECONNECT_FOR};
 use crate::core::JobId;
 use crate::output::manifest::Manifest;
 use crate::output::{OutputError, OutputRecords};
@@ -73,50 +73,6 @@ fn absolute(p: &Path) -> anyhow::Result<String> {
     path_string(&abs)
 }
 
-/// Follows `job` to its end, printing progress (and, every second, whether
-/// any worker is alive); prints errors of a failed job and returns the exit
-/// code.
-pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
-    use futures::StreamExt;
-    let mut progress = ProgressPrinter::new();
-    let mut stream = Box::pin(client.watch(job).await?);
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut last: Option<JobView> = None;
-    let view = loop {
-        tokio::select! {
-            next = stream.next() => match next {
-                Some(v) => {
-                    let v = v?;
-                    progress.update(&v);
-                    if v.done {
-                        break v;
-                    }
-                    last = Some(v);
-                }
-                // The stream ended early (coordinator stopping): ask once more.
-                None => break client.poll(job).await?,
-            },
-            _ = tick.tick() => if let Some(v) = &last {
-                let no_worker = match client.workers().await {
-                    Ok(ws) => !ws.iter().any(|w| w.state == "alive"),
-                    Err(_) => false,
-                };
-                progress.tick(v, no_worker);
-            },
-        }
-    };
-    progress.finish();
-    if view.failed {
-        eprintln!("job {job} {}:", view.state);
-        for e in &view.errors {
-            eprintln!("  {}", shown(e));
-        }
-        return Ok((view, ExitCode::FAILURE));
-    }
-    Ok((view, ExitCode::SUCCESS))
-}
-
 impl SubmitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let submission = prepare_submission(&self.job)?;
@@ -163,7 +119,12 @@ pub struct PollCmd {
 impl PollCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let client = self.coordinator.connect().await?;
-        let v = client.poll(JobId(self.job_id)).await?;
+        let job = JobId(self.job_id);
+        let v = client
+            .poll_through_restarts(job, RECONNECT_FOR, |e| {
+                eprintln!("the coordinator went away ({e}); asking again about job {job}");
+            })
+            .await?;
         if self.json {
             out!("{}", serde_json::to_string(&v)?);
             return Ok(ExitCode::SUCCESS);

@@ -2,6 +2,7 @@
 //! subcommands ([`serve`] for the coordinator and worker, [`jobs`] for the
 //! client commands, [`run`] for the embedded cluster).
 
+mod follow;
 mod jobs;
 mod print;
 mod progress;

@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 
-use super::jobs::{describe_tasks, follow, format_output, output_of, prepare_submission};
+use super::follow::follow;
+use super::jobs::{describe_tasks, format_output, output_of, prepare_submission};
 use super::{JobArgs, PluginsArg};
 use crate::client::Client;
 use crate::cluster::LocalCluster;

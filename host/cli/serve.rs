@@ -88,6 +88,12 @@ pub struct CoordinatorCmd {
     /// Most jobs queued or running at once.
     #[arg(long, default_value_t = Limits::default().max_queued_jobs)]
     max_queued_jobs: usize,
+    /// Keep jobs in a durable store in this folder (created, mode 0700), so
+    /// that a restarted coordinator (even after SIGKILL) goes on with every
+    /// job. Without it, jobs live in memory and a restart loses them. One
+    /// coordinator per folder.
+    #[arg(long, value_name = "DIR", env = "MR_STATE_DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 /// Loads the registry from the plugin folders, logging what was skipped.
@@ -144,6 +150,12 @@ impl CoordinatorCmd {
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
+        if self.state_dir.is_none() {
+            tracing::warn!(
+                "no --state-dir: jobs live in memory only and a coordinator restart loses them"
+            );
+        }
+        config.state_dir = self.state_dir;
         let listener = bind(self.listen).await?;
         let mut bound = vec![("", listener.local_addr()?)];
         if let Some(l) = &http {

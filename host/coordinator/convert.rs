@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::Status;
 
 use crate::core::{
-    Assignment, Attempt, CoreError, Failure, JobId, JobSpec, JobState, JobStatus, Phase,
-    PhaseProgress, Report, TaskCounters, TaskId, WorkerId, WorkerState, WorkerStatus,
+    Assignment, Attempt, CoreError, Failure, HeldOutput, JobId, JobSpec, JobState, JobStatus,
+    Phase, PhaseProgress, Report, TaskCounters, TaskId, WorkerId, WorkerState, WorkerStatus,
 };
 use crate::proto::coordinator as pb;
 
@@ -21,6 +21,7 @@ pub fn status_of(e: CoreError) -> Status {
         }
         CoreError::UnknownJob(_) | CoreError::UnknownWorker(_) => Status::not_found(msg),
         CoreError::WorkerDead(_) | CoreError::JobEnded(_) => Status::failed_precondition(msg),
+        CoreError::JobExists(_) => Status::already_exists(msg),
     }
 }
 
@@ -63,6 +64,18 @@ impl Clock {
         wall.duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
             .as_millis() as u64
+    }
+}
+
+impl Clock {
+    /// The instant at `ms` milliseconds since the Unix epoch (the inverse
+    /// of [`Clock::epoch_ms`], for times read back from the job store).
+    pub fn instant_of(&self, ms: u64) -> Instant {
+        let wall = UNIX_EPOCH + Duration::from_millis(ms);
+        match wall.duration_since(self.wall) {
+            Ok(ahead) => self.mono.checked_add(ahead).unwrap_or(self.mono),
+            Err(e) => self.mono.checked_sub(e.duration()).unwrap_or(self.mono),
+        }
     }
 }
 
@@ -233,12 +246,17 @@ pub fn finish_report(r: pb::FinishTaskRequest) -> (Report, TaskCounters) {
     )
 }
 
-/// The map outputs a registering worker holds, as `(map task, attempt)`;
-/// attempt 0 (none) is dropped.
-pub fn held_outputs(held: &[pb::HeldOutput]) -> Vec<(TaskId, Attempt)> {
+/// The held map outputs a registering worker offers that were made under
+/// this coordinator's job state `state_id` (job ids of another state name
+/// other jobs), with a known attempt.
+pub fn held_outputs(held: &[pb::HeldMapOutput], state_id: u64) -> Vec<HeldOutput> {
     held.iter()
-        .filter(|h| h.attempt > 0)
-        .map(|h| (TaskId::map(JobId(h.job_id), h.map_task), Attempt(h.attempt)))
+        .filter(|h| h.state_id == state_id && h.attempt > 0)
+        .map(|h| HeldOutput {
+            job: JobId(h.job_id),
+            map: h.map_task,
+            attempt: Attempt(h.attempt),
+        })
         .collect()
 }
 

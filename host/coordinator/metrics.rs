@@ -194,6 +194,7 @@ mod tests {
 
     fn run(task: TaskId, took: Duration) -> TaskRun {
         TaskRun {
+            counters: Default::default(),
             task,
             attempt: Attempt(1),
             took,

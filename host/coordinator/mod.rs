@@ -1,8 +1,9 @@
 //! The coordinator: a thin tonic service ([`service`]) around the scheduler
 //! core, with the state it shares ([`state`]), the wire conversions
 //! ([`convert`]), a driver that ticks the core and carries out its events
-//! ([`driver`]), and the output folders of its jobs with their commits
-//! ([`outputs`]).
+//! ([`driver`]), the output folders of its jobs with their commits
+//! ([`outputs`]), and the durable job store ([`store`]) it is rebuilt
+//! from at start ([`restore`]).
 
 pub mod admission;
 pub mod convert;
@@ -13,9 +14,11 @@ pub mod inputs;
 pub mod metrics;
 pub mod outputs;
 pub mod request_limit;
+pub mod restore;
 pub mod service;
 pub mod sessions;
 pub mod state;
+pub mod store;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -32,6 +35,7 @@ use crate::proto::coordinator::coordinator_server::CoordinatorServer;
 use crate::security::{Auth, Confinement, SecurityError, TlsFiles, Transport};
 use service::CoordinatorService;
 use state::Shared;
+use store::JobStore;
 
 /// Limits on what one request or the queue may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +70,9 @@ pub enum CoordinatorError {
     /// A security setting is unusable.
     #[error(transparent)]
     Security(#[from] SecurityError),
+    /// The durable job store cannot be opened or read.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
     /// The server failed.
     #[error("coordinator service failed: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -100,6 +107,9 @@ pub struct CoordinatorConfig {
     pub scheduler: SchedulerConfig,
     /// The heartbeat interval workers are told to use.
     pub heartbeat_interval: Duration,
+    /// Where the durable job store lives (`None`: jobs live in memory and
+    /// do not survive a restart, as in `mr run`).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl CoordinatorConfig {
@@ -117,6 +127,7 @@ impl CoordinatorConfig {
             limits: Limits::default(),
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(2000),
+            state_dir: None,
         }
     }
 }
@@ -130,12 +141,47 @@ pub async fn run(
 ) -> Result<(), CoordinatorError> {
     config.auth.check_distinct()?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let stored = match &config.state_dir {
+        Some(dir) => {
+            let dir = dir.clone();
+            let opened = tokio::task::spawn_blocking(move || {
+                let store = store::RedbStore::open(&dir)?;
+                let snapshot = store.load()?;
+                Ok::<_, store::StoreError>((store, snapshot))
+            })
+            .await
+            .map_err(|e| store::StoreError::Failed(e.to_string()))??;
+            Some(opened)
+        }
+        None => None,
+    };
+    let (journal, snapshot) = match stored {
+        Some((store, snapshot)) => {
+            let state_id = snapshot.state_id;
+            tracing::info!(path = %store.path().display(), "job store opened");
+            (
+                Some((store::Journal::start(Arc::new(store)), state_id)),
+                Some(snapshot),
+            )
+        }
+        None => (None, None),
+    };
     let shared = Arc::new(Shared::new(
         Scheduler::new(config.scheduler.clone()),
         config.registry.clone(),
         config.plugin_dirs.clone(),
         events_tx,
+        journal,
     ));
+    if let Some(snapshot) = snapshot {
+        let confinement = Arc::new(config.confinement.clone());
+        let found = restore::restore(&shared, snapshot, &confinement);
+        tracing::info!(
+            unfinished = found.unfinished,
+            ended = found.ended,
+            "jobs restored from the job store"
+        );
+    }
     if let Some(http) = &config.http {
         let listener = http.try_clone().and_then(|l| {
             l.set_nonblocking(true)?;
@@ -179,6 +225,11 @@ pub async fn run(
     let _ = shared.stopping.send(true);
     let _ = timer.await;
     events.abort();
+    if let Some(journal) = &shared.journal {
+        if let Err(e) = journal.flush().await {
+            tracing::warn!("job store: last records not written: {e}");
+        }
+    }
     tracing::info!("coordinator stopped");
     Ok(result?)
 }

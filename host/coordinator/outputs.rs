@@ -189,6 +189,21 @@ impl OutputFolders {
         );
     }
 
+    /// Gives a job restored from the store (unfinished, or succeeded but
+    /// not yet committed) its folder back.
+    pub fn restore(&self, job: JobId, dir: PathBuf, plugin_sha256: String) {
+        let mut inner = self.lock();
+        inner.claims.insert(dir.clone(), Claim::Job(job));
+        inner.jobs.insert(
+            job,
+            JobOutput {
+                dir,
+                plugin_sha256,
+                commit: Commit::Open,
+            },
+        );
+    }
+
     /// Starts the commit of `status`'s job, which just succeeded (call under
     /// the core's lock, in the same critical section as the report that
     /// finished it, so nobody sees it succeeded before its manifest exists).

@@ -13,6 +13,7 @@ use super::convert::{self, status_of};
 use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
+use super::store::Record;
 use super::{admission, inputs, CoordinatorConfig, Limits};
 use crate::core::{Assignment, Failure, JobId, JobState, Report, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
@@ -175,12 +176,42 @@ impl Coordinator for CoordinatorService {
         blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
         let n_map = spec.n_map();
-        let id = self.shared.update(|core, now| {
+        let journal = self.shared.journal.as_ref();
+        let clock = self.shared.clock;
+        let (id, durable) = self.shared.update(|core, now| {
+            let record = journal.map(|_| (spec.clone(), sha.clone()));
             let id = core.submit(spec, now).map_err(status_of)?;
             outputs.bind(claimed, id, sha);
             self.inputs.insert(id, sizes);
-            Ok::<_, Status>(id)
+            // Queued under the core's lock, before any of the job's task
+            // records can be.
+            let durable = journal.zip(record).map(|(j, (spec, plugin_sha256))| {
+                j.commit(vec![Record::Submitted {
+                    job: id,
+                    spec,
+                    plugin_sha256,
+                    submitted_at_ms: clock.epoch_ms(now),
+                }])
+            });
+            Ok::<_, Status>((id, durable))
         })?;
+        if let Some(durable) = durable {
+            // The reply promises the job survives a restart: wait for the
+            // sync. If the store failed, the job does not run.
+            if let Err(e) = durable.await {
+                tracing::error!(job = id.0, "cannot record the job durably: {e}");
+                let _ = self.shared.update(|core, now| {
+                    if let Ok(j) = core.job_status(id) {
+                        if !j.state.is_ended() {
+                            let _ = core.cancel(id, now);
+                        }
+                    }
+                });
+                return Err(Status::unavailable(format!(
+                    "the job could not be recorded durably, so it was not accepted: {e}"
+                )));
+            }
+        }
         tracing::info!(job = id.0, %app, files, n_map, n_reduce, overwrite, "job submitted");
         Ok(Response::new(pb::SubmitJobReply {
             job_id: id.0,
@@ -219,7 +250,8 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<pb::RegisterReply>, Status> {
         self.begin(&request, "Register", Role::Worker)?;
         let r = request.into_inner();
-        let held = convert::held_outputs(&r.held_outputs);
+        // Only output made for this job state can be adopted.
+        let held = convert::held_outputs(&r.held, self.shared.state_id);
         let address = (!r.address.is_empty()).then_some(r.address);
         if let Some(a) = &address {
             crate::security::check_advertised(a, self.tls)
@@ -227,8 +259,7 @@ impl Coordinator for CoordinatorService {
         }
         let (id, adopted) = self.shared.update(|core, now| {
             sessions::check_address_free(core, address.as_deref(), now)?;
-            let id = core.register_worker(address.clone(), now);
-            Ok::<_, Status>((id, core.adopt_outputs(id, &held, now).unwrap_or_default()))
+            Ok::<_, Status>(core.register_and_adopt(address.clone(), &held, now))
         })?;
         let session_secret = self.sessions.open(id)?;
         self.shared.driver_wake.notify_one();
@@ -239,12 +270,23 @@ impl Coordinator for CoordinatorService {
             adopted = adopted.len(),
             "worker registered"
         );
+        let state_id = self.shared.state_id;
         Ok(Response::new(pb::RegisterReply {
             coordinator_epoch: self.shared.epoch,
             worker_id: id.0,
             heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
             session_secret,
             client_token_sha256: self.client_token_sha256.clone(),
+            adopted: adopted
+                .iter()
+                .map(|h| pb::HeldMapOutput {
+                    job_id: h.job.0,
+                    map_task: h.map,
+                    attempt: h.attempt.0,
+                    state_id,
+                })
+                .collect(),
+            state_id,
         }))
     }
 
@@ -339,28 +381,7 @@ impl Coordinator for CoordinatorService {
             .map_err(status_of)?;
         tracing::debug!(worker = report.worker.0, task = %report.task, ?outcome, "task finished");
         if let Some(commit) = commit {
-            // A task of its own, so the commit completes even if this call
-            // is abandoned.
-            let shared = Arc::clone(&self.shared);
-            let done = tokio::spawn(async move {
-                let job = commit.job;
-                let result = tokio::task::spawn_blocking(move || commit.write())
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(crate::output::OutputError::Folder {
-                            action: "commit",
-                            path: std::path::PathBuf::new(),
-                            source: std::io::Error::other(e.to_string()),
-                        })
-                    });
-                match &result {
-                    Ok(()) => tracing::info!(job = job.0, "job committed: manifest written"),
-                    Err(e) => tracing::error!(job = job.0, "job commit failed: {e}"),
-                }
-                shared.outputs.end_commit(job, result);
-                shared.changed.send_modify(|g| *g = g.wrapping_add(1));
-            });
-            let _ = done.await;
+            let _ = self.shared.commit(commit).await;
         }
         Ok(Response::new(pb::FinishTaskReply {}))
     }

@@ -10,7 +10,9 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::convert::Clock;
 use super::metrics::TaskDurations;
-use crate::core::{Event, Scheduler};
+use super::outputs::PendingCommit;
+use super::store::{Journal, Record, StoredEnd};
+use crate::core::{Event, JobId, JobState, Scheduler};
 use crate::plugin::{Registry, RegistryError};
 
 /// State shared by the coordinator's service handlers and its driver.
@@ -40,18 +42,32 @@ pub struct Shared {
     durations: Mutex<TaskDurations>,
     /// Output folders of unfinished jobs, and commits.
     pub outputs: super::outputs::OutputFolders,
+    /// The durable job store's writer (`None`: jobs live in memory only).
+    pub journal: Option<Journal>,
+    /// This job state's identity (the store's, or this start's epoch):
+    /// held map output tagged with another is never adopted.
+    pub state_id: u64,
     events: mpsc::UnboundedSender<Event>,
 }
 
 impl Shared {
-    /// Shared state around `core`; events go to `events`.
+    /// Shared state around `core`; events go to `events`; changes are
+    /// recorded in `journal` if there is one, whose state is `state_id`.
     pub fn new(
         core: Scheduler,
         registry: Arc<Registry>,
         plugin_dirs: Vec<PathBuf>,
         events: mpsc::UnboundedSender<Event>,
+        journal: Option<(Journal, u64)>,
     ) -> Self {
+        let epoch = new_epoch();
+        let (journal, state_id) = match journal {
+            Some((j, id)) => (Some(j), id),
+            None => (None, epoch),
+        };
         Shared {
+            journal,
+            state_id,
             core: Mutex::new(core),
             registry: RwLock::new(registry),
             plugin_dirs,
@@ -64,7 +80,7 @@ impl Shared {
             rpcs: Default::default(),
             durations: Default::default(),
             outputs: Default::default(),
-            epoch: new_epoch(),
+            epoch,
             events,
         }
     }
@@ -118,6 +134,25 @@ impl Shared {
             events.push(e);
         }
         let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
+        if let Some(journal) = &self.journal {
+            // Queued under the lock, so the store sees changes in order.
+            let mut records: Vec<Record> = runs
+                .iter()
+                .map(|r| Record::TaskFinished {
+                    task: r.task,
+                    attempt: r.attempt,
+                    counters: r.counters,
+                })
+                .collect();
+            // A success is recorded once its commit is done
+            // ([`Shared::commit`]); other ends at once.
+            for e in &events {
+                if let Event::JobEnded { job, .. } = e {
+                    records.extend(self.end_record(&core, *job, false));
+                }
+            }
+            journal.record(records);
+        }
         drop(core);
         if !runs.is_empty() {
             let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
@@ -129,6 +164,59 @@ impl Shared {
             let _ = self.events.send(e);
         }
         result
+    }
+
+    /// The record of `job`'s end as clients see it (a success whose commit
+    /// is under way is not ended yet, and is left out unless `committed`).
+    fn end_record(&self, core: &Scheduler, job: JobId, committed: bool) -> Option<Record> {
+        let mut s = core.job_status(job).ok()?;
+        self.outputs.adjust(&mut s);
+        let ended = s.state.is_ended() && (committed || s.state != JobState::Succeeded);
+        ended.then(|| Record::JobEnded {
+            job,
+            end: StoredEnd {
+                state: s.state,
+                errors: s.errors,
+                counters: s.counters,
+                finished_at_ms: s.finished_at.map(|t| self.clock.epoch_ms(t)).unwrap_or(0),
+            },
+        })
+    }
+
+    /// Writes a succeeded job's manifest off the runtime, records how the
+    /// commit ended, and wakes watchers. A task of its own, so the commit
+    /// completes even if the caller is abandoned.
+    pub fn commit(self: &Arc<Self>, commit: PendingCommit) -> tokio::task::JoinHandle<()> {
+        let shared = Arc::clone(self);
+        tokio::spawn(async move {
+            let job = commit.job;
+            let result = tokio::task::spawn_blocking(move || commit.write())
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::output::OutputError::Folder {
+                        action: "commit",
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e.to_string()),
+                    })
+                });
+            match &result {
+                Ok(()) => tracing::info!(job = job.0, "job committed: manifest written"),
+                Err(e) => tracing::error!(job = job.0, "job commit failed: {e}"),
+            }
+            shared.outputs.end_commit(job, result);
+            if let Some(journal) = &shared.journal {
+                // Synced before watchers hear of it: a restart never commits
+                // a job a client saw succeed a second time.
+                let records = {
+                    let core = shared.lock();
+                    shared.end_record(&core, job, true).into_iter().collect()
+                };
+                if let Err(e) = journal.commit(records).await {
+                    tracing::error!(job = job.0, "cannot record the job's end: {e}");
+                }
+            }
+            shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+        })
     }
 
     /// Records a sign of life without waking anyone (heartbeats are the

@@ -34,6 +34,9 @@ pub enum CoreError {
         /// The index that does not exist.
         index: u32,
     },
+    /// Restoring a job whose id is taken.
+    #[error("job {0} exists already")]
+    JobExists(JobId),
     /// Cancelling a job that already ended.
     #[error("job {0} has already ended")]
     JobEnded(JobId),

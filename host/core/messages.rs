@@ -6,17 +6,21 @@
 //! `convert` module turns these to and from the wire.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
+use super::state::{Counters, JobState};
 
-/// What a client submitted, already validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a client submitted, already validated. Serialisable, so the
+/// coordinator's durable store keeps every field (fields added later must
+/// have a `#[serde(default)]`, so records written before still load).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JobSpec {
     /// Input files in submission order (folders and globs expanded).
     pub files: Vec<String>,
     /// What each map task reads, by map index. Empty: one whole-file task
     /// per input file (what jobs submitted without a split size get).
+    #[serde(default)]
     pub splits: Vec<Split>,
     /// Absolute output directory.
     pub output_dir: String,
@@ -52,7 +56,7 @@ impl JobSpec {
 }
 
 /// What one map task reads: one or more pieces of input files, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Split {
     /// The pieces; several whole small files, or one byte range.
     pub inputs: Vec<InputRange>,
@@ -85,7 +89,7 @@ impl Split {
 
 /// A piece of an input file: the whole file, or the line records that start
 /// in a byte range of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputRange {
     /// The path, as the job names it.
     pub path: String,
@@ -115,7 +119,7 @@ impl InputRange {
 }
 
 /// What a worker measured while running one task attempt.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskCounters {
     /// Bytes read (a map's inputs: whole files or the lines of a range).
     pub input_bytes: u64,
@@ -231,4 +235,65 @@ pub struct TaskRun {
     pub attempt: Attempt,
     /// How long it ran.
     pub took: Duration,
+    /// What the attempt measured (the durable store records it with the
+    /// task, so a restored job's counters count it).
+    pub counters: TaskCounters,
+}
+
+/// A map output a worker says it holds when it registers (after a
+/// coordinator restart, or when it adopts what a killed predecessor left
+/// in its work folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HeldOutput {
+    /// The job.
+    pub job: JobId,
+    /// The map task's index.
+    pub map: u32,
+    /// The attempt that produced it.
+    pub attempt: Attempt,
+}
+
+/// A task that finished before a coordinator restart, as the durable
+/// store recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishedTask {
+    /// The attempt that finished.
+    pub attempt: Attempt,
+    /// What it measured.
+    pub counters: TaskCounters,
+}
+
+/// How a job ended, as the durable store recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEnd {
+    /// Succeeded, failed or cancelled.
+    pub state: JobState,
+    /// Why it failed (or that it was cancelled).
+    pub errors: Vec<String>,
+    /// Its final counters.
+    pub counters: Counters,
+    /// When it ended.
+    pub finished_at: Instant,
+}
+
+/// A job as the durable store recorded it, to be put back into a fresh
+/// core after a coordinator restart ([`Scheduler::restore_job`]).
+///
+/// [`Scheduler::restore_job`]: super::Scheduler::restore_job
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredJob {
+    /// Its id (kept: clients know it).
+    pub id: JobId,
+    /// What was submitted.
+    pub spec: JobSpec,
+    /// When it was submitted.
+    pub submitted_at: Instant,
+    /// Map tasks recorded as finished, by index. Their output lived on
+    /// workers: each runs again unless a worker that registers holds it.
+    pub maps_done: Vec<(u32, FinishedTask)>,
+    /// Reduce tasks recorded as finished, by index: their output is in the
+    /// job's folder, so they stay finished.
+    pub reduces_done: Vec<(u32, FinishedTask)>,
+    /// How it ended, if it had.
+    pub end: Option<JobEnd>,
 }

@@ -29,6 +29,11 @@
 //!   `max_task_attempts` of them the peer's map output is re-made;
 //! - a worker that registers with map outputs a predecessor left on its
 //!   machine takes them over (`adopt_outputs`).
+//! - after a coordinator restart, jobs come back from the durable store
+//!   under their ids (`Scheduler::restore_job`): finished reduces stay
+//!   finished, maps run again unless a registering worker holds their
+//!   output (`Scheduler::register_worker_holding`), and new ids follow the
+//!   stored next id.
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
@@ -67,8 +72,8 @@ mod tests;
 pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use messages::{
-    Assignment, Event, Failure, InputRange, JobSpec, MapLocation, Report, ReportOutcome, Split,
-    TaskCounters, TaskRun,
+    Assignment, Event, Failure, FinishedTask, HeldOutput, InputRange, JobEnd, JobSpec, MapLocation,
+    Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{Counters, JobState};

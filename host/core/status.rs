@@ -75,7 +75,7 @@ fn progress(tasks: &[Task]) -> PhaseProgress {
     };
     for t in tasks {
         match t.state() {
-            TaskState::Done { .. } => p.done += 1,
+            TaskState::Done { .. } | TaskState::Restored { .. } => p.done += 1,
             TaskState::Running { .. } => p.running += 1,
             TaskState::Pending | TaskState::Parked => {}
         }

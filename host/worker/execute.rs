@@ -213,6 +213,7 @@ impl Executor {
                 attempt: task.attempt,
                 partitions: result.partitions,
                 charge: result.charge,
+                state: 0,
             },
         );
         Ok(TaskCounters {
@@ -284,6 +285,7 @@ impl Executor {
                 attempt: task.attempt,
                 partitions,
                 charge,
+                state: 0,
             },
         );
         Ok(TaskCounters {

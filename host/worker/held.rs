@@ -37,6 +37,8 @@ pub struct HeldDir {
 pub struct Adopted {
     /// The job.
     pub job: JobId,
+    /// The coordinator state (`RegisterReply.state_id`) it was made under.
+    pub state: u64,
     /// The map task.
     pub map_task: u32,
     /// The attempt that produced it.
@@ -71,12 +73,13 @@ impl HeldDir {
     /// Writes one map output to its file and returns runs reading it back.
     pub fn persist(
         &self,
+        state: u64,
         job: JobId,
         map_task: u32,
         attempt: Attempt,
         partitions: &[Run],
     ) -> io::Result<Vec<Run>> {
-        let name = file_name(job, map_task, attempt);
+        let name = file_name(state, job, map_task, attempt);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let mut header = Vec::with_capacity(8 + 8 * partitions.len());
         header.extend_from_slice(MAGIC);
@@ -108,12 +111,13 @@ impl HeldDir {
                 continue;
             }
             let path = entry.path();
-            let Some((job, map_task, attempt)) = parse_name(&name) else {
+            let Some((state, job, map_task, attempt)) = parse_name(&name) else {
                 let _ = std::fs::remove_file(&path);
                 continue;
             };
             match runs_of(path.clone()) {
                 Ok(partitions) => adopted.push(Adopted {
+                    state,
                     job,
                     map_task,
                     attempt,
@@ -129,15 +133,20 @@ impl HeldDir {
     }
 }
 
-fn file_name(job: JobId, map_task: u32, attempt: Attempt) -> String {
-    format!("j{}-m{map_task}-a{}", job.0, attempt.0)
+/// `s<state>-j<job>-m<map>-a<attempt>`: the coordinator state the output
+/// was made under is part of its name, since job ids of another state name
+/// other jobs.
+fn file_name(state: u64, job: JobId, map_task: u32, attempt: Attempt) -> String {
+    format!("s{state}-j{}-m{map_task}-a{}", job.0, attempt.0)
 }
 
-fn parse_name(name: &str) -> Option<(JobId, u32, Attempt)> {
-    let rest = name.strip_prefix('j')?;
+fn parse_name(name: &str) -> Option<(u64, JobId, u32, Attempt)> {
+    let rest = name.strip_prefix('s')?;
+    let (state, rest) = rest.split_once("-j")?;
     let (job, rest) = rest.split_once("-m")?;
     let (map, attempt) = rest.split_once("-a")?;
     Some((
+        state.parse().ok()?,
         JobId(job.parse().ok()?),
         map.parse().ok()?,
         Attempt(attempt.parse().ok()?),
@@ -200,11 +209,11 @@ mod tests {
             Run::memory(&b""[..]),
             Run::memory(&b"xy"[..]),
         ];
-        let runs = held.persist(JobId(3), 5, Attempt(2), &parts).unwrap();
+        let runs = held.persist(11, JobId(3), 5, Attempt(2), &parts).unwrap();
         assert_eq!(runs[2].to_bytes().unwrap(), &b"xy"[..]);
         // A broken file and a temporary are dropped on adoption.
-        std::fs::write(held.path().join("j3-m6-a1"), b"MRH1\0\0\0\x09").unwrap();
-        std::fs::write(held.path().join(".j3-m7-a1.tmp"), b"junk").unwrap();
+        std::fs::write(held.path().join("s11-j3-m6-a1"), b"MRH1\0\0\0\x09").unwrap();
+        std::fs::write(held.path().join(".s11-j3-m7-a1.tmp"), b"junk").unwrap();
         // The writer dies (its runs stay open here: files are removed only
         // when a reader drops them, so keep them for the check below).
         drop(held);
@@ -212,7 +221,10 @@ mod tests {
         let adopted = next.adopt().unwrap();
         assert_eq!(adopted.len(), 1, "{adopted:?}");
         let a = &adopted[0];
-        assert_eq!((a.job, a.map_task, a.attempt), (JobId(3), 5, Attempt(2)));
+        assert_eq!(
+            (a.state, a.job, a.map_task, a.attempt),
+            (11, JobId(3), 5, Attempt(2))
+        );
         let got: Vec<_> = a.partitions.iter().map(|r| r.to_bytes().unwrap()).collect();
         assert_eq!(got, [&b"abc"[..], &b""[..], &b"xy"[..]]);
         let mut names: Vec<_> = std::fs::read_dir(next.path())
@@ -220,7 +232,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [".lock", "j3-m5-a2"]);
+        assert_eq!(names, [".lock", "s11-j3-m5-a2"]);
         drop(runs);
     }
 }

@@ -19,10 +19,10 @@ use super::plugins::PluginSource;
 use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
 use super::{WorkerConfig, WorkerError};
-use crate::core::{TaskCounters, WorkerId};
+use crate::core::{Attempt, JobId, TaskCounters, WorkerId};
 use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, HeldOutput, RegisterRequest};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, HeldMapOutput, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -209,6 +209,9 @@ impl Node {
     }
 
     async fn lifecycle(&self) {
+        // Map output is kept across a re-registration and offered to the
+        // coordinator, which adopts what its jobs still need (after a
+        // coordinator restart with a job store, say).
         loop {
             let Some(id) = self.register().await else {
                 return;
@@ -221,33 +224,36 @@ impl Node {
             match stop {
                 Stop::Shutdown => return,
                 Stop::Reregister => {
-                    tracing::warn!(%worker, "coordinator no longer knows this worker; dropping map output and registering again");
-                    self.executor.store().clear();
+                    tracing::warn!(%worker, "coordinator no longer knows this worker (it restarted, or declared this worker dead); registering again and offering the map output held");
                 }
             }
         }
     }
 
-    /// Registers, retrying with backoff; `None` on shutdown.
+    /// Registers, retrying with backoff, offering the map output held
+    /// (each tagged with the job state it was made for); keeps only what
+    /// the coordinator adopted. `None` on shutdown.
     async fn register(&self) -> Option<Session> {
         let mut backoff = Backoff::new();
         let mut warned = false;
+        let store = self.executor.store();
         loop {
             let mut client = self.client.clone();
-            let held_outputs = self
-                .executor
-                .store()
-                .held_outputs()
-                .into_iter()
-                .map(|(job, map_task, attempt)| HeldOutput {
-                    job_id: job.0,
-                    map_task,
-                    attempt: attempt.0,
-                })
-                .collect();
+            // Output made under any coordinator state: this one's (after
+            // a restart with a job store) or a predecessor's left in the
+            // work dir; the coordinator adopts only its own state's.
             let request = RegisterRequest {
                 address: self.advertise.clone(),
-                held_outputs,
+                held: store
+                    .held()
+                    .into_iter()
+                    .map(|(state_id, job, map_task, attempt)| HeldMapOutput {
+                        job_id: job.0,
+                        map_task,
+                        attempt: attempt.0,
+                        state_id,
+                    })
+                    .collect(),
             };
             tokio::select! {
                 reply = client.register(request) => match reply {
@@ -255,7 +261,15 @@ impl Node {
                         let r = r.into_inner();
                         *self.client_token.write().unwrap_or_else(|p| p.into_inner()) = r.client_token_sha256;
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
-                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, "registered with the coordinator");
+                        let adopted: Vec<_> = r
+                            .adopted
+                            .iter()
+                            .filter(|h| h.state_id == r.state_id)
+                            .map(|h| (JobId(h.job_id), h.map_task, Attempt(h.attempt)))
+                            .collect();
+                        let dropped = store.keep_only(&adopted);
+                        tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, adopted = adopted.len(), dropped, "registered with the coordinator");
+                        store.set_state(r.state_id);
                         return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat });
                     }
                     Err(status) => {

@@ -61,6 +61,9 @@ pub struct MapOutput {
     pub partitions: Vec<Run>,
     /// The store memory its in-memory runs hold, given back when dropped.
     pub charge: Option<Charge>,
+    /// The coordinator state (`RegisterReply.state_id`) it was made under;
+    /// set by [`MapOutputStore::insert`] (0: unknown).
+    pub state: u64,
 }
 
 impl MapOutput {
@@ -70,6 +73,7 @@ impl MapOutput {
             attempt,
             partitions,
             charge: None,
+            state: 0,
         }
     }
 
@@ -135,6 +139,8 @@ pub struct MapOutputStore {
     memory: Arc<MemoryBudget>,
     work_dir: Arc<WorkDir>,
     held: Option<Arc<HeldDir>>,
+    /// The coordinator state new outputs are made under.
+    state: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for MapOutputStore {
@@ -156,6 +162,7 @@ impl MapOutputStore {
             memory: Arc::new(MemoryBudget::new(limits.store)),
             work_dir: Arc::new(WorkDir::new(config.work_dir)),
             held: config.held,
+            state: Default::default(),
         }
     }
 
@@ -216,8 +223,9 @@ impl MapOutputStore {
     /// Stores a map task's output, replacing any earlier attempt's; with a
     /// [`HeldDir`], in its file there (kept in memory if that fails).
     pub fn insert(&self, job: JobId, map_task: u32, mut output: MapOutput) {
+        output.state = self.state();
         if let (Some(held), Some(attempt)) = (&self.held, output.attempt) {
-            match held.persist(job, map_task, attempt, &output.partitions) {
+            match held.persist(output.state, job, map_task, attempt, &output.partitions) {
                 Ok(runs) => {
                     output.partitions = runs;
                     output.charge = None;
@@ -244,22 +252,24 @@ impl MapOutputStore {
         let n = adopted.len();
         let mut outputs = self.lock();
         for a in adopted {
-            let output = MapOutput::new(Some(a.attempt), a.partitions);
+            let output = MapOutput {
+                state: a.state,
+                ..MapOutput::new(Some(a.attempt), a.partitions)
+            };
             outputs.insert((a.job, a.map_task), Arc::new(output));
         }
         n
     }
 
-    /// Every output held, as `(job, map task, attempt)` (those with a known
-    /// attempt).
-    pub fn held_outputs(&self) -> Vec<(JobId, u32, Attempt)> {
-        let mut held: Vec<_> = self
-            .lock()
-            .iter()
-            .filter_map(|(&(job, map), out)| Some((job, map, out.attempt?)))
-            .collect();
-        held.sort();
-        held
+    /// Sets the coordinator state (`RegisterReply.state_id`) that outputs
+    /// made from now on belong to.
+    pub fn set_state(&self, state: u64) {
+        self.state
+            .store(state, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn state(&self) -> u64 {
+        self.state.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One partition of a map task's output: only the attempt asked for,
@@ -310,6 +320,35 @@ impl MapOutputStore {
             }
         });
         removed.iter().map(|o| o.len()).sum()
+    }
+
+    /// Every output held whose attempt and coordinator state are known, as
+    /// `(state, job, map task, attempt)`, sorted (reported when the worker
+    /// registers: again after a coordinator restart, or afresh with what a
+    /// predecessor left in the work dir).
+    pub fn held(&self) -> Vec<(u64, JobId, u32, Attempt)> {
+        let mut held: Vec<_> = self
+            .lock()
+            .iter()
+            .filter(|(_, out)| out.state != 0)
+            .filter_map(|(&(job, map), out)| out.attempt.map(|a| (out.state, job, map, a)))
+            .collect();
+        held.sort();
+        held
+    }
+
+    /// Keeps only the outputs listed (those the coordinator adopted) and
+    /// drops the others; returns how many were dropped.
+    pub fn keep_only(&self, keep: &[(JobId, u32, Attempt)]) -> usize {
+        let mut dropped = Vec::new();
+        self.lock().retain(|&(job, map), out| {
+            let kept = out.attempt.is_some_and(|a| keep.contains(&(job, map, a)));
+            if !kept {
+                dropped.push(Arc::clone(out));
+            }
+            kept
+        });
+        dropped.len()
     }
 
     /// Drops everything (the worker was declared dead and starts afresh).
@@ -386,6 +425,31 @@ mod tests {
             s.partition(part(1, 0, 5, 0)),
             Err(StoreError::NoPartition { n: 2, .. })
         ));
+    }
+
+    #[test]
+    fn held_lists_known_attempts_and_keep_only_drops_the_rest() {
+        let s = MapOutputStore::default();
+        // Made before the worker ever registered: no state, never offered.
+        s.insert(JobId(9), 0, output(1));
+        s.set_state(7);
+        s.insert(JobId(1), 0, output(2));
+        s.insert(JobId(1), 1, output(1));
+        s.insert(
+            JobId(2),
+            0,
+            MapOutput::new(None, vec![Run::memory(&b"x"[..])]),
+        );
+        assert_eq!(
+            s.held(),
+            vec![(7, JobId(1), 0, Attempt(2)), (7, JobId(1), 1, Attempt(1))]
+        );
+        assert_eq!(
+            s.keep_only(&[(JobId(1), 1, Attempt(1)), (JobId(1), 0, Attempt(1))]),
+            3
+        );
+        assert_eq!(s.held(), vec![(7, JobId(1), 1, Attempt(1))]);
+        assert_eq!(s.bytes_held(), 4);
     }
 
     #[test]

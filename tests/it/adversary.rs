@@ -108,7 +108,7 @@ async fn register(c: &mut CoordinatorClient<AuthChannel>, address: &str) -> Sess
     let r = c
         .register(pb::RegisterRequest {
             address: address.to_string(),
-            held_outputs: Vec::new(),
+            held: Vec::new(),
         })
         .await
         .expect("registers")
@@ -276,7 +276,7 @@ async fn a_worker_token_holder_cannot_act_as_another_worker() {
     let e = c
         .register(pb::RegisterRequest {
             address: "127.0.0.1:3".into(),
-            held_outputs: Vec::new(),
+            held: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -352,7 +352,7 @@ async fn a_tls_cluster_never_dials_plaintext() {
     let e = c
         .register(pb::RegisterRequest {
             address: "http://127.0.0.1:9".into(),
-            held_outputs: Vec::new(),
+            held: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -627,7 +627,7 @@ async fn remote_text_cannot_drive_the_terminal() {
     let e = c
         .register(pb::RegisterRequest {
             address: "evil\u{1b}[31m:7000".into(),
-            held_outputs: Vec::new(),
+            held: Vec::new(),
         })
         .await
         .unwrap_err();

@@ -38,6 +38,7 @@ fn start_cluster(dir: &Path, workers: usize) -> Cluster {
         plugins: plugins_dir(),
         heartbeat_ms: 200,
         worker_timeout_ms: None,
+        state_dir: None,
     };
     Cluster::start_with(dir, workers, config)
 }

@@ -21,5 +21,6 @@ mod ops_processes;
 mod outputs;
 mod perf_spill;
 mod plugin_registry;
+mod restart;
 mod security;
 mod sim;

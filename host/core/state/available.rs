@@ -27,6 +27,11 @@ impl Available {
         self.0.extend(tasks);
     }
 
+    /// Removes one task (a map whose output a worker turned out to hold).
+    pub fn remove(&mut self, task: TaskId) {
+        self.0.remove(&task);
+    }
+
     /// Offers a pending task of `job` again: a map at once, a reduce only
     /// while the job's reduces are open.
     pub fn offer(&mut self, task: TaskId, job: &Job) {
@@ -49,11 +54,6 @@ impl Available {
         for t in job.pending_reduces() {
             self.0.remove(&t);
         }
-    }
-
-    /// Withdraws one task (it is no longer pending).
-    pub fn remove(&mut self, task: TaskId) {
-        self.0.remove(&task);
     }
 
     /// Withdraws every task of `job` (it ended).

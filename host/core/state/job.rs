@@ -13,10 +13,12 @@ mod parked;
 
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use crate::core::messages::{Failure, JobSpec, TaskCounters};
+use crate::core::messages::{Failure, FinishedTask, JobSpec, TaskCounters};
+
+mod restore;
 
 /// A job's life cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JobState {
     /// No task handed out yet.
     Queued,
@@ -41,7 +43,7 @@ impl JobState {
 }
 
 /// Per-job counters, summed from the reports of accepted task attempts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Bytes of input read by map tasks.
     pub input_bytes: u64,
@@ -120,6 +122,10 @@ pub struct Job {
     counters: Counters,
     submitted_at: Instant,
     finished_at: Option<Instant>,
+    /// Maps recorded as finished before a coordinator restart whose output
+    /// no worker has reported yet: an output a worker reports is adopted
+    /// only if it is of the recorded attempt.
+    recorded_maps: BTreeMap<u32, FinishedTask>,
 }
 
 impl Job {
@@ -143,6 +149,7 @@ impl Job {
             counters: Counters::default(),
             submitted_at: now,
             finished_at: None,
+            recorded_maps: BTreeMap::new(),
         }
     }
 
@@ -294,21 +301,13 @@ impl Job {
         now: Instant,
     ) -> Option<Finished> {
         let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
-        let c = &mut self.counters;
-        c.input_bytes = c.input_bytes.saturating_add(counters.input_bytes);
-        c.input_records = c.input_records.saturating_add(counters.input_records);
-        c.shuffle_bytes = c.shuffle_bytes.saturating_add(counters.shuffle_bytes);
         match task.phase {
             Phase::Map => {
-                c.map_output_records = c.map_output_records.saturating_add(counters.output_records);
-                c.map_output_bytes = c.map_output_bytes.saturating_add(counters.output_bytes);
+                add_map(&mut self.counters, &counters);
                 self.maps_done += 1;
             }
             Phase::Reduce => {
-                c.reduce_output_records = c
-                    .reduce_output_records
-                    .saturating_add(counters.output_records);
-                c.reduce_output_bytes = c.reduce_output_bytes.saturating_add(counters.output_bytes);
+                add_reduce(&mut self.counters, &counters);
                 self.reduces_done += 1;
             }
         }
@@ -502,4 +501,22 @@ impl Job {
             Phase::Reduce => format!("reduce task {index}"),
         }
     }
+}
+
+/// Adds a finished map attempt's counters to its job's.
+fn add_map(c: &mut Counters, t: &TaskCounters) {
+    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
+    c.input_records = c.input_records.saturating_add(t.input_records);
+    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
+    c.map_output_records = c.map_output_records.saturating_add(t.output_records);
+    c.map_output_bytes = c.map_output_bytes.saturating_add(t.output_bytes);
+}
+
+/// Adds a finished reduce attempt's counters to its job's.
+fn add_reduce(c: &mut Counters, t: &TaskCounters) {
+    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
+    c.input_records = c.input_records.saturating_add(t.input_records);
+    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
+    c.reduce_output_records = c.reduce_output_records.saturating_add(t.output_records);
+    c.reduce_output_bytes = c.reduce_output_bytes.saturating_add(t.output_bytes);
 }

@@ -24,6 +24,23 @@ impl Jobs {
         self.by_id.entry(id).or_insert(Job::new(id, spec, now))
     }
 
+    /// Puts back a job the durable store recorded; later ids follow it.
+    /// Refused if a job with its id exists.
+    pub fn restore(&mut self, job: Job) -> Result<&Job, CoreError> {
+        let id = job.id();
+        if self.by_id.contains_key(&id) {
+            return Err(CoreError::JobExists(id));
+        }
+        self.next_id = self.next_id.max(id.0.saturating_add(1));
+        Ok(self.by_id.entry(id).or_insert(job))
+    }
+
+    /// The next job gets an id of at least `next` (ids handed out before a
+    /// restart are never reused, even those of jobs no longer stored).
+    pub fn reserve_ids(&mut self, next: u32) {
+        self.next_id = self.next_id.max(next);
+    }
+
     /// One job, or [`CoreError::UnknownJob`].
     pub fn get(&self, job: JobId) -> Result<&Job, CoreError> {
         self.by_id.get(&job).ok_or(CoreError::UnknownJob(job))

@@ -24,6 +24,10 @@ pub enum TaskState {
     /// to tell: run it again) or this input is poison (they all ran clean,
     /// often enough: fail the job).
     Parked,
+    /// Finished before a coordinator restart, with no worker known to hold
+    /// anything: a reduce of an unfinished job (its output is in the job's
+    /// folder), or any task of a job that had ended.
+    Restored { attempt: Attempt },
 }
 
 /// One task and its history.
@@ -186,6 +190,30 @@ impl Task {
         };
         self.state = TaskState::Done { worker, attempt };
         Some(from)
+    }
+
+    /// Restores a task that finished before a coordinator restart.
+    pub fn restore_finished(&mut self, attempt: Attempt) {
+        self.attempts = self.attempts.max(attempt.0);
+        self.state = TaskState::Restored { attempt };
+    }
+
+    /// Restores a pending task whose last attempt handed out was at least
+    /// `attempt`, so the next one gets a higher number.
+    pub fn restore_attempts(&mut self, attempt: Attempt) {
+        self.attempts = self.attempts.max(attempt.0);
+    }
+
+    /// A pending map's output, produced by `attempt`, is held by `worker`
+    /// (it said so when it registered again after a coordinator restart):
+    /// done. Whether it changed.
+    pub fn adopt_restored(&mut self, worker: WorkerId, attempt: Attempt) -> bool {
+        if self.state != TaskState::Pending {
+            return false;
+        }
+        self.attempts = self.attempts.max(attempt.0);
+        self.state = TaskState::Done { worker, attempt };
+        true
     }
 
     /// Its finished output lived on `worker`, which died: pending again.

@@ -164,6 +164,14 @@ impl Workers {
         }
     }
 
+    /// `worker` holds the output of map `task` (it said so when it
+    /// registered).
+    pub fn hold(&mut self, worker: WorkerId, task: TaskId) {
+        if let Some(w) = self.by_id.get_mut(&worker) {
+            w.map_outputs.insert(task);
+        }
+    }
+
     /// Takes every task recorded as running on `worker`.
     pub fn take_running(&mut self, worker: WorkerId) -> BTreeSet<TaskId> {
         self.by_id

@@ -15,7 +15,9 @@
 //! - `faults`: workers that fall silent, and slow workers that do not;
 //! - `reports`: stale reports are fenced off;
 //! - `failures`: task failures, retries, unreachable peers, cancellation;
-//! - `status`: job and worker status views and counters.
+//! - `status`: job and worker status views and counters;
+//! - `restore`: a core rebuilt from the durable store, and the map output
+//!   registering workers still hold.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ mod locations;
 mod property;
 mod property_faults;
 mod reports;
+mod restore;
 mod status;
 
 /// The default worker timeout (7 s), which the tests rely on.

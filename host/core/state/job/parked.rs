@@ -71,7 +71,7 @@ impl Job {
                 TaskState::Running { .. } => true,
                 // A map's reduces wait for it; anything else pending runs.
                 TaskState::Pending => !(task.phase == Phase::Map && t.phase == Phase::Reduce),
-                TaskState::Done { .. } | TaskState::Parked => false,
+                TaskState::Done { .. } | TaskState::Restored { .. } | TaskState::Parked => false,
             }
         })
     }

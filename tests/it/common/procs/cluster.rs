@@ -22,6 +22,9 @@ pub struct ClusterConfig {
     pub heartbeat_ms: u64,
     /// The coordinator's `--worker-timeout-ms` (`None`: its default).
     pub worker_timeout_ms: Option<u64>,
+    /// The coordinator's `--state-dir` (`None`: jobs in memory), kept by a
+    /// restarted coordinator.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl ClusterConfig {
@@ -33,6 +36,7 @@ impl ClusterConfig {
             plugins: chaos_plugins(&dir.join("plugins")),
             heartbeat_ms: HEARTBEAT_MS,
             worker_timeout_ms: Some(WORKER_TIMEOUT_MS),
+            state_dir: None,
         }
     }
 }
@@ -116,6 +120,9 @@ impl Cluster {
         ];
         if let Some(ms) = config.worker_timeout_ms {
             args.extend(["--worker-timeout-ms".into(), ms.to_string().into()]);
+        }
+        if let Some(dir) = &config.state_dir {
+            args.extend(["--state-dir".into(), dir.as_os_str().to_owned()]);
         }
         Server::spawn(logs, &format!("coordinator-{n}"), &args)
     }
