@@ -61,5 +61,7 @@ pub use messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
-pub use state::{Counters, JobState};
-pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};
+pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState};
+pub use status::{
+    JobStatus, PhaseProgress, TaskStage, TaskStatus, WorkerRun, WorkerState, WorkerStatus,
+};

@@ -28,6 +28,7 @@ use crate::core::{
 mod failures;
 mod faults;
 mod fifo;
+mod history;
 mod ids;
 mod locations;
 mod property;
