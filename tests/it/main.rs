@@ -20,3 +20,4 @@ mod perf_spill;
 mod plugin_registry;
 mod security;
 mod sim;
+mod webui;

@@ -30,7 +30,7 @@ body{font-family:system-ui,sans-serif;margin:1.5em 2em;color:#222}\
 a{color:#0550ae;text-decoration:none}a:hover{text-decoration:underline}\
 nav{margin-bottom:1em;color:#666}h1{font-size:1.5em;margin:.2em 0 .6em}h2{font-size:1.15em;margin-top:1.6em}\
 table{border-collapse:collapse;font-size:.92em}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}\
-th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f3f3f3}td{white-space:nowrap}td.w{white-space:normal;max-width:42em}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 dl{display:grid;grid-template-columns:max-content auto;gap:3px 16px}dt{color:#666}dd{margin:0}\
 .s{font-weight:600}.succeeded,.alive,.done{color:#1a7f37}.failed,.dead,.lost{color:#cf222e}\
 .running{color:#0969da}.cancelled,.abandoned,.released,.queued,.pending{color:#6e7781}.output-lost{color:#9a6700}\

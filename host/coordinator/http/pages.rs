@@ -83,7 +83,7 @@ pub async fn overview(State(s): State<AppState>) -> Html<String> {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} {}/{}</td><td>{} {}/{}</td>\
-             <td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"n\">{}</td><td class=\"w\">{}</td></tr>",
             job_link(j.id),
             esc(&j.spec.app),
             state_cell(html::job_state(j.state)),
@@ -102,13 +102,14 @@ pub async fn overview(State(s): State<AppState>) -> Html<String> {
         h.push_str("<tr><td colspan=\"8\" class=\"muted\">No jobs yet.</td></tr>\n");
     }
     h.push_str("</table>\n");
+    h.push_str("<h2>Workers</h2>\n");
     workers_table(&mut h, &workers);
     Html(html::page("coordinator", active > 0, &h))
 }
 
 fn workers_table(h: &mut String, workers: &[WorkerStatus]) {
     h.push_str(
-        "<h2>Workers</h2>\n<table><tr><th>Worker</th><th>Address</th><th>State</th>\
+        "<table><tr><th>Worker</th><th>Address</th><th>State</th>\
          <th>Last heartbeat</th><th>Running</th><th>Tasks done</th></tr>\n",
     );
     for w in workers {
@@ -199,7 +200,7 @@ pub async fn job(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
     let _ = writeln!(
         h,
         "<dl><dt>App</dt><dd>{}</dd><dt>Arguments</dt><dd>{}</dd>\
-         <dt>Inputs</dt><dd>{} files, {} read</dd><dt>Output</dt><dd><code>{}</code> ({} partitions)</dd>\
+         <dt>Inputs</dt><dd>{} files, {} read</dd><dt>Output</dt><dd><code>{}</code> ({} partition{})</dd>\
          <dt>State</dt><dd>{}</dd><dt>Submitted</dt><dd>{}</dd><dt>Ended</dt><dd>{}</dd>\
          <dt>Duration</dt><dd>{}</dd></dl>",
         esc(&j.spec.app),
@@ -208,6 +209,7 @@ pub async fn job(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
         html::bytes(c.input_bytes),
         esc(&j.spec.output_dir),
         j.spec.n_reduce,
+        if j.spec.n_reduce == 1 { "" } else { "s" },
         state_cell(state),
         t.at(j.submitted_at),
         ended,
@@ -264,7 +266,7 @@ pub async fn job(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
     h.push_str("</table>\n");
     let tasks: Vec<&TaskStatus> = p.maps.1.iter().chain(&p.reduces.1).collect();
     timeline(&mut h, j, &tasks, now);
-    task_table(&mut h, &p, &t);
+    task_table(&mut h, &p, &t, j.state.is_ended());
     Html(html::page(
         &format!("job {}", j.id),
         !j.state.is_ended(),
@@ -309,8 +311,7 @@ fn timeline(h: &mut String, j: &JobStatus, tasks: &[&TaskStatus], now: Instant) 
     }
     let _ = writeln!(
         h,
-        "<table><tr><th>Worker</th><th>0 … {} (green: succeeded, blue: running, red: failed or lost, \
-         amber: output lost, grey: released or abandoned)</th></tr>",
+        "<table><tr><th>Worker</th><th>Attempts from submission (0) to {}</th></tr>",
         html::span(std::time::Duration::from_secs_f64(total))
     );
     for (worker, bars) in rows {
@@ -320,10 +321,25 @@ fn timeline(h: &mut String, j: &JobStatus, tasks: &[&TaskStatus], now: Instant) 
             worker_link(worker)
         );
     }
-    h.push_str("</table>\n");
+    h.push_str(
+        "</table>\n<p class=\"muted\">Green: succeeded; blue: running; red: failed or lost with \
+         its worker; amber: succeeded but its output was lost; grey: released or abandoned.</p>\n",
+    );
 }
 
-fn task_table(h: &mut String, p: &JobPage, t: &Times) {
+/// What the task table says of a task: its stage, or for a task its
+/// ended job left unfinished, how its last attempt ended.
+fn task_state(task: &TaskStatus, job_ended: bool) -> &'static str {
+    match (task.stage, task.attempts.last()) {
+        (TaskStage::Done, _) => "done",
+        (TaskStage::Running, _) => "running",
+        (TaskStage::Pending, Some(a)) if job_ended => html::outcome(&a.outcome),
+        (TaskStage::Pending, None) if job_ended => "not run",
+        (TaskStage::Pending, _) => "pending",
+    }
+}
+
+fn task_table(h: &mut String, p: &JobPage, t: &Times, job_ended: bool) {
     h.push_str(
         "<h2>Tasks</h2>\n<table><tr><th>Phase</th><th>Index</th><th>Input</th><th>State</th>\
          <th>Worker</th><th>Attempts</th><th>Started</th><th>Duration</th><th>Error</th></tr>\n",
@@ -331,11 +347,7 @@ fn task_table(h: &mut String, p: &JobPage, t: &Times) {
     for (total, shown) in [&p.maps, &p.reduces] {
         for task in shown {
             let last = task.attempts.last();
-            let state = match task.stage {
-                TaskStage::Pending => "pending",
-                TaskStage::Running => "running",
-                TaskStage::Done => "done",
-            };
+            let state = task_state(task, job_ended);
             let attempts: Vec<String> = task
                 .attempts
                 .iter()
@@ -351,7 +363,7 @@ fn task_table(h: &mut String, p: &JobPage, t: &Times) {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                 <td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"w\">{}</td></tr>",
                 task.task.phase,
                 task.task.index,
                 esc(task.input.as_deref().unwrap_or("")),
@@ -411,7 +423,7 @@ pub async fn worker(State(s): State<AppState>, Path(id): Path<u32>) -> Response 
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{} {}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td>\
-             <td><span class=\"{name}\">{name}</span></td><td>{error}</td></tr>",
+             <td><span class=\"{name}\">{name}</span></td><td class=\"w\">{error}</td></tr>",
             job_link(r.task.job),
             r.task.phase,
             r.task.index,
