@@ -36,7 +36,8 @@
 //!   (`available.rs`);
 //! - `messages`: what crosses the façade (job specs, reports,
 //!   assignments, events, finished attempts' run times);
-//! - `status`: read-only views for polls, listings and metrics;
+//! - `status`: read-only views for polls, listings, metrics and the web UI
+//!   (task tables with every attempt, what a worker ran);
 //! - `ids`: the newtype identifiers; `error`: [`CoreError`], what the core
 //!   refuses.
 //!
