@@ -261,3 +261,49 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: Router, tls: Optio
         tracing::debug!("--http: connection ended: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::Token;
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(a) = authorization {
+            h.insert(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_client_token_is_admitted() {
+        let auth = Auth {
+            client: Some(Token::new("c-secret").unwrap()),
+            worker: Some(Token::new("w-secret").unwrap()),
+        };
+        let basic = |s: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            )
+        };
+        assert_eq!(admit(&auth, &headers(Some("Bearer c-secret"))), Ok(()));
+        assert_eq!(admit(&auth, &headers(Some(&basic("any:c-secret")))), Ok(()));
+        for (presented, expected) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (Some("Bearer nope".to_string()), StatusCode::UNAUTHORIZED),
+            (Some("c-secret".to_string()), StatusCode::UNAUTHORIZED),
+            (Some(basic("c-secret")), StatusCode::UNAUTHORIZED),
+            (Some("Basic !!!".to_string()), StatusCode::UNAUTHORIZED),
+            (Some("Bearer w-secret".to_string()), StatusCode::FORBIDDEN),
+            (Some(basic("w:w-secret")), StatusCode::FORBIDDEN),
+        ] {
+            assert_eq!(
+                admit(&auth, &headers(presented.as_deref())),
+                Err(expected),
+                "{presented:?}"
+            );
+        }
+        assert_eq!(admit(&Auth::open(), &headers(None)), Ok(()));
+    }
+}
