@@ -265,6 +265,24 @@ pub struct WorkerView {
     pub tasks_completed: u64,
 }
 
+impl From<pb::WorkerInfo> for WorkerView {
+    fn from(w: pb::WorkerInfo) -> Self {
+        WorkerView {
+            worker_id: WorkerId(w.worker_id),
+            address: w.address,
+            state: match pb::WorkerState::try_from(w.state) {
+                Ok(pb::WorkerState::Alive) => "alive",
+                Ok(pb::WorkerState::Dead) => "dead",
+                _ => "unknown",
+            }
+            .to_string(),
+            last_heartbeat_age_ms: w.last_heartbeat_age_ms,
+            running: w.running,
+            tasks_completed: w.tasks_completed,
+        }
+    }
+}
+
 /// An app in the coordinator's registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AppView {
@@ -404,19 +422,7 @@ impl Client {
             .into_inner()
             .workers
             .into_iter()
-            .map(|w| WorkerView {
-                worker_id: WorkerId(w.worker_id),
-                address: w.address,
-                state: match pb::WorkerState::try_from(w.state) {
-                    Ok(pb::WorkerState::Alive) => "alive",
-                    Ok(pb::WorkerState::Dead) => "dead",
-                    _ => "unknown",
-                }
-                .to_string(),
-                last_heartbeat_age_ms: w.last_heartbeat_age_ms,
-                running: w.running,
-                tasks_completed: w.tasks_completed,
-            })
+            .map(WorkerView::from)
             .collect())
     }
 

@@ -1,10 +1,13 @@
-//! Following a job on stderr: a live line on a terminal (redrawn every
-//! second, so its clock keeps ticking while nothing changes), plain lines
-//! otherwise (at most one a second, plus every phase change). When the
-//! cluster has no live worker, it says so: the job waits for one.
+//! Following a job on stderr: a live line on a terminal, drawn by
+//! `indicatif` (redrawn in place, cut to the terminal's width, updated
+//! every second so its clock keeps ticking while nothing changes), plain
+//! lines otherwise (at most one a second, plus every phase change). When
+//! the cluster has no live worker, it says so: the job waits for one.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::JobView;
 
@@ -13,12 +16,22 @@ pub const NO_WORKER: &str = "no live worker; the job waits for one";
 
 /// Prints a job's progress as it changes.
 pub struct ProgressPrinter {
-    tty: bool,
+    /// The live line, on a terminal.
+    live: Option<ProgressBar>,
     started: Instant,
     last_line: Option<Instant>,
     last_shown: Option<((u32, u32), bool)>,
     no_worker: bool,
-    dirty: bool,
+}
+
+/// A live line drawn to `target`: a bar of the tasks done (maps and
+/// reduces together), then the progress text, cut to the width.
+fn live_line(target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {wide_msg}") {
+        bar.set_style(style.progress_chars("#>."));
+    }
+    bar
 }
 
 /// One progress line for `v`, `elapsed` after the watch began.
@@ -47,13 +60,15 @@ pub fn render(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
 impl ProgressPrinter {
     /// A printer for stderr.
     pub fn new() -> Self {
+        let live = std::io::stderr()
+            .is_terminal()
+            .then(|| live_line(ProgressDrawTarget::stderr()));
         ProgressPrinter {
-            tty: std::io::stderr().is_terminal(),
+            live,
             started: Instant::now(),
             last_line: None,
             last_shown: None,
             no_worker: false,
-            dirty: false,
         }
     }
 
@@ -70,14 +85,14 @@ impl ProgressPrinter {
     }
 
     fn show(&mut self, v: &JobView, ticking: bool) {
-        let mut err = std::io::stderr().lock();
         let line = render(v, self.started.elapsed(), self.no_worker);
-        if self.tty {
-            let _ = write!(err, "\r\x1b[2K{} {line}", bar(v));
-            let _ = err.flush();
-            self.dirty = true;
+        if let Some(live) = &self.live {
+            live.set_length(u64::from(v.maps.total + v.reduces.total));
+            live.set_position(u64::from(v.maps.done + v.reduces.done));
+            live.set_message(line);
             return;
         }
+        let mut err = std::io::stderr().lock();
         let shown = ((v.maps.done, v.reduces.done), self.no_worker);
         let phase_changed = self.last_shown.is_none_or(|((m, r), _)| {
             (m == v.maps.total) != (shown.0 .0 == v.maps.total)
@@ -99,26 +114,12 @@ impl ProgressPrinter {
         }
     }
 
-    /// Ends the live line.
+    /// Ends the live line, leaving its last state on screen.
     pub fn finish(&mut self) {
-        if self.tty && self.dirty {
-            let _ = writeln!(std::io::stderr());
-            self.dirty = false;
+        if let Some(live) = self.live.take() {
+            live.abandon();
         }
     }
-}
-
-/// A 30-column bar of the job's tasks done (maps and reduces together).
-fn bar(v: &JobView) -> String {
-    const WIDTH: u32 = 30;
-    let total = (v.maps.total + v.reduces.total).max(1);
-    let done = v.maps.done + v.reduces.done;
-    let filled = (done * WIDTH / total) as usize;
-    format!(
-        "[{}{}]",
-        "#".repeat(filled),
-        ".".repeat(WIDTH as usize - filled)
-    )
 }
 
 #[cfg(test)]
@@ -147,6 +148,66 @@ mod tests {
             counters: Counters::default(),
             submitted_at_ms: 0,
             finished_at_ms: 0,
+        }
+    }
+
+    /// A terminal of 80 columns that keeps what is written to it.
+    #[derive(Debug, Default, Clone)]
+    struct Narrow(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Narrow {
+        fn width(&self) -> u16 {
+            80
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push(s.to_string());
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_live_line_fits_the_terminal() {
+        let term = Narrow::default();
+        let mut p = ProgressPrinter::new();
+        p.live = Some(live_line(ProgressDrawTarget::term_like_with_hz(
+            Box::new(term.clone()),
+            100,
+        )));
+        let mut v = queued();
+        v.maps.done = 1;
+        p.tick(&v, true);
+        if let Some(live) = &p.live {
+            live.tick();
+        }
+        p.finish();
+        let written = term.0.lock().unwrap().clone();
+        assert!(
+            written.iter().any(|l| l.contains("[##########")),
+            "{written:?}"
+        );
+        for line in &written {
+            assert!(line.chars().count() <= 80, "{line:?} is wider than 80");
         }
     }
 

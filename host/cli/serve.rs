@@ -50,7 +50,10 @@ pub struct CoordinatorCmd {
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
-    /// Serve `/metrics` (Prometheus) and a status page at `/` on this address.
+    /// Serve the web UI (`/`), its JSON API (`/api/...`) and `/metrics` on
+    /// this address: the client token guards it (Bearer), and it speaks
+    /// HTTPS when --tls-cert/--tls-key are given. The same exposure rule as
+    /// --listen applies.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
     /// File holding the client token (default: $MR_CLIENT_TOKEN).
@@ -119,21 +122,25 @@ impl CoordinatorCmd {
         let mut config = CoordinatorConfig::new(registry);
         config.plugin_dirs = dirs;
         config.reload_on_sighup = true;
-        let http = self
-            .http
-            .and_then(|addr| match std::net::TcpListener::bind(addr) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    tracing::error!(%addr, "cannot serve the status page: {e}");
-                    None
-                }
-            });
         let auth = Auth {
             client: Token::load(self.client_token_file.as_deref(), "MR_CLIENT_TOKEN")?,
             worker: Token::load(self.worker_token_file.as_deref(), "MR_WORKER_TOKEN")?,
         };
         auth.check_distinct()?;
         check_exposure(self.listen, &auth, self.insecure)?;
+        // The web UI shows paths, errors and worker addresses: same rule.
+        if let Some(addr) = self.http {
+            check_exposure(addr, &auth, self.insecure).context("--http")?;
+        }
+        let http = self
+            .http
+            .and_then(|addr| match std::net::TcpListener::bind(addr) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::error!(%addr, "cannot serve the web UI: {e}");
+                    None
+                }
+            });
         let tls = self.tls.load_with(self.tls_client_auth)?;
         config.transport = Transport::new(tls.clone(), auth.worker.as_ref());
         config.tls = tls;

@@ -2,8 +2,9 @@
 //! core, with the state it shares ([`state`]), the wire conversions
 //! ([`convert`]), a driver that ticks the core and carries out its events
 //! ([`driver`]), the output folders of its jobs with their commits
-//! ([`outputs`]), and the durable job store ([`store`]) it is rebuilt
-//! from at start ([`restore`]).
+//! ([`outputs`]), the durable job store ([`store`]) it is rebuilt from at
+//! start ([`restore`]), and the web UI, JSON API and `/metrics` on
+//! `--http` ([`http`], [`metrics`]).
 
 pub mod admission;
 pub mod convert;
@@ -89,7 +90,8 @@ pub struct CoordinatorConfig {
     /// Rescan the plugin folders on SIGHUP (the `mr coordinator` binary
     /// does; an embedded coordinator does not).
     pub reload_on_sighup: bool,
-    /// Where to serve `/metrics` and the status page, if anywhere: a bound
+    /// Where to serve the web UI, its JSON API and `/metrics`, if anywhere
+    /// (guarded by `auth`'s client token, HTTPS with `tls`'s identity): a bound
     /// listener (so a caller that asked for port 0 knows the port before
     /// the coordinator runs), shared so that the config stays `Clone`.
     pub http: Option<Arc<std::net::TcpListener>>,
@@ -183,6 +185,7 @@ pub async fn run(
         );
     }
     if let Some(http) = &config.http {
+        let protection = http::HttpConfig::new(&config.auth, config.tls.as_ref())?;
         let listener = http.try_clone().and_then(|l| {
             l.set_nonblocking(true)?;
             TcpListener::from_std(l)
@@ -190,11 +193,16 @@ pub async fn run(
         match listener {
             Ok(l) => {
                 if let Ok(a) = l.local_addr() {
-                    tracing::info!(addr = %a, "status page and /metrics listening");
+                    let scheme = if protection.tls.is_some() {
+                        "https"
+                    } else {
+                        "http"
+                    };
+                    tracing::info!(addr = %a, scheme, "web UI and /metrics listening");
                 }
-                tokio::spawn(http::serve(l, shared.clone()));
+                tokio::spawn(http::serve(l, shared.clone(), protection));
             }
-            Err(e) => tracing::error!("cannot serve the status page: {e}"),
+            Err(e) => tracing::error!("cannot serve the web UI: {e}"),
         }
     }
     let timer = tokio::spawn(driver::run_timer(shared.clone()));

@@ -39,7 +39,7 @@ pub struct Shared {
     /// RPCs served, for `/metrics`.
     pub rpcs: super::metrics::RpcCounts,
     /// Run times of finished task attempts, for `/metrics`.
-    durations: Mutex<TaskDurations>,
+    durations: TaskDurations,
     /// Output folders of unfinished jobs, and commits.
     pub outputs: super::outputs::OutputFolders,
     /// The durable job store's writer (`None`: jobs live in memory only).
@@ -105,11 +105,8 @@ impl Shared {
     }
 
     /// Run times of the task attempts finished so far.
-    pub fn task_durations(&self) -> TaskDurations {
-        self.durations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    pub fn task_durations(&self) -> &TaskDurations {
+        &self.durations
     }
 
     fn lock(&self) -> MutexGuard<'_, Scheduler> {
@@ -154,10 +151,7 @@ impl Shared {
             journal.record(records);
         }
         drop(core);
-        if !runs.is_empty() {
-            let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
-            runs.iter().for_each(|r| durations.observe(r));
-        }
+        runs.iter().for_each(|r| self.durations.observe(r));
         self.wake_workers(ready);
         self.changed.send_modify(|g| *g = g.wrapping_add(1));
         for e in events {

@@ -50,7 +50,8 @@
 //!   (`available.rs`);
 //! - `messages`: what crosses the façade (job specs, reports,
 //!   assignments, events, finished attempts' run times);
-//! - `status`: read-only views for polls, listings and metrics;
+//! - `status`: read-only views for polls, listings, metrics and the web UI
+//!   (task tables with every attempt, what a worker ran);
 //! - `ids`: the newtype identifiers; `error`: [`CoreError`], what the core
 //!   refuses.
 //!
@@ -76,5 +77,7 @@ pub use messages::{
     Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
-pub use state::{Counters, JobState};
-pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};
+pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState};
+pub use status::{
+    JobStatus, PhaseProgress, TaskStage, TaskStatus, WorkerRun, WorkerState, WorkerStatus,
+};

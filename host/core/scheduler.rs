@@ -12,8 +12,8 @@ use super::messages::{
     Assignment, Event, Failure, HeldOutput, JobSpec, MapLocation, Report, ReportOutcome,
     RestoredJob, TaskCounters, TaskRun,
 };
-use super::state::{Available, Job, JobState, Jobs, TaskState, Verdict, Workers};
-use super::status::{self, JobStatus, WorkerStatus};
+use super::state::{AttemptOutcome, Available, Job, JobState, Jobs, TaskState, Verdict, Workers};
+use super::status::{self, JobStatus, TaskStatus, WorkerRun, WorkerStatus};
 
 /// The core's tunables.
 #[derive(Debug, Clone)]
@@ -59,6 +59,8 @@ impl Default for SchedulerConfig {
 /// - views: [`job_status`](Self::job_status),
 ///   [`job_statuses`](Self::job_statuses),
 ///   [`worker_statuses`](Self::worker_statuses),
+///   [`task_statuses`](Self::task_statuses) (attempt histories),
+///   [`worker_runs`](Self::worker_runs),
 ///   [`unfinished_jobs`](Self::unfinished_jobs),
 ///   [`available_tasks`](Self::available_tasks),
 ///   [`config`](Self::config).
@@ -262,6 +264,7 @@ impl Scheduler {
                 continue;
             };
             if job.release(task, worker) {
+                job.close_attempt(task, worker, AttemptOutcome::Released, now);
                 self.available.offer(task, job);
             }
         }
@@ -281,6 +284,7 @@ impl Scheduler {
         };
         let attempt = self.jobs.get_mut(task.job)?.assign(task, worker, now)?;
         self.workers.start(worker, task);
+        self.workers.record_run(worker, task, attempt);
         let job = self.jobs.get(task.job)?;
         let map_locations = match task.phase {
             Phase::Map => Vec::new(),
@@ -341,6 +345,8 @@ impl Scheduler {
         self.workers.stop(worker, task);
         let job = self.jobs.get_mut(task.job)?;
         let verdict = job.fail(task, &failure, max)?;
+        let error = failure.error.clone();
+        job.close_attempt(task, worker, AttemptOutcome::Failed { error }, now);
         if verdict == Verdict::FailJob {
             self.end_job(task.job, JobState::Failed, now);
             return Ok(ReportOutcome::Accepted);
@@ -411,6 +417,26 @@ impl Scheduler {
     /// Every worker's status, by id.
     pub fn worker_statuses(&self, now: Instant) -> Vec<WorkerStatus> {
         status::worker_statuses(&self.workers, &self.jobs, now)
+    }
+
+    /// Up to `limit` tasks of `job`'s `phase` from index `offset` on, with
+    /// their attempts; and how many tasks the phase has.
+    pub fn task_statuses(
+        &self,
+        job: JobId,
+        phase: Phase,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<TaskStatus>), CoreError> {
+        let j = self.jobs.get(job)?;
+        let total = j.tasks(phase).len();
+        Ok((total, status::task_statuses(j, phase, offset, limit)))
+    }
+
+    /// The last `limit` attempts handed to `worker`, newest first; `None`
+    /// for an unknown worker.
+    pub fn worker_runs(&self, worker: WorkerId, limit: usize) -> Option<Vec<WorkerRun>> {
+        status::worker_runs(&self.workers, &self.jobs, worker, limit)
     }
 
     /// Records a sign of life from `worker`; errors if it is unknown or dead.
@@ -496,7 +522,7 @@ impl Scheduler {
         let mut affected = remains.suspect_for;
         for task in remains.running {
             affected.insert(task.job);
-            self.lose_running_task(task, worker);
+            self.lose_running_task(task, worker, now);
         }
         for task in remains.map_outputs {
             affected.insert(task.job);
@@ -535,11 +561,15 @@ impl Scheduler {
 
     /// A task running on a dead worker: pending again, however often (a
     /// worker lost without evidence is not the task's fault).
-    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId) {
+    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId, now: Instant) {
         let Ok(job) = self.jobs.get_mut(task.job) else {
             return;
         };
-        if job.lose_running(task, worker) == Verdict::Retry {
+        let verdict = job.lose_running(task, worker);
+        if verdict != Verdict::Unchanged {
+            job.close_attempt(task, worker, AttemptOutcome::Lost, now);
+        }
+        if verdict == Verdict::Retry {
             self.available.offer(task, job);
         }
     }

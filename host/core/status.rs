@@ -1,12 +1,16 @@
 //! Read-only views of jobs and workers, for `PollJob`, `mr jobs`,
-//! `mr workers` and metrics. Reads the state, changes nothing.
+//! `mr workers`, metrics and the web UI (task tables with every attempt,
+//! what a worker ran). Reads the state, changes nothing; durations are
+//! computed against a `now` the caller passes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::JobSpec;
-use super::state::{Counters, Job, JobState, Jobs, Task, TaskState, Workers};
+use super::state::{
+    AttemptOutcome, AttemptRecord, Counters, Job, JobState, Jobs, Task, TaskState, Workers,
+};
 
 /// Progress of one phase of a job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,4 +126,118 @@ pub fn worker_statuses(workers: &Workers, jobs: &Jobs, now: Instant) -> Vec<Work
             tasks_completed: w.completed(),
         })
         .collect()
+}
+
+/// Where one task stands, without its state's private details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStage {
+    /// Waiting for a worker (or for its job's maps).
+    Pending,
+    /// Handed to a worker.
+    Running,
+    /// Finished.
+    Done,
+}
+
+/// One task with its attempts, for a job's task table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStatus {
+    /// The task.
+    pub task: TaskId,
+    /// A map task's input file (`None` for a reduce).
+    pub input: Option<String>,
+    /// Where it stands.
+    pub stage: TaskStage,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptRecord>,
+}
+
+impl TaskStatus {
+    /// The last attempt's error, if it failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.attempts.iter().rev().find_map(|a| match &a.outcome {
+            AttemptOutcome::Failed { error } => Some(error.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// One attempt a worker was handed, for a worker's page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRun {
+    /// The task.
+    pub task: TaskId,
+    /// The attempt (its worker is the one asked about).
+    pub record: AttemptRecord,
+}
+
+/// Up to `limit` tasks of `job`'s `phase` from index `offset` on.
+pub fn task_statuses(job: &Job, phase: Phase, offset: usize, limit: usize) -> Vec<TaskStatus> {
+    let spec = job.spec();
+    job.tasks(phase)
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(limit)
+        .map(|(i, t)| TaskStatus {
+            task: TaskId {
+                job: job.id(),
+                phase,
+                index: i as u32,
+            },
+            input: match phase {
+                Phase::Map => spec.split(i as u32).map(|s| describe_split(&s)),
+                Phase::Reduce => None,
+            },
+            stage: match t.state() {
+                // Parked: waiting until the job's other tasks tell.
+                TaskState::Pending | TaskState::Parked => TaskStage::Pending,
+                TaskState::Running { .. } => TaskStage::Running,
+                TaskState::Done { .. } | TaskState::Restored { .. } => TaskStage::Done,
+            },
+            attempts: t.history().to_vec(),
+        })
+        .collect()
+}
+
+/// What a map task reads, for people: a file, a file's byte range, or the
+/// first of several packed files.
+fn describe_split(split: &super::Split) -> String {
+    match split.inputs.as_slice() {
+        [] => String::new(),
+        [one] => match one.len {
+            None => one.path.clone(),
+            Some(len) => format!("{} [{}+{len}]", one.path, one.offset),
+        },
+        [first, rest @ ..] => format!("{} and {} more", first.path, rest.len()),
+    }
+}
+
+/// The last `limit` attempts handed to `worker`, newest first; `None` for
+/// an unknown worker.
+pub fn worker_runs(
+    workers: &Workers,
+    jobs: &Jobs,
+    worker: WorkerId,
+    limit: usize,
+) -> Option<Vec<WorkerRun>> {
+    let w = workers.get(worker)?;
+    Some(
+        w.ran()
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|&(task, attempt)| {
+                let t = jobs.get(task.job).ok()?.task(task).ok()?;
+                let record = t
+                    .history()
+                    .iter()
+                    .find(|r| r.attempt == attempt && r.worker == worker)?;
+                Some(WorkerRun {
+                    task,
+                    record: record.clone(),
+                })
+            })
+            .collect(),
+    )
 }

@@ -14,6 +14,9 @@ use super::SecurityError;
 #[derive(Clone, Default)]
 pub struct TlsFiles {
     identity: Option<Identity>,
+    /// The identity's certificate chain and key as PEM, for the HTTPS side
+    /// (`--http`), which uses rustls directly.
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
     ca: Option<Certificate>,
     require_client_cert: bool,
 }
@@ -44,11 +47,12 @@ impl TlsFiles {
         ca: Option<&PathBuf>,
         require_client_cert: bool,
     ) -> Result<Option<Self>, SecurityError> {
+        let identity_pem = match (cert, key) {
+            (Some(c), Some(k)) => Some((read("TLS certificate", c)?, read("TLS key", k)?)),
+            _ => None,
+        };
         let identity = match (cert, key) {
-            (Some(c), Some(k)) => Some(Identity::from_pem(
-                read("TLS certificate", c)?,
-                read("TLS key", k)?,
-            )),
+            (Some(_), Some(_)) => identity_pem.as_ref().map(|(c, k)| Identity::from_pem(c, k)),
             (None, None) => None,
             _ => {
                 return Err(SecurityError::Tls(
@@ -71,6 +75,7 @@ impl TlsFiles {
         }
         Ok(Some(TlsFiles {
             identity,
+            identity_pem,
             ca,
             require_client_cert,
         }))
@@ -88,6 +93,37 @@ impl TlsFiles {
             }
         }
         Ok(config)
+    }
+
+    /// The HTTPS side (`--http`): a rustls server configuration with our
+    /// identity, offering HTTP/2 and HTTP/1.1; `None` without an identity.
+    /// Client certificates are not asked for: browsers rarely have one, and
+    /// the client token guards the pages.
+    pub fn https_server(
+        &self,
+    ) -> Result<Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>, SecurityError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        use tokio_rustls::rustls;
+        let Some((cert, key)) = &self.identity_pem else {
+            return Ok(None);
+        };
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            SecurityError::Tls(format!("--tls-cert/--tls-key for --http: {what}: {e}"))
+        };
+        let chain = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("bad certificate PEM", &e))?;
+        let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| bad("bad key PEM", &e))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("protocol versions", &e))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| bad("certificate and key", &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(std::sync::Arc::new(config)))
     }
 
     /// The client side: the CA to check servers against, and our identity

@@ -24,3 +24,4 @@ mod plugin_registry;
 mod restart;
 mod security;
 mod sim;
+mod webui;

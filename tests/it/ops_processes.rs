@@ -44,7 +44,11 @@ fn json(c: &mut Command) -> Value {
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).unwrap();
     body
@@ -60,7 +64,7 @@ fn parse_prometheus(text: &str) -> Vec<(String, f64)> {
         if let Some(rest) = line.strip_prefix('#') {
             let kind = rest.split_whitespace().next().unwrap_or("");
             assert!(
-                kind == "HELP" || kind == "TYPE",
+                kind == "HELP" || kind == "TYPE" || kind == "UNIT" || kind == "EOF",
                 "bad comment line {line:?}"
             );
             continue;
@@ -321,7 +325,7 @@ fn operating_a_cluster_from_the_command_line() {
     let response = http_get(http, "/metrics");
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(
-        head.starts_with("HTTP/1.1 200") && head.contains("text/plain; version=0.0.4"),
+        head.starts_with("HTTP/1.1 200") && head.contains("application/openmetrics-text"),
         "{head}"
     );
     let samples = parse_prometheus(body);

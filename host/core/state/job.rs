@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::blame::crash_limit;
-use super::task::{Task, TaskState};
+use super::task::{AttemptOutcome, Task, TaskState};
 
 mod parked;
 
@@ -440,6 +440,20 @@ impl Job {
             .collect()
     }
 
+    /// Records how the attempt of `task` open on `worker` ended (history
+    /// only: the transitions above changed the task's state).
+    pub fn close_attempt(
+        &mut self,
+        task: TaskId,
+        worker: WorkerId,
+        outcome: AttemptOutcome,
+        now: Instant,
+    ) {
+        if let Ok(t) = self.task_mut(task) {
+            t.close(worker, outcome, now);
+        }
+    }
+
     /// The job's reduces wait until `peer` proves alive or dies.
     pub fn block_on(&mut self, peer: WorkerId) {
         self.blocked_on.insert(peer);
@@ -481,6 +495,7 @@ impl Job {
                         worker,
                     ));
                     t.reset();
+                    t.close(worker, AttemptOutcome::Abandoned, now);
                 }
             }
         }

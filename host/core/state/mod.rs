@@ -20,5 +20,5 @@ mod worker;
 pub use available::Available;
 pub use job::{Counters, Job, JobState, Verdict};
 pub use jobs::Jobs;
-pub use task::{Task, TaskState};
+pub use task::{AttemptOutcome, AttemptRecord, Task, TaskState};
 pub use worker::Workers;

@@ -1,5 +1,6 @@
 //! One task: where it stands ([`TaskState`]) and its history (attempts
-//! handed out, losses, retries), with the transitions of a single task.
+//! handed out, losses, retries, and a record of every attempt), with the
+//! transitions of a single task.
 
 use std::time::{Duration, Instant};
 
@@ -30,10 +31,59 @@ pub enum TaskState {
     Restored { attempt: Attempt },
 }
 
+/// How one attempt of a task ended (or that it has not yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Still running.
+    Running,
+    /// Finished; its report was accepted.
+    Succeeded,
+    /// Finished, but the map output it left on its worker was lost with
+    /// that worker later, so the task ran again.
+    OutputLost,
+    /// Its worker reported a failure.
+    Failed {
+        /// The worker's error.
+        error: String,
+    },
+    /// Its worker was declared dead while it ran.
+    Lost,
+    /// Its worker said it ran nothing (the assignment never arrived).
+    Released,
+    /// Its job ended (failed or was cancelled) while it ran.
+    Abandoned,
+}
+
+/// One attempt of a task: who ran it, when, and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The attempt number.
+    pub attempt: Attempt,
+    /// The worker it was handed to.
+    pub worker: WorkerId,
+    /// When it was handed out.
+    pub started_at: Instant,
+    /// When it ended (`None` while running).
+    pub ended_at: Option<Instant>,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+}
+
+impl AttemptRecord {
+    /// How long it ran, or has run by `now` if it still runs.
+    pub fn duration(&self, now: Instant) -> Duration {
+        self.ended_at
+            .unwrap_or(now)
+            .saturating_duration_since(self.started_at)
+    }
+}
+
 /// One task and its history.
 #[derive(Debug, Clone)]
 pub struct Task {
     state: TaskState,
+    /// Every attempt handed out, oldest first.
+    history: Vec<AttemptRecord>,
     /// Attempts handed out so far (the last attempt number).
     attempts: u32,
     /// Attempts lost because their worker died, without evidence against
@@ -55,6 +105,7 @@ impl Task {
     pub fn new() -> Self {
         Task {
             state: TaskState::Pending,
+            history: Vec::new(),
             attempts: 0,
             lost: 0,
             retries: 0,
@@ -67,6 +118,22 @@ impl Task {
     /// Where it stands.
     pub fn state(&self) -> TaskState {
         self.state
+    }
+
+    /// Every attempt handed out, oldest first.
+    pub fn history(&self) -> &[AttemptRecord] {
+        &self.history
+    }
+
+    /// Ends the open attempt on `worker` (if the last attempt is open and
+    /// ran there) with `outcome` at `now`. Changes only the history.
+    pub fn close(&mut self, worker: WorkerId, outcome: AttemptOutcome, now: Instant) {
+        if let Some(last) = self.history.last_mut() {
+            if last.ended_at.is_none() && last.worker == worker {
+                last.ended_at = Some(now);
+                last.outcome = outcome;
+            }
+        }
     }
 
     /// Whether it runs on `worker`.
@@ -96,6 +163,13 @@ impl Task {
             attempt,
             since: now,
         };
+        self.history.push(AttemptRecord {
+            attempt,
+            worker,
+            started_at: now,
+            ended_at: None,
+            outcome: AttemptOutcome::Running,
+        });
         attempt
     }
 
@@ -123,6 +197,7 @@ impl Task {
         self.state = TaskState::Done { worker, attempt };
         self.clean += 1;
         self.crash_streak = 0;
+        self.close(worker, AttemptOutcome::Succeeded, now);
         Some((attempt, now.saturating_duration_since(since)))
     }
 
@@ -223,6 +298,14 @@ impl Task {
             return false;
         }
         self.state = TaskState::Pending;
+        if let Some(r) = self
+            .history
+            .iter_mut()
+            .rev()
+            .find(|r| r.worker == worker && r.outcome == AttemptOutcome::Succeeded)
+        {
+            r.outcome = AttemptOutcome::OutputLost;
+        }
         true
     }
 }

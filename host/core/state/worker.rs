@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::core::error::CoreError;
-use crate::core::ids::{JobId, Phase, TaskId, WorkerId};
+use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 
 /// One worker.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct Worker {
     suspect_for: BTreeSet<JobId>,
     /// Tasks it finished (accepted reports).
     completed: u64,
+    /// Every attempt handed to it, oldest first.
+    ran: Vec<(TaskId, Attempt)>,
 }
 
 impl Worker {
@@ -50,6 +52,11 @@ impl Worker {
     /// Tasks it finished.
     pub fn completed(&self) -> u64 {
         self.completed
+    }
+
+    /// Every attempt handed to it, oldest first.
+    pub fn ran(&self) -> &[(TaskId, Attempt)] {
+        &self.ran
     }
 }
 
@@ -90,6 +97,7 @@ impl Workers {
                 map_outputs: BTreeSet::new(),
                 suspect_for: BTreeSet::new(),
                 completed: 0,
+                ran: Vec::new(),
             },
         );
         self.by_last_seen.insert((now, id));
@@ -143,6 +151,13 @@ impl Workers {
     pub fn start(&mut self, worker: WorkerId, task: TaskId) {
         if let Some(w) = self.by_id.get_mut(&worker) {
             w.running.insert(task);
+        }
+    }
+
+    /// Records that `worker` was handed `attempt` of `task`.
+    pub fn record_run(&mut self, worker: WorkerId, task: TaskId, attempt: Attempt) {
+        if let Some(w) = self.by_id.get_mut(&worker) {
+            w.ran.push((task, attempt));
         }
     }
 

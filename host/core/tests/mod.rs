@@ -31,6 +31,7 @@ mod crashes;
 mod failures;
 mod faults;
 mod fifo;
+mod history;
 mod ids;
 mod locations;
 mod property;
