@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod outputs;
 pub mod service;
 pub mod state;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::core::{Scheduler, SchedulerConfig};
+use crate::net::guard::{guard, ConnLimits};
 use crate::net::Listener;
 use crate::plugin::Registry;
 use crate::proto::coordinator::coordinator_server::CoordinatorServer;
@@ -42,6 +44,10 @@ pub struct Limits {
     pub max_args_bytes: usize,
     /// Most jobs queued or running at once.
     pub max_queued_jobs: usize,
+    /// Most `WatchJob` streams open at once.
+    pub max_watch_streams: usize,
+    /// Most `WatchJob` streams open on one connection.
+    pub max_watch_streams_per_connection: usize,
 }
 
 impl Default for Limits {
@@ -52,6 +58,8 @@ impl Default for Limits {
             max_n_reduce: 10_000,
             max_args_bytes: 1 << 20,
             max_queued_jobs: 10_000,
+            max_watch_streams: 10_000,
+            max_watch_streams_per_connection: 1_000,
         }
     }
 }
@@ -96,6 +104,8 @@ pub struct CoordinatorConfig {
     pub scheduler: SchedulerConfig,
     /// The heartbeat interval workers are told to use.
     pub heartbeat_interval: Duration,
+    /// Limits on the connections the gRPC service accepts.
+    pub connections: ConnLimits,
 }
 
 impl CoordinatorConfig {
@@ -113,6 +123,7 @@ impl CoordinatorConfig {
             limits: Limits::default(),
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(2000),
+            connections: ConnLimits::default(),
         }
     }
 }
@@ -130,6 +141,10 @@ pub async fn run(
         config.registry.clone(),
         config.plugin_dirs.clone(),
         events_tx,
+        watch::JobWatchers::new(
+            config.limits.max_watch_streams,
+            config.limits.max_watch_streams_per_connection,
+        ),
     ));
     if let Some(http) = &config.http {
         let listener = http.try_clone().and_then(|l| {
@@ -153,10 +168,17 @@ pub async fn run(
     let events = tokio::spawn(driver::run_events(events_rx, config.transport.clone()));
     let service = CoordinatorService::new(shared.clone(), &config);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, apps = ?config.registry.names(), "coordinator listening");
+        tracing::info!(
+            %addr,
+            apps = ?config.registry.names(),
+            max_connections = config.connections.max_connections,
+            "coordinator listening"
+        );
     }
     let stop_shared = shared.clone();
-    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    let mut builder = config
+        .connections
+        .apply(tonic::transport::Server::builder().tcp_nodelay(true));
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
     }
@@ -165,7 +187,7 @@ pub async fn run(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(config.limits.max_request_bytes),
         )
-        .serve_with_incoming_shutdown(listener.incoming(), async move {
+        .serve_with_incoming_shutdown(guard(listener.incoming(), config.connections), async move {
             shutdown.await;
             let _ = stop_shared.stopping.send(true);
         })

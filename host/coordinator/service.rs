@@ -192,7 +192,6 @@ impl Coordinator for CoordinatorService {
                 .quiet_update(|core, now| core.next_task(worker, now));
             match assignment.map_err(status_of)? {
                 Some(a) => {
-                    self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
                     let sha = self
                         .shared
                         .registry()
@@ -263,7 +262,7 @@ impl Coordinator for CoordinatorService {
                     Err(e) => tracing::error!(job = job.0, "job commit failed: {e}"),
                 }
                 shared.outputs.end_commit(job, result);
-                shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+                shared.watchers.notify(job);
             });
             let _ = done.await;
         }
@@ -295,12 +294,19 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
         self.begin(&request, "WatchJob", Role::Client)?;
+        let conn = request.remote_addr();
         let job = JobId(request.into_inner().job_id);
         let first = self.poll(job)?;
+        let watch = self
+            .shared
+            .watchers
+            .watch(job, conn)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4);
         let service = self.clone();
-        let mut changed = self.shared.changed.subscribe();
         tokio::spawn(async move {
+            let mut watch = watch;
+            let changed = &mut watch.changed;
             let mut status = first;
             let mut last: Option<pb::PollJobReply> = None;
             loop {
@@ -311,12 +317,16 @@ impl Coordinator for CoordinatorService {
                     }
                     last = Some(status);
                 }
-                tokio::select! {
-                    r = changed.changed() => if r.is_err() { return },
+                let forgotten = tokio::select! {
+                    r = changed.changed() => r.is_err(),
                     _ = tx.closed() => return,
-                }
+                };
                 status = match service.poll(job) {
-                    Ok(s) => s,
+                    Ok(s) if !forgotten => s,
+                    Ok(s) => {
+                        let _ = tx.send(Ok(s)).await;
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::convert::Clock;
 use super::metrics::TaskDurations;
+use super::watch::JobWatchers;
 use crate::core::{Event, Scheduler};
 use crate::plugin::{Registry, RegistryError};
 
@@ -24,8 +25,8 @@ pub struct Shared {
     pub tasks_ready: Notify,
     /// How many `GetTask` calls are waiting on `tasks_ready`.
     pub waiting: std::sync::atomic::AtomicUsize,
-    /// Bumped whenever a job's status may have changed.
-    pub changed: watch::Sender<u64>,
+    /// Wake-ups of `WatchJob` streams, per job.
+    pub watchers: JobWatchers,
     /// Wakes the driver to recompute its deadline.
     pub driver_wake: Notify,
     /// Set when the coordinator shuts down.
@@ -50,6 +51,7 @@ impl Shared {
         registry: Arc<Registry>,
         plugin_dirs: Vec<PathBuf>,
         events: mpsc::UnboundedSender<Event>,
+        watchers: JobWatchers,
     ) -> Self {
         Shared {
             core: Mutex::new(core),
@@ -57,7 +59,7 @@ impl Shared {
             plugin_dirs,
             tasks_ready: Notify::new(),
             waiting: Default::default(),
-            changed: watch::channel(0).0,
+            watchers,
             driver_wake: Notify::new(),
             stopping: watch::channel(false).0,
             clock: Clock::new(),
@@ -108,38 +110,49 @@ impl Shared {
     }
 
     /// Changes the core, then wakes whoever may care: long-polling workers
-    /// if a task is available, job watchers, and the event handler.
+    /// if a task is available, the watchers of the jobs that changed (only
+    /// those), and the event handler; drops what it kept about forgotten
+    /// jobs.
     pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
         let ready = core.available_tasks();
-        let mut events = Vec::new();
-        while let Some(e) = core.poll_event() {
-            events.push(e);
-        }
+        let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
         let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
+        let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
         if !runs.is_empty() {
             let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
             runs.iter().for_each(|r| durations.observe(r));
         }
         self.wake_workers(ready);
-        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        for job in changed {
+            self.watchers.notify(job);
+        }
         for e in events {
+            if let Event::JobForgotten(job) = e {
+                self.outputs.forget(job);
+                self.watchers.forget(job);
+            }
             let _ = self.events.send(e);
         }
         result
     }
 
-    /// Records a sign of life without waking anyone (heartbeats are the
-    /// most frequent call; they change no job).
+    /// Records a sign of life or hands out a task: wakes long-polling
+    /// workers and the watchers of jobs that changed (a task started), and
+    /// no one else.
     pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
         let ready = core.available_tasks();
+        let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
         // A heartbeat can release reduces held for a suspect worker.
         self.wake_workers(ready);
+        for job in changed {
+            self.watchers.notify(job);
+        }
         result
     }
 

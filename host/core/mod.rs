@@ -19,7 +19,17 @@
 //!   needs their output; a task lost with its worker `max_task_attempts` times
 //!   fails its job;
 //! - a non-retryable task failure fails its job at once; retryable ones are
-//!   retried up to `max_task_attempts` times.
+//!   retried up to `max_task_attempts` times;
+//! - an ended job is compacted at once (its per-task state and input list
+//!   dropped; summary, counters, progress and errors kept) and forgotten once
+//!   more than `retention.max_jobs` jobs ended after it or it ended
+//!   `retention.max_age` ago; ids are never reused, so a forgotten job's id
+//!   answers [`CoreError::JobForgotten`].
+//!
+//! A job's status view costs `O(1)` (plus its errors): each job keeps its
+//! done/running counts per phase on every task transition. The core records
+//! which jobs changed ([`Scheduler::poll_changed_job`]) so the service wakes
+//! only their watchers.
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
@@ -61,5 +71,5 @@ pub use messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
-pub use state::{Counters, JobState};
+pub use state::{Counters, JobState, Retention};
 pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};

@@ -11,7 +11,7 @@ use super::ids::{JobId, Phase, TaskId, WorkerId};
 use super::messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
-use super::state::{Available, Job, JobState, Jobs, Verdict, Workers};
+use super::state::{Available, Job, JobState, Jobs, Retention, Verdict, Workers};
 use super::status::{self, JobStatus, WorkerStatus};
 
 /// The core's tunables.
@@ -22,6 +22,8 @@ pub struct SchedulerConfig {
     /// A task lost with its worker this many times, or failing retryably this
     /// many times, fails its job.
     pub max_task_attempts: u32,
+    /// How many ended jobs to keep, and for how long.
+    pub retention: Retention,
 }
 
 impl Default for SchedulerConfig {
@@ -29,6 +31,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             worker_timeout: Duration::from_millis(7000),
             max_task_attempts: 4,
+            retention: Retention::default(),
         }
     }
 }
@@ -44,10 +47,13 @@ impl Default for SchedulerConfig {
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
 ///   apply a worker's report (stale reports are ignored);
 /// - time: [`next_deadline`](Self::next_deadline) says when to call
-///   [`tick`](Self::tick), which declares silent workers dead;
-/// - outputs: [`poll_event`](Self::poll_event) (jobs ended, workers died)
-///   and [`poll_task_run`](Self::poll_task_run) (run times of finished
-///   attempts), each to be drained by the caller;
+///   [`tick`](Self::tick), which declares silent workers dead and forgets
+///   ended jobs past their retention;
+/// - outputs: [`poll_event`](Self::poll_event) (jobs ended or forgotten,
+///   workers died), [`poll_task_run`](Self::poll_task_run) (run times of
+///   finished attempts) and [`poll_changed_job`](Self::poll_changed_job)
+///   (jobs whose status may have changed), each to be drained by the
+///   caller;
 /// - views: [`job_status`](Self::job_status),
 ///   [`job_statuses`](Self::job_statuses),
 ///   [`worker_statuses`](Self::worker_statuses),
@@ -220,12 +226,16 @@ impl Scheduler {
     }
 
     /// When the core next needs [`Scheduler::tick`]: the moment the
-    /// longest-silent alive worker times out.
+    /// longest-silent alive worker times out, or the oldest ended job ages
+    /// out of the history, whichever comes first.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.workers.next_deadline(self.config.worker_timeout)
+        let workers = self.workers.next_deadline(self.config.worker_timeout);
+        let jobs = self.jobs.next_expiry(self.config.retention);
+        workers.into_iter().chain(jobs).min()
     }
 
-    /// Declares dead every worker silent for the timeout at `now`.
+    /// Declares dead every worker silent for the timeout at `now`, and
+    /// forgets the ended jobs past their retention.
     pub fn tick(&mut self, now: Instant) {
         while let Some(worker) = self
             .workers
@@ -233,6 +243,27 @@ impl Scheduler {
         {
             self.declare_dead(worker, now);
         }
+        self.forget_old(now);
+    }
+
+    /// The next job whose status may have changed since the last call
+    /// (submitted, a task moved, ended, forgotten), lowest id first.
+    pub fn poll_changed_job(&mut self) -> Option<JobId> {
+        self.jobs.take_changed()
+    }
+
+    /// How many tasks' states the core holds, over every job kept (ended
+    /// jobs hold none once compacted).
+    pub fn tasks_held(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(|j| j.tasks(Phase::Map).len() + j.tasks(Phase::Reduce).len())
+            .sum()
+    }
+
+    /// How many ended jobs the history holds.
+    pub fn ended_jobs(&self) -> usize {
+        self.jobs.ended_count()
     }
 
     /// The next thing the outside world should act on.
@@ -389,5 +420,14 @@ impl Scheduler {
             .map(|w| (w, self.address_of(w)))
             .collect();
         self.events.push_back(Event::JobEnded { job, workers });
+        self.jobs.ended(job, now);
+        self.forget_old(now);
+    }
+
+    /// Forgets the ended jobs beyond the retention at `now`.
+    fn forget_old(&mut self, now: Instant) {
+        for job in self.jobs.forget_old(self.config.retention, now) {
+            self.events.push_back(Event::JobForgotten(job));
+        }
     }
 }

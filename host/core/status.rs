@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::JobSpec;
-use super::state::{Counters, Job, JobState, Jobs, Task, TaskState, Workers};
+use super::state::{Counters, Job, JobState, Jobs, TaskState, Workers};
 
 /// Progress of one phase of a job.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -68,30 +68,28 @@ pub struct WorkerStatus {
     pub tasks_completed: u64,
 }
 
-fn progress(tasks: &[Task]) -> PhaseProgress {
-    let mut p = PhaseProgress {
-        total: tasks.len() as u32,
-        ..PhaseProgress::default()
-    };
-    for t in tasks {
-        match t.state() {
-            TaskState::Done { .. } => p.done += 1,
-            TaskState::Running { .. } => p.running += 1,
-            TaskState::Pending => {}
-        }
+/// A phase's progress from the counts the job keeps (`O(1)`).
+fn progress(job: &Job, phase: Phase) -> PhaseProgress {
+    let counts = job.counts(phase);
+    PhaseProgress {
+        total: match phase {
+            Phase::Map => job.n_map(),
+            Phase::Reduce => job.spec().n_reduce,
+        },
+        done: counts.done,
+        running: counts.running,
     }
-    p
 }
 
-/// One job's status.
+/// One job's status, in time independent of its number of tasks.
 pub fn job_status(job: &Job) -> JobStatus {
     let (submitted_at, finished_at) = job.times();
     JobStatus {
         id: job.id(),
         spec: Arc::clone(job.spec()),
         state: job.state(),
-        maps: progress(job.tasks(Phase::Map)),
-        reduces: progress(job.tasks(Phase::Reduce)),
+        maps: progress(job, Phase::Map),
+        reduces: progress(job, Phase::Reduce),
         errors: job.errors().to_vec(),
         counters: job.counters(),
         submitted_at,

@@ -68,6 +68,8 @@ pub struct WorkerConfig {
     pub tls: Option<crate::security::TlsFiles>,
     /// Who may read this worker's map output (the worker token).
     pub auth: crate::security::Auth,
+    /// Limits on the connections its map-output service accepts.
+    pub connections: crate::net::guard::ConnLimits,
 }
 
 impl WorkerConfig {
@@ -86,6 +88,7 @@ impl WorkerConfig {
             transport: crate::security::Transport::plain(),
             tls: None,
             auth: crate::security::Auth::open(),
+            connections: crate::net::guard::ConnLimits::default(),
         }
     }
 }

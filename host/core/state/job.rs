@@ -59,6 +59,34 @@ pub struct Counters {
     pub task_failures: u64,
 }
 
+/// How many tasks of one phase are done and running, kept on every task
+/// transition so a status view costs `O(1)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    /// Finished.
+    pub done: u32,
+    /// Handed out and not finished.
+    pub running: u32,
+}
+
+impl PhaseCounts {
+    fn add(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } => self.done += 1,
+            TaskState::Running { .. } => self.running += 1,
+            TaskState::Pending => {}
+        }
+    }
+
+    fn remove(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } => self.done -= 1,
+            TaskState::Running { .. } => self.running -= 1,
+            TaskState::Pending => {}
+        }
+    }
+}
+
 /// What a job must do after a task attempt failed or was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -96,10 +124,12 @@ pub struct Job {
     id: JobId,
     spec: Arc<JobSpec>,
     state: JobState,
+    /// Per-task state; emptied when the ended job is compacted.
     maps: Vec<Task>,
     reduces: Vec<Task>,
-    maps_done: u32,
-    reduces_done: u32,
+    n_map: u32,
+    map_counts: PhaseCounts,
+    reduce_counts: PhaseCounts,
     /// Alive workers whose map output a failed reduce could not fetch; the
     /// job's reduces wait until each proves alive (heartbeat) or dies.
     blocked_on: BTreeSet<WorkerId>,
@@ -123,8 +153,9 @@ impl Job {
             state: JobState::Queued,
             maps: (0..n_map).map(|_| Task::new()).collect(),
             reduces: (0..n_reduce).map(|_| Task::new()).collect(),
-            maps_done: 0,
-            reduces_done: 0,
+            n_map: n_map as u32,
+            map_counts: PhaseCounts::default(),
+            reduce_counts: PhaseCounts::default(),
             blocked_on: BTreeSet::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
@@ -149,7 +180,15 @@ impl Job {
         self.state
     }
 
-    /// The tasks of one phase, by index.
+    /// How many tasks of `phase` are done and running (`O(1)`).
+    pub fn counts(&self, phase: Phase) -> PhaseCounts {
+        match phase {
+            Phase::Map => self.map_counts,
+            Phase::Reduce => self.reduce_counts,
+        }
+    }
+
+    /// The tasks of one phase, by index (empty once the job is compacted).
     pub fn tasks(&self, phase: Phase) -> &[Task] {
         match phase {
             Phase::Map => &self.maps,
@@ -174,17 +213,46 @@ impl Job {
 
     /// Number of map tasks.
     pub fn n_map(&self) -> u32 {
-        self.maps.len() as u32
+        self.n_map
     }
 
-    fn task_mut(&mut self, task: TaskId) -> Result<&mut Task, CoreError> {
-        let tasks = match task.phase {
-            Phase::Map => &mut self.maps,
-            Phase::Reduce => &mut self.reduces,
+    /// Drops what only an unfinished job needs: per-task state and the
+    /// input list. Its summary, counters, progress and errors remain.
+    /// Nothing if the job has not ended.
+    pub fn compact(&mut self) {
+        if !self.state.is_ended() {
+            return;
+        }
+        self.maps = Vec::new();
+        self.reduces = Vec::new();
+        self.blocked_on = BTreeSet::new();
+        self.touched = BTreeSet::new();
+        if !self.spec.files.is_empty() {
+            let mut spec = JobSpec::clone(&self.spec);
+            spec.files = Vec::new();
+            self.spec = Arc::new(spec);
+        }
+    }
+
+    /// Applies `change` to one task and keeps the phase counts in step
+    /// with its state before and after: every task transition goes
+    /// through here.
+    fn change_task<R>(
+        &mut self,
+        task: TaskId,
+        change: impl FnOnce(&mut Task) -> R,
+    ) -> Result<R, CoreError> {
+        let (tasks, counts) = match task.phase {
+            Phase::Map => (&mut self.maps, &mut self.map_counts),
+            Phase::Reduce => (&mut self.reduces, &mut self.reduce_counts),
         };
-        tasks
+        let t = tasks
             .get_mut(task.index as usize)
-            .ok_or(CoreError::unknown_task(task))
+            .ok_or(CoreError::unknown_task(task))?;
+        counts.remove(t.state());
+        let result = change(t);
+        counts.add(t.state());
+        Ok(result)
     }
 
     /// One task, or the error for an index outside the job.
@@ -207,7 +275,7 @@ impl Job {
 
     /// Whether the job's reduce tasks may be handed out.
     pub fn reduces_open(&self) -> bool {
-        self.maps_done == self.n_map() && self.blocked_on.is_empty() && !self.state.is_ended()
+        self.map_counts.done == self.n_map && self.blocked_on.is_empty() && !self.state.is_ended()
     }
 
     /// Ids of the pending reduce tasks.
@@ -239,8 +307,10 @@ impl Job {
         worker: WorkerId,
         attempt: Option<Attempt>,
     ) -> Result<bool, CoreError> {
-        let t = self.task(task)?;
-        Ok(!self.state.is_ended() && t.is_current(worker, attempt))
+        if self.state.is_ended() {
+            return Ok(false);
+        }
+        Ok(self.task(task)?.is_current(worker, attempt))
     }
 
     /// Hands `task` to `worker`: its next attempt starts now.
@@ -250,7 +320,7 @@ impl Job {
         worker: WorkerId,
         now: Instant,
     ) -> Result<Attempt, CoreError> {
-        let attempt = self.task_mut(task)?.assign(worker, now);
+        let attempt = self.change_task(task, |t| t.assign(worker, now))?;
         self.counters.task_attempts += 1;
         if self.state == JobState::Queued {
             self.state = JobState::Running;
@@ -264,13 +334,14 @@ impl Job {
     /// `task` is pending again if it was running on `worker` (which says it
     /// runs nothing); not the task's fault. Whether it changed.
     pub fn release(&mut self, task: TaskId, worker: WorkerId) -> bool {
-        match self.task_mut(task) {
-            Ok(t) if t.is_running_on(worker) => {
+        self.change_task(task, |t| {
+            let running = t.is_running_on(worker);
+            if running {
                 t.reset();
-                true
             }
-            _ => false,
-        }
+            running
+        })
+        .unwrap_or(false)
     }
 
     /// Applies a current finish report; `None` if the task was not running.
@@ -281,7 +352,7 @@ impl Job {
         counters: TaskCounters,
         now: Instant,
     ) -> Option<Finished> {
-        let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
+        let (attempt, took) = self.change_task(task, |t| t.finish(worker, now)).ok()??;
         let c = &mut self.counters;
         c.input_bytes += counters.input_bytes;
         c.input_records += counters.input_records;
@@ -290,18 +361,16 @@ impl Job {
             Phase::Map => {
                 c.map_output_records += counters.output_records;
                 c.map_output_bytes += counters.output_bytes;
-                self.maps_done += 1;
             }
             Phase::Reduce => {
                 c.reduce_output_records += counters.output_records;
                 c.reduce_output_bytes += counters.output_bytes;
-                self.reduces_done += 1;
             }
         }
         Some(Finished {
             attempt,
             took,
-            job_succeeded: self.reduces_done == self.spec.n_reduce,
+            job_succeeded: self.reduce_counts.done == self.spec.n_reduce,
         })
     }
 
@@ -316,13 +385,12 @@ impl Job {
     ) -> Result<Verdict, CoreError> {
         let describe = self.describe(task);
         self.counters.task_failures += 1;
-        let t = self.task_mut(task)?;
         if !retry {
-            t.reset();
+            self.change_task(task, Task::reset)?;
             self.errors.push(format!("{describe} failed: {error}"));
             return Ok(Verdict::FailJob);
         }
-        let n = t.retry();
+        let n = self.change_task(task, Task::retry)?;
         if n >= max {
             self.errors.push(format!(
                 "{describe} failed {n} times; the last error: {error}"
@@ -339,7 +407,7 @@ impl Job {
             return Verdict::Unchanged;
         }
         let describe = self.describe(task);
-        let Some(lost) = self.task_mut(task).ok().and_then(|t| t.lose(worker)) else {
+        let Some(lost) = self.change_task(task, |t| t.lose(worker)).ok().flatten() else {
             return Verdict::Unchanged;
         };
         self.counters.task_failures += 1;
@@ -359,11 +427,8 @@ impl Job {
         if self.state.is_ended() {
             return false;
         }
-        if !self.task_mut(task).is_ok_and(|t| t.lose_output(worker)) {
-            return false;
-        }
-        self.maps_done -= 1;
-        true
+        self.change_task(task, |t| t.lose_output(worker))
+            .unwrap_or(false)
     }
 
     /// The job's reduces wait until `peer` proves alive or dies.
@@ -392,10 +457,13 @@ impl Job {
         self.blocked_on.clear();
         let id = self.id;
         let mut running = Vec::new();
-        for (phase, tasks) in [
-            (Phase::Map, &mut self.maps),
-            (Phase::Reduce, &mut self.reduces),
+        for (phase, tasks, counts) in [
+            (Phase::Map, &mut self.maps, &mut self.map_counts),
+            (Phase::Reduce, &mut self.reduces, &mut self.reduce_counts),
         ] {
+            if counts.running == 0 {
+                continue;
+            }
             for (i, t) in tasks.iter_mut().enumerate() {
                 if let TaskState::Running { worker, .. } = t.state() {
                     running.push((
@@ -409,6 +477,7 @@ impl Job {
                     t.reset();
                 }
             }
+            counts.running = 0;
         }
         Some(Ended {
             running,

@@ -17,6 +17,6 @@ mod worker;
 
 pub use available::Available;
 pub use job::{Counters, Job, JobState, Verdict};
-pub use jobs::Jobs;
-pub use task::{Task, TaskState};
+pub use jobs::{Jobs, Retention};
+pub use task::TaskState;
 pub use worker::Workers;

@@ -33,6 +33,7 @@ mod locations;
 mod property;
 mod property_faults;
 mod reports;
+mod retention;
 mod status;
 
 /// The default worker timeout (7 s), which the tests rely on.
