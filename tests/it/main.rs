@@ -14,6 +14,7 @@ mod e2e_errors;
 mod e2e_processes;
 mod faults_processes;
 mod harness;
+mod limits;
 mod ops_processes;
 mod outputs;
 mod perf_spill;
