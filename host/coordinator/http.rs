@@ -76,9 +76,10 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
 }
 
 fn metrics_page(shared: &Shared) -> String {
-    let (jobs, workers) = shared.read(|core, now| (core.job_statuses(), core.worker_statuses(now)));
+    // Totals only: no per-task or per-job status is built under the lock.
+    let summary = shared.read(|core, _| core.summary());
     let durations = shared.task_durations();
-    metrics::render(&jobs, &workers, &durations, &shared.rpcs)
+    metrics::render(&summary, &durations, &shared.rpcs)
 }
 
 fn escape(s: &str) -> String {

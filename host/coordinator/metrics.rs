@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::core::{JobState, JobStatus, Phase, TaskRun, WorkerState, WorkerStatus};
+use crate::core::{JobState, Phase, Summary, TaskRun};
 
 /// Upper bounds of the task run time histogram buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -113,60 +113,34 @@ fn histogram(out: &mut String, phase: &str, h: &Histogram) {
     );
 }
 
-/// Renders the metrics page.
-pub fn render(
-    jobs: &[JobStatus],
-    workers: &[WorkerStatus],
-    durations: &TaskDurations,
-    rpcs: &RpcCounts,
-) -> String {
+/// Renders the metrics page from the core's totals.
+pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) -> String {
     let mut out = String::new();
     out.push_str("# HELP mr_jobs Jobs by state.\n# TYPE mr_jobs gauge\n");
-    for state in [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
-    ] {
-        let n = jobs.iter().filter(|j| j.state == state).count();
+    for (state, n) in summary.jobs {
         let _ = writeln!(out, "mr_jobs{{state=\"{}\"}} {n}", state_name(state));
     }
 
     out.push_str(
         "# HELP mr_tasks Tasks of unfinished jobs by phase and state.\n# TYPE mr_tasks gauge\n",
     );
-    let active: Vec<&JobStatus> = jobs.iter().filter(|j| !j.state.is_ended()).collect();
-    for (phase, pick) in [
-        (
-            "map",
-            (|j: &JobStatus| j.maps) as fn(&JobStatus) -> crate::core::PhaseProgress,
-        ),
-        ("reduce", |j: &JobStatus| j.reduces),
-    ] {
-        let (mut pending, mut running, mut done) = (0u64, 0u64, 0u64);
-        for j in &active {
-            let p = pick(j);
-            running += u64::from(p.running);
-            done += u64::from(p.done);
-            pending += u64::from(p.total - p.done - p.running);
-        }
-        for (state, n) in [("pending", pending), ("running", running), ("done", done)] {
+    for (phase, t) in [("map", summary.maps), ("reduce", summary.reduces)] {
+        for (state, n) in [
+            ("pending", t.pending),
+            ("running", t.running),
+            ("done", t.done),
+        ] {
             let _ = writeln!(out, "mr_tasks{{phase=\"{phase}\",state=\"{state}\"}} {n}");
         }
     }
 
     out.push_str("# HELP mr_workers Workers by state.\n# TYPE mr_workers gauge\n");
-    let alive = workers
-        .iter()
-        .filter(|w| w.state == WorkerState::Alive)
-        .count();
-    let _ = writeln!(out, "mr_workers{{state=\"alive\"}} {alive}");
     let _ = writeln!(
         out,
-        "mr_workers{{state=\"dead\"}} {}",
-        workers.len() - alive
+        "mr_workers{{state=\"alive\"}} {}",
+        summary.workers_alive
     );
+    let _ = writeln!(out, "mr_workers{{state=\"dead\"}} {}", summary.workers_dead);
 
     out.push_str("# HELP mr_task_duration_seconds Run time of finished task attempts.\n");
     out.push_str("# TYPE mr_task_duration_seconds histogram\n");
@@ -174,11 +148,9 @@ pub fn render(
     histogram(&mut out, "reduce", &durations.reduce);
 
     out.push_str("# HELP mr_task_attempts_total Task attempts handed out.\n# TYPE mr_task_attempts_total counter\n");
-    let attempts: u64 = jobs.iter().map(|j| j.counters.task_attempts).sum();
-    let _ = writeln!(out, "mr_task_attempts_total {attempts}");
+    let _ = writeln!(out, "mr_task_attempts_total {}", summary.task_attempts);
     out.push_str("# HELP mr_task_failures_total Task attempts that failed or were lost.\n# TYPE mr_task_failures_total counter\n");
-    let failures: u64 = jobs.iter().map(|j| j.counters.task_failures).sum();
-    let _ = writeln!(out, "mr_task_failures_total {failures}");
+    let _ = writeln!(out, "mr_task_failures_total {}", summary.task_failures);
 
     out.push_str("# HELP mr_rpc_requests_total RPCs served by method.\n# TYPE mr_rpc_requests_total counter\n");
     for (method, n) in rpcs.snapshot() {

@@ -72,4 +72,4 @@ pub use messages::{
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{Counters, JobState, Retention};
-pub use status::{JobStatus, PhaseProgress, WorkerState, WorkerStatus};
+pub use status::{JobStatus, PhaseProgress, Summary, TaskTotals, WorkerState, WorkerStatus};

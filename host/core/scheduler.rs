@@ -12,7 +12,7 @@ use super::messages::{
     Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
 use super::state::{Available, Job, JobState, Jobs, Retention, Verdict, Workers};
-use super::status::{self, JobStatus, WorkerStatus};
+use super::status::{self, JobStatus, Summary, WorkerStatus};
 
 /// The core's tunables.
 #[derive(Debug, Clone)]
@@ -57,6 +57,7 @@ impl Default for SchedulerConfig {
 /// - views: [`job_status`](Self::job_status),
 ///   [`job_statuses`](Self::job_statuses),
 ///   [`worker_statuses`](Self::worker_statuses),
+///   [`summary`](Self::summary),
 ///   [`unfinished_jobs`](Self::unfinished_jobs),
 ///   [`available_tasks`](Self::available_tasks),
 ///   [`config`](Self::config).
@@ -294,6 +295,11 @@ impl Scheduler {
     /// Every job's status, oldest first.
     pub fn job_statuses(&self) -> Vec<JobStatus> {
         self.jobs.iter().map(status::job_status).collect()
+    }
+
+    /// Coordinator-wide totals for metrics, without walking any task.
+    pub fn summary(&self) -> Summary {
+        status::summary(&self.jobs, &self.workers)
     }
 
     /// How many jobs are queued or running.

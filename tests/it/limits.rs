@@ -193,7 +193,7 @@ fn ended_jobs_beyond_retain_jobs_are_forgotten() {
         let out = dir.path().join(format!("out{i}"));
         run_mr(submit_args(
             &url,
-            &[input.clone()],
+            std::slice::from_ref(&input),
             &out,
             "wc",
             1,

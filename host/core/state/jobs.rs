@@ -39,6 +39,8 @@ pub struct Jobs {
     ended: VecDeque<(Instant, JobId)>,
     /// Jobs changed (or forgotten) since [`Jobs::take_changed`] last ran.
     changed: BTreeSet<JobId>,
+    /// Task attempts and failures of the jobs forgotten so far.
+    forgotten_totals: (u64, u64),
 }
 
 impl Jobs {
@@ -97,7 +99,11 @@ impl Jobs {
                 break;
             }
             self.ended.pop_front();
-            self.by_id.remove(&job);
+            if let Some(j) = self.by_id.remove(&job) {
+                let c = j.counters();
+                self.forgotten_totals.0 += c.task_attempts;
+                self.forgotten_totals.1 += c.task_failures;
+            }
             self.changed.insert(job);
             gone.push(job);
         }
@@ -108,6 +114,11 @@ impl Jobs {
     pub fn next_expiry(&self, retention: Retention) -> Option<Instant> {
         let &(ended_at, _) = self.ended.front()?;
         expiry(ended_at, retention.max_age)
+    }
+
+    /// Task attempts and failures of every job forgotten so far.
+    pub fn forgotten_totals(&self) -> (u64, u64) {
+        self.forgotten_totals
     }
 
     /// How many ended jobs are kept.

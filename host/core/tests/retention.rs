@@ -149,3 +149,34 @@ fn changed_jobs_name_only_the_jobs_that_moved() {
     // `a` ended, and `b` left the history of one.
     assert_eq!(changed(&mut s), vec![a, b]);
 }
+
+#[test]
+fn the_summary_counts_tasks_of_unfinished_jobs_and_attempts_of_forgotten_ones() {
+    let t0 = Instant::now();
+    let mut s = with_retention(1, secs(3600));
+    let w = register(&mut s, 2, t0);
+    run_job(&mut s, w[0], 2, t0);
+    run_job(&mut s, w[0], 1, t0);
+    let open = submit(&mut s, 3, 2, t0);
+    must_ask(&mut s, w[1], t0);
+    let sum = s.summary();
+    assert_eq!(
+        sum.jobs,
+        [
+            (JobState::Queued, 0),
+            (JobState::Running, 1),
+            (JobState::Succeeded, 1),
+            (JobState::Failed, 0),
+            (JobState::Cancelled, 0),
+        ]
+    );
+    assert_eq!(
+        (sum.maps.pending, sum.maps.running, sum.maps.done),
+        (2, 1, 0)
+    );
+    assert_eq!((sum.reduces.pending, sum.reduces.running), (2, 0));
+    // 3 attempts of the forgotten job, 2 of the kept one, 1 of the open one.
+    assert_eq!(sum.task_attempts, 6);
+    assert_eq!((sum.workers_alive, sum.workers_dead), (2, 0));
+    assert!(s.job_status(open).is_ok());
+}
