@@ -26,7 +26,7 @@ const OTHER_JOBS: usize = 5;
 const OTHER_TASKS: usize = 500;
 /// Simulated workers running the measured job.
 const WORKERS: usize = 16;
-/// Concurrent `/metrics` clients.
+/// Concurrent `/metrics` clients (`FLOOD_SCRAPERS` overrides).
 const SCRAPERS: usize = 8;
 
 /// Runs the benchmark: `tasks` tasks in the measured job, `watchers` open
@@ -71,7 +71,11 @@ pub fn flood(
         }
         let stop = Arc::new(AtomicBool::new(false));
         let scraped = Arc::new(AtomicU64::new(0));
-        let scrapers: Vec<_> = (0..SCRAPERS)
+        let n_scrapers = std::env::var("FLOOD_SCRAPERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(SCRAPERS);
+        let scrapers: Vec<_> = (0..n_scrapers)
             .map(|_| {
                 let (stop, scraped, http) = (stop.clone(), scraped.clone(), http.to_string());
                 std::thread::spawn(move || {

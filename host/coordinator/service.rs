@@ -304,6 +304,7 @@ impl Coordinator for CoordinatorService {
             .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4);
         let service = self.clone();
+        let mut stopping = self.shared.stopping.subscribe();
         tokio::spawn(async move {
             let mut watch = watch;
             let changed = &mut watch.changed;
@@ -320,6 +321,8 @@ impl Coordinator for CoordinatorService {
                 let forgotten = tokio::select! {
                     r = changed.changed() => r.is_err(),
                     _ = tx.closed() => return,
+                    // Ends the stream, so a graceful shutdown need not wait for it.
+                    _ = stopping.wait_for(|s| *s) => return,
                 };
                 status = match service.poll(job) {
                     Ok(s) if !forgotten => s,

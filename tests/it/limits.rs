@@ -226,3 +226,86 @@ fn ended_jobs_beyond_retain_jobs_are_forgotten() {
         "{next:#?}"
     );
 }
+
+/// `WatchJob` streams beyond the per-connection and total caps are refused
+/// with `ResourceExhausted`; closing one frees its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_beyond_the_caps_are_refused() {
+    use mapreduce::cluster::LocalCluster;
+    use mapreduce::coordinator::{CoordinatorConfig, Limits};
+    use mapreduce::plugin::Registry;
+    use mapreduce::proto::coordinator as pb;
+    use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "x\n").unwrap();
+    let registry = Arc::new(Registry::load_dirs(&[plugins_dir()]).expect("plugins load"));
+    let mut config = CoordinatorConfig::new(registry);
+    config.limits = Limits {
+        max_watch_streams: 3,
+        max_watch_streams_per_connection: 2,
+        ..Limits::default()
+    };
+    // No workers: the job stays queued and its watchers stay open.
+    let cluster = LocalCluster::start_with(config, 0, |w| w).await.unwrap();
+    let connect = || async {
+        CoordinatorClient::connect(cluster.url().to_string())
+            .await
+            .unwrap()
+    };
+    let mut one = connect().await;
+    let job = one
+        .submit_job(pb::SubmitJobRequest {
+            files: vec![input.display().to_string()],
+            output_dir: dir.path().join("out").display().to_string(),
+            app: "wc".into(),
+            n_reduce: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job_id;
+    let watch = |c: &mut CoordinatorClient<tonic::transport::Channel>| {
+        let mut c = c.clone();
+        async move {
+            c.watch_job(pb::PollJobRequest {
+                job_id: job,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner())
+        }
+    };
+    let a = watch(&mut one).await.unwrap();
+    let _b = watch(&mut one).await.unwrap();
+    let e = watch(&mut one).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("per-connection"), "{e:?}");
+    let mut two = connect().await;
+    let _c = watch(&mut two).await.unwrap();
+    let e = watch(&mut two).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message().contains("too many open WatchJob streams"),
+        "{e:?}"
+    );
+    drop(a);
+    // The server notices the closed stream when it next sends; until then
+    // the place is held, so wait for it.
+    let start = Instant::now();
+    loop {
+        match watch(&mut two).await {
+            Ok(_) => break,
+            Err(e) if start.elapsed() < Duration::from_secs(10) => {
+                assert_eq!(e.code(), tonic::Code::ResourceExhausted);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("a closed stream never freed its place: {e:?}"),
+        }
+    }
+    drop((one, two));
+    cluster.shutdown().await;
+}
