@@ -271,12 +271,9 @@ async fn watch_streams_beyond_the_caps_are_refused() {
     let watch = |c: &mut CoordinatorClient<tonic::transport::Channel>| {
         let mut c = c.clone();
         async move {
-            c.watch_job(pb::PollJobRequest {
-                job_id: job,
-                ..Default::default()
-            })
-            .await
-            .map(|r| r.into_inner())
+            c.watch_job(pb::PollJobRequest { job_id: job })
+                .await
+                .map(|r| r.into_inner())
         }
     };
     let a = watch(&mut one).await.unwrap();
