@@ -3,9 +3,15 @@
 //! through instead of TCP ([`Dialer`], set on a
 //! [`Transport`](crate::security::Transport)).
 //!
+//! [`guard`] applies the limits every server puts on connections before
+//! anyone authenticated (cap, handshake and idle deadlines, keepalive,
+//! backoff on accept errors).
+//!
 //! Production code uses `tokio::net::TcpListener` and no dialer. The
 //! deterministic cluster simulation (`tests/sim.rs`) supplies both from a
 //! simulated network, so the unchanged coordinator and worker run inside it.
+
+pub mod guard;
 
 use std::fmt;
 use std::future::Future;

@@ -16,10 +16,15 @@
 //!   every task at once, over gRPC; prints completed tasks per second;
 //! - `heartbeats URL PID WORKERS BEATS`: registers WORKERS simulated workers
 //!   and sends BEATS heartbeats; prints the coordinator's (process PID) CPU
-//!   time per 1,000 heartbeats.
+//!   time per 1,000 heartbeats;
+//! - `flood URL HTTP_ADDR INPUT TASKS WATCHERS ROUNDS`: a job of TASKS
+//!   tasks finished by simulated workers, quiet and then with WATCHERS open
+//!   `WatchJob` streams on other jobs and a `/metrics` flood on HTTP_ADDR;
+//!   prints both wall times (medians of ROUNDS) and their ratio.
 //!
 //! Every figure goes to stdout as `key=value` words for the script to pick.
 
+mod flood;
 mod generate;
 mod simulate;
 
@@ -38,7 +43,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> anyhow::R
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|submissions|sched|heartbeats ...");
+        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|submissions|sched|heartbeats|flood ...");
     };
     match cmd.as_str() {
         "gen-text" => generate::text(
@@ -77,6 +82,14 @@ fn main() -> anyhow::Result<()> {
             arg(&args, 2, "PID")?,
             arg(&args, 3, "WORKERS")?,
             arg(&args, 4, "BEATS")?,
+        ),
+        "flood" => flood::flood(
+            &arg::<String>(&args, 1, "URL")?,
+            &arg::<String>(&args, 2, "HTTP_ADDR")?,
+            &arg::<String>(&args, 3, "INPUT")?,
+            arg(&args, 4, "TASKS")?,
+            arg(&args, 5, "WATCHERS")?,
+            arg(&args, 6, "ROUNDS")?,
         ),
         other => bail!("unknown command {other:?}"),
     }

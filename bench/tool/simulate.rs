@@ -15,14 +15,14 @@ use mapreduce::proto::coordinator as pb;
 use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
 use tonic::transport::{Channel, Endpoint};
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?)
 }
 
-async fn channel(url: &str) -> anyhow::Result<Channel> {
+pub(crate) async fn channel(url: &str) -> anyhow::Result<Channel> {
     Endpoint::from_shared(url.to_string())?
         .tcp_nodelay(true)
         .connect()

@@ -27,9 +27,60 @@ use super::{shutdown_signal, PluginsArg, TlsArgs};
 use crate::client::DEFAULT_COORDINATOR;
 use crate::coordinator::Limits;
 use crate::coordinator::{self, CoordinatorConfig};
+use crate::core::Retention;
+use crate::net::guard::{
+    default_max_connections, open_files_limit, raise_open_files_limit, ConnLimits,
+};
 use crate::plugin::{default_plugin_dirs, Registry};
 use crate::security::{check_exposure, Auth, Confinement, SecurityError, Token, Transport};
 use crate::worker::{self, WorkerConfig};
+
+/// Limits on the connections a server accepts (before authentication).
+#[derive(Debug, clap::Args)]
+pub struct ConnArgs {
+    /// Most connections open at once (default: half the open-file limit,
+    /// between 16 and 4096). At the limit, the oldest connection that has
+    /// not finished its handshake is closed to make room.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Close a new connection that has not sent its TLS or HTTP/2
+    /// handshake within this time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// Close a connection that has sent nothing for this long (live peers
+    /// answer the keepalive pings).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    idle_timeout: Duration,
+    /// Ping a connection silent for this long (HTTP/2 keepalive); one that
+    /// does not answer within 20 s is closed.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    keepalive_interval: Duration,
+}
+
+impl ConnArgs {
+    /// Raises the soft open-file limit to the hard one, then builds the
+    /// limits (the default cap from the raised limit).
+    fn limits(&self) -> ConnLimits {
+        let open_files = match raise_open_files_limit() {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot raise the open-file limit: {e}");
+                open_files_limit()
+            }
+        };
+        let limits = ConnLimits {
+            max_connections: self
+                .max_connections
+                .unwrap_or_else(|| default_max_connections(open_files)),
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            keepalive_interval: self.keepalive_interval,
+            ..ConnLimits::default()
+        };
+        tracing::debug!(open_files, ?limits, "connection limits");
+        limits
+    }
+}
 
 /// `mr coordinator`.
 #[derive(Debug, clap::Args)]
@@ -97,6 +148,26 @@ pub struct CoordinatorCmd {
     /// coordinator per folder.
     #[arg(long, value_name = "DIR", env = "MR_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Most `WatchJob` streams open at once (`mr submit --wait`, `mr run`).
+    #[arg(long, default_value_t = Limits::default().max_watch_streams)]
+    max_watch_streams: usize,
+    /// Most `WatchJob` streams open on one connection.
+    #[arg(long, default_value_t = Limits::default().max_watch_streams_per_connection)]
+    max_watch_streams_per_connection: usize,
+    /// Ended jobs to remember (at least 1); older ones are forgotten and
+    /// their ids answer "forgotten".
+    #[arg(long, default_value_t = Retention::default().max_jobs,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    retain_jobs: usize,
+    /// How many of the newest ended jobs keep their task tables (web UI);
+    /// older ended jobs keep only their summary, counters and errors.
+    #[arg(long, default_value_t = Retention::default().detailed)]
+    retain_detail: usize,
+    /// How long to remember an ended job, e.g. 90s, 30m, 24h, 7d.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    retain_for: Duration,
+    #[command(flatten)]
+    connections: ConnArgs,
 }
 
 /// Loads the registry from the plugin folders, logging what was skipped.
@@ -153,6 +224,13 @@ impl CoordinatorCmd {
             max_n_reduce: self.max_n_reduce,
             max_args_bytes: self.max_args_bytes,
             max_queued_jobs: self.max_queued_jobs,
+            max_watch_streams: self.max_watch_streams,
+            max_watch_streams_per_connection: self.max_watch_streams_per_connection,
+        };
+        config.scheduler.retention = Retention {
+            max_jobs: self.retain_jobs,
+            max_age: self.retain_for,
+            detailed: self.retain_detail,
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
@@ -163,6 +241,7 @@ impl CoordinatorCmd {
             );
         }
         config.state_dir = self.state_dir;
+        config.connections = self.connections.limits();
         let listener = bind(self.listen).await?;
         let mut bound = vec![("", listener.local_addr()?)];
         if let Some(l) = &http {
@@ -223,6 +302,8 @@ pub struct WorkerCmd {
     /// worker).
     #[arg(long)]
     in_process: bool,
+    #[command(flatten)]
+    connections: ConnArgs,
 }
 
 impl WorkerCmd {
@@ -244,6 +325,7 @@ impl WorkerCmd {
         config.auth = auth;
         config.advertise = self.advertise;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms.max(1));
+        config.connections = self.connections.limits();
         if let Some(limit) = self.memory_limit {
             config.memory_limit = limit;
         }
@@ -280,5 +362,49 @@ fn announce(bound: &[(&str, SocketAddr)]) {
         .and_then(|()| out.flush());
     if let Err(e) = written {
         tracing::warn!("cannot print the listening addresses on standard output: {e}");
+    }
+}
+
+/// Parses a duration: a whole number with a unit, `ms`, `s`, `m`, `h` or
+/// `d` (`500ms`, `90s`, `30m`, `24h`, `7d`).
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let scale = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use ms, s, m, h or d"
+            ))
+        }
+    };
+    n.checked_mul(scale)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_known_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("10w").is_err());
+        assert!(parse_duration("h").is_err());
     }
 }

@@ -19,7 +19,9 @@ pub fn status_of(e: CoreError) -> Status {
         CoreError::NoInputFiles | CoreError::ZeroReduce | CoreError::UnknownTask { .. } => {
             Status::invalid_argument(msg)
         }
-        CoreError::UnknownJob(_) | CoreError::UnknownWorker(_) => Status::not_found(msg),
+        CoreError::UnknownJob(_) | CoreError::JobForgotten(_) | CoreError::UnknownWorker(_) => {
+            Status::not_found(msg)
+        }
         CoreError::WorkerDead(_) | CoreError::JobEnded(_) => Status::failed_precondition(msg),
         CoreError::JobExists(_) => Status::already_exists(msg),
     }

@@ -43,6 +43,8 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
                     "worker declared dead (no heartbeat in time); its work will be redone"
                 );
             }
+            // Shared::update already dropped what the coordinator kept.
+            Event::JobForgotten(_) => {}
             Event::JobEnded { job, workers } => {
                 for (worker, address) in workers {
                     let address = convert::worker_address(worker, address.as_deref());

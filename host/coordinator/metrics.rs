@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::core::{JobState, JobStatus, Phase, TaskRun, WorkerState, WorkerStatus};
+use crate::core::{JobState, Phase, Summary, TaskRun};
 
 /// Upper bounds of the task run time histogram buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -100,55 +100,32 @@ fn gauge(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Renders the metrics page from the current views (a fresh registry per
+/// Renders the metrics page from the core's totals (a fresh registry per
 /// scrape for the values derived from them; the histograms and RPC counts
-/// live on between scrapes).
-pub fn render(
-    jobs: &[JobStatus],
-    workers: &[WorkerStatus],
-    durations: &TaskDurations,
-    rpcs: &RpcCounts,
-) -> String {
+/// live on between scrapes). Its cost does not grow with tasks.
+pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) -> String {
     let mut registry = Registry::default();
 
     let by_state = Family::<StateLabel, Gauge>::default();
-    for state in [
-        JobState::Queued,
-        JobState::Running,
-        JobState::Succeeded,
-        JobState::Failed,
-        JobState::Cancelled,
-    ] {
-        let n = jobs.iter().filter(|j| j.state == state).count() as u64;
+    for (state, n) in summary.jobs {
         by_state
             .get_or_create(&StateLabel {
                 state: state_name(state),
             })
-            .set(gauge(n));
+            .set(gauge(n as u64));
     }
     registry.register("mr_jobs", "Jobs by state", by_state);
 
     let tasks = Family::<TaskLabels, Gauge>::default();
-    let active: Vec<&JobStatus> = jobs.iter().filter(|j| !j.state.is_ended()).collect();
-    for phase in [Phase::Map, Phase::Reduce] {
-        let (mut pending, mut running, mut done) = (0u64, 0u64, 0u64);
-        for j in &active {
-            let p = match phase {
-                Phase::Map => j.maps,
-                Phase::Reduce => j.reduces,
-            };
-            running += u64::from(p.running);
-            done += u64::from(p.done);
-            pending += u64::from(p.total.saturating_sub(p.done + p.running));
-        }
-        let phase = match phase {
-            Phase::Map => "map",
-            Phase::Reduce => "reduce",
-        };
-        for (state, n) in [("pending", pending), ("running", running), ("done", done)] {
+    for (phase, t) in [("map", summary.maps), ("reduce", summary.reduces)] {
+        for (state, n) in [
+            ("pending", t.pending),
+            ("running", t.running),
+            ("done", t.done),
+        ] {
             tasks
                 .get_or_create(&TaskLabels { phase, state })
-                .set(gauge(n));
+                .set(gauge(n as u64));
         }
     }
     registry.register(
@@ -158,16 +135,12 @@ pub fn render(
     );
 
     let by_liveness = Family::<StateLabel, Gauge>::default();
-    let alive = workers
-        .iter()
-        .filter(|w| w.state == WorkerState::Alive)
-        .count() as u64;
     by_liveness
         .get_or_create(&StateLabel { state: "alive" })
-        .set(gauge(alive));
+        .set(gauge(summary.workers_alive as u64));
     by_liveness
         .get_or_create(&StateLabel { state: "dead" })
-        .set(gauge(workers.len() as u64 - alive));
+        .set(gauge(summary.workers_dead as u64));
     registry.register("mr_workers", "Workers by state", by_liveness);
 
     registry.register(
@@ -175,17 +148,15 @@ pub fn render(
         "Run time of finished task attempts",
         durations.0.clone(),
     );
-    let attempts: u64 = jobs.iter().map(|j| j.counters.task_attempts).sum();
     registry.register(
         "mr_task_attempts",
         "Task attempts handed out",
-        ConstCounter::new(attempts),
+        ConstCounter::new(summary.task_attempts),
     );
-    let failures: u64 = jobs.iter().map(|j| j.counters.task_failures).sum();
     registry.register(
         "mr_task_failures",
         "Task attempts that failed or were lost",
-        ConstCounter::new(failures),
+        ConstCounter::new(summary.task_failures),
     );
     registry.register("mr_rpc_requests", "RPCs served by method", rpcs.0.clone());
 
@@ -220,7 +191,8 @@ mod tests {
         let rpcs = RpcCounts::default();
         rpcs.count("SubmitJob");
         rpcs.count("SubmitJob");
-        let page = render(&[], &[], &t, &rpcs);
+        let summary = crate::core::Scheduler::new(Default::default()).summary();
+        let page = render(&summary, &t, &rpcs);
         for line in [
             "mr_jobs{state=\"queued\"} 0",
             "mr_tasks{phase=\"map\",state=\"pending\"} 0",

@@ -20,6 +20,7 @@ pub mod service;
 pub mod sessions;
 pub mod state;
 pub mod store;
+pub mod watch;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::core::{Scheduler, SchedulerConfig};
+use crate::net::guard::{guard, ConnLimits};
 use crate::net::Listener;
 use crate::plugin::Registry;
 use crate::proto::coordinator::coordinator_server::CoordinatorServer;
@@ -51,6 +53,10 @@ pub struct Limits {
     pub max_args_bytes: usize,
     /// Most jobs queued or running at once.
     pub max_queued_jobs: usize,
+    /// Most `WatchJob` streams open at once.
+    pub max_watch_streams: usize,
+    /// Most `WatchJob` streams open on one connection.
+    pub max_watch_streams_per_connection: usize,
 }
 
 impl Default for Limits {
@@ -61,6 +67,8 @@ impl Default for Limits {
             max_n_reduce: 10_000,
             max_args_bytes: 1 << 20,
             max_queued_jobs: 10_000,
+            max_watch_streams: 10_000,
+            max_watch_streams_per_connection: 1_000,
         }
     }
 }
@@ -112,6 +120,8 @@ pub struct CoordinatorConfig {
     /// Where the durable job store lives (`None`: jobs live in memory and
     /// do not survive a restart, as in `mr run`).
     pub state_dir: Option<PathBuf>,
+    /// Limits on the connections the gRPC service accepts.
+    pub connections: ConnLimits,
 }
 
 impl CoordinatorConfig {
@@ -130,6 +140,7 @@ impl CoordinatorConfig {
             scheduler: SchedulerConfig::default(),
             heartbeat_interval: Duration::from_millis(2000),
             state_dir: None,
+            connections: ConnLimits::default(),
         }
     }
 }
@@ -174,6 +185,10 @@ pub async fn run(
         config.plugin_dirs.clone(),
         events_tx,
         journal,
+        watch::JobWatchers::new(
+            config.limits.max_watch_streams,
+            config.limits.max_watch_streams_per_connection,
+        ),
     ));
     if let Some(snapshot) = snapshot {
         let confinement = Arc::new(config.confinement.clone());
@@ -212,10 +227,17 @@ pub async fn run(
     let events = tokio::spawn(driver::run_events(events_rx, config.transport.clone()));
     let service = CoordinatorService::new(shared.clone(), &config);
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, apps = ?config.registry.names(), "coordinator listening");
+        tracing::info!(
+            %addr,
+            apps = ?config.registry.names(),
+            max_connections = config.connections.max_connections,
+            "coordinator listening"
+        );
     }
     let stop_shared = shared.clone();
-    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    let mut builder = config
+        .connections
+        .apply(tonic::transport::Server::builder().tcp_nodelay(true));
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
     }
@@ -225,7 +247,7 @@ pub async fn run(
                 .max_decoding_message_size(config.limits.max_request_bytes),
             config.limits.max_request_bytes,
         ))
-        .serve_with_incoming_shutdown(listener.incoming(), async move {
+        .serve_with_incoming_shutdown(guard(listener.incoming(), config.connections), async move {
             shutdown.await;
             let _ = stop_shared.stopping.send(true);
         })

@@ -276,6 +276,23 @@ impl OutputFolders {
         }
     }
 
+    /// The core forgot `job`: drop what is kept about it, unless its commit
+    /// is being written (`end_commit` then cleans up).
+    pub fn forget(&self, job: JobId) {
+        let mut inner = self.lock();
+        let Some(out) = inner.jobs.get(&job) else {
+            return;
+        };
+        if out.commit == Commit::Writing {
+            return;
+        }
+        let dir = out.dir.clone();
+        inner.jobs.remove(&job);
+        if inner.claims.get(&dir) == Some(&Claim::Job(job)) {
+            inner.claims.remove(&dir);
+        }
+    }
+
     /// Shows `status` as clients must see it: a job whose manifest is being
     /// written still runs; one whose commit failed has failed.
     pub fn adjust(&self, status: &mut JobStatus) {

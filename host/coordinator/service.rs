@@ -323,7 +323,6 @@ impl Coordinator for CoordinatorService {
                     continue;
                 }
                 Some(a) => {
-                    self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
                     let sha = self
                         .shared
                         .registry()
@@ -422,12 +421,20 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::PollJobRequest>,
     ) -> Result<Response<Self::WatchJobStream>, Status> {
         self.begin(&request, "WatchJob", Role::Client)?;
+        let conn = request.remote_addr();
         let job = JobId(request.into_inner().job_id);
         let first = self.poll(job)?;
+        let watch = self
+            .shared
+            .watchers
+            .watch(job, conn)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4);
         let service = self.clone();
-        let mut changed = self.shared.changed.subscribe();
+        let mut stopping = self.shared.stopping.subscribe();
         tokio::spawn(async move {
+            let mut watch = watch;
+            let changed = &mut watch.changed;
             let mut status = first;
             let mut last: Option<pb::PollJobReply> = None;
             loop {
@@ -438,12 +445,18 @@ impl Coordinator for CoordinatorService {
                     }
                     last = Some(status);
                 }
-                tokio::select! {
-                    r = changed.changed() => if r.is_err() { return },
+                let forgotten = tokio::select! {
+                    r = changed.changed() => r.is_err(),
                     _ = tx.closed() => return,
-                }
+                    // Ends the stream, so a graceful shutdown need not wait for it.
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
                 status = match service.poll(job) {
-                    Ok(s) => s,
+                    Ok(s) if !forgotten => s,
+                    Ok(s) => {
+                        let _ = tx.send(Ok(s)).await;
+                        return;
+                    }
                     Err(e) => {
                         let _ = tx.send(Err(e)).await;
                         return;

@@ -12,6 +12,7 @@ use super::convert::Clock;
 use super::metrics::TaskDurations;
 use super::outputs::PendingCommit;
 use super::store::{Journal, Record, StoredEnd};
+use super::watch::JobWatchers;
 use crate::core::{Event, JobId, JobState, Scheduler};
 use crate::plugin::{Registry, RegistryError};
 
@@ -26,8 +27,8 @@ pub struct Shared {
     pub tasks_ready: Notify,
     /// How many `GetTask` calls are waiting on `tasks_ready`.
     pub waiting: std::sync::atomic::AtomicUsize,
-    /// Bumped whenever a job's status may have changed.
-    pub changed: watch::Sender<u64>,
+    /// Wake-ups of `WatchJob` streams, per job.
+    pub watchers: JobWatchers,
     /// Wakes the driver to recompute its deadline.
     pub driver_wake: Notify,
     /// Set when the coordinator shuts down.
@@ -59,6 +60,7 @@ impl Shared {
         plugin_dirs: Vec<PathBuf>,
         events: mpsc::UnboundedSender<Event>,
         journal: Option<(Journal, u64)>,
+        watchers: JobWatchers,
     ) -> Self {
         let epoch = new_epoch();
         let (journal, state_id) = match journal {
@@ -73,7 +75,7 @@ impl Shared {
             plugin_dirs,
             tasks_ready: Notify::new(),
             waiting: Default::default(),
-            changed: watch::channel(0).0,
+            watchers,
             driver_wake: Notify::new(),
             stopping: watch::channel(false).0,
             clock: Clock::new(),
@@ -121,15 +123,14 @@ impl Shared {
     }
 
     /// Changes the core, then wakes whoever may care: long-polling workers
-    /// if a task is available, job watchers, and the event handler.
+    /// if a task is available, the watchers of the jobs that changed (only
+    /// those), and the event handler; drops what it kept about forgotten
+    /// jobs.
     pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
         let ready = core.available_tasks();
-        let mut events = Vec::new();
-        while let Some(e) = core.poll_event() {
-            events.push(e);
-        }
+        let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
         let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
         if let Some(journal) = &self.journal {
             // Queued under the lock, so the store sees changes in order.
@@ -144,17 +145,28 @@ impl Shared {
             // A success is recorded once its commit is done
             // ([`Shared::commit`]); other ends at once.
             for e in &events {
-                if let Event::JobEnded { job, .. } = e {
-                    records.extend(self.end_record(&core, *job, false));
+                match e {
+                    Event::JobEnded { job, .. } => {
+                        records.extend(self.end_record(&core, *job, false));
+                    }
+                    Event::JobForgotten(job) => records.push(Record::Forget { job: *job }),
+                    _ => {}
                 }
             }
             journal.record(records);
         }
+        let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
         runs.iter().for_each(|r| self.durations.observe(r));
         self.wake_workers(ready);
-        self.changed.send_modify(|g| *g = g.wrapping_add(1));
+        for job in changed {
+            self.watchers.notify(job);
+        }
         for e in events {
+            if let Event::JobForgotten(job) = e {
+                self.outputs.forget(job);
+                self.watchers.forget(job);
+            }
             let _ = self.events.send(e);
         }
         result
@@ -209,19 +221,24 @@ impl Shared {
                     tracing::error!(job = job.0, "cannot record the job's end: {e}");
                 }
             }
-            shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+            shared.watchers.notify(job);
         })
     }
 
-    /// Records a sign of life without waking anyone (heartbeats are the
-    /// most frequent call; they change no job).
+    /// Records a sign of life or hands out a task: wakes long-polling
+    /// workers and the watchers of jobs that changed (a task started), and
+    /// no one else.
     pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
         let ready = core.available_tasks();
+        let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
         // A heartbeat can release reduces held for a suspect worker.
         self.wake_workers(ready);
+        for job in changed {
+            self.watchers.notify(job);
+        }
         result
     }
 

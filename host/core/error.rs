@@ -15,6 +15,12 @@ pub enum CoreError {
     /// A job id that was never handed out.
     #[error("no job with id {0}")]
     UnknownJob(JobId),
+    /// A job that ended and was dropped from the bounded history.
+    #[error(
+        "job {0} ended and was forgotten: the coordinator keeps only the most recent ended jobs \
+         (--retain-jobs) for a while (--retain-for)"
+    )]
+    JobForgotten(JobId),
     /// A worker id that was never handed out.
     #[error("no worker with id {0}; register first")]
     UnknownWorker(WorkerId),

@@ -223,6 +223,9 @@ pub enum Event {
     },
     /// A worker was declared dead.
     WorkerDied(WorkerId),
+    /// An ended job left the bounded history: whatever the caller keeps
+    /// about it can go too.
+    JobForgotten(JobId),
 }
 
 /// The run time of one accepted (finished) task attempt, from its

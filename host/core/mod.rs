@@ -35,6 +35,17 @@
 //!   output (`Scheduler::register_worker_holding`), and new ids follow the
 //!   stored next id.
 //!
+//! - an ended job is compacted once it falls out of the newest `retention.detailed` ended jobs (its per-task state and input list
+//!   dropped; summary, counters, progress and errors kept) and forgotten once
+//!   more than `retention.max_jobs` jobs ended after it or it ended
+//!   `retention.max_age` ago; ids are never reused, so a forgotten job's id
+//!   answers [`CoreError::JobForgotten`].
+//!
+//! A job's status view costs `O(1)` (plus its errors): each job keeps its
+//! done/running counts per phase on every task transition. The core records
+//! which jobs changed ([`Scheduler::poll_changed_job`]) so the service wakes
+//! only their watchers.
+//!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
 //! keyed by (job, phase, index).
 //!
@@ -77,7 +88,8 @@ pub use messages::{
     Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
-pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState};
+pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState, Retention};
 pub use status::{
-    JobStatus, PhaseProgress, TaskStage, TaskStatus, WorkerRun, WorkerState, WorkerStatus,
+    JobStatus, PhaseProgress, Summary, TaskStage, TaskStatus, TaskTotals, WorkerRun, WorkerState,
+    WorkerStatus,
 };

@@ -12,8 +12,10 @@ use super::messages::{
     Assignment, Event, Failure, HeldOutput, JobSpec, MapLocation, Report, ReportOutcome,
     RestoredJob, TaskCounters, TaskRun,
 };
-use super::state::{AttemptOutcome, Available, Job, JobState, Jobs, TaskState, Verdict, Workers};
-use super::status::{self, JobStatus, TaskStatus, WorkerRun, WorkerStatus};
+use super::state::{
+    AttemptOutcome, Available, Job, JobState, Jobs, Retention, TaskState, Verdict, Workers,
+};
+use super::status::{self, JobStatus, Summary, TaskStatus, WorkerRun, WorkerStatus};
 
 /// The core's tunables.
 #[derive(Debug, Clone)]
@@ -25,6 +27,8 @@ pub struct SchedulerConfig {
     /// crash too: see `state::blame`), fails its job. Attempts lost with a
     /// worker without evidence against the task never count.
     pub max_task_attempts: u32,
+    /// How many ended jobs to keep, and for how long.
+    pub retention: Retention,
 }
 
 impl Default for SchedulerConfig {
@@ -32,6 +36,7 @@ impl Default for SchedulerConfig {
         SchedulerConfig {
             worker_timeout: Duration::from_millis(7000),
             max_task_attempts: 4,
+            retention: Retention::default(),
         }
     }
 }
@@ -52,15 +57,19 @@ impl Default for SchedulerConfig {
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
 ///   apply a worker's report (stale reports are ignored);
 /// - time: [`next_deadline`](Self::next_deadline) says when to call
-///   [`tick`](Self::tick), which declares silent workers dead;
-/// - outputs: [`poll_event`](Self::poll_event) (jobs ended, workers died)
-///   and [`poll_task_run`](Self::poll_task_run) (run times of finished
-///   attempts), each to be drained by the caller;
+///   [`tick`](Self::tick), which declares silent workers dead and forgets
+///   ended jobs past their retention;
+/// - outputs: [`poll_event`](Self::poll_event) (jobs ended or forgotten,
+///   workers died), [`poll_task_run`](Self::poll_task_run) (run times of
+///   finished attempts) and [`poll_changed_job`](Self::poll_changed_job)
+///   (jobs whose status may have changed), each to be drained by the
+///   caller;
 /// - views: [`job_status`](Self::job_status),
 ///   [`job_statuses`](Self::job_statuses),
 ///   [`worker_statuses`](Self::worker_statuses),
 ///   [`task_statuses`](Self::task_statuses) (attempt histories),
 ///   [`worker_runs`](Self::worker_runs),
+///   [`summary`](Self::summary),
 ///   [`unfinished_jobs`](Self::unfinished_jobs),
 ///   [`available_tasks`](Self::available_tasks),
 ///   [`config`](Self::config).
@@ -364,12 +373,16 @@ impl Scheduler {
     }
 
     /// When the core next needs [`Scheduler::tick`]: the moment the
-    /// longest-silent alive worker times out.
+    /// longest-silent alive worker times out, or the oldest ended job ages
+    /// out of the history, whichever comes first.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.workers.next_deadline(self.config.worker_timeout)
+        let workers = self.workers.next_deadline(self.config.worker_timeout);
+        let jobs = self.jobs.next_expiry(self.config.retention);
+        workers.into_iter().chain(jobs).min()
     }
 
-    /// Declares dead every worker silent for the timeout at `now`.
+    /// Declares dead every worker silent for the timeout at `now`, and
+    /// forgets the ended jobs past their retention.
     pub fn tick(&mut self, now: Instant) {
         while let Some(worker) = self
             .workers
@@ -377,6 +390,27 @@ impl Scheduler {
         {
             self.declare_dead(worker, now);
         }
+        self.forget_old(now);
+    }
+
+    /// The next job whose status may have changed since the last call
+    /// (submitted, a task moved, ended, forgotten), lowest id first.
+    pub fn poll_changed_job(&mut self) -> Option<JobId> {
+        self.jobs.take_changed()
+    }
+
+    /// How many tasks' states the core holds, over every job kept (ended
+    /// jobs hold none once compacted).
+    pub fn tasks_held(&self) -> usize {
+        self.jobs
+            .iter()
+            .map(|j| j.tasks(Phase::Map).len() + j.tasks(Phase::Reduce).len())
+            .sum()
+    }
+
+    /// How many ended jobs the history holds.
+    pub fn ended_jobs(&self) -> usize {
+        self.jobs.ended_count()
     }
 
     /// The next thing the outside world should act on.
@@ -407,6 +441,11 @@ impl Scheduler {
     /// Every job's status, oldest first.
     pub fn job_statuses(&self) -> Vec<JobStatus> {
         self.jobs.iter().map(status::job_status).collect()
+    }
+
+    /// Coordinator-wide totals for metrics, without walking any task.
+    pub fn summary(&self) -> Summary {
+        status::summary(&self.jobs, &self.workers)
     }
 
     /// How many jobs are queued or running.
@@ -595,5 +634,14 @@ impl Scheduler {
             .map(|w| (w, self.address_of(w)))
             .collect();
         self.events.push_back(Event::JobEnded { job, workers });
+        self.jobs.ended(job, now, self.config.retention.detailed);
+        self.forget_old(now);
+    }
+
+    /// Forgets the ended jobs beyond the retention at `now`.
+    fn forget_old(&mut self, now: Instant) {
+        for job in self.jobs.forget_old(self.config.retention, now) {
+            self.events.push_back(Event::JobForgotten(job));
+        }
     }
 }

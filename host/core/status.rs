@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::JobSpec;
 use super::state::{
-    AttemptOutcome, AttemptRecord, Counters, Job, JobState, Jobs, Task, TaskState, Workers,
+    AttemptOutcome, AttemptRecord, Counters, Job, JobState, Jobs, TaskState, Workers,
 };
 
 /// Progress of one phase of a job.
@@ -46,6 +46,82 @@ pub struct JobStatus {
     pub finished_at: Option<Instant>,
 }
 
+/// Tasks of one phase over all unfinished jobs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskTotals {
+    /// Waiting for a worker.
+    pub pending: u64,
+    /// Handed out and not finished.
+    pub running: u64,
+    /// Finished.
+    pub done: u64,
+}
+
+/// Totals over the whole coordinator, for metrics: `O(jobs kept +
+/// workers)`, no walk over tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Jobs kept, by state: queued, running, succeeded, failed, cancelled.
+    pub jobs: [(JobState, u64); 5],
+    /// Map tasks of unfinished jobs.
+    pub maps: TaskTotals,
+    /// Reduce tasks of unfinished jobs.
+    pub reduces: TaskTotals,
+    /// Workers alive.
+    pub workers_alive: u64,
+    /// Workers declared dead.
+    pub workers_dead: u64,
+    /// Task attempts handed out, over every job ever (forgotten ones too).
+    pub task_attempts: u64,
+    /// Task attempts failed or lost, over every job ever.
+    pub task_failures: u64,
+}
+
+/// The coordinator-wide totals.
+pub fn summary(jobs: &Jobs, workers: &Workers) -> Summary {
+    let mut s = Summary {
+        jobs: [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::Failed,
+            JobState::Cancelled,
+        ]
+        .map(|state| (state, 0)),
+        maps: TaskTotals::default(),
+        reduces: TaskTotals::default(),
+        workers_alive: 0,
+        workers_dead: 0,
+        task_attempts: jobs.forgotten_totals().0,
+        task_failures: jobs.forgotten_totals().1,
+    };
+    for job in jobs.iter() {
+        if let Some(slot) = s.jobs.iter_mut().find(|(st, _)| *st == job.state()) {
+            slot.1 += 1;
+        }
+        let c = job.counters();
+        s.task_attempts += c.task_attempts;
+        s.task_failures += c.task_failures;
+        if job.state().is_ended() {
+            continue;
+        }
+        for (phase, totals) in [(Phase::Map, &mut s.maps), (Phase::Reduce, &mut s.reduces)] {
+            let p = progress(job, phase);
+            totals.running += u64::from(p.running);
+            totals.done += u64::from(p.done);
+            totals.pending += u64::from(p.total - p.done - p.running);
+        }
+    }
+    for (_, w) in workers.iter() {
+        if w.is_alive() {
+            s.workers_alive += 1;
+        } else {
+            s.workers_dead += 1;
+        }
+    }
+    s
+}
+
 /// Whether a worker is alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerState {
@@ -72,30 +148,28 @@ pub struct WorkerStatus {
     pub tasks_completed: u64,
 }
 
-fn progress(tasks: &[Task]) -> PhaseProgress {
-    let mut p = PhaseProgress {
-        total: tasks.len() as u32,
-        ..PhaseProgress::default()
-    };
-    for t in tasks {
-        match t.state() {
-            TaskState::Done { .. } | TaskState::Restored { .. } => p.done += 1,
-            TaskState::Running { .. } => p.running += 1,
-            TaskState::Pending | TaskState::Parked => {}
-        }
+/// A phase's progress from the counts the job keeps (`O(1)`).
+fn progress(job: &Job, phase: Phase) -> PhaseProgress {
+    let counts = job.counts(phase);
+    PhaseProgress {
+        total: match phase {
+            Phase::Map => job.n_map(),
+            Phase::Reduce => job.spec().n_reduce,
+        },
+        done: counts.done,
+        running: counts.running,
     }
-    p
 }
 
-/// One job's status.
+/// One job's status, in time independent of its number of tasks.
 pub fn job_status(job: &Job) -> JobStatus {
     let (submitted_at, finished_at) = job.times();
     JobStatus {
         id: job.id(),
         spec: Arc::clone(job.spec()),
         state: job.state(),
-        maps: progress(job.tasks(Phase::Map)),
-        reduces: progress(job.tasks(Phase::Reduce)),
+        maps: progress(job, Phase::Map),
+        reduces: progress(job, Phase::Reduce),
         errors: job.errors().to_vec(),
         counters: job.counters(),
         submitted_at,

@@ -84,6 +84,8 @@ pub struct WorkerConfig {
     /// costs one attempt and is reported with its cause; `None` runs app
     /// code in this process (the embedded cluster, tests).
     pub executor: Option<PathBuf>,
+    /// Limits on the connections its map-output service accepts.
+    pub connections: crate::net::guard::ConnLimits,
 }
 
 impl WorkerConfig {
@@ -104,6 +106,7 @@ impl WorkerConfig {
             auth: crate::security::Auth::open(),
             executor: None,
             keep_map_output: false,
+            connections: crate::net::guard::ConnLimits::default(),
         }
     }
 }

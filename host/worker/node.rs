@@ -149,12 +149,14 @@ pub async fn run(
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
     let mut server_stop = stop_rx.clone();
-    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    let mut builder = config
+        .connections
+        .apply(tonic::transport::Server::builder().tcp_nodelay(true));
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
     }
     let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
-        listener.incoming(),
+        crate::net::guard::guard(listener.incoming(), config.connections),
         async move {
             let _ = server_stop.wait_for(|s| *s).await;
         },

@@ -17,6 +17,7 @@ mod e2e_processes;
 mod faults_processes;
 mod harness;
 mod inputs;
+mod limits;
 mod ops_processes;
 mod outputs;
 mod perf_spill;

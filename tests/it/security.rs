@@ -228,6 +228,7 @@ async fn oversize_requests_and_a_full_queue_are_refused() {
         max_n_reduce: 8,
         max_args_bytes: 1024,
         max_queued_jobs: 2,
+        ..Limits::default()
     };
     // No workers: submitted jobs stay queued.
     let cluster = secured_cluster(|c| c.limits = limits, 0).await;

@@ -65,6 +65,41 @@ pub struct Counters {
     pub task_failures: u64,
 }
 
+/// How many tasks of one phase are done and running, kept on every task
+/// transition so a status view costs `O(1)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    /// Finished.
+    pub done: u32,
+    /// Handed out and not finished.
+    pub running: u32,
+}
+
+impl PhaseCounts {
+    fn add(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } | TaskState::Restored { .. } => self.done += 1,
+            TaskState::Running { .. } => self.running += 1,
+            TaskState::Pending | TaskState::Parked => {}
+        }
+    }
+
+    fn remove(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } | TaskState::Restored { .. } => self.done -= 1,
+            TaskState::Running { .. } => self.running -= 1,
+            TaskState::Pending | TaskState::Parked => {}
+        }
+    }
+
+    /// The counts of `tasks`, from scratch (a job restored from the store).
+    fn of(tasks: &[Task]) -> Self {
+        let mut c = PhaseCounts::default();
+        tasks.iter().for_each(|t| c.add(t.state()));
+        c
+    }
+}
+
 /// What a job must do after a task attempt failed or was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -103,10 +138,12 @@ pub struct Job {
     id: JobId,
     spec: Arc<JobSpec>,
     state: JobState,
+    /// Per-task state; emptied when the ended job is compacted.
     maps: Vec<Task>,
     reduces: Vec<Task>,
-    maps_done: u32,
-    reduces_done: u32,
+    n_map: u32,
+    map_counts: PhaseCounts,
+    reduce_counts: PhaseCounts,
     /// Alive workers whose map output a failed reduce could not fetch; the
     /// job's reduces wait until each proves alive (heartbeat) or dies.
     blocked_on: BTreeSet<WorkerId>,
@@ -139,8 +176,9 @@ impl Job {
             state: JobState::Queued,
             maps: (0..n_map).map(|_| Task::new()).collect(),
             reduces: (0..n_reduce).map(|_| Task::new()).collect(),
-            maps_done: 0,
-            reduces_done: 0,
+            n_map: n_map as u32,
+            map_counts: PhaseCounts::default(),
+            reduce_counts: PhaseCounts::default(),
             blocked_on: BTreeSet::new(),
             touched: BTreeSet::new(),
             errors: Vec::new(),
@@ -168,7 +206,15 @@ impl Job {
         self.state
     }
 
-    /// The tasks of one phase, by index.
+    /// How many tasks of `phase` are done and running (`O(1)`).
+    pub fn counts(&self, phase: Phase) -> PhaseCounts {
+        match phase {
+            Phase::Map => self.map_counts,
+            Phase::Reduce => self.reduce_counts,
+        }
+    }
+
+    /// The tasks of one phase, by index (empty once the job is compacted).
     pub fn tasks(&self, phase: Phase) -> &[Task] {
         match phase {
             Phase::Map => &self.maps,
@@ -193,17 +239,46 @@ impl Job {
 
     /// Number of map tasks.
     pub fn n_map(&self) -> u32 {
-        self.maps.len() as u32
+        self.n_map
     }
 
-    fn task_mut(&mut self, task: TaskId) -> Result<&mut Task, CoreError> {
-        let tasks = match task.phase {
-            Phase::Map => &mut self.maps,
-            Phase::Reduce => &mut self.reduces,
+    /// Drops what only an unfinished job needs: per-task state and the
+    /// input list. Its summary, counters, progress and errors remain.
+    /// Nothing if the job has not ended.
+    pub fn compact(&mut self) {
+        if !self.state.is_ended() {
+            return;
+        }
+        self.maps = Vec::new();
+        self.reduces = Vec::new();
+        self.blocked_on = BTreeSet::new();
+        self.touched = BTreeSet::new();
+        if !self.spec.files.is_empty() {
+            let mut spec = JobSpec::clone(&self.spec);
+            spec.files = Vec::new();
+            self.spec = Arc::new(spec);
+        }
+    }
+
+    /// Applies `change` to one task and keeps the phase counts in step
+    /// with its state before and after: every task transition goes
+    /// through here.
+    fn change_task<R>(
+        &mut self,
+        task: TaskId,
+        change: impl FnOnce(&mut Task) -> R,
+    ) -> Result<R, CoreError> {
+        let (tasks, counts) = match task.phase {
+            Phase::Map => (&mut self.maps, &mut self.map_counts),
+            Phase::Reduce => (&mut self.reduces, &mut self.reduce_counts),
         };
-        tasks
+        let t = tasks
             .get_mut(task.index as usize)
-            .ok_or(CoreError::unknown_task(task))
+            .ok_or(CoreError::unknown_task(task))?;
+        counts.remove(t.state());
+        let result = change(t);
+        counts.add(t.state());
+        Ok(result)
     }
 
     /// One task, or the error for an index outside the job.
@@ -226,7 +301,7 @@ impl Job {
 
     /// Whether the job's reduce tasks may be handed out.
     pub fn reduces_open(&self) -> bool {
-        self.maps_done == self.n_map() && self.blocked_on.is_empty() && !self.state.is_ended()
+        self.map_counts.done == self.n_map && self.blocked_on.is_empty() && !self.state.is_ended()
     }
 
     /// Ids of the pending reduce tasks.
@@ -258,8 +333,10 @@ impl Job {
         worker: WorkerId,
         attempt: Option<Attempt>,
     ) -> Result<bool, CoreError> {
-        let t = self.task(task)?;
-        Ok(!self.state.is_ended() && t.is_current(worker, attempt))
+        if self.state.is_ended() {
+            return Ok(false);
+        }
+        Ok(self.task(task)?.is_current(worker, attempt))
     }
 
     /// Hands `task` to `worker`: its next attempt starts now.
@@ -269,7 +346,7 @@ impl Job {
         worker: WorkerId,
         now: Instant,
     ) -> Result<Attempt, CoreError> {
-        let attempt = self.task_mut(task)?.assign(worker, now);
+        let attempt = self.change_task(task, |t| t.assign(worker, now))?;
         self.counters.task_attempts += 1;
         if self.state == JobState::Queued {
             self.state = JobState::Running;
@@ -283,13 +360,14 @@ impl Job {
     /// `task` is pending again if it was running on `worker` (which says it
     /// runs nothing); not the task's fault. Whether it changed.
     pub fn release(&mut self, task: TaskId, worker: WorkerId) -> bool {
-        match self.task_mut(task) {
-            Ok(t) if t.is_running_on(worker) => {
+        self.change_task(task, |t| {
+            let running = t.is_running_on(worker);
+            if running {
                 t.reset();
-                true
             }
-            _ => false,
-        }
+            running
+        })
+        .unwrap_or(false)
     }
 
     /// Applies a current finish report; `None` if the task was not running.
@@ -300,21 +378,19 @@ impl Job {
         counters: TaskCounters,
         now: Instant,
     ) -> Option<Finished> {
-        let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
+        let (attempt, took) = self.change_task(task, |t| t.finish(worker, now)).ok()??;
         match task.phase {
             Phase::Map => {
                 add_map(&mut self.counters, &counters);
-                self.maps_done += 1;
             }
             Phase::Reduce => {
                 add_reduce(&mut self.counters, &counters);
-                self.reduces_done += 1;
             }
         }
         Some(Finished {
             attempt,
             took,
-            job_succeeded: self.reduces_done == self.spec.n_reduce,
+            job_succeeded: self.reduce_counts.done == self.spec.n_reduce,
         })
     }
 
@@ -334,11 +410,10 @@ impl Job {
         let error = &failure.error;
         if let Some(cause) = &failure.crash {
             let other_crashes = self.other_crashes(task);
-            let t = self.task_mut(task)?;
-            let n = t.crash();
+            let n = self.change_task(task, Task::crash)?;
             if other_crashes == 0 && n >= max && n < crash_limit(max, 1) {
                 // Crashing alone so far: wait for the others' evidence.
-                t.park();
+                self.change_task(task, Task::park)?;
                 self.last_crash.insert(task, (cause.clone(), error.clone()));
                 return Ok(Verdict::Unchanged);
             }
@@ -350,17 +425,16 @@ impl Job {
         }
         if let (true, Some(peer)) = (failure.retry, failure.unreachable) {
             // The peer's fault, not the task's: never held against it.
-            self.task_mut(task)?.release_after_fetch();
+            self.change_task(task, Task::release_after_fetch)?;
             *self.fetch_failures.entry(peer).or_insert(0) += 1;
             return Ok(Verdict::Retry);
         }
-        let t = self.task_mut(task)?;
         if !failure.retry {
-            t.reset();
+            self.change_task(task, Task::reset)?;
             self.errors.push(format!("{describe} failed: {error}"));
             return Ok(Verdict::FailJob);
         }
-        let n = t.retry();
+        let n = self.change_task(task, Task::retry)?;
         if n >= max {
             self.errors.push(format!(
                 "{describe} failed {n} times; the last error: {error}"
@@ -377,7 +451,7 @@ impl Job {
         if self.state.is_ended() {
             return Verdict::Unchanged;
         }
-        if !self.task_mut(task).is_ok_and(|t| t.lose(worker)) {
+        if !self.change_task(task, |t| t.lose(worker)).unwrap_or(false) {
             return Verdict::Unchanged;
         }
         self.counters.task_failures += 1;
@@ -397,10 +471,9 @@ impl Job {
         if self.state.is_ended() || task.phase != Phase::Map {
             return None;
         }
-        let from = self.task_mut(task).ok()?.adopt(worker, attempt)?;
-        if from.is_none() {
-            self.maps_done += 1;
-        }
+        let from = self
+            .change_task(task, |t| t.adopt(worker, attempt))
+            .ok()??;
         self.touched.insert(worker);
         Some(from)
     }
@@ -411,10 +484,12 @@ impl Job {
         if self.state.is_ended() {
             return false;
         }
-        if !self.task_mut(task).is_ok_and(|t| t.lose_output(worker)) {
+        if !self
+            .change_task(task, |t| t.lose_output(worker))
+            .unwrap_or(false)
+        {
             return false;
         }
-        self.maps_done -= 1;
         self.fetch_failures.remove(&worker);
         true
     }
@@ -449,9 +524,8 @@ impl Job {
         outcome: AttemptOutcome,
         now: Instant,
     ) {
-        if let Ok(t) = self.task_mut(task) {
-            t.close(worker, outcome, now);
-        }
+        // History only: the state (and so the counts) stays as it is.
+        let _ = self.change_task(task, |t| t.close(worker, outcome, now));
     }
 
     /// The job's reduces wait until `peer` proves alive or dies.
@@ -480,10 +554,13 @@ impl Job {
         self.blocked_on.clear();
         let id = self.id;
         let mut running = Vec::new();
-        for (phase, tasks) in [
-            (Phase::Map, &mut self.maps),
-            (Phase::Reduce, &mut self.reduces),
+        for (phase, tasks, counts) in [
+            (Phase::Map, &mut self.maps, &mut self.map_counts),
+            (Phase::Reduce, &mut self.reduces, &mut self.reduce_counts),
         ] {
+            if counts.running == 0 {
+                continue;
+            }
             for (i, t) in tasks.iter_mut().enumerate() {
                 if let TaskState::Running { worker, .. } = t.state() {
                     running.push((
@@ -498,6 +575,7 @@ impl Job {
                     t.close(worker, AttemptOutcome::Abandoned, now);
                 }
             }
+            counts.running = 0;
         }
         Some(Ended {
             running,

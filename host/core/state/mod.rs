@@ -19,6 +19,6 @@ mod worker;
 
 pub use available::Available;
 pub use job::{Counters, Job, JobState, Verdict};
-pub use jobs::Jobs;
-pub use task::{AttemptOutcome, AttemptRecord, Task, TaskState};
+pub use jobs::{Jobs, Retention};
+pub use task::{AttemptOutcome, AttemptRecord, TaskState};
 pub use worker::Workers;

@@ -38,6 +38,7 @@ mod property;
 mod property_faults;
 mod reports;
 mod restore;
+mod retention;
 mod status;
 
 /// The default worker timeout (7 s), which the tests rely on.

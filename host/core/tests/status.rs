@@ -91,6 +91,7 @@ fn a_jobs_status_follows_it_from_queued_to_succeeded() {
     expected.counters.reduce_output_records = 5;
     expected.counters.reduce_output_bytes = 50;
     expected.finished_at = Some(t2);
+    // Ended, it is among the newest ended jobs, which keep their detail.
     assert_eq!(s.job_status(job), Ok(expected.clone()));
     assert_eq!(s.job_statuses(), vec![expected]);
 }

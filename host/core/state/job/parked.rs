@@ -52,8 +52,7 @@ impl Job {
                 review.failed = true;
                 return review;
             }
-            if let Ok(t) = self.task_mut(task) {
-                t.reset();
+            if self.change_task(task, |t| t.reset()).is_ok() {
                 review.released.push(task);
             }
         }

@@ -2,7 +2,8 @@
 //! ([`Job::restore`]), and the map outputs a registering worker says it
 //! holds ([`Job::adopt`]).
 
-use super::{add_map, add_reduce, Job, JobState};
+use super::{add_map, add_reduce, Job, JobState, PhaseCounts};
+use crate::core::ids::TaskId;
 use crate::core::ids::{Attempt, WorkerId};
 use crate::core::messages::RestoredJob;
 use crate::core::state::task::TaskState;
@@ -15,11 +16,12 @@ impl Job {
     /// pending.
     pub fn restore(r: RestoredJob) -> Self {
         let mut job = Job::new(r.id, r.spec, r.submitted_at);
+        let mut reduces_done = 0;
         for (index, done) in &r.reduces_done {
             if let Some(t) = job.reduces.get_mut(*index as usize) {
                 if t.state() == TaskState::Pending {
                     t.restore_finished(done.attempt);
-                    job.reduces_done += 1;
+                    reduces_done += 1;
                     job.counters.task_attempts += 1;
                     add_reduce(&mut job.counters, &done.counters);
                 }
@@ -43,11 +45,13 @@ impl Job {
                 job.counters = end.counters;
                 job.finished_at = Some(end.finished_at);
             }
-            None if job.reduces_done > 0 || !job.recorded_maps.is_empty() => {
+            None if reduces_done > 0 || !job.recorded_maps.is_empty() => {
                 job.state = JobState::Running;
             }
             None => {}
         }
+        job.map_counts = PhaseCounts::of(&job.maps);
+        job.reduce_counts = PhaseCounts::of(&job.reduces);
         job
     }
 
@@ -65,13 +69,13 @@ impl Job {
         {
             return false;
         }
-        let Some(t) = self.maps.get_mut(index as usize) else {
-            return false;
-        };
-        if !t.adopt_restored(worker, attempt) {
+        let task = TaskId::map(self.id, index);
+        if !self
+            .change_task(task, |t| t.adopt_restored(worker, attempt))
+            .unwrap_or(false)
+        {
             return false;
         }
-        self.maps_done += 1;
         self.touched.insert(worker);
         if let Some(done) = self.recorded_maps.remove(&index) {
             self.counters.task_attempts += 1;
@@ -86,6 +90,6 @@ impl Job {
     /// Whether every reduce has finished (a restored job whose end was not
     /// recorded yet).
     pub fn all_reduces_done(&self) -> bool {
-        self.reduces_done == self.spec.n_reduce
+        self.reduce_counts.done == self.spec.n_reduce
     }
 }
