@@ -112,7 +112,7 @@ pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) ->
             .get_or_create(&StateLabel {
                 state: state_name(state),
             })
-            .set(gauge(n as u64));
+            .set(gauge(n));
     }
     registry.register("mr_jobs", "Jobs by state", by_state);
 
@@ -125,7 +125,7 @@ pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) ->
         ] {
             tasks
                 .get_or_create(&TaskLabels { phase, state })
-                .set(gauge(n as u64));
+                .set(gauge(n));
         }
     }
     registry.register(
@@ -137,10 +137,10 @@ pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) ->
     let by_liveness = Family::<StateLabel, Gauge>::default();
     by_liveness
         .get_or_create(&StateLabel { state: "alive" })
-        .set(gauge(summary.workers_alive as u64));
+        .set(gauge(summary.workers_alive));
     by_liveness
         .get_or_create(&StateLabel { state: "dead" })
-        .set(gauge(summary.workers_dead as u64));
+        .set(gauge(summary.workers_dead));
     registry.register("mr_workers", "Workers by state", by_liveness);
 
     registry.register(
