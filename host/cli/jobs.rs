@@ -61,12 +61,18 @@ fn absolute(p: &Path) -> anyhow::Result<String> {
     path_string(&abs)
 }
 
+/// Ctrl-C stopped `mr` while it followed a job; the job itself goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; job {0} goes on: follow it again with `mr wait {0}`, or stop it with `mr cancel {0}`")]
+pub(super) struct Interrupted(pub JobId);
+
 /// Follows `job` to its end, printing progress (and, every second, whether
 /// any worker is alive); prints errors of a failed job and returns the exit
-/// code.
+/// code. Ctrl-C stops following with [`Interrupted`].
 pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
     use futures::StreamExt;
     let mut progress = ProgressPrinter::new();
+    let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
     let mut stream = Box::pin(client.watch(job).await?);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -92,6 +98,10 @@ pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobVi
                 };
                 progress.tick(v, no_worker);
             },
+            _ = &mut interrupt => {
+                progress.clear();
+                return Err(Interrupted(job).into());
+            }
         }
     };
     progress.finish();
@@ -115,22 +125,43 @@ impl SubmitCmd {
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
         }
-        let started = std::time::Instant::now();
-        let (view, code) = follow(&client, job).await?;
-        let secs = started.elapsed().as_secs_f64();
-        if view.failed {
-            eprintln!(
-                "job {job} {} after {secs:.2}s; output directory {}",
-                view.state,
-                shown(&view.output_dir)
-            );
-        } else {
-            eprintln!(
-                "job {job} succeeded in {secs:.2}s; output in {}",
-                shown(&view.output_dir)
-            );
-        }
-        Ok(code)
+        wait_and_report(&client, job).await
+    }
+}
+
+/// Follows `job` to its end and says how it ended; the exit code.
+async fn wait_and_report(client: &Client, job: JobId) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let (view, code) = follow(client, job).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if view.failed {
+        eprintln!(
+            "job {job} {} after {secs:.2}s; output directory {}",
+            view.state,
+            shown(&view.output_dir)
+        );
+    } else {
+        eprintln!(
+            "job {job} succeeded in {secs:.2}s; output in {}",
+            shown(&view.output_dir)
+        );
+    }
+    Ok(code)
+}
+
+/// `mr wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitCmd {
+    /// The job's id.
+    job_id: u32,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+impl WaitCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = self.coordinator.connect().await?;
+        wait_and_report(&client, JobId(self.job_id)).await
     }
 }
 

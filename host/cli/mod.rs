@@ -136,6 +136,9 @@ enum Command {
     Worker(serve::WorkerCmd),
     /// Submit a job; prints its id.
     Submit(jobs::SubmitCmd),
+    /// Follow a submitted job to its end, as `mr submit --wait` does: exit 0
+    /// if it succeeded, 1 if it failed.
+    Wait(jobs::WaitCmd),
     /// Show a job's state, progress and errors.
     Poll(jobs::PollCmd),
     /// List every job.
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
             Command::Coordinator(c) => c.run().await,
             Command::Worker(c) => c.run().await,
             Command::Submit(c) => c.run().await,
+            Command::Wait(c) => c.run().await,
             Command::Poll(c) => c.run().await,
             Command::Jobs(c) => c.jobs().await,
             Command::Workers(c) => c.workers().await,
@@ -200,6 +204,10 @@ pub fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<jobs::Interrupted>() => {
+            eprintln!("mr: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("mr: {}", print::shown(&format!("{e:#}")));
             ExitCode::FAILURE

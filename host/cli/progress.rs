@@ -1,10 +1,13 @@
-//! Following a job on stderr: a live line on a terminal (redrawn every
-//! second, so its clock keeps ticking while nothing changes), plain lines
-//! otherwise (at most one a second, plus every phase change). When the
-//! cluster has no live worker, it says so: the job waits for one.
+//! Following a job on stderr: on a terminal, one `indicatif` bar redrawn in
+//! place and cut to the terminal's width (redrawn every second, so its clock
+//! keeps ticking while nothing changes); plain lines otherwise (at most one a
+//! second, plus every phase change). When the cluster has no live worker, it
+//! says so: the job waits for one.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::JobView;
 
@@ -13,7 +16,8 @@ pub const NO_WORKER: &str = "no live worker; the job waits for one";
 
 /// Prints a job's progress as it changes.
 pub struct ProgressPrinter {
-    tty: bool,
+    /// The live bar, on a terminal.
+    bar: Option<ProgressBar>,
     started: Instant,
     last_line: Option<Instant>,
     last_shown: Option<((u32, u32), bool)>,
@@ -44,11 +48,40 @@ pub fn render(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
     line
 }
 
+/// The shorter line beside the terminal bar (which shows the tasks done):
+/// what matters first, as the end may be cut to the terminal's width.
+pub fn render_short(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
+    let mut line = format!(
+        "job {} {} {:.0}s  maps {}/{}  reduces {}/{}",
+        v.job_id,
+        v.state,
+        elapsed.as_secs_f64(),
+        v.maps.done,
+        v.maps.total,
+        v.reduces.done,
+        v.reduces.total,
+    );
+    if no_worker && !v.done {
+        line.push_str("  (no live worker)");
+    } else {
+        let running = v.maps.running + v.reduces.running;
+        line.push_str(&format!("  {running} running"));
+    }
+    line
+}
+
 impl ProgressPrinter {
     /// A printer for stderr.
     pub fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            // `wide_msg` takes the columns the bar leaves and is cut to fit.
+            let style = ProgressStyle::with_template("[{bar:20}] {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#>.");
+            ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr()).with_style(style)
+        });
         ProgressPrinter {
-            tty: std::io::stderr().is_terminal(),
+            bar,
             started: Instant::now(),
             last_line: None,
             last_shown: None,
@@ -70,14 +103,15 @@ impl ProgressPrinter {
     }
 
     fn show(&mut self, v: &JobView, ticking: bool) {
-        let mut err = std::io::stderr().lock();
-        let line = render(v, self.started.elapsed(), self.no_worker);
-        if self.tty {
-            let _ = write!(err, "\r\x1b[2K{} {line}", bar(v));
-            let _ = err.flush();
+        if let Some(bar) = &self.bar {
+            bar.set_length(u64::from((v.maps.total + v.reduces.total).max(1)));
+            bar.set_position(u64::from(v.maps.done + v.reduces.done));
+            bar.set_message(render_short(v, self.started.elapsed(), self.no_worker));
             self.dirty = true;
             return;
         }
+        let line = render(v, self.started.elapsed(), self.no_worker);
+        let mut err = std::io::stderr().lock();
         let shown = ((v.maps.done, v.reduces.done), self.no_worker);
         let phase_changed = self.last_shown.is_none_or(|((m, r), _)| {
             (m == v.maps.total) != (shown.0 .0 == v.maps.total)
@@ -100,25 +134,23 @@ impl ProgressPrinter {
     }
 
     /// Ends the live line.
+    /// Ends the live bar, leaving its last state on screen.
     pub fn finish(&mut self) {
-        if self.tty && self.dirty {
+        if let Some(bar) = self.bar.as_ref().filter(|_| self.dirty) {
+            bar.abandon();
+            // indicatif leaves the cursor on the bar's row.
             let _ = writeln!(std::io::stderr());
             self.dirty = false;
         }
     }
-}
 
-/// A 30-column bar of the job's tasks done (maps and reduces together).
-fn bar(v: &JobView) -> String {
-    const WIDTH: u32 = 30;
-    let total = (v.maps.total + v.reduces.total).max(1);
-    let done = v.maps.done + v.reduces.done;
-    let filled = (done * WIDTH / total) as usize;
-    format!(
-        "[{}{}]",
-        "#".repeat(filled),
-        ".".repeat(WIDTH as usize - filled)
-    )
+    /// Ends the live bar and clears it, before a message replaces it.
+    pub fn clear(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        self.dirty = false;
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,15 @@ impl RunCmd {
         }
         .await;
         cluster.shutdown().await;
+        if let Err(e) = &outcome {
+            if let Some(i) = e.downcast_ref::<super::jobs::Interrupted>() {
+                eprintln!(
+                    "mr: interrupted; job {} stopped with the embedded cluster",
+                    i.0
+                );
+                return Ok(ExitCode::from(130));
+            }
+        }
         let (view, code) = outcome?;
         let elapsed = started.elapsed().as_secs_f64();
         if view.failed {

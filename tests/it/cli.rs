@@ -1,0 +1,115 @@
+//! The `mr` command line as a person at a terminal meets it, with real `mr`
+//! processes: the progress display in a pseudo-terminal (fits its width,
+//! redraws in place), Ctrl-C during `--wait` and `mr wait` re-attaching,
+//! job listings, the configuration file, and error messages.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::procs::{
+    clean_command, job_id_of, run_mr, send_signal, spawn_mr, submit_args, Cluster, ClusterConfig,
+    HEARTBEAT_MS,
+};
+use common::{plugins_dir, poll_until, wc_inputs, write_files};
+
+/// A cluster whose servers load every bundled app.
+fn cluster(dir: &Path, workers: usize) -> Cluster {
+    let config = ClusterConfig {
+        plugins: plugins_dir(),
+        heartbeat_ms: HEARTBEAT_MS,
+        worker_timeout_ms: Some(common::procs::WORKER_TIMEOUT_MS),
+    };
+    Cluster::start_with(dir, workers, config)
+}
+
+fn inputs(dir: &Path) -> Vec<PathBuf> {
+    write_files(&dir.join("in"), &wc_inputs())
+}
+
+/// `text` without ANSI escape sequences (CSI `ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn progress_in_a_terminal_fits_its_width_and_redraws_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(dir.path(), 2);
+    let files = inputs(dir.path());
+    let out = dir.path().join("out");
+    let args = submit_args(&c.url, &files, &out, "wc", 3, true, &[]);
+    let mr_line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_mr").to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .map(|a| format!("'{a}'"))
+        .collect();
+    // `script` runs the command in a pseudo-terminal of 80 columns.
+    let inner = format!("stty cols 80 rows 24; exec {}", mr_line.join(" "));
+    let result = clean_command("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&result.stdout).into_owned();
+    assert!(result.status.success(), "{result:?}\n{text}");
+    assert!(text.contains("succeeded"), "{text}");
+    assert!(text.contains("\u{1b}[2K"), "no in-place redraw: {text:?}");
+    let plain = strip_ansi(&text);
+    for row in plain.split(['\r', '\n']) {
+        assert!(
+            row.chars().count() <= 80,
+            "a row wider than the terminal ({} columns): {row:?}",
+            row.chars().count()
+        );
+    }
+    // One row at the end (the finished bar), not one per update.
+    let bars = plain.lines().filter(|l| l.contains("] job ")).count();
+    assert!(bars <= 1, "{bars} bar rows left behind:\n{plain}");
+}
+
+#[test]
+fn interrupted_wait_says_the_job_goes_on_and_mr_wait_reattaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cluster(dir.path(), 0);
+    let files = inputs(dir.path());
+    let out = dir.path().join("out");
+    let waiting = spawn_mr(submit_args(&c.url, &files, &out, "wc", 2, true, &[]));
+    let job = poll_until("the job to be submitted", Duration::from_secs(30), || {
+        c.jobs_json().first().map(|j| j["job_id"].as_u64().unwrap())
+    });
+    // Let the client start following (and install its Ctrl-C handler).
+    std::thread::sleep(Duration::from_secs(2));
+    send_signal(waiting.pid(), "INT");
+    let interrupted = waiting.finish();
+    assert_eq!(interrupted.status.code(), Some(130), "{interrupted:#?}");
+    assert_eq!(job_id_of(&interrupted), job as u32);
+    assert!(
+        interrupted.stderr.contains("goes on")
+            && interrupted.stderr.contains(&format!("mr wait {job}")),
+        "{interrupted:#?}"
+    );
+    // The job was not cancelled: a worker arrives and `mr wait` sees it end.
+    c.add_worker();
+    let waited = run_mr(["wait", &job.to_string(), "--coordinator", &c.url]).ok();
+    assert!(waited.stderr.contains("succeeded"), "{waited:#?}");
+    assert_eq!(c.poll(job as u32)["state"], "succeeded");
+}
