@@ -480,7 +480,7 @@ impl ProcessCmd {
             self.num_reduce,
             self.no_manifest,
         )?;
-        let registry = super::serve::load_registry(&self.plugins)?;
+        let registry = super::serve::load_registry_with(&self.plugins, &app)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         format_output(&registry, &app, &self.output_dir, n, &mut out)?;

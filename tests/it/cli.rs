@@ -113,3 +113,70 @@ fn interrupted_wait_says_the_job_goes_on_and_mr_wait_reattaches() {
     assert!(waited.stderr.contains("succeeded"), "{waited:#?}");
     assert_eq!(c.poll(job as u32)["state"], "succeeded");
 }
+
+#[test]
+fn run_without_any_app_plugin_says_how_to_get_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("no-plugins");
+    std::fs::create_dir(&empty).unwrap();
+    let files = inputs(dir.path());
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "-a".into(), "wc".into()];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend([
+        "-o".into(),
+        dir.path().join("out").into_os_string(),
+        "--plugins".into(),
+        empty.into_os_string(),
+    ]);
+    let out = run_mr(&args);
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(
+        out.stderr.contains("no app plugins in")
+            && out.stderr.contains("cargo build --release")
+            && out.stderr.contains("--plugins DIR"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn long_run_output_shows_both_ends_and_a_hint_that_runs_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 distinct words seen once, and "frequent" seen 50 times.
+    let letter = |i: usize| char::from(b'a' + (i % 26) as u8);
+    let mut text: String = (0..300)
+        .map(|i| format!("w{}{} ", letter(i / 26), letter(i)))
+        .collect();
+    text.push_str(&"frequent ".repeat(50));
+    let files = write_files(&dir.path().join("in"), &[("a.txt".into(), text.into_bytes())]);
+    let out_dir = dir.path().join("my out");
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "-a".into(), "wc".into()];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend(["-o".into(), out_dir.clone().into_os_string()]);
+    let run = common::procs::mr()
+        .args(&args)
+        .env("MR_PLUGINS", plugins_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 21, "{stdout}");
+    assert_eq!(lines[20], "50\tfrequent", "the most frequent word ends it");
+    assert!(stderr.contains(" KiB in") || stderr.contains(" B in"), "{stderr}");
+    let hint = lines[10];
+    let command = hint
+        .split_once("(all of them: ")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no hint in {hint:?}"));
+    assert!(command.contains("'"), "the folder with a space is quoted: {command}");
+    let again = clean_command("sh")
+        .args(["-c", command])
+        .env("MR_PLUGINS", plugins_dir())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+    let full = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(full.lines().count(), 301);
+    assert!(full.ends_with("50\tfrequent\n"));
+}
