@@ -132,6 +132,10 @@ pub struct JobView {
     pub submitted_at_ms: u64,
     /// End time, ms since the Unix epoch (0 while running).
     pub finished_at_ms: u64,
+    /// The job's name (empty if it has none).
+    pub name: String,
+    /// Who submitted it, as its client said (empty if unknown).
+    pub submitted_by: String,
 }
 
 /// A job's counters.
@@ -206,6 +210,8 @@ impl From<pb::PollJobReply> for JobView {
             },
             submitted_at_ms: r.submitted_at_ms,
             finished_at_ms: r.finished_at_ms,
+            name: r.name,
+            submitted_by: r.submitted_by,
         }
     }
 }
@@ -225,6 +231,30 @@ pub struct Submission {
     pub args: Vec<String>,
     /// Replace an earlier job's output in `output_dir`.
     pub overwrite: bool,
+}
+
+/// What a job is called and who submitted it: for people, not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLabel {
+    /// A name for the job (may be empty).
+    pub name: String,
+    /// Who submitted it (may be empty).
+    pub submitted_by: String,
+}
+
+impl JobLabel {
+    /// A label naming the OS user this process runs as (`$USER`, else
+    /// `$LOGNAME`, else `uid N`).
+    pub fn for_this_user(name: Option<String>) -> JobLabel {
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+        JobLabel {
+            name: name.unwrap_or_default(),
+            submitted_by: user,
+        }
+    }
 }
 
 /// A worker as a client sees it.
@@ -310,6 +340,15 @@ impl Client {
 
     /// Submits a job; returns its id.
     pub async fn submit(&self, job: Submission) -> Result<JobId, ClientError> {
+        self.submit_labelled(job, &JobLabel::default()).await
+    }
+
+    /// Submits a job with a name and its submitter; returns its id.
+    pub async fn submit_labelled(
+        &self,
+        job: Submission,
+        label: &JobLabel,
+    ) -> Result<JobId, ClientError> {
         let args = plugin_api::frame::encode_frames(&job.args)?;
         let reply = self
             .inner
@@ -321,6 +360,8 @@ impl Client {
                 n_reduce: job.n_reduce,
                 args,
                 overwrite: job.overwrite,
+                name: label.name.clone(),
+                submitted_by: label.submitted_by.clone(),
             })
             .await?;
         Ok(JobId(reply.into_inner().job_id))

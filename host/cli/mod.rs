@@ -1,8 +1,9 @@
 //! The `mr` command line: argument parsing ([`Cli`]), logging setup, and the
-//! subcommands ([`serve`] for the coordinator and worker, [`jobs`] for the
-//! client commands, [`run`] for the embedded cluster).
+//! subcommands ([`serve`] for the coordinator and worker, [`jobs`] and
+//! [`listings`] for the client commands, [`run`] for the embedded cluster).
 
 mod jobs;
+mod listings;
 mod print;
 mod progress;
 mod run;
@@ -142,11 +143,11 @@ enum Command {
     /// Show a job's state, progress and errors.
     Poll(jobs::PollCmd),
     /// List every job.
-    Jobs(jobs::ListCmd),
+    Jobs(listings::JobsCmd),
     /// List every worker.
-    Workers(jobs::ListCmd),
+    Workers(listings::ListCmd),
     /// List the coordinator's apps (`mr apps reload` rescans its plugin folders).
-    Apps(jobs::AppsCmd),
+    Apps(listings::AppsCmd),
     /// Cancel a job: no more of its tasks run and workers drop its data.
     Cancel(jobs::CancelCmd),
     /// Print a finished job's output, formatted by its app.
@@ -193,7 +194,7 @@ pub fn main() -> ExitCode {
             Command::Submit(c) => c.run().await,
             Command::Wait(c) => c.run().await,
             Command::Poll(c) => c.run().await,
-            Command::Jobs(c) => c.jobs().await,
+            Command::Jobs(c) => c.run().await,
             Command::Workers(c) => c.workers().await,
             Command::Apps(c) => c.run().await,
             Command::Cancel(c) => c.run().await,

@@ -179,6 +179,8 @@ mod tests {
             counters: Counters::default(),
             submitted_at_ms: 0,
             finished_at_ms: 0,
+            name: String::new(),
+            submitted_by: String::new(),
         }
     }
 

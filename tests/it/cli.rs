@@ -147,7 +147,10 @@ fn long_run_output_shows_both_ends_and_a_hint_that_runs_as_printed() {
         .map(|i| format!("w{}{} ", letter(i / 26), letter(i)))
         .collect();
     text.push_str(&"frequent ".repeat(50));
-    let files = write_files(&dir.path().join("in"), &[("a.txt".into(), text.into_bytes())]);
+    let files = write_files(
+        &dir.path().join("in"),
+        &[("a.txt".into(), text.into_bytes())],
+    );
     let out_dir = dir.path().join("my out");
     let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "-a".into(), "wc".into()];
     args.extend(files.iter().map(|f| f.clone().into_os_string()));
@@ -163,13 +166,19 @@ fn long_run_output_shows_both_ends_and_a_hint_that_runs_as_printed() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 21, "{stdout}");
     assert_eq!(lines[20], "50\tfrequent", "the most frequent word ends it");
-    assert!(stderr.contains(" KiB in") || stderr.contains(" B in"), "{stderr}");
+    assert!(
+        stderr.contains(" KiB in") || stderr.contains(" B in"),
+        "{stderr}"
+    );
     let hint = lines[10];
     let command = hint
         .split_once("(all of them: ")
         .and_then(|(_, rest)| rest.strip_suffix(')'))
         .unwrap_or_else(|| panic!("no hint in {hint:?}"));
-    assert!(command.contains("'"), "the folder with a space is quoted: {command}");
+    assert!(
+        command.contains("'"),
+        "the folder with a space is quoted: {command}"
+    );
     let again = clean_command("sh")
         .args(["-c", command])
         .env("MR_PLUGINS", plugins_dir())
@@ -179,4 +188,67 @@ fn long_run_output_shows_both_ends_and_a_hint_that_runs_as_printed() {
     let full = String::from_utf8_lossy(&again.stdout);
     assert_eq!(full.lines().count(), 301);
     assert!(full.ends_with("50\tfrequent\n"));
+}
+
+#[test]
+fn jobs_carry_a_name_and_submitter_filter_by_state_and_app_and_cancel_speaks_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(dir.path(), 0);
+    let files = inputs(dir.path());
+    let submit = |app: &str, out: &str, name: Option<&str>| {
+        let mut args = submit_args(&c.url, &files, &dir.path().join(out), app, 1, false, &[]);
+        if let Some(n) = name {
+            args.extend(["--name".into(), n.into()]);
+        }
+        let mut cmd = common::procs::mr();
+        cmd.args(&args).env("USER", "ada");
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let a = submit("wc", "a", Some("nightly counts"));
+    let b = submit("grep", "b", None);
+    let d = submit("wc", "d", None);
+
+    let cancelled = run_mr(["cancel", &b.to_string(), "--json", "--coordinator", &c.url]).ok();
+    let v = cancelled.json();
+    assert_eq!(v["job_id"], b);
+    assert_eq!(v["state"], "cancelled");
+
+    let polled = c.poll(a);
+    assert_eq!(polled["name"], "nightly counts");
+    assert_eq!(polled["submitted_by"], "ada");
+    let text = run_mr(["poll", &a.to_string(), "--coordinator", &c.url]).ok();
+    assert!(text.stdout.contains("name: nightly counts"), "{text:#?}");
+    assert!(text.stdout.contains("submitted by: ada"), "{text:#?}");
+
+    let ids = |extra: &[&str]| -> Vec<u64> {
+        let mut args = vec!["jobs", "--json", "--coordinator", &c.url];
+        args.extend_from_slice(extra);
+        let out = run_mr(&args).ok();
+        out.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["job_id"].as_u64().unwrap())
+            .collect()
+    };
+    let (a, b, d) = (u64::from(a), u64::from(b), u64::from(d));
+    assert_eq!(ids(&[]), vec![a, b, d]);
+    assert_eq!(ids(&["--state", "cancelled"]), vec![b]);
+    assert_eq!(ids(&["--state", "queued"]), vec![a, d]);
+    assert_eq!(
+        ids(&["--state", "active", "--state", "cancelled"]),
+        vec![a, b, d]
+    );
+    assert_eq!(ids(&["--app", "wc"]), vec![a, d]);
+    assert_eq!(ids(&["--limit", "2"]), vec![b, d]);
+    assert_eq!(ids(&["--app", "wc", "--limit", "1"]), vec![d]);
+    let table = run_mr(["jobs", "--coordinator", &c.url]).ok();
+    let row = table.stdout.lines().find(|l| l.contains("nightly counts"));
+    assert!(row.is_some_and(|r| r.contains("ada")), "{table:#?}");
 }

@@ -148,6 +148,7 @@ fn raw_request(files: &[&str], output_dir: &str, app: &str, n_reduce: u32) -> pb
         n_reduce,
         args: Vec::new(),
         overwrite: false,
+        ..Default::default()
     }
 }
 

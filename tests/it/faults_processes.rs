@@ -457,6 +457,7 @@ fn unwritable_output_dir_is_refused_or_fails_the_job() {
                 n_reduce: 2,
                 args: Vec::new(),
                 overwrite: false,
+                ..Default::default()
             })
             .await
             .expect_err("an output folder that cannot be created")
