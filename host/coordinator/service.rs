@@ -229,6 +229,7 @@ impl Coordinator for CoordinatorService {
             match assignment.map_err(status_of)? {
                 Some(a) => {
                     self.shared.changed.send_modify(|g| *g = g.wrapping_add(1));
+                    self.shared.note_assigned(a.task.job, &a.spec.app);
                     let sha = self
                         .shared
                         .registry()

@@ -10,8 +10,9 @@ use tokio::sync::{mpsc, watch, Notify};
 
 use super::convert::Clock;
 use super::metrics::TaskDurations;
-use crate::core::{Event, Scheduler};
+use crate::core::{Event, JobId, JobStatus, Scheduler};
 use crate::plugin::{Registry, RegistryError};
+use std::collections::HashSet;
 
 /// State shared by the coordinator's service handlers and its driver.
 pub struct Shared {
@@ -40,6 +41,9 @@ pub struct Shared {
     durations: Mutex<TaskDurations>,
     /// Output folders of unfinished jobs, and commits.
     pub outputs: super::outputs::OutputFolders,
+    /// Unfinished jobs that had a task assigned, so each job's start is
+    /// logged once.
+    started: Mutex<HashSet<JobId>>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -65,6 +69,7 @@ impl Shared {
             durations: Default::default(),
             outputs: Default::default(),
             epoch: new_epoch(),
+            started: Default::default(),
             events,
         }
     }
@@ -118,7 +123,17 @@ impl Shared {
             events.push(e);
         }
         let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
+        let ended: Vec<JobStatus> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::JobEnded { job, .. } => core.job_status(*job).ok(),
+                Event::WorkerDied(_) => None,
+            })
+            .collect();
         drop(core);
+        for status in &ended {
+            self.log_job_end(status);
+        }
         if !runs.is_empty() {
             let mut durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
             runs.iter().for_each(|r| durations.observe(r));
@@ -129,6 +144,39 @@ impl Shared {
             let _ = self.events.send(e);
         }
         result
+    }
+
+    /// Logs a job's start when its first task is handed out (once per job).
+    pub fn note_assigned(&self, job: JobId, app: &str) {
+        let first = self
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job);
+        if first {
+            tracing::info!(job = job.0, %app, "job started");
+        }
+    }
+
+    fn log_job_end(&self, s: &JobStatus) {
+        self.started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&s.id);
+        let end = s.finished_at.unwrap_or_else(now);
+        let duration_ms = end.saturating_duration_since(s.submitted_at).as_millis() as u64;
+        let outcome = format!("{:?}", s.state).to_lowercase();
+        let error = s.errors.first().map(String::as_str).unwrap_or("");
+        tracing::info!(
+            job = s.id.0,
+            app = %s.spec.app,
+            %outcome,
+            duration_ms,
+            attempts = s.counters.task_attempts,
+            failures = s.counters.task_failures,
+            error,
+            "job ended"
+        );
     }
 
     /// Records a sign of life without waking anyone (heartbeats are the

@@ -252,3 +252,42 @@ fn jobs_carry_a_name_and_submitter_filter_by_state_and_app_and_cancel_speaks_jso
     let row = table.stdout.lines().find(|l| l.contains("nightly counts"));
     assert!(row.is_some_and(|r| r.contains("ada")), "{table:#?}");
 }
+
+#[test]
+fn logs_to_a_file_have_no_colour_and_the_coordinator_logs_job_start_and_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("coordinator.log");
+    let mut cmd = common::procs::mr();
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(plugins_dir());
+    let mut coordinator = common::procs::Server::start("coordinator", log.clone(), cmd);
+    let addr = coordinator.listening("");
+    let url = format!("http://{addr}");
+    let mut worker = common::procs::mr();
+    worker
+        .args(["worker", "--coordinator", &url, "--plugins"])
+        .arg(plugins_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut worker = worker.spawn().unwrap();
+    let files = inputs(dir.path());
+    let out = dir.path().join("out");
+    run_mr(submit_args(&url, &files, &out, "wc", 2, true, &[])).ok();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let ended = poll_until("the job's end in the log", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.contains("job ended").then_some(text)
+    });
+    coordinator.kill();
+    assert!(
+        !ended.contains('\u{1b}'),
+        "colour codes in a log file:\n{ended}"
+    );
+    assert!(ended.contains("job started"), "{ended}");
+    let end = ended.lines().find(|l| l.contains("job ended")).unwrap();
+    assert!(
+        end.contains("outcome=succeeded") && end.contains("duration_ms="),
+        "{end}"
+    );
+}
