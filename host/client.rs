@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod explain;
+
+use self::explain::Peer;
 use crate::security::{AuthChannel, Transport};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -32,6 +35,16 @@ pub enum ClientError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// The connection failed in a way with a likely cause.
+    #[error("the connection to the coordinator at {url} failed: {advice} ({detail})")]
+    Connection {
+        /// The URL.
+        url: String,
+        /// What is likely wrong and what to do.
+        advice: String,
+        /// What the transport said.
+        detail: String,
     },
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
@@ -306,6 +319,7 @@ fn app_views(apps: Vec<pb::AppInfo>) -> Vec<AppView> {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: CoordinatorClient<AuthChannel>,
+    peer: Peer,
 }
 
 impl Client {
@@ -326,16 +340,33 @@ impl Client {
         let endpoint = transport
             .endpoint(url, Duration::from_secs(5))
             .map_err(bad_url)?;
-        let channel = transport
-            .connect(&endpoint)
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: full,
-                reason: source_chain(&e),
-            })?;
+        let channel = transport.connect(&endpoint).await.map_err(|e| {
+            let detail = source_chain(&e);
+            let peer = Peer {
+                url: full.clone(),
+                tls: transport.is_tls(),
+                client_cert: transport.has_client_cert(),
+            };
+            ClientError::Unreachable {
+                reason: peer
+                    .advice(&detail)
+                    .map_or(detail.clone(), |a| format!("{a} ({detail})")),
+                url: full.clone(),
+            }
+        })?;
         Ok(Client {
             inner: CoordinatorClient::new(transport.wrap(channel)),
+            peer: Peer {
+                url: full,
+                tls: transport.is_tls(),
+                client_cert: transport.has_client_cert(),
+            },
         })
+    }
+
+    /// `status` with advice when it is a transport failure.
+    fn explain(&self, status: tonic::Status) -> ClientError {
+        explain(&self.peer, status)
     }
 
     /// Submits a job; returns its id.
@@ -363,7 +394,8 @@ impl Client {
                 name: label.name.clone(),
                 submitted_by: label.submitted_by.clone(),
             })
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(JobId(reply.into_inner().job_id))
     }
 
@@ -373,7 +405,8 @@ impl Client {
             .inner
             .clone()
             .poll_job(pb::PollJobRequest { job_id: job.0 })
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply.into_inner().into())
     }
 
@@ -386,9 +419,11 @@ impl Client {
             .inner
             .clone()
             .watch_job(pb::PollJobRequest { job_id: job.0 })
-            .await?
+            .await
+            .map_err(|s| self.explain(s))?
             .into_inner();
-        Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
+        let peer = self.peer.clone();
+        Ok(stream.map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s))))
     }
 
     /// Follows a job to its end; `on_change` sees every status.
@@ -415,7 +450,12 @@ impl Client {
 
     /// Every job, oldest first.
     pub async fn jobs(&self) -> Result<Vec<JobView>, ClientError> {
-        let reply = self.inner.clone().list_jobs(pb::ListJobsRequest {}).await?;
+        let reply = self
+            .inner
+            .clone()
+            .list_jobs(pb::ListJobsRequest {})
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply
             .into_inner()
             .jobs
@@ -430,7 +470,8 @@ impl Client {
             .inner
             .clone()
             .list_workers(pb::ListWorkersRequest {})
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply
             .into_inner()
             .workers
@@ -453,7 +494,12 @@ impl Client {
 
     /// The coordinator's apps.
     pub async fn apps(&self) -> Result<Vec<AppView>, ClientError> {
-        let reply = self.inner.clone().list_apps(pb::ListAppsRequest {}).await?;
+        let reply = self
+            .inner
+            .clone()
+            .list_apps(pb::ListAppsRequest {})
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(app_views(reply.into_inner().apps))
     }
 
@@ -464,7 +510,8 @@ impl Client {
             .inner
             .clone()
             .reload_apps(pb::ListAppsRequest {})
-            .await?
+            .await
+            .map_err(|s| self.explain(s))?
             .into_inner();
         Ok((app_views(reply.apps), reply.problems))
     }
@@ -475,7 +522,8 @@ impl Client {
             .inner
             .clone()
             .cancel_job(pb::PollJobRequest { job_id: job.0 })
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply.into_inner().into())
     }
 }
@@ -488,6 +536,32 @@ fn job_number<S: serde::Serializer>(id: &JobId, s: S) -> Result<S::Ok, S::Error>
 /// Serializes a worker id as its number.
 fn worker_number<S: serde::Serializer>(id: &WorkerId, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u32(id.0)
+}
+
+/// `status` as a [`ClientError::Connection`] when it is a transport failure
+/// that `peer` can advise on, else as [`ClientError::Rpc`].
+fn explain(peer: &Peer, status: tonic::Status) -> ClientError {
+    let transport_level = matches!(
+        status.code(),
+        tonic::Code::Unknown
+            | tonic::Code::Unavailable
+            | tonic::Code::Cancelled
+            | tonic::Code::Internal
+    );
+    if transport_level {
+        let mut detail = status.message().to_string();
+        if let Some(source) = std::error::Error::source(&status) {
+            detail = format!("{detail}: {}", source_chain(source));
+        }
+        if let Some(advice) = peer.advice(&detail) {
+            return ClientError::Connection {
+                url: peer.url.clone(),
+                advice,
+                detail,
+            };
+        }
+    }
+    ClientError::Rpc(status)
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {

@@ -291,3 +291,78 @@ fn logs_to_a_file_have_no_colour_and_the_coordinator_logs_job_start_and_end() {
         "{end}"
     );
 }
+
+/// A free loopback port (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn connection_errors_say_which_address_and_which_side_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let refused = run_mr(["jobs", "--coordinator", &format!("http://127.0.0.1:{port}")]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains(&format!("127.0.0.1:{port}"))
+            && refused.stderr.contains("nothing listens")
+            && refused.stderr.contains("mr coordinator"),
+        "{refused:#?}"
+    );
+
+    let (ca, cert, key) = crate::security::make_certs(dir.path());
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    let (other_ca, _, _) = crate::security::make_certs(&other);
+    let mut cmd = common::procs::mr();
+    cmd.args([
+        "coordinator",
+        "--listen",
+        "127.0.0.1:0",
+        "--tls-client-auth",
+    ])
+    .arg("--plugins")
+    .arg(plugins_dir())
+    .arg("--tls-ca")
+    .arg(&ca)
+    .arg("--tls-cert")
+    .arg(&cert)
+    .arg("--tls-key")
+    .arg(&key);
+    let mut coordinator =
+        common::procs::Server::start("coordinator", dir.path().join("c.log"), cmd);
+    let addr = coordinator.listening("");
+    let jobs = |url: String, ca: Option<&Path>, with_cert: bool| {
+        let mut c = common::procs::mr();
+        c.args(["jobs", "--coordinator", &url]);
+        if let Some(ca) = ca {
+            c.arg("--tls-ca").arg(ca);
+        }
+        if with_cert {
+            c.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
+        }
+        let o = c.output().unwrap();
+        assert!(!o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let plain = jobs(format!("http://{addr}"), None, false);
+    assert!(
+        plain.contains(&addr.to_string()) && plain.contains("dial https://"),
+        "{plain}"
+    );
+    let wrong_ca = jobs(format!("https://{addr}"), Some(&other_ca), true);
+    assert!(
+        wrong_ca.contains("not signed by the CA given with --tls-ca"),
+        "{wrong_ca}"
+    );
+    let no_cert = jobs(format!("https://{addr}"), Some(&ca), false);
+    assert!(
+        no_cert.contains("requires a client certificate") && no_cert.contains("--tls-cert"),
+        "{no_cert}"
+    );
+    coordinator.kill();
+}
