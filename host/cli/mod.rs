@@ -2,6 +2,7 @@
 //! subcommands ([`serve`] for the coordinator and worker, [`jobs`] and
 //! [`listings`] for the client commands, [`run`] for the embedded cluster).
 
+mod config;
 mod jobs;
 mod listings;
 mod print;
@@ -14,7 +15,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::client::DEFAULT_COORDINATOR;
 use crate::security::{TlsFiles, Token, Transport};
 
 /// A MapReduce engine whose applications are plugins.
@@ -41,26 +41,53 @@ enum LogFormat {
 }
 
 /// Where the coordinator is, for client commands, and how to reach it.
+/// Each setting: the flag, else its environment variable, else the
+/// configuration file (`$MR_CONFIG`, else `~/.config/mr/config.toml`).
 #[derive(Debug, Clone, clap::Args)]
 struct CoordinatorArg {
-    /// The coordinator's URL (https://... with TLS).
-    #[arg(long, env = "MR_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    coordinator: String,
-    /// File holding the client token (default: $MR_CLIENT_TOKEN).
+    /// The coordinator's URL (https://... with TLS) [env: MR_COORDINATOR]
+    /// [default: http://127.0.0.1:10162].
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// File holding the client token (default: the token in
+    /// $MR_CLIENT_TOKEN, else the configuration file's token_file).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// TLS files [env: MR_TLS_CA, MR_TLS_CERT, MR_TLS_KEY].
     #[command(flatten)]
     tls: TlsArgs,
 }
 
 impl CoordinatorArg {
-    fn transport(&self) -> anyhow::Result<Transport> {
-        let token = Token::load(self.token_file.as_deref(), "MR_CLIENT_TOKEN")?;
-        Ok(Transport::new(self.tls.load()?, token.as_ref()))
+    /// The settings from the flags, the environment and the file.
+    fn resolved(&self) -> anyhow::Result<config::Resolved> {
+        let var = |name: &str| std::env::var(name).ok();
+        let flags = config::Settings {
+            coordinator: self.coordinator.clone(),
+            token_file: self.token_file.clone(),
+            token_value: false,
+            tls_ca: self.tls.tls_ca.clone(),
+            tls_cert: self.tls.tls_cert.clone(),
+            tls_key: self.tls.tls_key.clone(),
+        };
+        let file = match config::config_path(var) {
+            Some((path, required)) => config::from_file(&path, required)?,
+            None => config::Settings::default(),
+        };
+        Ok(config::resolve(&[flags, config::from_env(var), file]))
     }
 
     async fn connect(&self) -> anyhow::Result<crate::client::Client> {
-        Ok(crate::client::Client::connect_with(&self.coordinator, &self.transport()?).await?)
+        let r = self.resolved()?;
+        let token = Token::load(r.token_file.as_deref(), "MR_CLIENT_TOKEN")?;
+        let tls = TlsFiles::load(
+            r.tls_cert.as_ref(),
+            r.tls_key.as_ref(),
+            r.tls_ca.as_ref(),
+            false,
+        )?;
+        let transport = Transport::new(tls, token.as_ref());
+        Ok(crate::client::Client::connect_with(&r.coordinator, &transport).await?)
     }
 }
 
@@ -87,10 +114,6 @@ impl TlsArgs {
             self.tls_ca.as_ref(),
             require_client_cert,
         )?)
-    }
-
-    fn load(&self) -> anyhow::Result<Option<TlsFiles>> {
-        self.load_with(false)
     }
 }
 

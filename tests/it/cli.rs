@@ -366,3 +366,33 @@ fn connection_errors_say_which_address_and_which_side_to_check() {
     );
     coordinator.kill();
 }
+
+#[test]
+fn the_configuration_file_names_the_coordinator_and_the_environment_overrides_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cluster(dir.path(), 0);
+    let config = dir.path().join("mr.toml");
+    std::fs::write(&config, format!("coordinator = \"{}\"\n", c.url)).unwrap();
+    let jobs = |env_url: Option<&str>, flag_url: Option<&str>| {
+        let mut cmd = common::procs::mr();
+        cmd.args(["jobs", "--json"]).env("MR_CONFIG", &config);
+        if let Some(u) = env_url {
+            cmd.env("MR_COORDINATOR", u);
+        }
+        if let Some(u) = flag_url {
+            cmd.args(["--coordinator", u]);
+        }
+        cmd.output().unwrap()
+    };
+    let from_file = jobs(None, None);
+    assert!(from_file.status.success(), "{from_file:?}");
+    let elsewhere = format!("http://127.0.0.1:{}", free_port());
+    let from_env = jobs(Some(&elsewhere), None);
+    assert!(!from_env.status.success());
+    assert!(String::from_utf8_lossy(&from_env.stderr).contains(&elsewhere));
+    let from_flag = jobs(Some(&elsewhere), Some(&c.url));
+    assert!(from_flag.status.success(), "{from_flag:?}");
+    std::fs::write(&config, "coordinater = 1\n").unwrap();
+    let bad = jobs(None, None);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad configuration file"));
+}
