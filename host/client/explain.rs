@@ -60,8 +60,17 @@ impl Peer {
                  coordinator with --tls-cert and --tls-key"
             ));
         }
+        // A TLS server answering a plain client closes the connection at
+        // once; which error the client sees first varies.
+        let closed = has("operation was canceled")
+            || has("connection reset")
+            || has("broken pipe")
+            || detail.starts_with("transport error");
         if !self.tls
-            && (has("h2 protocol error") || has("http2 error") || has("frame with invalid size"))
+            && (closed
+                || has("h2 protocol error")
+                || has("http2 error")
+                || has("frame with invalid size"))
         {
             return Some(format!(
                 "the server at {addr} did not answer plain HTTP/2: if the coordinator uses TLS, \
@@ -70,9 +79,8 @@ impl Peer {
             ));
         }
         if self.tls
-            && (has("operation was canceled")
+            && (closed
                 || has("CertificateRequired")
-                || has("connection reset")
                 || has("BadCertificate")
                 || has("UnknownCA")
                 || has("unknown ca"))
@@ -110,8 +118,14 @@ mod tests {
             refused.contains("nothing listens at 10.0.0.1:10162"),
             "{refused}"
         );
-        let h2 = plain.advice("h2 protocol error: http2 error").unwrap();
-        assert!(h2.contains("https://"), "{h2}");
+        for closed in [
+            "h2 protocol error: http2 error",
+            "operation was canceled",
+            "transport error",
+        ] {
+            let advice = plain.advice(closed).unwrap();
+            assert!(advice.contains("https://"), "{advice}");
+        }
         let tls = peer("https://c:1", true, false);
         assert!(tls
             .advice("invalid peer certificate: UnknownIssuer")
