@@ -177,6 +177,17 @@ enum Command {
     Process(jobs::ProcessCmd),
     /// Run a job on an embedded coordinator and workers, then print its output.
     Run(run::RunCmd),
+    /// Print a shell completion script (e.g. `mr completions bash >
+    /// ~/.local/share/bash-completion/completions/mr`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff): `mr man | man -l -`, `mr man submit`.
+    Man {
+        /// A subcommand's page instead of the summary.
+        subcommand: Option<String>,
+    },
 }
 
 fn init_logging(cli: &Cli, server: bool) {
@@ -225,6 +236,12 @@ pub fn main() -> ExitCode {
             Command::Cancel(c) => c.run().await,
             Command::Process(c) => c.run(),
             Command::Run(c) => c.run().await,
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "mr", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man { subcommand } => man_page(subcommand.as_deref()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -239,6 +256,23 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `mr`'s manual page, or one subcommand's.
+fn man_page(subcommand: Option<&str>) -> anyhow::Result<ExitCode> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let page_of = match subcommand {
+        None => cmd,
+        Some(name) => cmd
+            .find_subcommand(name)
+            .cloned()
+            .map(|c| c.bin_name(format!("mr {name}")))
+            .ok_or_else(|| anyhow::anyhow!("no subcommand {name:?}"))?,
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(page_of).render(&mut page)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -396,3 +396,36 @@ fn the_configuration_file_names_the_coordinator_and_the_environment_overrides_it
     let bad = jobs(None, None);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("bad configuration file"));
 }
+
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, marker) in [
+        ("bash", "_mr()"),
+        ("zsh", "#compdef mr"),
+        ("fish", "complete -c mr"),
+    ] {
+        let out = run_mr(["completions", shell]).ok();
+        assert!(
+            out.stdout.contains(marker),
+            "{shell}: {}",
+            &out.stdout[..200.min(out.stdout.len())]
+        );
+        assert!(
+            out.stdout.contains("submit") && out.stdout.contains("wait"),
+            "{shell}"
+        );
+    }
+    let page = run_mr(["man"]).ok();
+    assert!(
+        page.stdout.starts_with(".ie") || page.stdout.contains(".TH mr"),
+        "{}",
+        page.stdout
+    );
+    let submit = run_mr(["man", "submit"]).ok();
+    assert!(
+        submit.stdout.contains("mr submit") && submit.stdout.contains("name"),
+        "{}",
+        submit.stdout
+    );
+    assert!(!run_mr(["man", "nosuch"]).status.success());
+}
