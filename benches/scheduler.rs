@@ -28,6 +28,8 @@ fn queued(jobs: usize, tasks: usize, now: Instant) -> (Scheduler, Vec<WorkerId>)
                 app: "wc".into(),
                 n_reduce: 1,
                 args: Vec::new(),
+                name: String::new(),
+                submitted_by: String::new(),
             },
             now,
         )

@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+mod explain;
+
+use self::explain::Peer;
 use crate::security::{AuthChannel, Transport};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -35,6 +38,16 @@ pub enum ClientError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// The connection failed in a way with a likely cause.
+    #[error("the connection to the coordinator at {url} failed: {advice} ({detail})")]
+    Connection {
+        /// The URL.
+        url: String,
+        /// What is likely wrong and what to do.
+        advice: String,
+        /// What the transport said.
+        detail: String,
     },
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
@@ -135,6 +148,10 @@ pub struct JobView {
     pub submitted_at_ms: u64,
     /// End time, ms since the Unix epoch (0 while running).
     pub finished_at_ms: u64,
+    /// The job's name (empty if it has none).
+    pub name: String,
+    /// Who submitted it, as its client said (empty if unknown).
+    pub submitted_by: String,
 }
 
 /// A job's counters.
@@ -209,6 +226,8 @@ impl From<pb::PollJobReply> for JobView {
             },
             submitted_at_ms: r.submitted_at_ms,
             finished_at_ms: r.finished_at_ms,
+            name: r.name,
+            submitted_by: r.submitted_by,
         }
     }
 }
@@ -245,6 +264,30 @@ pub struct Submitted {
     /// The input files they read (folders and patterns expanded; 0 from
     /// an older coordinator).
     pub n_files: u32,
+}
+
+/// What a job is called and who submitted it: for people, not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobLabel {
+    /// A name for the job (may be empty).
+    pub name: String,
+    /// Who submitted it (may be empty).
+    pub submitted_by: String,
+}
+
+impl JobLabel {
+    /// A label naming the OS user this process runs as (`$USER`, else
+    /// `$LOGNAME`, else `uid N`).
+    pub fn for_this_user(name: Option<String>) -> JobLabel {
+        let user = ["USER", "LOGNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| format!("uid {}", rustix::process::getuid().as_raw()));
+        JobLabel {
+            name: name.unwrap_or_default(),
+            submitted_by: user,
+        }
+    }
 }
 
 /// A worker as a client sees it.
@@ -314,6 +357,7 @@ fn app_views(apps: Vec<pb::AppInfo>) -> Vec<AppView> {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: CoordinatorClient<AuthChannel>,
+    peer: Peer,
 }
 
 impl Client {
@@ -334,16 +378,33 @@ impl Client {
         let endpoint = transport
             .endpoint(url, Duration::from_secs(5))
             .map_err(bad_url)?;
-        let channel = transport
-            .connect(&endpoint)
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                url: full,
-                reason: source_chain(&e),
-            })?;
+        let channel = transport.connect(&endpoint).await.map_err(|e| {
+            let detail = source_chain(&e);
+            let peer = Peer {
+                url: full.clone(),
+                tls: transport.is_tls(),
+                client_cert: transport.has_client_cert(),
+            };
+            ClientError::Unreachable {
+                reason: peer
+                    .advice(&detail)
+                    .map_or(detail.clone(), |a| format!("{a} ({detail})")),
+                url: full.clone(),
+            }
+        })?;
         Ok(Client {
             inner: CoordinatorClient::new(transport.wrap(channel)),
+            peer: Peer {
+                url: full,
+                tls: transport.is_tls(),
+                client_cert: transport.has_client_cert(),
+            },
         })
+    }
+
+    /// `status` with advice when it is a transport failure.
+    fn explain(&self, status: tonic::Status) -> ClientError {
+        explain(&self.peer, status)
     }
 
     /// Submits a job; returns its id.
@@ -353,6 +414,16 @@ impl Client {
 
     /// Submits a job; returns its id and how many map tasks it got.
     pub async fn submit_job(&self, job: Submission) -> Result<Submitted, ClientError> {
+        self.submit_labelled(job, &JobLabel::default()).await
+    }
+
+    /// Submits a job with a name and its submitter; returns its id and how
+    /// many map tasks it got.
+    pub async fn submit_labelled(
+        &self,
+        job: Submission,
+        label: &JobLabel,
+    ) -> Result<Submitted, ClientError> {
         let args = plugin_api::frame::encode_frames(&job.args)?;
         let reply = self
             .inner
@@ -366,8 +437,11 @@ impl Client {
                 overwrite: job.overwrite,
                 split_size: job.split_size,
                 recursive: job.recursive,
+                name: label.name.clone(),
+                submitted_by: label.submitted_by.clone(),
             })
-            .await?
+            .await
+            .map_err(|s| self.explain(s))?
             .into_inner();
         Ok(Submitted {
             job_id: JobId(reply.job_id),
@@ -382,7 +456,8 @@ impl Client {
             .inner
             .clone()
             .poll_job(pb::PollJobRequest { job_id: job.0 })
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply.into_inner().into())
     }
 
@@ -395,14 +470,21 @@ impl Client {
             .inner
             .clone()
             .watch_job(pb::PollJobRequest { job_id: job.0 })
-            .await?
+            .await
+            .map_err(|s| self.explain(s))?
             .into_inner();
-        Ok(stream.map(|r| r.map(JobView::from).map_err(ClientError::from)))
+        let peer = self.peer.clone();
+        Ok(stream.map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s))))
     }
 
     /// Every job, oldest first.
     pub async fn jobs(&self) -> Result<Vec<JobView>, ClientError> {
-        let reply = self.inner.clone().list_jobs(pb::ListJobsRequest {}).await?;
+        let reply = self
+            .inner
+            .clone()
+            .list_jobs(pb::ListJobsRequest {})
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply
             .into_inner()
             .jobs
@@ -417,7 +499,8 @@ impl Client {
             .inner
             .clone()
             .list_workers(pb::ListWorkersRequest {})
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply
             .into_inner()
             .workers
@@ -428,7 +511,12 @@ impl Client {
 
     /// The coordinator's apps.
     pub async fn apps(&self) -> Result<Vec<AppView>, ClientError> {
-        let reply = self.inner.clone().list_apps(pb::ListAppsRequest {}).await?;
+        let reply = self
+            .inner
+            .clone()
+            .list_apps(pb::ListAppsRequest {})
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(app_views(reply.into_inner().apps))
     }
 
@@ -439,7 +527,8 @@ impl Client {
             .inner
             .clone()
             .reload_apps(pb::ListAppsRequest {})
-            .await?
+            .await
+            .map_err(|s| self.explain(s))?
             .into_inner();
         Ok((app_views(reply.apps), reply.problems))
     }
@@ -450,7 +539,8 @@ impl Client {
             .inner
             .clone()
             .cancel_job(pb::PollJobRequest { job_id: job.0 })
-            .await?;
+            .await
+            .map_err(|s| self.explain(s))?;
         Ok(reply.into_inner().into())
     }
 }
@@ -463,6 +553,32 @@ fn job_number<S: serde::Serializer>(id: &JobId, s: S) -> Result<S::Ok, S::Error>
 /// Serializes a worker id as its number.
 fn worker_number<S: serde::Serializer>(id: &WorkerId, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u32(id.0)
+}
+
+/// `status` as a [`ClientError::Connection`] when it is a transport failure
+/// that `peer` can advise on, else as [`ClientError::Rpc`].
+fn explain(peer: &Peer, status: tonic::Status) -> ClientError {
+    let transport_level = matches!(
+        status.code(),
+        tonic::Code::Unknown
+            | tonic::Code::Unavailable
+            | tonic::Code::Cancelled
+            | tonic::Code::Internal
+    );
+    if transport_level {
+        let mut detail = status.message().to_string();
+        if let Some(source) = std::error::Error::source(&status) {
+            detail = format!("{detail}: {}", source_chain(source));
+        }
+        if let Some(advice) = peer.advice(&detail) {
+            return ClientError::Connection {
+                url: peer.url.clone(),
+                advice,
+                detail,
+            };
+        }
+    }
+    ClientError::Rpc(status)
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {

@@ -8,10 +8,26 @@ use super::progress::ProgressPrinter;
 use crate::client::{Client, ClientError, JobView, Reconnect, RECONNECT_FOR};
 use crate::core::JobId;
 
+/// Ctrl-C stopped `mr` while it followed a job; the job itself goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; job {0} goes on: follow it again with `mr wait {0}`, or stop it with `mr cancel {0}`")]
+pub(super) struct Interrupted(pub JobId);
+
 /// Follows `job` to its end, printing progress (and, every second, whether
 /// any worker is alive); prints errors of a failed job and returns the exit
-/// code.
+/// code. Ctrl-C stops following with [`Interrupted`].
 pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
+    tokio::select! {
+        followed = follow_to_end(client, job) => followed,
+        _ = tokio::signal::ctrl_c() => {
+            // Off the progress line.
+            eprintln!();
+            Err(Interrupted(job).into())
+        }
+    }
+}
+
+async fn follow_to_end(client: &Client, job: JobId) -> anyhow::Result<(JobView, ExitCode)> {
     let mut progress = ProgressPrinter::new();
     let mut last: Option<JobView> = None;
     let mut reconnect = Reconnect::new(RECONNECT_FOR);

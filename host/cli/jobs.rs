@@ -1,5 +1,5 @@
-//! The client subcommands: `mr submit`, `mr poll`, `mr jobs`, `mr workers`,
-//! `mr apps` and `mr process`.
+//! The client subcommands about one job: `mr submit`, `mr wait`, `mr poll`,
+//! `mr cancel` and `mr process`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use super::follow::follow;
 use super::print::{out, shown};
 use super::{CoordinatorArg, JobArgs, PluginsArg};
-use crate::client::{Submission, Submitted, RECONNECT_FOR};
+use crate::client::{Client, JobLabel, Submission, Submitted, RECONNECT_FOR};
 use crate::core::JobId;
 use crate::output::manifest::Manifest;
 use crate::output::{OutputError, OutputRecords};
@@ -23,6 +23,9 @@ pub struct SubmitCmd {
     /// Follow the job to its end: exit 0 if it succeeded, 1 if it failed.
     #[arg(short, long)]
     wait: bool,
+    /// A name for the job, shown by `mr jobs` and `mr poll`.
+    #[arg(long)]
+    name: Option<String>,
     #[command(flatten)]
     coordinator: CoordinatorArg,
 }
@@ -77,7 +80,8 @@ impl SubmitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let submission = prepare_submission(&self.job)?;
         let client = self.coordinator.connect().await?;
-        let submitted = client.submit_job(submission).await?;
+        let label = JobLabel::for_this_user(self.name);
+        let submitted = client.submit_labelled(submission, &label).await?;
         let job = submitted.job_id;
         out!("{job}");
         let _ = std::io::stdout().flush();
@@ -85,22 +89,43 @@ impl SubmitCmd {
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
         }
-        let started = std::time::Instant::now();
-        let (view, code) = follow(&client, job).await?;
-        let secs = started.elapsed().as_secs_f64();
-        if view.failed {
-            eprintln!(
-                "job {job} {} after {secs:.2}s; output directory {}",
-                view.state,
-                shown(&view.output_dir)
-            );
-        } else {
-            eprintln!(
-                "job {job} succeeded in {secs:.2}s; output in {}",
-                shown(&view.output_dir)
-            );
-        }
-        Ok(code)
+        wait_and_report(&client, job).await
+    }
+}
+
+/// Follows `job` to its end and says how it ended; the exit code.
+async fn wait_and_report(client: &Client, job: JobId) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let (view, code) = follow(client, job).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if view.failed {
+        eprintln!(
+            "job {job} {} after {secs:.2}s; output directory {}",
+            view.state,
+            shown(&view.output_dir)
+        );
+    } else {
+        eprintln!(
+            "job {job} succeeded in {secs:.2}s; output in {}",
+            shown(&view.output_dir)
+        );
+    }
+    Ok(code)
+}
+
+/// `mr wait`.
+#[derive(Debug, clap::Args)]
+pub struct WaitCmd {
+    /// The job's id.
+    job_id: u32,
+    #[command(flatten)]
+    coordinator: CoordinatorArg,
+}
+
+impl WaitCmd {
+    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
+        let client = self.coordinator.connect().await?;
+        wait_and_report(&client, JobId(self.job_id)).await
     }
 }
 
@@ -130,6 +155,12 @@ impl PollCmd {
             return Ok(ExitCode::SUCCESS);
         }
         out!("job {} ({}): {}", v.job_id, shown(&v.app), v.state);
+        if !v.name.is_empty() {
+            out!("  name: {}", shown(&v.name));
+        }
+        if !v.submitted_by.is_empty() {
+            out!("  submitted by: {}", shown(&v.submitted_by));
+        }
         out!(
             "  maps:    {}/{} done, {} running",
             v.maps.done,
@@ -163,160 +194,15 @@ impl PollCmd {
     }
 }
 
-/// `mr jobs`, `mr workers`, `mr apps`.
-#[derive(Debug, clap::Args)]
-pub struct ListCmd {
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    coordinator: CoordinatorArg,
-}
-
-impl ListCmd {
-    pub(super) async fn jobs(self) -> anyhow::Result<ExitCode> {
-        let jobs = self.coordinator.connect().await?.jobs().await?;
-        if self.json {
-            out!("{}", serde_json::to_string(&jobs)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        out!(
-            "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>9}  ERRORS",
-            "JOB",
-            "APP",
-            "STATE",
-            "MAPS d/r/t",
-            "REDUCES d/r/t",
-            "SUBMITTED (UTC)",
-            "DURATION"
-        );
-        for j in jobs {
-            let end = if j.finished_at_ms == 0 {
-                now_ms
-            } else {
-                j.finished_at_ms
-            };
-            let duration = end.saturating_sub(j.submitted_at_ms) as f64 / 1000.0;
-            let first_error: String = j
-                .errors
-                .first()
-                .map(String::as_str)
-                .unwrap_or("")
-                .chars()
-                .take(80)
-                .collect();
-            out!(
-                "{:>5}  {:<14} {:<10} {:<16} {:<16} {:<20} {:>8.1}s  {}",
-                j.job_id,
-                shown(&j.app),
-                j.state.to_string(),
-                format!("{}/{}/{}", j.maps.done, j.maps.running, j.maps.total),
-                format!(
-                    "{}/{}/{}",
-                    j.reduces.done, j.reduces.running, j.reduces.total
-                ),
-                utc_time(j.submitted_at_ms),
-                duration,
-                shown(&first_error)
-            );
-        }
-        Ok(ExitCode::SUCCESS)
-    }
-
-    pub(super) async fn workers(self) -> anyhow::Result<ExitCode> {
-        let workers = self.coordinator.connect().await?.workers().await?;
-        if self.json {
-            out!("{}", serde_json::to_string(&workers)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        out!(
-            "{:>6}  {:<22} {:<6} {:>9} {:>6}  RUNNING",
-            "WORKER",
-            "ADDRESS",
-            "STATE",
-            "LAST BEAT",
-            "DONE"
-        );
-        for w in workers {
-            out!(
-                "{:>6}  {:<22} {:<6} {:>8.1}s {:>6}  {}",
-                w.worker_id,
-                shown(&w.address),
-                w.state,
-                w.last_heartbeat_age_ms as f64 / 1000.0,
-                w.tasks_completed,
-                shown(&w.running)
-            );
-        }
-        Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// What `mr apps` does.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum AppsAction {
-    /// Rescan the coordinator's plugin folders first.
-    Reload,
-}
-
-/// `mr apps`.
-#[derive(Debug, clap::Args)]
-pub struct AppsCmd {
-    /// `reload`: rescan the plugin folders (new and changed plugin files).
-    #[arg(value_enum)]
-    action: Option<AppsAction>,
-    #[command(flatten)]
-    list: ListCmd,
-}
-
-impl AppsCmd {
-    pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
-        let client = self.list.coordinator.connect().await?;
-        let apps = match self.action {
-            Some(AppsAction::Reload) => {
-                let (apps, problems) = client.reload_apps().await?;
-                for p in problems {
-                    eprintln!("skipped {}", shown(&p));
-                }
-                apps
-            }
-            None => client.apps().await?,
-        };
-        if self.list.json {
-            out!("{}", serde_json::to_string(&apps)?);
-            return Ok(ExitCode::SUCCESS);
-        }
-        out!(
-            "{:<16} {:<9} {:<12} {:<48} FILE",
-            "APP",
-            "VERSION",
-            "SHA-256",
-            "DESCRIPTION"
-        );
-        for a in apps {
-            let short = a.sha256.get(..12).unwrap_or(&a.sha256);
-            out!(
-                "{:<16} {:<9} {:<12} {:<48} {}",
-                shown(&a.name),
-                shown(&a.version),
-                shown(short),
-                shown(&a.description),
-                shown(&a.file)
-            );
-        }
-        Ok(ExitCode::SUCCESS)
-    }
-}
-
 /// `mr cancel`.
 #[derive(Debug, clap::Args)]
 pub struct CancelCmd {
     /// The job's id.
     job_id: u32,
+    /// Print the job's state after the cancel as one JSON object (as `mr
+    /// poll --json` does).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     coordinator: CoordinatorArg,
 }
@@ -329,7 +215,11 @@ impl CancelCmd {
             .await?
             .cancel(JobId(self.job_id))
             .await?;
-        out!("job {} {}", v.job_id, v.state);
+        if self.json {
+            out!("{}", serde_json::to_string(&v)?);
+        } else {
+            out!("job {} {}", v.job_id, v.state);
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -424,30 +314,11 @@ impl ProcessCmd {
             self.num_reduce,
             self.no_manifest,
         )?;
-        let registry = super::serve::load_registry(&self.plugins)?;
+        let registry = super::serve::load_registry_with(&self.plugins, &app)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
         format_output(&registry, &app, &self.output_dir, n, &mut out)?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC) for milliseconds since the Unix epoch.
-fn utc_time(ms: u64) -> String {
-    let secs = i64::try_from(ms / 1000).unwrap_or(i64::MAX);
-    match jiff::Timestamp::from_second(secs) {
-        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-        Err(_) => format!("{ms} ms"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_time_formats_civil_dates() {
-        assert_eq!(super::utc_time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc_time(951_782_400_000), "2000-02-29 00:00:00");
-        assert_eq!(super::utc_time(1_795_460_645_000), "2026-11-23 19:04:05");
     }
 }

@@ -1,9 +1,11 @@
 //! The `mr` command line: argument parsing ([`Cli`]), logging setup, and the
-//! subcommands ([`serve`] for the coordinator and worker, [`jobs`] for the
-//! client commands, [`run`] for the embedded cluster).
+//! subcommands ([`serve`] for the coordinator and worker, [`jobs`] and
+//! [`listings`] for the client commands, [`run`] for the embedded cluster).
 
+mod config;
 mod follow;
 mod jobs;
+mod listings;
 mod print;
 mod progress;
 mod run;
@@ -14,7 +16,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::client::DEFAULT_COORDINATOR;
 use crate::security::{TlsFiles, Token, Transport};
 
 /// A MapReduce engine whose applications are plugins.
@@ -41,26 +42,53 @@ enum LogFormat {
 }
 
 /// Where the coordinator is, for client commands, and how to reach it.
+/// Each setting: the flag, else its environment variable, else the
+/// configuration file (`$MR_CONFIG`, else `~/.config/mr/config.toml`).
 #[derive(Debug, Clone, clap::Args)]
 struct CoordinatorArg {
-    /// The coordinator's URL (https://... with TLS).
-    #[arg(long, env = "MR_COORDINATOR", default_value = DEFAULT_COORDINATOR)]
-    coordinator: String,
-    /// File holding the client token (default: $MR_CLIENT_TOKEN).
+    /// The coordinator's URL (https://... with TLS) [env: MR_COORDINATOR]
+    /// [default: http://127.0.0.1:10162].
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// File holding the client token (default: the token in
+    /// $MR_CLIENT_TOKEN, else the configuration file's token_file).
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// TLS files [env: MR_TLS_CA, MR_TLS_CERT, MR_TLS_KEY].
     #[command(flatten)]
     tls: TlsArgs,
 }
 
 impl CoordinatorArg {
-    fn transport(&self) -> anyhow::Result<Transport> {
-        let token = Token::load(self.token_file.as_deref(), "MR_CLIENT_TOKEN")?;
-        Ok(Transport::new(self.tls.load()?, token.as_ref()))
+    /// The settings from the flags, the environment and the file.
+    fn resolved(&self) -> anyhow::Result<config::Resolved> {
+        let var = |name: &str| std::env::var(name).ok();
+        let flags = config::Settings {
+            coordinator: self.coordinator.clone(),
+            token_file: self.token_file.clone(),
+            token_value: false,
+            tls_ca: self.tls.tls_ca.clone(),
+            tls_cert: self.tls.tls_cert.clone(),
+            tls_key: self.tls.tls_key.clone(),
+        };
+        let file = match config::config_path(var) {
+            Some((path, required)) => config::from_file(&path, required)?,
+            None => config::Settings::default(),
+        };
+        Ok(config::resolve(&[flags, config::from_env(var), file]))
     }
 
     async fn connect(&self) -> anyhow::Result<crate::client::Client> {
-        Ok(crate::client::Client::connect_with(&self.coordinator, &self.transport()?).await?)
+        let r = self.resolved()?;
+        let token = Token::load(r.token_file.as_deref(), "MR_CLIENT_TOKEN")?;
+        let tls = TlsFiles::load(
+            r.tls_cert.as_ref(),
+            r.tls_key.as_ref(),
+            r.tls_ca.as_ref(),
+            false,
+        )?;
+        let transport = Transport::new(tls, token.as_ref());
+        Ok(crate::client::Client::connect_with(&r.coordinator, &transport).await?)
     }
 }
 
@@ -87,10 +115,6 @@ impl TlsArgs {
             self.tls_ca.as_ref(),
             require_client_cert,
         )?)
-    }
-
-    fn load(&self) -> anyhow::Result<Option<TlsFiles>> {
-        self.load_with(false)
     }
 }
 
@@ -148,14 +172,17 @@ enum Command {
     Worker(serve::WorkerCmd),
     /// Submit a job; prints its id.
     Submit(jobs::SubmitCmd),
+    /// Follow a submitted job to its end, as `mr submit --wait` does: exit 0
+    /// if it succeeded, 1 if it failed.
+    Wait(jobs::WaitCmd),
     /// Show a job's state, progress and errors.
     Poll(jobs::PollCmd),
     /// List every job.
-    Jobs(jobs::ListCmd),
+    Jobs(listings::JobsCmd),
     /// List every worker.
-    Workers(jobs::ListCmd),
+    Workers(listings::ListCmd),
     /// List the coordinator's apps (`mr apps reload` rescans its plugin folders).
-    Apps(jobs::AppsCmd),
+    Apps(listings::AppsCmd),
     /// Cancel a job: no more of its tasks run and workers drop its data.
     Cancel(jobs::CancelCmd),
     /// Print a finished job's output, formatted by its app.
@@ -166,6 +193,17 @@ enum Command {
     /// over its stdin/stdout (started by `mr worker`, not by hand).
     #[command(hide = true)]
     Executor,
+    /// Print a shell completion script (e.g. `mr completions bash >
+    /// ~/.local/share/bash-completion/completions/mr`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff): `mr man | man -l -`, `mr man submit`.
+    Man {
+        /// A subcommand's page instead of the summary.
+        subcommand: Option<String>,
+    },
 }
 
 fn init_logging(cli: &Cli, server: bool) {
@@ -175,8 +213,10 @@ fn init_logging(cli: &Cli, server: bool) {
     let level = (base + i32::from(cli.verbose) - i32::from(cli.quiet)).clamp(0, 4) as usize;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(levels[level]));
+    // Colour only for a person at a terminal, not in files or journals.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
@@ -217,24 +257,52 @@ pub fn main() -> ExitCode {
             Command::Coordinator(c) => c.run().await,
             Command::Worker(c) => c.run().await,
             Command::Submit(c) => c.run().await,
+            Command::Wait(c) => c.run().await,
             Command::Poll(c) => c.run().await,
-            Command::Jobs(c) => c.jobs().await,
+            Command::Jobs(c) => c.run().await,
             Command::Workers(c) => c.workers().await,
             Command::Apps(c) => c.run().await,
             Command::Cancel(c) => c.run().await,
             Command::Process(c) => c.run(),
             Command::Run(c) => c.run().await,
             Command::Executor => Ok(ExitCode::SUCCESS),
+            Command::Completions { shell } => {
+                let mut cmd = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut cmd, "mr", &mut std::io::stdout());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Man { subcommand } => man_page(subcommand.as_deref()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<follow::Interrupted>() => {
+            eprintln!("mr: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("mr: {}", print::shown(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints `mr`'s manual page, or one subcommand's.
+fn man_page(subcommand: Option<&str>) -> anyhow::Result<ExitCode> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let page_of = match subcommand {
+        None => cmd,
+        Some(name) => cmd
+            .find_subcommand(name)
+            .cloned()
+            .map(|c| c.bin_name(format!("mr {name}")))
+            .ok_or_else(|| anyhow::anyhow!("no subcommand {name:?}"))?,
+    };
+    let mut page = Vec::new();
+    clap_mangen::Man::new(page_of).render(&mut page)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

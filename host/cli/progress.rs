@@ -1,8 +1,8 @@
-//! Following a job on stderr: a live line on a terminal, drawn by
-//! `indicatif` (redrawn in place, cut to the terminal's width, updated
-//! every second so its clock keeps ticking while nothing changes), plain
-//! lines otherwise (at most one a second, plus every phase change). When
-//! the cluster has no live worker, it says so: the job waits for one.
+//! Following a job on stderr: on a terminal, one `indicatif` bar redrawn in
+//! place and cut to the terminal's width (redrawn every second, so its clock
+//! keeps ticking while nothing changes); plain lines otherwise (at most one a
+//! second, plus every phase change). When the cluster has no live worker, it
+//! says so: the job waits for one.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -16,22 +16,13 @@ pub const NO_WORKER: &str = "no live worker; the job waits for one";
 
 /// Prints a job's progress as it changes.
 pub struct ProgressPrinter {
-    /// The live line, on a terminal.
-    live: Option<ProgressBar>,
+    /// The live bar, on a terminal.
+    bar: Option<ProgressBar>,
     started: Instant,
     last_line: Option<Instant>,
     last_shown: Option<((u32, u32), bool)>,
     no_worker: bool,
-}
-
-/// A live line drawn to `target`: a bar of the tasks done (maps and
-/// reduces together), then the progress text, cut to the width.
-fn live_line(target: ProgressDrawTarget) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(0), target);
-    if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {wide_msg}") {
-        bar.set_style(style.progress_chars("#>."));
-    }
-    bar
+    dirty: bool,
 }
 
 /// One progress line for `v`, `elapsed` after the watch began.
@@ -57,18 +48,45 @@ pub fn render(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
     line
 }
 
+/// The shorter line beside the terminal bar (which shows the tasks done):
+/// what matters first, as the end may be cut to the terminal's width.
+pub fn render_short(v: &JobView, elapsed: Duration, no_worker: bool) -> String {
+    let mut line = format!(
+        "job {} {} {:.0}s  maps {}/{}  reduces {}/{}",
+        v.job_id,
+        v.state,
+        elapsed.as_secs_f64(),
+        v.maps.done,
+        v.maps.total,
+        v.reduces.done,
+        v.reduces.total,
+    );
+    if no_worker && !v.done {
+        line.push_str("  (no live worker)");
+    } else {
+        let running = v.maps.running + v.reduces.running;
+        line.push_str(&format!("  {running} running"));
+    }
+    line
+}
+
 impl ProgressPrinter {
     /// A printer for stderr.
     pub fn new() -> Self {
-        let live = std::io::stderr()
-            .is_terminal()
-            .then(|| live_line(ProgressDrawTarget::stderr()));
+        let bar = std::io::stderr().is_terminal().then(|| {
+            // `wide_msg` takes the columns the bar leaves and is cut to fit.
+            let style = ProgressStyle::with_template("[{bar:20}] {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#>.");
+            ProgressBar::with_draw_target(Some(1), ProgressDrawTarget::stderr()).with_style(style)
+        });
         ProgressPrinter {
-            live,
+            bar,
             started: Instant::now(),
             last_line: None,
             last_shown: None,
             no_worker: false,
+            dirty: false,
         }
     }
 
@@ -85,13 +103,14 @@ impl ProgressPrinter {
     }
 
     fn show(&mut self, v: &JobView, ticking: bool) {
-        let line = render(v, self.started.elapsed(), self.no_worker);
-        if let Some(live) = &self.live {
-            live.set_length(u64::from(v.maps.total + v.reduces.total));
-            live.set_position(u64::from(v.maps.done + v.reduces.done));
-            live.set_message(line);
+        if let Some(bar) = &self.bar {
+            bar.set_length(u64::from((v.maps.total + v.reduces.total).max(1)));
+            bar.set_position(u64::from(v.maps.done + v.reduces.done));
+            bar.set_message(render_short(v, self.started.elapsed(), self.no_worker));
+            self.dirty = true;
             return;
         }
+        let line = render(v, self.started.elapsed(), self.no_worker);
         let mut err = std::io::stderr().lock();
         let shown = ((v.maps.done, v.reduces.done), self.no_worker);
         let phase_changed = self.last_shown.is_none_or(|((m, r), _)| {
@@ -114,10 +133,14 @@ impl ProgressPrinter {
         }
     }
 
-    /// Ends the live line, leaving its last state on screen.
+    /// Ends the live line.
+    /// Ends the live bar, leaving its last state on screen.
     pub fn finish(&mut self) {
-        if let Some(live) = self.live.take() {
-            live.abandon();
+        if let Some(bar) = self.bar.as_ref().filter(|_| self.dirty) {
+            bar.abandon();
+            // indicatif leaves the cursor on the bar's row.
+            let _ = writeln!(std::io::stderr());
+            self.dirty = false;
         }
     }
 }
@@ -148,66 +171,8 @@ mod tests {
             counters: Counters::default(),
             submitted_at_ms: 0,
             finished_at_ms: 0,
-        }
-    }
-
-    /// A terminal of 80 columns that keeps what is written to it.
-    #[derive(Debug, Default, Clone)]
-    struct Narrow(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
-
-    impl indicatif::TermLike for Narrow {
-        fn width(&self) -> u16 {
-            80
-        }
-        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn write_line(&self, s: &str) -> std::io::Result<()> {
-            self.write_str(s)
-        }
-        fn write_str(&self, s: &str) -> std::io::Result<()> {
-            self.0.lock().unwrap().push(s.to_string());
-            Ok(())
-        }
-        fn clear_line(&self) -> std::io::Result<()> {
-            Ok(())
-        }
-        fn flush(&self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn the_live_line_fits_the_terminal() {
-        let term = Narrow::default();
-        let mut p = ProgressPrinter::new();
-        p.live = Some(live_line(ProgressDrawTarget::term_like_with_hz(
-            Box::new(term.clone()),
-            100,
-        )));
-        let mut v = queued();
-        v.maps.done = 1;
-        p.tick(&v, true);
-        if let Some(live) = &p.live {
-            live.tick();
-        }
-        p.finish();
-        let written = term.0.lock().unwrap().clone();
-        assert!(
-            written.iter().any(|l| l.contains("[##########")),
-            "{written:?}"
-        );
-        for line in &written {
-            assert!(line.chars().count() <= 80, "{line:?} is wider than 80");
+            name: String::new(),
+            submitted_by: String::new(),
         }
     }
 

@@ -16,6 +16,10 @@ use crate::cluster::LocalCluster;
 /// Output longer than this many lines is summarised unless `--full`.
 const MAX_LINES: usize = 200;
 
+/// Lines shown from each end of a summarised output: the start, and the end
+/// (where apps that sort by a count, as `wc` does, put the largest).
+const EDGE_LINES: usize = 10;
+
 /// `mr run`.
 #[derive(Debug, clap::Args)]
 pub struct RunCmd {
@@ -36,14 +40,7 @@ impl RunCmd {
         if self.workers == 0 {
             bail!("--workers must be at least 1");
         }
-        let registry = super::serve::load_registry(&self.plugins)?;
-        if registry.get(&self.job.app).is_none() {
-            bail!(
-                "unknown app {:?}; available apps: {} (plugin folders: --plugins DIR or $MR_PLUGINS)",
-                self.job.app,
-                registry.names().join(", ")
-            );
-        }
+        let registry = super::serve::load_registry_with(&self.plugins, &self.job.app)?;
         let submission = prepare_submission(&self.job)?;
         let output_dir = submission.output_dir.clone();
         let started = Instant::now();
@@ -58,6 +55,15 @@ impl RunCmd {
         }
         .await;
         cluster.shutdown().await;
+        if let Err(e) = &outcome {
+            if let Some(i) = e.downcast_ref::<super::follow::Interrupted>() {
+                eprintln!(
+                    "mr: interrupted; job {} stopped with the embedded cluster",
+                    i.0
+                );
+                return Ok(ExitCode::from(130));
+            }
+        }
         let (view, code) = outcome?;
         let elapsed = started.elapsed().as_secs_f64();
         if view.failed {
@@ -71,38 +77,131 @@ impl RunCmd {
         )?;
         let mut text = Vec::new();
         format_output(&registry, &app, output_dir.as_ref(), n, &mut text)?;
-        let lines = text.iter().filter(|b| **b == b'\n').count();
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        if self.full || lines <= MAX_LINES {
-            out.write_all(&text)?;
-        } else {
-            let head_end = text
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| **b == b'\n')
-                .nth(19)
-                .map(|(i, _)| i + 1)
-                .unwrap_or(text.len());
-            out.write_all(&text[..head_end])?;
-            writeln!(
-                out,
-                "... {} more lines. All of it: mr process -o {} -a {}",
-                lines - 20,
-                output_dir,
-                self.job.app
-            )?;
+        match summary(&text, self.full) {
+            None => out.write_all(&text)?,
+            Some((head, skipped, tail)) => {
+                out.write_all(head)?;
+                writeln!(
+                    out,
+                    "... {skipped} more lines ... (all of them: {} process -o {})",
+                    program_name(),
+                    shell_word(&output_dir)
+                )?;
+                out.write_all(tail)?;
+            }
         }
         out.flush()?;
         let c = view.counters;
         eprintln!(
-            "job {} succeeded in {elapsed:.2}s: {} files, {:.1} MB in, {} output records in {}",
+            "job {} succeeded in {elapsed:.2}s: {} files, {} in, {} output records in {}",
             view.job_id,
             c.input_records,
-            c.input_bytes as f64 / 1e6,
+            human_bytes(c.input_bytes),
             c.reduce_output_records,
             output_dir
         );
         Ok(code)
+    }
+}
+
+/// For output longer than [`MAX_LINES`] (unless `full`): its first and last
+/// [`EDGE_LINES`] lines and how many lines lie between.
+fn summary(text: &[u8], full: bool) -> Option<(&[u8], usize, &[u8])> {
+    let ends: Vec<usize> = text
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i + 1)
+        .collect();
+    let lines = ends.len() + usize::from(ends.last().is_some_and(|e| *e < text.len()));
+    if full || lines <= MAX_LINES {
+        return None;
+    }
+    let head_end = ends[EDGE_LINES - 1];
+    // The tail starts after the line that ends EDGE_LINES + 1 lines from the end.
+    let tail_start = ends[lines - EDGE_LINES - 1];
+    Some((
+        &text[..head_end],
+        lines - 2 * EDGE_LINES,
+        &text[tail_start..],
+    ))
+}
+
+/// How this `mr` was started (`./target/release/mr`, or `mr` from `PATH`),
+/// so a printed hint runs as printed.
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| a.contains('/'))
+        .map(|a| shell_word(&a))
+        .unwrap_or_else(|| "mr".to_string())
+}
+
+/// `word` quoted for a POSIX shell if it needs it.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// `n` bytes as a person reads it: `512 B`, `3.4 KiB`, `12.0 MiB`.
+pub(super) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_a_person_reads_them() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(31_744), "31.0 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 + 1), "5.0 MiB");
+    }
+
+    #[test]
+    fn long_output_shows_both_ends() {
+        let text: String = (1..=300).map(|i| format!("{i}\n")).collect();
+        let (head, skipped, tail) = summary(text.as_bytes(), false).unwrap();
+        assert_eq!(
+            head,
+            (1..=10)
+                .map(|i| format!("{i}\n"))
+                .collect::<String>()
+                .as_bytes()
+        );
+        assert_eq!(skipped, 280);
+        assert_eq!(
+            tail,
+            (291..=300)
+                .map(|i| format!("{i}\n"))
+                .collect::<String>()
+                .as_bytes()
+        );
+        assert!(summary(text.as_bytes(), true).is_none());
+        assert!(summary(b"a\nb\n", false).is_none());
+    }
+
+    #[test]
+    fn hints_quote_what_the_shell_would_split() {
+        assert_eq!(shell_word("/tmp/mr-demo"), "/tmp/mr-demo");
+        assert_eq!(shell_word("/tmp/my out"), "'/tmp/my out'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

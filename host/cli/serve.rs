@@ -175,6 +175,30 @@ pub(super) fn load_registry(plugins: &PluginsArg) -> anyhow::Result<Arc<Registry
     Ok(load_registry_from(plugins)?.0)
 }
 
+/// Loads the registry and checks that it has `app`; if not, the error says
+/// which apps and folders there are, and how to get the bundled apps when
+/// there are none (`cargo run` builds only `mr`, not the app plugins).
+pub(super) fn load_registry_with(plugins: &PluginsArg, app: &str) -> anyhow::Result<Arc<Registry>> {
+    let (registry, dirs) = load_registry_from(plugins)?;
+    if registry.get(app).is_some() {
+        return Ok(registry);
+    }
+    let folders: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let folders = folders.join(", ");
+    if registry.names().is_empty() {
+        anyhow::bail!(
+            "unknown app {app:?}: no app plugins in {folders}. The bundled apps are built \
+             beside `mr` by `cargo build --release` (or `cargo build --release --workspace`; \
+             `cargo run` and `cargo install` build only `mr`); or point --plugins DIR or \
+             $MR_PLUGINS at a folder of app plugins"
+        );
+    }
+    anyhow::bail!(
+        "unknown app {app:?}; available apps: {} (in {folders}; more folders: --plugins DIR or $MR_PLUGINS)",
+        registry.names().join(", ")
+    )
+}
+
 /// Like [`load_registry`], also returning the folders used.
 fn load_registry_from(plugins: &PluginsArg) -> anyhow::Result<(Arc<Registry>, Vec<PathBuf>)> {
     let dirs: Vec<PathBuf> = default_plugin_dirs(&plugins.plugins);

@@ -16,7 +16,9 @@ impl ClientError {
     /// worth reconnecting and asking again.
     pub fn is_disconnect(&self) -> bool {
         match self {
-            ClientError::Unreachable { .. } => true,
+            // A transport failure mid-call (the advice is a guess): the
+            // coordinator went away, or its connection broke.
+            ClientError::Unreachable { .. } | ClientError::Connection { .. } => true,
             ClientError::Rpc(s) => matches!(
                 s.code(),
                 tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled

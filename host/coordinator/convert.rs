@@ -101,6 +101,14 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
             r.output_dir
         )));
     }
+    for (field, value) in [("name", &r.name), ("submitted_by", &r.submitted_by)] {
+        if value.len() > MAX_LABEL_BYTES {
+            return Err(Status::invalid_argument(format!(
+                "{field} is {} bytes long; at most {MAX_LABEL_BYTES}",
+                value.len()
+            )));
+        }
+    }
     if let Some(i) = r.files.iter().position(String::is_empty) {
         return Err(Status::invalid_argument(format!(
             "input file {i} is an empty path"
@@ -113,6 +121,8 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
         app: r.app,
         n_reduce: r.n_reduce,
         args: r.args,
+        name: r.name,
+        submitted_by: r.submitted_by,
     })
 }
 
@@ -133,6 +143,9 @@ fn job_state(s: JobState) -> pb::JobState {
         JobState::Cancelled => pb::JobState::Cancelled,
     }
 }
+
+/// The longest job name or submitter accepted, in bytes.
+pub const MAX_LABEL_BYTES: usize = 256;
 
 /// A job's status as a `PollJob` reply.
 pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
@@ -161,6 +174,8 @@ pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
         n_reduce: s.spec.n_reduce,
         submitted_at_ms: clock.epoch_ms(s.submitted_at),
         finished_at_ms: s.finished_at.map(|t| clock.epoch_ms(t)).unwrap_or(0),
+        name: s.spec.name.clone(),
+        submitted_by: s.spec.submitted_by.clone(),
     }
 }
 
@@ -330,6 +345,27 @@ mod tests {
     use crate::core::MapLocation;
 
     #[test]
+    fn job_names_and_submitters_are_kept_and_bounded() {
+        let request = |name: String| pb::SubmitJobRequest {
+            files: vec!["/in".into()],
+            output_dir: "/out".into(),
+            app: "wc".into(),
+            n_reduce: 1,
+            name,
+            submitted_by: "ada".into(),
+            ..Default::default()
+        };
+        let spec = job_spec(request("nightly".into())).unwrap();
+        assert_eq!(
+            (spec.name.as_str(), spec.submitted_by.as_str()),
+            ("nightly", "ada")
+        );
+        let long = job_spec(request("x".repeat(MAX_LABEL_BYTES + 1))).unwrap_err();
+        assert_eq!(long.code(), tonic::Code::InvalidArgument);
+        assert!(job_spec(request("x".repeat(MAX_LABEL_BYTES))).is_ok());
+    }
+
+    #[test]
     fn workers_without_an_address_are_reached_at_the_legacy_port() {
         assert_eq!(worker_address(WorkerId(1), None), "127.0.0.1:10164");
         assert_eq!(
@@ -347,6 +383,8 @@ mod tests {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            name: String::new(),
+            submitted_by: String::new(),
         };
         let location = |task, worker, address: Option<&str>| MapLocation {
             task,

@@ -323,6 +323,7 @@ impl Coordinator for CoordinatorService {
                     continue;
                 }
                 Some(a) => {
+                    self.shared.note_assigned(a.task.job, &a.spec.app);
                     let sha = self
                         .shared
                         .registry()

@@ -13,8 +13,9 @@ use super::metrics::TaskDurations;
 use super::outputs::PendingCommit;
 use super::store::{Journal, Record, StoredEnd};
 use super::watch::JobWatchers;
-use crate::core::{Event, JobId, JobState, Scheduler};
+use crate::core::{Event, JobId, JobState, JobStatus, Scheduler};
 use crate::plugin::{Registry, RegistryError};
+use std::collections::HashSet;
 
 /// State shared by the coordinator's service handlers and its driver.
 pub struct Shared {
@@ -48,6 +49,9 @@ pub struct Shared {
     /// This job state's identity (the store's, or this start's epoch):
     /// held map output tagged with another is never adopted.
     pub state_id: u64,
+    /// Unfinished jobs that had a task assigned, so each job's start is
+    /// logged once.
+    started: Mutex<HashSet<JobId>>,
     events: mpsc::UnboundedSender<Event>,
 }
 
@@ -83,6 +87,7 @@ impl Shared {
             durations: Default::default(),
             outputs: Default::default(),
             epoch,
+            started: Default::default(),
             events,
         }
     }
@@ -155,8 +160,18 @@ impl Shared {
             }
             journal.record(records);
         }
+        let ended: Vec<JobStatus> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::JobEnded { job, .. } => core.job_status(*job).ok(),
+                _ => None,
+            })
+            .collect();
         let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
+        for status in &ended {
+            self.log_job_end(status);
+        }
         runs.iter().for_each(|r| self.durations.observe(r));
         self.wake_workers(ready);
         for job in changed {
@@ -223,6 +238,42 @@ impl Shared {
             }
             shared.watchers.notify(job);
         })
+    }
+
+    /// Records a sign of life or hands out a task: wakes long-polling
+    /// workers and the watchers of jobs that changed (a task started), and
+    /// no one else.
+    /// Logs a job's start when its first task is handed out (once per job).
+    pub fn note_assigned(&self, job: JobId, app: &str) {
+        let first = self
+            .started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job);
+        if first {
+            tracing::info!(job = job.0, %app, "job started");
+        }
+    }
+
+    fn log_job_end(&self, s: &JobStatus) {
+        self.started
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&s.id);
+        let end = s.finished_at.unwrap_or_else(now);
+        let duration_ms = end.saturating_duration_since(s.submitted_at).as_millis() as u64;
+        let outcome = format!("{:?}", s.state).to_lowercase();
+        let error = s.errors.first().map(String::as_str).unwrap_or("");
+        tracing::info!(
+            job = s.id.0,
+            app = %s.spec.app,
+            %outcome,
+            duration_ms,
+            attempts = s.counters.task_attempts,
+            failures = s.counters.task_failures,
+            error,
+            "job ended"
+        );
     }
 
     /// Records a sign of life or hands out a task: wakes long-polling

@@ -30,6 +30,10 @@ pub struct JobSpec {
     pub n_reduce: u32,
     /// Opaque app arguments.
     pub args: Vec<u8>,
+    /// A name for people (may be empty).
+    pub name: String,
+    /// Who submitted it, as the client said (may be empty).
+    pub submitted_by: String,
 }
 
 impl JobSpec {

@@ -40,6 +40,10 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SecurityError> {
 }
 
 impl TlsFiles {
+    /// Whether a certificate and key were given.
+    pub fn has_identity(&self) -> bool {
+        self.identity.is_some()
+    }
     /// Reads the files given; `None` when TLS is not configured at all.
     pub fn load(
         cert: Option<&PathBuf>,

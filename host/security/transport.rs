@@ -50,6 +50,11 @@ impl Transport {
         self.tls.is_some()
     }
 
+    /// Whether this side presents a certificate of its own.
+    pub fn has_client_cert(&self) -> bool {
+        self.tls.as_ref().is_some_and(TlsFiles::has_identity)
+    }
+
     /// The URL for a `host:port`, or a URL kept as is when its scheme is
     /// this transport's: a TLS transport never dials `http://` (that would
     /// send our token in clear), and a plain one cannot dial `https://`.

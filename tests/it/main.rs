@@ -10,6 +10,7 @@ mod common;
 
 mod adversary;
 mod chaos;
+mod cli;
 mod confinement;
 mod crashes;
 mod e2e_errors;

@@ -265,6 +265,8 @@ mod tests {
             files: (0..n).map(|i| format!("/in/f{i}")).collect(),
             splits: Vec::new(),
             output_dir: "/out".into(),
+            name: String::new(),
+            submitted_by: String::new(),
             app: "wc".into(),
             n_reduce: 2,
             args: vec![1, 2],

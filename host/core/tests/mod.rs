@@ -63,6 +63,8 @@ fn spec(n_map: u32, n_reduce: u32) -> JobSpec {
         app: "wc".to_string(),
         n_reduce,
         args: Vec::new(),
+        name: String::new(),
+        submitted_by: String::new(),
     }
 }
 

@@ -47,6 +47,8 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            name: String::new(),
+            submitted_by: String::new(),
         }),
         n_map: 1,
         map_locations: vec![MapLocation {

@@ -182,6 +182,11 @@ where
 }
 
 impl RunningCmd {
+    /// The command's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for the command to exit (at most [`STEP`]; killed after
     /// that) and returns what it printed.
     pub fn finish(mut self) -> CmdOutput {
