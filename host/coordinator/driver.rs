@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::security::Transport;
+use crate::security::{SecurityError, Transport};
 use tokio::sync::mpsc;
 
 use super::convert;
@@ -55,20 +55,30 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
     }
 }
 
+/// Why a worker could not be told to drop a finished job's map output.
+#[derive(Debug, thiserror::Error)]
+enum RemoveJobError {
+    /// The worker's address cannot be dialled.
+    #[error(transparent)]
+    Address(#[from] SecurityError),
+    /// No connection to the worker.
+    #[error(transparent)]
+    Connect(#[from] tonic::transport::Error),
+    /// The worker refused the request.
+    #[error("{}", .0.message())]
+    Refused(Box<tonic::Status>),
+}
+
 async fn remove_job(job: u32, worker: u32, address: String, transport: Transport) {
     let result = async {
         let endpoint = transport
-            .endpoint(&address, Duration::from_secs(5))
-            .map_err(|e| e.to_string())?
+            .endpoint(&address, Duration::from_secs(5))?
             .timeout(Duration::from_secs(10));
-        let channel = transport
-            .connect(&endpoint)
-            .await
-            .map_err(|e| e.to_string())?;
+        let channel = transport.connect(&endpoint).await?;
         WorkerClient::new(transport.wrap(channel))
             .remove_job(RemoveJobRequest { job_id: job })
             .await
-            .map_err(|s| s.message().to_string())
+            .map_err(|s| RemoveJobError::Refused(Box::new(s)))
     }
     .await;
     match result {

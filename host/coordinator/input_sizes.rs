@@ -22,10 +22,12 @@ struct JobInputs {
     largest: u64,
 }
 
-/// What each map task of `spec` could read at most, in task order, measured
-/// now (blocking I/O); a file that cannot be read counts as empty.
-pub fn measure(spec: &JobSpec) -> Vec<u64> {
-    let mut sizes: HashMap<String, u64> = HashMap::new();
+/// What each map task of `spec` could read at most, in task order: files
+/// in `known` (as admission measured them for planning splits) by that
+/// size, the others measured now (blocking I/O); a file that cannot be read
+/// counts as empty.
+pub fn measure(spec: &JobSpec, known: &[(String, u64)]) -> Vec<u64> {
+    let mut sizes: HashMap<String, u64> = known.iter().cloned().collect();
     let mut size_of = |path: &str| -> u64 {
         *sizes
             .entry(path.to_string())

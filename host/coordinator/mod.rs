@@ -163,7 +163,7 @@ pub async fn run(
                 Ok::<_, store::StoreError>((store, snapshot))
             })
             .await
-            .map_err(|e| store::StoreError::Failed(e.to_string()))??;
+            .map_err(store::StoreError::OpenCrashed)??;
             Some(opened)
         }
         None => None,

@@ -29,5 +29,5 @@ pub use app::{LoadedApp, StaticApp};
 pub use cache::{default_cache_dir, sha256_hex};
 pub use files::default_plugin_dirs;
 pub use load::AppEntry;
-pub use registry::{PluginProblem, Registry, RegistryError};
+pub use registry::{FetchedPluginError, PluginProblem, Registry, RegistryError};
 pub use trust::Untrusted;

@@ -60,6 +60,34 @@ pub enum RegistryError {
     },
 }
 
+/// Why a plugin fetched from the coordinator is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchedPluginError {
+    /// Its bytes hash to another SHA-256 than the one asked for.
+    #[error("fetched plugin for {name} has SHA-256 {actual}, expected {expected}")]
+    HashMismatch {
+        /// The app.
+        name: String,
+        /// The bytes' hash.
+        actual: String,
+        /// The hash asked for.
+        expected: String,
+    },
+    /// The library does not load; the loader's one-line reason.
+    #[error("{0}")]
+    Refused(String),
+    /// The library exports another app than the one asked for.
+    #[error("fetched plugin {sha256} exports app {exported:?}, not {name:?}")]
+    WrongApp {
+        /// Its hash.
+        sha256: String,
+        /// The app it exports.
+        exported: String,
+        /// The app asked for.
+        name: String,
+    },
+}
+
 /// The apps this process knows, by name.
 ///
 /// Each plugin file is hashed and, when the registry has a cache folder,
@@ -159,23 +187,31 @@ impl Registry {
     /// Loads a plugin fetched from elsewhere, after checking that its bytes
     /// hash to `sha256` and that it exports `name`. Only then is it kept by
     /// hash (see [`Registry::by_hash`]), never by name.
-    pub fn load_fetched(&self, name: &str, sha256: &str, bytes: &[u8]) -> Result<AppEntry, String> {
+    pub fn load_fetched(
+        &self,
+        name: &str,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> Result<AppEntry, FetchedPluginError> {
         let actual = super::sha256_hex(bytes);
         if actual != sha256 {
-            return Err(format!(
-                "fetched plugin for {name} has SHA-256 {actual}, expected {sha256}"
-            ));
+            return Err(FetchedPluginError::HashMismatch {
+                name: name.to_string(),
+                actual,
+                expected: sha256.to_string(),
+            });
         }
         let origin = PathBuf::from(format!("(fetched {name} {sha256})"));
         let entry = self.loader.open(&origin, bytes).map_err(|f| {
             tracing::debug!(app = %name, %sha256, details = %f.details, "fetched plugin refused");
-            f.reason
+            FetchedPluginError::Refused(f.reason)
         })?;
         if entry.name != name {
-            return Err(format!(
-                "fetched plugin {sha256} exports app {:?}, not {name:?}",
-                entry.name
-            ));
+            return Err(FetchedPluginError::WrongApp {
+                sha256: sha256.to_string(),
+                exported: entry.name.clone(),
+                name: name.to_string(),
+            });
         }
         self.loader.remember(&entry);
         Ok(entry)

@@ -115,11 +115,25 @@ fn canonical_roots(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// Why [`resolve`] cannot resolve a path; the text follows the path.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Not an absolute path.
+    #[error("is not an absolute path")]
+    NotAbsolute,
+    /// No ancestor of it could be resolved.
+    #[error("cannot be resolved: {0}")]
+    Unresolvable(#[source] std::io::Error),
+    /// A `..` component sits below a folder that does not exist.
+    #[error("cannot be resolved (`..` below a missing folder)")]
+    ParentOfMissing,
+}
+
 /// Resolves `path`: the longest existing ancestor canonically, then the rest
 /// (which must hold no `..`).
-pub fn resolve(path: &Path) -> Result<PathBuf, String> {
+pub fn resolve(path: &Path) -> Result<PathBuf, ResolveError> {
     if !path.is_absolute() {
-        return Err("is not an absolute path".into());
+        return Err(ResolveError::NotAbsolute);
     }
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
@@ -134,17 +148,17 @@ pub fn resolve(path: &Path) -> Result<PathBuf, String> {
             }
             Err(e) => {
                 let Some(name) = existing.file_name().map(|n| n.to_os_string()) else {
-                    return Err(format!("cannot be resolved: {e}"));
+                    return Err(ResolveError::Unresolvable(e));
                 };
                 if matches!(
                     existing.components().next_back(),
                     Some(Component::ParentDir)
                 ) {
-                    return Err("cannot be resolved (`..` below a missing folder)".into());
+                    return Err(ResolveError::ParentOfMissing);
                 }
                 rest.push(name);
                 if !existing.pop() {
-                    return Err(format!("cannot be resolved: {e}"));
+                    return Err(ResolveError::Unresolvable(e));
                 }
             }
         }

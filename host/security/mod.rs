@@ -21,7 +21,7 @@ pub mod tls;
 pub mod transport;
 
 pub use auth::{Auth, Role, Token};
-pub use confine::{resolve, Confinement, PathError};
+pub use confine::{resolve, Confinement, PathError, ResolveError};
 pub use open::OutputDir;
 pub use tls::TlsFiles;
 pub use transport::{check_advertised, AuthChannel, Transport};

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::child::{CallError, Supervisor};
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
-use super::map_task::{run_map_inputs, MapConfig, MapSource};
+use super::map_task::{run_map_inputs, MapConfig, MapError, MapSource};
 use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
@@ -186,7 +186,7 @@ impl Executor {
             // descriptor only: a whole file, or a range's lines by
             // position. One input is in memory at a time.
             let mut sources = inputs.iter().map(|input| {
-                let source = read_source(&confinement, input)?;
+                let source = read_source(&confinement, input).map_err(MapError::UnreadableInput)?;
                 bytes += source.contents.len() as u64;
                 records += 1;
                 Ok(source)
@@ -197,7 +197,7 @@ impl Executor {
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("map task crashed: {e}")))?
-        .map_err(TaskFailure::fatal)?;
+        .map_err(|e| TaskFailure::fatal(e.to_string()))?;
         let stats = result.stats;
         if stats.spills > 0 {
             tracing::debug!(

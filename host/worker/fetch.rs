@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::security::{AuthChannel, Transport};
+use crate::security::{AuthChannel, SecurityError, Transport};
 use bytes::Bytes;
 
 use super::spill::{DiskRange, MemoryBudget, Run, RunFile, WorkDir};
@@ -24,7 +24,7 @@ use crate::proto::worker::worker_client::WorkerClient;
 use crate::proto::worker::ReadMapRequest;
 
 /// Why a partition could not be fetched.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("cannot fetch job {job} map task {map_task} output from worker at {address}: {reason}")]
 pub struct FetchError {
     /// The job.
@@ -34,7 +34,47 @@ pub struct FetchError {
     /// The peer's address.
     pub address: String,
     /// What went wrong.
-    pub reason: String,
+    pub reason: FetchFailure,
+}
+
+/// What went wrong while fetching one partition.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchFailure {
+    /// The peer's address cannot be dialled.
+    #[error(transparent)]
+    Dial(#[from] SecurityError),
+    /// The peer did not answer the request in time.
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    /// The peer stopped sending chunks.
+    #[error("stream stalled for {0:?}")]
+    Stalled(Duration),
+    /// The peer answered with an error status.
+    #[error("{}", status_text(*.code, .message))]
+    Refused {
+        /// The status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
+    /// No scratch file for a partition that outgrew the budget.
+    #[error("cannot create a scratch file: {0}")]
+    CreateScratch(#[source] std::io::Error),
+    /// Writing a scratch file failed.
+    #[error("cannot write a scratch file: {0}")]
+    WriteScratch(#[source] std::io::Error),
+    /// The blocking scratch write panicked or was cancelled.
+    #[error("scratch write crashed: {0}")]
+    WriteCrashed(#[source] tokio::task::JoinError),
+}
+
+impl From<tonic::Status> for FetchFailure {
+    fn from(s: tonic::Status) -> Self {
+        FetchFailure::Refused {
+            code: s.code(),
+            message: s.message().to_string(),
+        }
+    }
 }
 
 /// Where fetched partitions go: memory while `budget` allows, else files in
@@ -57,7 +97,7 @@ struct Landing<'a> {
 }
 
 impl Landing<'_> {
-    async fn push(&mut self, chunk: Bytes) -> Result<(), String> {
+    async fn push(&mut self, chunk: Bytes) -> Result<(), FetchFailure> {
         if self.file.is_none() {
             if self.spill.budget.try_reserve(chunk.len()) {
                 self.reserved += chunk.len();
@@ -69,7 +109,7 @@ impl Landing<'_> {
                 .spill
                 .work_dir
                 .create_file("fetch")
-                .map_err(|e| format!("cannot create a scratch file: {e}"))?;
+                .map_err(FetchFailure::CreateScratch)?;
             self.file = Some(file);
             self.len = 0;
             for c in std::mem::take(&mut self.chunks) {
@@ -82,14 +122,14 @@ impl Landing<'_> {
         self.write(chunk).await
     }
 
-    async fn write(&mut self, chunk: Bytes) -> Result<(), String> {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), FetchFailure> {
         let file = self.file.clone().expect("writing to a file");
         let offset = self.len;
         self.len += chunk.len() as u64;
         tokio::task::spawn_blocking(move || file.write_all_at(&chunk, offset))
             .await
-            .map_err(|e| format!("scratch write crashed: {e}"))?
-            .map_err(|e| format!("cannot write a scratch file: {e}"))
+            .map_err(FetchFailure::WriteCrashed)?
+            .map_err(FetchFailure::WriteScratch)
     }
 
     fn finish(mut self) -> Run {
@@ -133,15 +173,12 @@ impl Fetcher {
         }
     }
 
-    fn channel(&self, address: &str) -> Result<AuthChannel, String> {
+    fn channel(&self, address: &str) -> Result<AuthChannel, FetchFailure> {
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = channels.get(address) {
             return Ok(c.clone());
         }
-        let channel = self
-            .transport
-            .lazy(address, self.connect_timeout)
-            .map_err(|e| e.to_string())?;
+        let channel = self.transport.lazy(address, self.connect_timeout)?;
         channels.insert(address.to_string(), channel.clone());
         Ok(channel)
     }
@@ -164,7 +201,7 @@ impl Fetcher {
         part: PartitionRef,
         spill: &FetchSpill,
     ) -> Result<Run, FetchError> {
-        let err = |reason: String| FetchError {
+        let err = |reason: FetchFailure| FetchError {
             job: part.job,
             map_task: part.map_task,
             address: address.to_string(),
@@ -183,7 +220,7 @@ impl Fetcher {
         channel: AuthChannel,
         part: PartitionRef,
         spill: &FetchSpill,
-    ) -> Result<Run, String> {
+    ) -> Result<Run, FetchFailure> {
         let mut client = WorkerClient::new(channel).max_decoding_message_size(64 << 20);
         let request = ReadMapRequest {
             job_id: part.job.0,
@@ -193,8 +230,7 @@ impl Fetcher {
         };
         let response = tokio::time::timeout(self.idle_timeout, client.read_map_stream(request))
             .await
-            .map_err(|_| format!("no answer within {:?}", self.idle_timeout))?
-            .map_err(|s| status_text(&s))?;
+            .map_err(|_| FetchFailure::NoAnswer(self.idle_timeout))??;
         let mut stream = response.into_inner();
         let mut landing = Landing {
             spill,
@@ -206,8 +242,7 @@ impl Fetcher {
         loop {
             let next = tokio::time::timeout(self.idle_timeout, stream.message())
                 .await
-                .map_err(|_| format!("stream stalled for {:?}", self.idle_timeout))?
-                .map_err(|s| status_text(&s))?;
+                .map_err(|_| FetchFailure::Stalled(self.idle_timeout))??;
             match next {
                 Some(chunk) => landing.push(chunk.data).await?,
                 None => break,
@@ -217,10 +252,10 @@ impl Fetcher {
     }
 }
 
-fn status_text(s: &tonic::Status) -> String {
-    if s.message().is_empty() {
-        format!("{:?}", s.code())
+fn status_text(code: tonic::Code, message: &str) -> String {
+    if message.is_empty() {
+        format!("{code:?}")
     } else {
-        format!("{:?}: {}", s.code(), s.message())
+        format!("{code:?}: {message}")
     }
 }

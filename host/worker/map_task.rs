@@ -16,11 +16,50 @@ use std::sync::Arc;
 use bytes::Bytes;
 use plugin_api::Values;
 
-use super::merge::Merger;
+use super::merge::{MergeError, Merger};
 use super::spill::{
     Charge, DiskRange, FrameWriter, MemoryBudget, MemoryLimits, Run, RunWriter, WorkDir,
 };
 use crate::plugin::LoadedApp;
+
+/// Why a map task failed. The texts are the task's failure message.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    /// The app's code failed; its own message.
+    #[error("{0}")]
+    App(String),
+    /// An input could not be read; the reader's explanation.
+    #[error("{0}")]
+    UnreadableInput(String),
+    /// The map emitted a key or value too long to frame.
+    #[error("map emitted a {what} of {len} bytes (the limit is 4 GiB)")]
+    TooLong {
+        /// `key` or `value`.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// The app's partitioner named a partition that does not exist.
+    #[error("the app's partitioner returned {partition} for {n_reduce} partitions")]
+    BadPartition {
+        /// The partition returned.
+        partition: u32,
+        /// How many there are.
+        n_reduce: u32,
+    },
+    /// Buffered output could not be spilled.
+    #[error("cannot spill map output to local disk: {0}")]
+    Spill(#[source] std::io::Error),
+    /// The merged output file could not be written.
+    #[error("cannot write map output to local disk: {0}")]
+    WriteOutput(#[source] std::io::Error),
+    /// Framing sorted output failed.
+    #[error("cannot write map output: {0}")]
+    Frame(#[source] std::io::Error),
+    /// Merging the spills failed.
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+}
 
 /// What a map task produced besides its runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -84,10 +123,8 @@ fn key_prefix(key: &[u8]) -> u64 {
 }
 
 impl PartitionBuf {
-    fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
-        let too_long = |what: &str, n: usize| {
-            format!("map emitted a {what} of {n} bytes (the limit is 4 GiB)")
-        };
+    fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), MapError> {
+        let too_long = |what: &'static str, len: usize| MapError::TooLong { what, len };
         let klen = u32::try_from(key.len()).map_err(|_| too_long("key", key.len()))?;
         let vlen = u32::try_from(value.len()).map_err(|_| too_long("value", value.len()))?;
         self.index.push(Entry {
@@ -158,19 +195,23 @@ struct Mapper<'a> {
     spills: Vec<Vec<DiskRange>>,
     /// What the last spill wrote.
     last_spill: MapStats,
-    failure: Option<String>,
+    failure: Option<MapError>,
 }
 
 impl Mapper<'_> {
-    fn emit(&mut self, key: &[u8], value: &[u8]) -> Result<(), String> {
+    fn emit(&mut self, key: &[u8], value: &[u8]) -> Result<(), MapError> {
         let p = if self.custom_partitioner {
-            match self.app.partition(key, self.n_reduce, self.args)? {
+            match self
+                .app
+                .partition(key, self.n_reduce, self.args)
+                .map_err(MapError::App)?
+            {
                 p if p < self.n_reduce => p,
                 p => {
-                    return Err(format!(
-                        "the app's partitioner returned {p} for {} partitions",
-                        self.n_reduce
-                    ))
+                    return Err(MapError::BadPartition {
+                        partition: p,
+                        n_reduce: self.n_reduce,
+                    })
                 }
             }
         } else {
@@ -186,8 +227,8 @@ impl Mapper<'_> {
 
     /// Sorts, combines and writes every partition buffer to a new spill
     /// file, then empties the buffers.
-    fn spill(&mut self) -> Result<(), String> {
-        let io = |e: std::io::Error| format!("cannot spill map output to local disk: {e}");
+    fn spill(&mut self) -> Result<(), MapError> {
+        let io = MapError::Spill;
         let file = self.cfg.work_dir.create_file("spill").map_err(io)?;
         let mut out = FrameWriter::new(BufWriter::with_capacity(1 << 20, RunWriter::new(file)));
         let mut ranges = Vec::with_capacity(self.parts.len());
@@ -218,7 +259,7 @@ impl Mapper<'_> {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<MapResult, String> {
+    fn finish(mut self) -> Result<MapResult, MapError> {
         if self.spills.is_empty() {
             let framed: usize = self.parts.iter().map(PartitionBuf::framed_len).sum();
             if self.cfg.memory.try_reserve(framed) {
@@ -247,8 +288,8 @@ impl Mapper<'_> {
     }
 
     /// Merges the spill files partition by partition into one output file.
-    fn merge_spills(self) -> Result<MapResult, String> {
-        let io = |e: std::io::Error| format!("cannot write map output to local disk: {e}");
+    fn merge_spills(self) -> Result<MapResult, MapError> {
+        let io = MapError::WriteOutput;
         let mut stats = MapStats {
             spills: self.spills.len() as u32,
             ..MapStats::default()
@@ -277,12 +318,15 @@ impl Mapper<'_> {
                 .iter()
                 .map(|s| Run::Disk(s[p].clone()))
                 .collect();
-            let mut merger = Merger::new(runs, buffer).map_err(|e| e.to_string())?;
-            while merger.next_key(&mut key).map_err(|e| e.to_string())? {
+            let mut merger = Merger::new(runs, buffer)?;
+            while merger.next_key(&mut key)? {
                 if combine {
-                    let value = self.app.combine(&key, &mut merger.values(), self.args)?;
+                    let value = self
+                        .app
+                        .combine(&key, &mut merger.values(), self.args)
+                        .map_err(MapError::App)?;
                     if let Some(e) = merger.take_error() {
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                     out.pair(&key, &value).map_err(io)?;
                 } else {
@@ -291,7 +335,7 @@ impl Mapper<'_> {
                         out.pair(&key, v).map_err(io)?;
                     }
                     if let Some(e) = merger.take_error() {
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                 }
             }
@@ -332,7 +376,7 @@ pub fn run_map(
     args: &[u8],
     n_reduce: u32,
     cfg: MapConfig<'_>,
-) -> Result<MapResult, String> {
+) -> Result<MapResult, MapError> {
     let mut inputs = std::iter::once(Ok(MapSource {
         path: path.to_string(),
         offset: 0,
@@ -357,11 +401,11 @@ pub struct MapSource {
 /// each, into one output. A read error ends the task with that error.
 pub fn run_map_inputs(
     app: &dyn LoadedApp,
-    inputs: &mut dyn Iterator<Item = Result<MapSource, String>>,
+    inputs: &mut dyn Iterator<Item = Result<MapSource, MapError>>,
     args: &[u8],
     n_reduce: u32,
     cfg: MapConfig<'_>,
-) -> Result<MapResult, String> {
+) -> Result<MapResult, MapError> {
     let mut mapper = Mapper {
         app,
         args,
@@ -388,7 +432,8 @@ pub fn run_map_inputs(
                     }
                 }
             },
-        )?;
+        )
+        .map_err(MapError::App)?;
         if let Some(e) = mapper.failure.take() {
             return Err(e);
         }
@@ -404,8 +449,8 @@ fn sort_and_frame<W: Write>(
     args: &[u8],
     out: &mut FrameWriter<W>,
     stats: &mut MapStats,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("cannot write map output: {e}");
+) -> Result<(), MapError> {
+    let io = MapError::Frame;
     part.sort();
     let part = &*part;
     let combine = app.has_combiner();
@@ -426,7 +471,7 @@ fn sort_and_frame<W: Write>(
                 buf: part,
                 entries: index[i..end].iter(),
             };
-            let combined = app.combine(key, &mut values, args)?;
+            let combined = app.combine(key, &mut values, args).map_err(MapError::App)?;
             out.pair(key, &combined).map_err(io)?;
         } else {
             for e in &index[i..end] {

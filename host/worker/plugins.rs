@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use crate::plugin::{AppEntry, Registry};
+use crate::plugin::{AppEntry, FetchedPluginError, Registry};
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::proto::coordinator::FetchPluginRequest;
 use crate::security::AuthChannel;
@@ -45,7 +45,7 @@ pub enum PluginSourceError {
     },
     /// The fetched library could not be loaded.
     #[error("{0}")]
-    Load(String),
+    Load(FetchedPluginError),
     /// Loading crashed.
     #[error("loading the fetched plugin crashed: {0}")]
     Crashed(#[from] tokio::task::JoinError),

@@ -161,16 +161,7 @@ async fn client(url: &str, tls: Option<&Tls>) -> Client {
 }
 
 fn wc_job(dir: &Path, files: &[PathBuf]) -> Submission {
-    Submission {
-        files: files.iter().map(|p| p.display().to_string()).collect(),
-        output_dir: dir.join("out").display().to_string(),
-        app: "wc".into(),
-        n_reduce: 1,
-        args: Vec::new(),
-        overwrite: false,
-        split_size: 0,
-        recursive: false,
-    }
+    crate::common::submission("wc", files, &dir.join("out"), 1)
 }
 
 async fn worker_state(c: &Client, id: u32) -> String {

@@ -97,14 +97,8 @@ fn submission(
     args: &[&str],
 ) -> Submission {
     Submission {
-        files: files.iter().map(|p| path_str(p)).collect(),
-        output_dir: path_str(out),
-        app: app.to_string(),
-        n_reduce: 3,
         args: args.iter().map(|s| s.to_string()).collect(),
-        overwrite: false,
-        split_size: 0,
-        recursive: false,
+        ..crate::common::submission(app, files, out, 3)
     }
 }
 

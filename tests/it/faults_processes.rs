@@ -9,14 +9,13 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::procs::{
     dir_names, job_id_of, run_mr, tempdir_without, Cluster, STEP, WORKER_TIMEOUT_MS,
 };
-use common::{be_u64, path_str, poll_until, read_output_dir, write_files};
+use common::{path_str, poll_until, write_files};
 
 /// Small inputs `f00.txt..` (contents differ per file).
 fn small_inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) {
@@ -34,19 +33,7 @@ fn small_inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) 
 
 /// Checks a `chaos` output folder against a whitespace word count.
 fn check_chaos_output(out: &Path, n_reduce: u32, files: &[(String, Vec<u8>)]) {
-    let mut want: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-    for (_, bytes) in files {
-        for w in std::str::from_utf8(bytes).unwrap().split_whitespace() {
-            *want.entry(w.as_bytes().to_vec()).or_insert(0) += 1;
-        }
-    }
-    let records = read_output_dir(out, n_reduce);
-    let got: BTreeMap<Vec<u8>, u64> = records
-        .iter()
-        .map(|(k, v)| (k.clone(), be_u64(v)))
-        .collect();
-    assert_eq!(got.len(), records.len(), "a word in two records");
-    assert_eq!(got, want, "the word counts in {}", out.display());
+    common::check_word_count_output(out, n_reduce, files);
 }
 
 /// The errors of a finished job's `mr poll --json` status, asserting it

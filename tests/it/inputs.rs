@@ -29,14 +29,10 @@ fn registry() -> Arc<Registry> {
 
 fn job(inputs: &[String], out: &Path, app: &str, args: &[&str], split_size: u64) -> Submission {
     Submission {
-        files: inputs.to_vec(),
-        output_dir: path_str(out),
-        app: app.into(),
-        n_reduce: 2,
         args: args.iter().map(|s| s.to_string()).collect(),
         overwrite: true,
         split_size,
-        recursive: false,
+        ..crate::common::submission(app, inputs, out, 2)
     }
 }
 

@@ -26,14 +26,8 @@ fn registry() -> Arc<Registry> {
 
 fn wc_job(files: &[std::path::PathBuf], out: &Path, overwrite: bool) -> Submission {
     Submission {
-        files: files.iter().map(|p| path_str(p)).collect(),
-        output_dir: path_str(out),
-        app: "wc".into(),
-        n_reduce: 3,
-        args: Vec::new(),
         overwrite,
-        split_size: 0,
-        recursive: false,
+        ..crate::common::submission("wc", files, out, 3)
     }
 }
 

@@ -4,12 +4,11 @@
 //! sequential word count, `mr submit --wait` clients started before the
 //! kills succeed, and job ids are never reused.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::procs::{spawn_mr, Cluster, ClusterConfig, STEP};
-use crate::common::{be_u64, poll_until, read_output_dir, write_files, Prng};
+use crate::common::{poll_until, write_files, Prng};
 
 const N_JOBS: usize = 4;
 const N_MAPS: usize = 4;
@@ -34,19 +33,7 @@ fn inputs(dir: &Path, j: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) {
 
 /// Checks a `chaos` output folder against a sequential word count.
 fn check_output(out: &Path, files: &[(String, Vec<u8>)]) {
-    let mut want: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-    for (_, bytes) in files {
-        for w in std::str::from_utf8(bytes).unwrap().split_whitespace() {
-            *want.entry(w.as_bytes().to_vec()).or_insert(0) += 1;
-        }
-    }
-    let records = read_output_dir(out, N_REDUCE);
-    let got: BTreeMap<Vec<u8>, u64> = records
-        .iter()
-        .map(|(k, v)| (k.clone(), be_u64(v)))
-        .collect();
-    assert_eq!(got.len(), records.len(), "a word in two records");
-    assert_eq!(got, want, "the word counts in {}", out.display());
+    crate::common::check_word_count_output(out, N_REDUCE, files);
 }
 
 /// Kills the coordinator and starts it again at once on the same address

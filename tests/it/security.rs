@@ -72,16 +72,7 @@ async fn client(url: &str, t: Option<&str>) -> Client {
 }
 
 fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
-    Submission {
-        files,
-        output_dir: dir.join("out").display().to_string(),
-        app: "wc".into(),
-        n_reduce: 2,
-        args: Vec::new(),
-        overwrite: false,
-        split_size: 0,
-        recursive: false,
-    }
+    crate::common::submission("wc", &files, &dir.join("out"), 2)
 }
 
 fn code_of(e: mapreduce::client::ClientError) -> (Code, String) {

@@ -25,7 +25,7 @@ const MAX_BATCH: usize = 4096;
 
 struct Batch {
     records: Vec<Record>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+    done: Option<oneshot::Sender<Result<(), Arc<StoreError>>>>,
 }
 
 /// The group-commit writer. Cheap to clone; the thread stops when the last
@@ -128,7 +128,7 @@ fn write_loop(store: &dyn JobStore, rx: mpsc::Receiver<Batch>) {
         let result = if records.is_empty() {
             Ok(())
         } else {
-            store.append(&records).map_err(|e| e.to_string())
+            store.append(&records).map_err(Arc::new)
         };
         if let Err(e) = &result {
             tracing::error!(records = records.len(), "job store write failed: {e}");

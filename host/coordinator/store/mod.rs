@@ -149,10 +149,14 @@ pub enum StoreError {
         /// Why.
         source: serde_json::Error,
     },
-    /// A write failed (the writer reports it to every waiter of its
-    /// transaction as text: one error, many waiters).
+    /// A write failed (the writer reports the one error to every waiter of
+    /// its transaction).
     #[error("job store write failed: {0}")]
-    Failed(String),
+    Failed(std::sync::Arc<StoreError>),
+    /// Opening the store off the async runtime panicked or was cancelled
+    /// (the text is the one this case always had).
+    #[error("job store write failed: {0}")]
+    OpenCrashed(#[source] tokio::task::JoinError),
     /// The writer is gone (the coordinator is stopping).
     #[error("the job store's writer has stopped")]
     Stopped,

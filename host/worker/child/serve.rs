@@ -17,7 +17,7 @@ use prost::Message;
 
 use super::{read_frame, write_frame};
 use crate::core::JobId;
-use crate::plugin::{LoadedApp, Registry};
+use crate::plugin::{LoadedApp, Registry, RegistryError};
 use crate::proto::executor as pb;
 use crate::security::Confinement;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
@@ -57,6 +57,42 @@ pub fn run_executor() -> Result<(), ExecutorError> {
     Ok(())
 }
 
+/// Why the app a request names cannot be loaded here.
+#[derive(Debug, thiserror::Error)]
+enum AppLoadError {
+    /// The request names no app.
+    #[error("the request names no app")]
+    Unnamed,
+    /// The library does not load.
+    #[error("cannot load {}: {source}", path.display())]
+    Library {
+        /// The library.
+        path: PathBuf,
+        /// Why.
+        source: RegistryError,
+    },
+    /// The library loads but does not export the app.
+    #[error("cannot load app {name} from {}: {why}", path.display())]
+    Missing {
+        /// The app.
+        name: String,
+        /// The library.
+        path: PathBuf,
+        /// The registry's reason, or that another app is exported.
+        why: String,
+    },
+    /// The library is not the one the worker meant.
+    #[error("{} has SHA-256 {actual}, expected {expected}", path.display())]
+    HashMismatch {
+        /// The library.
+        path: PathBuf,
+        /// Its hash.
+        actual: String,
+        /// The hash asked for.
+        expected: String,
+    },
+}
+
 /// Apps loaded so far, by library path and hash (a library stays loaded).
 #[derive(Default)]
 struct Apps {
@@ -64,8 +100,8 @@ struct Apps {
 }
 
 impl Apps {
-    fn get(&mut self, app: Option<&pb::AppRef>) -> Result<Arc<dyn LoadedApp>, String> {
-        let app = app.ok_or("the request names no app")?;
+    fn get(&mut self, app: Option<&pb::AppRef>) -> Result<Arc<dyn LoadedApp>, AppLoadError> {
+        let app = app.ok_or(AppLoadError::Unnamed)?;
         let key = (app.library.clone(), app.sha256.clone());
         if let Some(loaded) = self.loaded.get(&key) {
             return Ok(Arc::clone(loaded));
@@ -74,25 +110,27 @@ impl Apps {
         let path = PathBuf::from(&app.library);
         registry
             .load_file(&path)
-            .map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+            .map_err(|source| AppLoadError::Library {
+                path: path.clone(),
+                source,
+            })?;
         let entry = registry.get(&app.name).ok_or_else(|| {
             let why = registry.problems().first().map_or_else(
                 || "it exports another app".to_string(),
                 |p| p.reason.clone(),
             );
-            format!(
-                "cannot load app {} from {}: {why}",
-                app.name,
-                path.display()
-            )
+            AppLoadError::Missing {
+                name: app.name.clone(),
+                path: path.clone(),
+                why,
+            }
         })?;
         if !app.sha256.is_empty() && entry.sha256 != app.sha256 {
-            return Err(format!(
-                "{} has SHA-256 {}, expected {}",
-                path.display(),
-                entry.sha256,
-                app.sha256
-            ));
+            return Err(AppLoadError::HashMismatch {
+                path,
+                actual: entry.sha256.clone(),
+                expected: app.sha256.clone(),
+            });
         }
         self.loaded.insert(key, Arc::clone(&entry.app));
         Ok(Arc::clone(&entry.app))
@@ -122,8 +160,8 @@ fn fatal(message: impl Into<String>) -> pb::Failed {
 
 fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
     // A library that will not load on this machine may load on another.
-    let app = apps.get(m.app.as_ref()).map_err(|message| pb::Failed {
-        message,
+    let app = apps.get(m.app.as_ref()).map_err(|e| pb::Failed {
+        message: e.to_string(),
         retry: true,
     })?;
     let limits = MemoryLimits::from_limit(m.memory_limit);
@@ -141,7 +179,8 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
             contents: s.contents.into(),
         })
     });
-    let result = run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg).map_err(fatal)?;
+    let result = run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
+        .map_err(|e| fatal(e.to_string()))?;
     let partitions = result
         .partitions
         .iter()
@@ -160,8 +199,8 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
 }
 
 fn reduce(apps: &mut Apps, r: pb::ReduceRequest) -> Result<pb::ReduceDone, pb::Failed> {
-    let app = apps.get(r.app.as_ref()).map_err(|message| pb::Failed {
-        message,
+    let app = apps.get(r.app.as_ref()).map_err(|e| pb::Failed {
+        message: e.to_string(),
         retry: true,
     })?;
     let confinement = Confinement::from_roots(Vec::new(), r.allowed_output);

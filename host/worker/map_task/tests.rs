@@ -119,7 +119,7 @@ fn run(
     s: &Setup,
     contents: &[u8],
     n_reduce: u32,
-) -> Result<(Partitions, MapResult), String> {
+) -> Result<(Partitions, MapResult), MapError> {
     let cfg = MapConfig {
         limits: s.limits,
         memory: &s.memory,
@@ -248,5 +248,8 @@ fn output_goes_to_disk_when_the_store_is_full() {
 fn a_partition_out_of_range_fails_the_task() {
     let s = setup(1 << 20, 1 << 20);
     let err = run(&StaticApp(Ranged), &s, b"a 1\n!bad 2\n", 3).unwrap_err();
-    assert_eq!(err, "the app's partitioner returned 3 for 3 partitions");
+    assert_eq!(
+        err.to_string(),
+        "the app's partitioner returned 3 for 3 partitions"
+    );
 }

@@ -115,8 +115,9 @@ async fn a_reduce_never_reads_another_attempts_map_output() {
         "the attempt reaches the worker"
     );
     let err = fetch(&stale, &store).await.unwrap_err();
+    let reason = err.reason.to_string();
     assert!(
-        err.reason.contains("NotFound") && err.reason.contains("attempt 1"),
+        reason.contains("NotFound") && reason.contains("attempt 1"),
         "{err}"
     );
     // The worker's own store applies the same fence.

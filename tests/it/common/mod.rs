@@ -607,4 +607,9 @@ fn helpers_agree_with_the_documented_vectors() {
 
 // ------------------------------------------------------------------ real processes
 
+mod jobs;
 pub mod procs;
+mod words;
+
+pub use jobs::submission;
+pub use words::check_word_count_output;

@@ -15,10 +15,14 @@ use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::store::Record;
 use super::{admission, inputs, CoordinatorConfig, Limits};
-use crate::core::{Assignment, Failure, JobId, JobState, Report, ReportOutcome, WorkerId};
+use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
+
+mod helpers;
+
+use helpers::{blocking, problem_lines, Waiting};
 
 /// The longest a `GetTask` is held waiting for work.
 const MAX_LONG_POLL: Duration = Duration::from_secs(30);
@@ -60,70 +64,6 @@ impl CoordinatorService {
             tls: config.tls.is_some(),
         }
     }
-
-    /// Checks that a worker RPC carries `worker`'s session secret.
-    fn check_session(&self, worker: u32, secret: &[u8], method: &str) -> Result<(), Status> {
-        self.sessions.check(WorkerId(worker), secret, method)
-    }
-
-    /// A worker that registered with another coordinator instance (this
-    /// one restarted) must register again: its id may now be another's.
-    fn check_epoch(&self, epoch: u64) -> Result<(), Status> {
-        if epoch != 0 && epoch != self.shared.epoch {
-            return Err(Status::not_found(
-                "this worker registered with an earlier coordinator instance; register again",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Counts the call and checks the caller's token for `role`.
-    fn begin<T>(
-        &self,
-        request: &Request<T>,
-        method: &'static str,
-        role: Role,
-    ) -> Result<(), Status> {
-        self.shared.rpcs.count(method);
-        self.auth.check(request.metadata(), role, method)
-    }
-
-    /// Fails `a`, a map task over part of a file or several files, which
-    /// `worker` cannot run: it predates input splits and would read its
-    /// first file whole. Failing the job names what to do; running the task
-    /// would produce wrong output.
-    fn refuse_split(&self, worker: WorkerId, a: &Assignment) {
-        let report = Report {
-            worker,
-            task: a.task,
-            attempt: Some(a.attempt),
-        };
-        let failure = Failure {
-            error: format!(
-                "worker {worker} cannot run map tasks over input splits (it predates them); \
-                 upgrade it, or submit with --split-size 0"
-            ),
-            retry: false,
-            unreachable: None,
-            crash: None,
-        };
-        let outcome = self
-            .shared
-            .update(|core, now| core.fail_task(&report, failure, now));
-        tracing::warn!(worker = worker.0, task = %a.task, ?outcome, "an older worker got a split task");
-    }
-
-    fn poll(&self, job: JobId) -> Result<pb::PollJobReply, Status> {
-        let clock = self.shared.clock;
-        self.shared
-            .read(|core, _| {
-                core.job_status(job).map(|mut s| {
-                    self.shared.outputs.adjust(&mut s);
-                    convert::poll_reply(&s, &clock)
-                })
-            })
-            .map_err(status_of)
-    }
 }
 
 #[tonic::async_trait]
@@ -155,12 +95,13 @@ impl Coordinator for CoordinatorService {
             admission::check_paths(&spec, &confinement)?;
             admission::check_inputs(&spec.files)?;
             let dir = admission::check_output(&spec.output_dir, overwrite)?;
+            let mut sized = Vec::new();
             if split_size > 0 {
-                let sized = admission::input_sizes(&spec.files)?;
+                sized = admission::input_sizes(&spec.files)?;
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
                 admission::check_map_count(spec.splits.len(), &limits)?;
             }
-            let sizes = input_sizes::measure(&spec);
+            let sizes = input_sizes::measure(&spec, &sized);
             Ok((spec, dir, sizes))
         })
         .await?;
@@ -582,36 +523,3 @@ impl Coordinator for CoordinatorService {
 
 /// Size of the chunks `FetchPlugin` sends.
 const PLUGIN_CHUNK: usize = 1 << 20;
-
-fn problem_lines(registry: &crate::plugin::Registry) -> Vec<String> {
-    registry
-        .problems()
-        .iter()
-        .map(|p| format!("{}: {}", p.path.display(), p.reason))
-        .collect()
-}
-
-/// Runs `f` (file-system work) off the async runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-}
-
-/// Counts a waiting `GetTask` for as long as it lives.
-struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
-        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Waiting(counter)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}

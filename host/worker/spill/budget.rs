@@ -1,0 +1,137 @@
+//! Memory accounting: [`MemoryLimits`] (how a worker's `--memory-limit` is
+//! divided), [`MemoryBudget`] (a byte counter that decides what may stay in
+//! memory) and [`Charge`] (bytes taken from a budget, given back on drop).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// How a worker divides its memory limit between the places that hold data.
+/// The map input file itself (handed whole to the app) is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Map output buffered before it is sorted and spilled to disk.
+    pub map_buffer: usize,
+    /// Finished map output kept in memory (the rest lives on disk).
+    pub store: usize,
+    /// Map output a reduce task holds in memory while fetching (the rest is
+    /// written to disk).
+    pub reduce_fetch: usize,
+    /// Read buffers of one k-way merge, shared by its runs.
+    pub merge_buffers: usize,
+}
+
+impl MemoryLimits {
+    /// The split of `limit` bytes: a quarter each for the map buffer, the
+    /// store and reduce fetches, an eighth for merge buffers.
+    pub fn from_limit(limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        MemoryLimits {
+            map_buffer: (limit / 4).max(64 << 10),
+            store: limit / 4,
+            reduce_fetch: limit / 4,
+            merge_buffers: (limit / 8).max(1 << 20),
+        }
+    }
+
+    /// The read buffer of each of `k` merged runs.
+    pub fn merge_buffer_per_run(&self, k: usize) -> usize {
+        (self.merge_buffers / k.max(1)).clamp(16 << 10, 1 << 20)
+    }
+}
+
+/// A byte counter with a limit. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        MemoryBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `n` bytes if they fit.
+    pub fn try_reserve(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&u| u <= self.limit)
+            })
+            .is_ok()
+    }
+
+    /// Takes `n` bytes whether or not they fit.
+    pub fn force_reserve(&self, n: usize) {
+        self.used.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Gives back `n` bytes.
+    pub fn release(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+
+    /// Bytes taken.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// Bytes taken from a [`MemoryBudget`], given back on drop.
+#[derive(Debug)]
+pub struct Charge {
+    budget: Arc<MemoryBudget>,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Wraps `bytes` already reserved in `budget`.
+    pub fn reserved(budget: Arc<MemoryBudget>, bytes: usize) -> Self {
+        Charge { budget, bytes }
+    }
+
+    /// Changes the charge to `bytes` (reserving or releasing the difference).
+    pub fn resize(&mut self, bytes: usize) {
+        if bytes > self.bytes {
+            self.budget.force_reserve(bytes - self.bytes);
+        } else {
+            self.budget.release(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_refuse_what_does_not_fit_and_charges_give_back() {
+        let b = Arc::new(MemoryBudget::new(100));
+        assert!(b.try_reserve(60));
+        assert!(!b.try_reserve(50));
+        let mut c = Charge::reserved(b.clone(), 60);
+        c.resize(30);
+        assert_eq!(b.used(), 30);
+        drop(c);
+        assert_eq!(b.used(), 0);
+    }
+}
