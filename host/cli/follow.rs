@@ -34,6 +34,9 @@ pub(super) async fn follow(client: &Client, job: JobId) -> anyhow::Result<(JobVi
             Ok(v) => break v,
             Err(e) if e.is_disconnect() => {
                 tracing::debug!("lost the coordinator: {e}");
+                // Said once per loss; "restarted" follows when it is back.
+                progress.finish();
+                eprintln!("lost the coordinator ({e}); reconnecting to follow job {job}");
                 restarted = true;
                 reconnect.wait(e).await?;
             }

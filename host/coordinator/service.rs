@@ -427,6 +427,7 @@ impl Coordinator for CoordinatorService {
         let (tx, rx) = mpsc::channel(4);
         let service = self.clone();
         let mut changed = self.shared.changed.subscribe();
+        let mut stopping = self.shared.stopping.subscribe();
         tokio::spawn(async move {
             let mut status = first;
             let mut last: Option<pb::PollJobReply> = None;
@@ -441,6 +442,12 @@ impl Coordinator for CoordinatorService {
                 tokio::select! {
                     r = changed.changed() => if r.is_err() { return },
                     _ = tx.closed() => return,
+                    // End the stream with a status the client reads as
+                    // "reconnect", so that the server's drain is not held.
+                    _ = stopping.wait_for(|s| *s) => {
+                        let _ = tx.try_send(Err(crate::shutdown::stopping_status("coordinator")));
+                        return;
+                    }
                 }
                 status = match service.poll(job) {
                     Ok(s) => s,

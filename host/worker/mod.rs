@@ -84,6 +84,9 @@ pub struct WorkerConfig {
     /// costs one attempt and is reported with its cause; `None` runs app
     /// code in this process (the embedded cluster, tests).
     pub executor: Option<PathBuf>,
+    /// How long a stopping worker waits for its last report to the
+    /// coordinator and for open connections before it stops anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl WorkerConfig {
@@ -104,6 +107,7 @@ impl WorkerConfig {
             auth: crate::security::Auth::open(),
             executor: None,
             keep_map_output: false,
+            shutdown_grace: crate::shutdown::DEFAULT_GRACE,
         }
     }
 }

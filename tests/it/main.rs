@@ -23,5 +23,6 @@ mod perf_spill;
 mod plugin_registry;
 mod restart;
 mod security;
+mod shutdown;
 mod sim;
 mod webui;
