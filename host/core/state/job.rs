@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::blame::crash_limit;
 use super::task::{AttemptOutcome, Task, TaskState};
 
+mod counted;
 mod parked;
 
 use crate::core::error::CoreError;
@@ -42,7 +43,8 @@ impl JobState {
     }
 }
 
-/// Per-job counters, summed from the reports of accepted task attempts.
+/// Per-job counters: each task counted once, by its accepted attempt
+/// (see [`counted`]); `task_attempts` and `task_failures` count every attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Bytes of input read by map tasks.
@@ -120,6 +122,8 @@ pub struct Job {
     /// The last crash `(cause, error)` of each parked task.
     last_crash: BTreeMap<TaskId, (String, String)>,
     counters: Counters,
+    /// What each task contributed to `counters`.
+    counted: counted::Counted,
     submitted_at: Instant,
     finished_at: Option<Instant>,
     /// Maps recorded as finished before a coordinator restart whose output
@@ -147,6 +151,7 @@ impl Job {
             fetch_failures: BTreeMap::new(),
             last_crash: BTreeMap::new(),
             counters: Counters::default(),
+            counted: counted::Counted::default(),
             submitted_at: now,
             finished_at: None,
             recorded_maps: BTreeMap::new(),
@@ -301,15 +306,11 @@ impl Job {
         now: Instant,
     ) -> Option<Finished> {
         let (attempt, took) = self.task_mut(task).ok()?.finish(worker, now)?;
+        self.counted
+            .record(&mut self.counters, task.phase, task.index, counters);
         match task.phase {
-            Phase::Map => {
-                add_map(&mut self.counters, &counters);
-                self.maps_done += 1;
-            }
-            Phase::Reduce => {
-                add_reduce(&mut self.counters, &counters);
-                self.reduces_done += 1;
-            }
+            Phase::Map => self.maps_done += 1,
+            Phase::Reduce => self.reduces_done += 1,
         }
         Some(Finished {
             attempt,
@@ -516,22 +517,4 @@ impl Job {
             Phase::Reduce => format!("reduce task {index}"),
         }
     }
-}
-
-/// Adds a finished map attempt's counters to its job's.
-fn add_map(c: &mut Counters, t: &TaskCounters) {
-    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
-    c.input_records = c.input_records.saturating_add(t.input_records);
-    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
-    c.map_output_records = c.map_output_records.saturating_add(t.output_records);
-    c.map_output_bytes = c.map_output_bytes.saturating_add(t.output_bytes);
-}
-
-/// Adds a finished reduce attempt's counters to its job's.
-fn add_reduce(c: &mut Counters, t: &TaskCounters) {
-    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
-    c.input_records = c.input_records.saturating_add(t.input_records);
-    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
-    c.reduce_output_records = c.reduce_output_records.saturating_add(t.output_records);
-    c.reduce_output_bytes = c.reduce_output_bytes.saturating_add(t.output_bytes);
 }
