@@ -3,6 +3,7 @@
 //! every second so its clock keeps ticking while nothing changes), plain
 //! lines otherwise (at most one a second, plus every phase change). When
 //! the cluster has no live worker, it says so: the job waits for one.
+//! When done maps go back, it says why (the job's latest note).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -22,6 +23,10 @@ pub struct ProgressPrinter {
     last_line: Option<Instant>,
     last_shown: Option<((u32, u32), bool)>,
     no_worker: bool,
+    /// Maps done at the last status, to see progress go back.
+    last_maps_done: Option<u32>,
+    /// The last note said.
+    said_note: Option<String>,
 }
 
 /// A live line drawn to `target`: a bar of the tasks done (maps and
@@ -69,12 +74,36 @@ impl ProgressPrinter {
             last_line: None,
             last_shown: None,
             no_worker: false,
+            last_maps_done: None,
+            said_note: None,
         }
     }
 
     /// Shows `v`.
     pub fn update(&mut self, v: &JobView) {
+        self.say_why_back(v);
         self.show(v, false);
+    }
+
+    /// When fewer maps are done than at the last status, says the job's
+    /// latest note (why: "map 5 runs again: worker 3 died"), once.
+    fn say_why_back(&mut self, v: &JobView) {
+        let went_back = self.last_maps_done.is_some_and(|m| v.maps.done < m);
+        self.last_maps_done = Some(v.maps.done);
+        let Some(note) = v.notes.last().filter(|_| went_back) else {
+            return;
+        };
+        if self.said_note.as_ref() == Some(note) {
+            return;
+        }
+        let line = format!("job {}: {}", v.job_id, super::print::shown(note));
+        match &self.live {
+            Some(live) => live.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+        self.said_note = Some(note.clone());
     }
 
     /// Shows `v` again as time passes (no new status), knowing whether any
@@ -134,6 +163,7 @@ mod tests {
             done: false,
             failed: false,
             errors: Vec::new(),
+            notes: Vec::new(),
             app: "wc".into(),
             maps: Progress {
                 total: 2,
@@ -209,6 +239,31 @@ mod tests {
         for line in &written {
             assert!(line.chars().count() <= 80, "{line:?} is wider than 80");
         }
+    }
+
+    #[test]
+    fn progress_going_back_says_why_once() {
+        let term = Narrow::default();
+        let mut p = ProgressPrinter::new();
+        p.live = Some(live_line(ProgressDrawTarget::term_like_with_hz(
+            Box::new(term.clone()),
+            100,
+        )));
+        let mut v = queued();
+        v.maps.done = 2;
+        p.update(&v);
+        v.maps.done = 1;
+        v.notes = vec!["map 1 runs again: worker 3 died".into()];
+        p.update(&v);
+        v.maps.done = 0;
+        p.update(&v);
+        p.finish();
+        let written = term.0.lock().unwrap().clone();
+        let said = written
+            .iter()
+            .filter(|l| l.contains("job 4: map 1 runs again: worker 3 died"))
+            .count();
+        assert_eq!(said, 1, "{written:?}");
     }
 
     #[test]

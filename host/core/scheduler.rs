@@ -12,7 +12,9 @@ use super::messages::{
     Assignment, Event, Failure, HeldOutput, JobSpec, MapLocation, Report, ReportOutcome,
     RestoredJob, TaskCounters, TaskRun,
 };
-use super::state::{AttemptOutcome, Available, Job, JobState, Jobs, TaskState, Verdict, Workers};
+use super::state::{
+    AttemptOutcome, Available, Job, JobState, Jobs, OutputLoss, TaskState, Verdict, Workers,
+};
 use super::status::{self, JobStatus, TaskStatus, WorkerRun, WorkerStatus};
 
 /// The core's tunables.
@@ -527,7 +529,7 @@ impl Scheduler {
         for task in remains.map_outputs {
             affected.insert(task.job);
             if let Ok(job) = self.jobs.get_mut(task.job) {
-                if job.lose_output(task, worker) {
+                if job.lose_output(task, worker, OutputLoss::WorkerDied(worker)) {
                     self.available.close_reduces(job);
                     self.available.offer(task, job);
                 }

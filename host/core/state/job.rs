@@ -10,7 +10,10 @@ use super::blame::crash_limit;
 use super::task::{AttemptOutcome, Task, TaskState};
 
 mod counted;
+mod notes;
 mod parked;
+
+pub use notes::OutputLoss;
 
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
@@ -124,6 +127,8 @@ pub struct Job {
     counters: Counters,
     /// What each task contributed to `counters`.
     counted: counted::Counted,
+    /// Why done maps became pending again, the last few.
+    notes: notes::Notes,
     submitted_at: Instant,
     finished_at: Option<Instant>,
     /// Maps recorded as finished before a coordinator restart whose output
@@ -152,6 +157,7 @@ impl Job {
             last_crash: BTreeMap::new(),
             counters: Counters::default(),
             counted: counted::Counted::default(),
+            notes: notes::Notes::default(),
             submitted_at: now,
             finished_at: None,
             recorded_maps: BTreeMap::new(),
@@ -189,6 +195,11 @@ impl Job {
     /// Its counters so far.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Why its progress went back (done maps pending again), oldest first.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lines()
     }
 
     /// When it was submitted and when it ended.
@@ -406,15 +417,17 @@ impl Job {
         Some(from)
     }
 
-    /// Map `task`'s output lived on `worker`, which died: the map must run
-    /// again while the job still needs it. Whether it changed.
-    pub fn lose_output(&mut self, task: TaskId, worker: WorkerId) -> bool {
+    /// Map `task`'s output lived on `worker`, lost as `why` says: the map
+    /// must run again while the job still needs it (noted). Whether it
+    /// changed.
+    pub fn lose_output(&mut self, task: TaskId, worker: WorkerId, why: OutputLoss) -> bool {
         if self.state.is_ended() {
             return false;
         }
         if !self.task_mut(task).is_ok_and(|t| t.lose_output(worker)) {
             return false;
         }
+        self.notes.map_lost(task.index, why);
         self.maps_done -= 1;
         self.fetch_failures.remove(&worker);
         true
@@ -437,7 +450,7 @@ impl Job {
             .map(|(i, _, _)| TaskId::map(self.id, i))
             .collect();
         held.into_iter()
-            .filter(|&t| self.lose_output(t, peer))
+            .filter(|&t| self.lose_output(t, peer, OutputLoss::Unfetchable(peer)))
             .collect()
     }
 

@@ -37,7 +37,10 @@ fn a_map_run_again_after_its_worker_died_counts_once() {
     let again = must_ask(&mut s, w1, now);
     assert_eq!((again.task, again.attempt), (m(0, 0), Attempt(2)));
     let flaky = failure("flaky disk", true, None);
-    assert_eq!(fail(&mut s, w1, &again, flaky, now), ReportOutcome::Accepted);
+    assert_eq!(
+        fail(&mut s, w1, &again, flaky, now),
+        ReportOutcome::Accepted
+    );
     let last = must_ask(&mut s, w1, now);
     assert_eq!((last.task, last.attempt), (m(0, 0), Attempt(3)));
     done(&mut s, w1, &last, 10, now);
