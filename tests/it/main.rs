@@ -11,6 +11,7 @@ mod common;
 mod adversary;
 mod chaos;
 mod confinement;
+mod counters;
 mod crashes;
 mod e2e_errors;
 mod e2e_processes;
