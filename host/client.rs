@@ -132,6 +132,8 @@ pub struct JobView {
     pub failed: bool,
     /// Its errors.
     pub errors: Vec<String>,
+    /// Why its progress went back, the last few, oldest first.
+    pub notes: Vec<String>,
     /// The app.
     pub app: String,
     /// Map progress.
@@ -208,6 +210,7 @@ impl From<pb::PollJobReply> for JobView {
             done: r.done,
             failed: r.failed,
             errors: r.errors,
+            notes: r.notes,
             app: r.app,
             maps: progress(r.maps),
             reduces: progress(r.reduces),

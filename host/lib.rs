@@ -20,6 +20,7 @@
 //!   `_SUCCESS` manifest, and the rules for a folder a new job writes.
 //! - [`net`]: where servers accept and clients open connections (TCP by
 //!   default; a simulated network in tests).
+//! - [`shutdown`]: the grace that bounds every drain once a server stops.
 
 pub mod cli;
 pub mod client;
@@ -31,4 +32,5 @@ pub mod output;
 pub mod plugin;
 pub mod proto;
 pub mod security;
+pub mod shutdown;
 pub mod worker;

@@ -50,6 +50,9 @@ async fn follow_to_end(client: &Client, job: JobId) -> anyhow::Result<(JobView, 
             Ok(v) => break v,
             Err(e) if e.is_disconnect() => {
                 tracing::debug!("lost the coordinator: {e}");
+                // Said once per loss; "restarted" follows when it is back.
+                progress.finish();
+                eprintln!("lost the coordinator ({e}); reconnecting to follow job {job}");
                 restarted = true;
                 reconnect.wait(e).await?;
             }

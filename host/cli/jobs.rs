@@ -187,6 +187,9 @@ impl PollCmd {
             c.task_failures
         );
         out!("  output: {}", shown(&v.output_dir));
+        for n in &v.notes {
+            out!("  note: {}", shown(n));
+        }
         for e in &v.errors {
             out!("  error: {}", shown(e));
         }

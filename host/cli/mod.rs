@@ -305,8 +305,10 @@ fn man_page(subcommand: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+/// Completes on Ctrl-C or SIGTERM, and starts a watchdog that ends the
+/// process if it is still running well after `grace` (every drain is
+/// bounded by `grace`; this is the backstop for one that is not).
+async fn shutdown_signal(grace: std::time::Duration) {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -325,5 +327,19 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
-    tracing::info!("shutting down");
+    tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down");
+    let limit = grace * 2 + std::time::Duration::from_secs(1);
+    let watchdog = std::thread::Builder::new()
+        .name("shutdown-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            eprintln!(
+                "mr: still running {} ms after the shutdown request; exiting",
+                limit.as_millis()
+            );
+            std::process::exit(1);
+        });
+    if let Err(e) = watchdog {
+        tracing::warn!("cannot start the shutdown watchdog: {e}");
+    }
 }

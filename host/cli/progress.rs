@@ -2,7 +2,8 @@
 //! place and cut to the terminal's width (redrawn every second, so its clock
 //! keeps ticking while nothing changes); plain lines otherwise (at most one a
 //! second, plus every phase change). When the cluster has no live worker, it
-//! says so: the job waits for one.
+//! says so: the job waits for one. When done maps go back, it says why
+//! (the job's latest note).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -23,6 +24,10 @@ pub struct ProgressPrinter {
     last_shown: Option<((u32, u32), bool)>,
     no_worker: bool,
     dirty: bool,
+    /// Maps done at the last status, to see progress go back.
+    last_maps_done: Option<u32>,
+    /// The last note said.
+    said_note: Option<String>,
 }
 
 /// One progress line for `v`, `elapsed` after the watch began.
@@ -87,12 +92,36 @@ impl ProgressPrinter {
             last_shown: None,
             no_worker: false,
             dirty: false,
+            last_maps_done: None,
+            said_note: None,
         }
     }
 
     /// Shows `v`.
     pub fn update(&mut self, v: &JobView) {
+        self.say_why_back(v);
         self.show(v, false);
+    }
+
+    /// When done maps went back since the last status, says why once (the
+    /// job's latest note), above the live bar or as a plain line.
+    fn say_why_back(&mut self, v: &JobView) {
+        let went_back = self.last_maps_done.is_some_and(|m| v.maps.done < m);
+        self.last_maps_done = Some(v.maps.done);
+        let Some(note) = v.notes.last().filter(|_| went_back) else {
+            return;
+        };
+        if self.said_note.as_ref() == Some(note) {
+            return;
+        }
+        let line = format!("job {}: {}", v.job_id, super::print::shown(note));
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{line}");
+            }
+        }
+        self.said_note = Some(note.clone());
     }
 
     /// Shows `v` again as time passes (no new status), knowing whether any
@@ -173,6 +202,7 @@ mod tests {
             finished_at_ms: 0,
             name: String::new(),
             submitted_by: String::new(),
+            notes: Vec::new(),
         }
     }
 

@@ -101,6 +101,10 @@ pub struct CoordinatorCmd {
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
+    /// Once told to stop (SIGTERM, Ctrl-C), wait this long for open
+    /// streams, connections and in-flight work, then stop anyway.
+    #[arg(long, default_value_t = crate::shutdown::DEFAULT_GRACE.as_millis() as u64)]
+    shutdown_grace_ms: u64,
     /// Serve the web UI (`/`), its JSON API (`/api/...`) and `/metrics` on
     /// this address: the client token guards it (Bearer), and it speaks
     /// HTTPS when --tls-cert/--tls-key are given. The same exposure rule as
@@ -259,6 +263,7 @@ impl CoordinatorCmd {
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
+        config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         if self.state_dir.is_none() {
             tracing::warn!(
                 "no --state-dir: jobs live in memory only and a coordinator restart loses them"
@@ -273,7 +278,8 @@ impl CoordinatorCmd {
         }
         config.http = http.map(Arc::new);
         announce(&bound);
-        coordinator::run(config, listener, shutdown_signal()).await?;
+        let grace = config.shutdown_grace;
+        coordinator::run(config, listener, shutdown_signal(grace)).await?;
         Ok(ExitCode::SUCCESS)
     }
 }
@@ -297,6 +303,10 @@ pub struct WorkerCmd {
     /// coordinator); the coordinator's --heartbeat-interval-ms wins.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
+    /// Once told to stop (SIGTERM, Ctrl-C), wait this long for open
+    /// streams, connections and in-flight work, then stop anyway.
+    #[arg(long, default_value_t = crate::shutdown::DEFAULT_GRACE.as_millis() as u64)]
+    shutdown_grace_ms: u64,
     /// Bytes of data to hold in memory before spilling to local disk, e.g.
     /// 256MiB or 2G (default: a quarter of the machine's memory).
     #[arg(long, value_parser = worker::spill::parse_byte_size)]
@@ -350,6 +360,7 @@ impl WorkerCmd {
         config.advertise = self.advertise;
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms.max(1));
         config.connections = self.connections.limits();
+        config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         if let Some(limit) = self.memory_limit {
             config.memory_limit = limit;
         }
@@ -363,7 +374,8 @@ impl WorkerCmd {
         }
         let listener = bind(self.listen).await?;
         announce(&[("", listener.local_addr()?)]);
-        worker::run(config, listener, shutdown_signal()).await?;
+        let grace = config.shutdown_grace;
+        worker::run(config, listener, shutdown_signal(grace)).await?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -154,6 +154,7 @@ pub fn poll_reply(s: &JobStatus, clock: &Clock) -> pb::PollJobReply {
         done: s.state.is_ended(),
         failed: matches!(s.state, JobState::Failed | JobState::Cancelled),
         errors: s.errors.clone(),
+        notes: s.notes.clone(),
         job_id: s.id.0,
         state: job_state(s.state) as i32,
         app: s.spec.app.clone(),

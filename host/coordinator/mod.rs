@@ -122,6 +122,10 @@ pub struct CoordinatorConfig {
     pub state_dir: Option<PathBuf>,
     /// Limits on the connections the gRPC service accepts.
     pub connections: ConnLimits,
+    /// How long a stopping coordinator waits for open streams and
+    /// connections (a client watching a job, a worker that stopped
+    /// answering) before it stops anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl CoordinatorConfig {
@@ -141,6 +145,7 @@ impl CoordinatorConfig {
             heartbeat_interval: Duration::from_millis(2000),
             state_dir: None,
             connections: ConnLimits::default(),
+            shutdown_grace: crate::shutdown::DEFAULT_GRACE,
         }
     }
 }
@@ -241,7 +246,8 @@ pub async fn run(
     if let Some(tls) = &config.tls {
         builder = builder.tls_config(tls.server()?)?;
     }
-    let result = builder
+    let mut stopping = shared.stopping.subscribe();
+    let serve = builder
         .add_service(request_limit::NameTheLimit::new(
             CoordinatorServer::new(service)
                 .max_decoding_message_size(config.limits.max_request_bytes),
@@ -250,13 +256,24 @@ pub async fn run(
         .serve_with_incoming_shutdown(guard(listener.incoming(), config.connections), async move {
             shutdown.await;
             let _ = stop_shared.stopping.send(true);
-        })
-        .await;
+        });
+    // Graceful: streams end with "coordinator shutting down" once stopping,
+    // but a peer that never answers (stopped, cut off) would hold its
+    // connection open for ever; the grace bounds that wait.
+    let grace = config.shutdown_grace;
+    let stop_requested = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+    };
+    let result =
+        crate::shutdown::within_grace("coordinator connections", grace, stop_requested, serve)
+            .await
+            .unwrap_or(Ok(()));
     let _ = shared.stopping.send(true);
-    let _ = timer.await;
+    let _ = crate::shutdown::bounded("coordinator timer", grace, timer).await;
     events.abort();
     if let Some(journal) = &shared.journal {
-        if let Err(e) = journal.flush().await {
+        let flushed = crate::shutdown::bounded("job store writes", grace, journal.flush()).await;
+        if let Some(Err(e)) = flushed {
             tracing::warn!("job store: last records not written: {e}");
         }
     }

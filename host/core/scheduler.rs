@@ -13,7 +13,8 @@ use super::messages::{
     RestoredJob, TaskCounters, TaskRun,
 };
 use super::state::{
-    AttemptOutcome, Available, Job, JobState, Jobs, Retention, TaskState, Verdict, Workers,
+    AttemptOutcome, Available, Job, JobState, Jobs, OutputLoss, Retention, TaskState, Verdict,
+    Workers,
 };
 use super::status::{self, JobStatus, Summary, TaskStatus, WorkerRun, WorkerStatus};
 
@@ -566,7 +567,7 @@ impl Scheduler {
         for task in remains.map_outputs {
             affected.insert(task.job);
             if let Ok(job) = self.jobs.get_mut(task.job) {
-                if job.lose_output(task, worker) {
+                if job.lose_output(task, worker, OutputLoss::WorkerDied(worker)) {
                     self.available.close_reduces(job);
                     self.available.offer(task, job);
                 }

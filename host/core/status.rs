@@ -40,6 +40,9 @@ pub struct JobStatus {
     pub errors: Vec<String>,
     /// Counters so far.
     pub counters: Counters,
+    /// Why its progress went back ("map 5 runs again: worker 3 died"), the
+    /// last few, oldest first.
+    pub notes: Vec<String>,
     /// When it was submitted.
     pub submitted_at: Instant,
     /// When it ended.
@@ -172,6 +175,7 @@ pub fn job_status(job: &Job) -> JobStatus {
         reduces: progress(job, Phase::Reduce),
         errors: job.errors().to_vec(),
         counters: job.counters(),
+        notes: job.notes(),
         submitted_at,
         finished_at,
     }

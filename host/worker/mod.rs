@@ -86,6 +86,9 @@ pub struct WorkerConfig {
     pub executor: Option<PathBuf>,
     /// Limits on the connections its map-output service accepts.
     pub connections: crate::net::guard::ConnLimits,
+    /// How long a stopping worker waits for its last report to the
+    /// coordinator and for open connections before it stops anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl WorkerConfig {
@@ -107,6 +110,7 @@ impl WorkerConfig {
             executor: None,
             keep_map_output: false,
             connections: crate::net::guard::ConnLimits::default(),
+            shutdown_grace: crate::shutdown::DEFAULT_GRACE,
         }
     }
 }

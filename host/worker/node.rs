@@ -182,9 +182,14 @@ pub async fn run(
         stop: stop_rx,
     };
     node.lifecycle().await;
-    match server.await {
-        Ok(result) => result?,
-        Err(e) => tracing::error!("worker service task failed: {e}"),
+    // A peer that never answers (a coordinator stopped or cut off) would
+    // hold the server's graceful drain open for ever: bound it.
+    let grace = node.config.shutdown_grace;
+    let abort = server.abort_handle();
+    match crate::shutdown::bounded("worker connections", grace, server).await {
+        Some(Ok(result)) => result?,
+        Some(Err(e)) => tracing::error!("worker service task failed: {e}"),
+        None => abort.abort(),
     }
     tracing::info!("worker stopped");
     Ok(())
@@ -358,7 +363,7 @@ impl Node {
             r = self.executor.run(id.id, &task) => r,
             _ = self.stopped() => {
                 let failure = TaskFailure { message: "worker shutting down".into(), retry: true, unreachable: None, crash: None };
-                let _ = self.report(id, &task, Err(failure)).await;
+                    let _ = self.report(id, &task, Err(failure)).await;
                 return Some(Stop::Shutdown);
             }
         };
@@ -383,15 +388,23 @@ impl Node {
         let mut backoff = Backoff::new();
         loop {
             let mut client = self.client.clone();
-            let result = match &outcome {
-                Ok(c) => client
-                    .finish_task(convert::finish_request(id.reporter(), task, c))
-                    .await
-                    .map(|_| ()),
-                Err(f) => client
-                    .fail_task(convert::fail_request(id.reporter(), task, f))
-                    .await
-                    .map(|_| ()),
+            let call = async {
+                match &outcome {
+                    Ok(c) => client
+                        .finish_task(convert::finish_request(id.reporter(), task, c))
+                        .await
+                        .map(|_| ()),
+                    Err(f) => client
+                        .fail_task(convert::fail_request(id.reporter(), task, f))
+                        .await
+                        .map(|_| ()),
+                }
+            };
+            let grace = self.config.shutdown_grace;
+            let Some(result) =
+                crate::shutdown::within_grace("the task report", grace, self.stopped(), call).await
+            else {
+                return Some(Stop::Shutdown);
             };
             match result {
                 Ok(()) => return None,

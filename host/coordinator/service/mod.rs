@@ -390,8 +390,12 @@ impl Coordinator for CoordinatorService {
                 let forgotten = tokio::select! {
                     r = changed.changed() => r.is_err(),
                     _ = tx.closed() => return,
-                    // Ends the stream, so a graceful shutdown need not wait for it.
-                    _ = stopping.wait_for(|s| *s) => return,
+                    // End the stream with a status the client reads as
+                    // "reconnect", so that the server's drain is not held.
+                    _ = stopping.wait_for(|s| *s) => {
+                        let _ = tx.try_send(Err(crate::shutdown::stopping_status("coordinator")));
+                        return;
+                    }
                 };
                 status = match service.poll(job) {
                     Ok(s) if !forgotten => s,

@@ -9,7 +9,11 @@ use std::time::{Duration, Instant};
 use super::blame::crash_limit;
 use super::task::{AttemptOutcome, Task, TaskState};
 
+mod counted;
+mod notes;
 mod parked;
+
+pub use notes::OutputLoss;
 
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
@@ -42,7 +46,8 @@ impl JobState {
     }
 }
 
-/// Per-job counters, summed from the reports of accepted task attempts.
+/// Per-job counters: each task counted once, by its accepted attempt
+/// (see [`counted`]); `task_attempts` and `task_failures` count every attempt.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Bytes of input read by map tasks.
@@ -157,6 +162,10 @@ pub struct Job {
     /// The last crash `(cause, error)` of each parked task.
     last_crash: BTreeMap<TaskId, (String, String)>,
     counters: Counters,
+    /// What each task contributed to `counters`.
+    counted: counted::Counted,
+    /// Why done maps became pending again, the last few.
+    notes: notes::Notes,
     submitted_at: Instant,
     finished_at: Option<Instant>,
     /// Maps recorded as finished before a coordinator restart whose output
@@ -185,6 +194,8 @@ impl Job {
             fetch_failures: BTreeMap::new(),
             last_crash: BTreeMap::new(),
             counters: Counters::default(),
+            counted: counted::Counted::default(),
+            notes: notes::Notes::default(),
             submitted_at: now,
             finished_at: None,
             recorded_maps: BTreeMap::new(),
@@ -230,6 +241,11 @@ impl Job {
     /// Its counters so far.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Why its progress went back (done maps pending again), oldest first.
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.lines()
     }
 
     /// When it was submitted and when it ended.
@@ -379,14 +395,8 @@ impl Job {
         now: Instant,
     ) -> Option<Finished> {
         let (attempt, took) = self.change_task(task, |t| t.finish(worker, now)).ok()??;
-        match task.phase {
-            Phase::Map => {
-                add_map(&mut self.counters, &counters);
-            }
-            Phase::Reduce => {
-                add_reduce(&mut self.counters, &counters);
-            }
-        }
+        self.counted
+            .record(&mut self.counters, task.phase, task.index, counters);
         Some(Finished {
             attempt,
             took,
@@ -478,9 +488,10 @@ impl Job {
         Some(from)
     }
 
-    /// Map `task`'s output lived on `worker`, which died: the map must run
-    /// again while the job still needs it. Whether it changed.
-    pub fn lose_output(&mut self, task: TaskId, worker: WorkerId) -> bool {
+    /// Map `task`'s output lived on `worker`, lost as `why` says: the map
+    /// must run again while the job still needs it (noted). Whether it
+    /// changed.
+    pub fn lose_output(&mut self, task: TaskId, worker: WorkerId, why: OutputLoss) -> bool {
         if self.state.is_ended() {
             return false;
         }
@@ -490,6 +501,7 @@ impl Job {
         {
             return false;
         }
+        self.notes.map_lost(task.index, why);
         self.fetch_failures.remove(&worker);
         true
     }
@@ -511,7 +523,7 @@ impl Job {
             .map(|(i, _, _)| TaskId::map(self.id, i))
             .collect();
         held.into_iter()
-            .filter(|&t| self.lose_output(t, peer))
+            .filter(|&t| self.lose_output(t, peer, OutputLoss::Unfetchable(peer)))
             .collect()
     }
 
@@ -594,22 +606,4 @@ impl Job {
             Phase::Reduce => format!("reduce task {index}"),
         }
     }
-}
-
-/// Adds a finished map attempt's counters to its job's.
-fn add_map(c: &mut Counters, t: &TaskCounters) {
-    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
-    c.input_records = c.input_records.saturating_add(t.input_records);
-    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
-    c.map_output_records = c.map_output_records.saturating_add(t.output_records);
-    c.map_output_bytes = c.map_output_bytes.saturating_add(t.output_bytes);
-}
-
-/// Adds a finished reduce attempt's counters to its job's.
-fn add_reduce(c: &mut Counters, t: &TaskCounters) {
-    c.input_bytes = c.input_bytes.saturating_add(t.input_bytes);
-    c.input_records = c.input_records.saturating_add(t.input_records);
-    c.shuffle_bytes = c.shuffle_bytes.saturating_add(t.shuffle_bytes);
-    c.reduce_output_records = c.reduce_output_records.saturating_add(t.output_records);
-    c.reduce_output_bytes = c.reduce_output_bytes.saturating_add(t.output_bytes);
 }

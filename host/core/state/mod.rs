@@ -18,7 +18,7 @@ mod task;
 mod worker;
 
 pub use available::Available;
-pub use job::{Counters, Job, JobState, Verdict};
+pub use job::{Counters, Job, JobState, OutputLoss, Verdict};
 pub use jobs::{Jobs, Retention};
 pub use task::{AttemptOutcome, AttemptRecord, TaskState};
 pub use worker::Workers;

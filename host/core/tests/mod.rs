@@ -27,6 +27,7 @@ use crate::core::{
     ReportOutcome, Scheduler, SchedulerConfig, TaskCounters, TaskId, WorkerId,
 };
 
+mod counters;
 mod crashes;
 mod failures;
 mod faults;

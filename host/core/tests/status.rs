@@ -46,6 +46,7 @@ fn a_jobs_status_follows_it_from_queued_to_succeeded() {
         reduces: progress(1, 0, 0),
         errors: vec![],
         counters: Counters::default(),
+        notes: vec![],
         submitted_at: t0,
         finished_at: None,
     };
@@ -249,4 +250,30 @@ fn worker_statuses_show_state_tasks_and_last_sign_of_life() {
     );
     // A time before the last sign of life reads as zero.
     assert_eq!(s.worker_statuses(t0)[0].last_seen_ago, Duration::ZERO);
+}
+
+#[test]
+fn done_maps_that_run_again_say_why() {
+    let t0 = Instant::now();
+    let mut s = new_sched();
+    let job = submit(&mut s, 2, 1, t0);
+    let [w0, w1] = register(&mut s, 2, t0)[..] else {
+        unreachable!()
+    };
+    assert_eq!(run_one(&mut s, w0, t0), Some(m(0, 0)));
+    assert_eq!(run_one(&mut s, w0, t0), Some(m(0, 1)));
+    assert!(s.job_status(job).unwrap().notes.is_empty());
+
+    let now = outlive(&mut s, &[w1], t0);
+    let st = s.job_status(job).unwrap();
+    assert_eq!(st.maps.done, 0);
+    assert_eq!(
+        st.notes,
+        [format!("maps 0, 1 run again: worker {w0} died")],
+        "one note for one death"
+    );
+    drain(&mut s, w1, now);
+    let st = s.job_status(job).unwrap();
+    assert_eq!(st.state, JobState::Succeeded);
+    assert_eq!(st.notes.len(), 1, "kept after the job ends: {:?}", st.notes);
 }

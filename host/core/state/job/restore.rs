@@ -2,9 +2,9 @@
 //! ([`Job::restore`]), and the map outputs a registering worker says it
 //! holds ([`Job::adopt`]).
 
-use super::{add_map, add_reduce, Job, JobState, PhaseCounts};
-use crate::core::ids::TaskId;
+use super::{Job, JobState, PhaseCounts};
 use crate::core::ids::{Attempt, WorkerId};
+use crate::core::ids::{Phase, TaskId};
 use crate::core::messages::RestoredJob;
 use crate::core::state::task::TaskState;
 
@@ -23,7 +23,8 @@ impl Job {
                     t.restore_finished(done.attempt);
                     reduces_done += 1;
                     job.counters.task_attempts += 1;
-                    add_reduce(&mut job.counters, &done.counters);
+                    job.counted
+                        .record(&mut job.counters, Phase::Reduce, *index, done.counters);
                 }
             }
         }
@@ -79,7 +80,8 @@ impl Job {
         self.touched.insert(worker);
         if let Some(done) = self.recorded_maps.remove(&index) {
             self.counters.task_attempts += 1;
-            add_map(&mut self.counters, &done.counters);
+            self.counted
+                .record(&mut self.counters, Phase::Map, index, done.counters);
         }
         if self.state == JobState::Queued {
             self.state = JobState::Running;
