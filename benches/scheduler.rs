@@ -28,6 +28,7 @@ fn queued(jobs: usize, tasks: usize, now: Instant) -> (Scheduler, Vec<WorkerId>)
                 app: "wc".into(),
                 n_reduce: 1,
                 args: Vec::new(),
+                speculation: None,
             },
             now,
         )

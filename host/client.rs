@@ -233,6 +233,9 @@ pub struct Submission {
     pub split_size: u64,
     /// Read the subfolders of input folders too.
     pub recursive: bool,
+    /// Backup attempts of stragglers on or off; `None`: as the coordinator
+    /// is configured.
+    pub speculation: Option<bool>,
 }
 
 /// What a submission became.
@@ -366,6 +369,7 @@ impl Client {
                 overwrite: job.overwrite,
                 split_size: job.split_size,
                 recursive: job.recursive,
+                speculation: job.speculation,
             })
             .await?
             .into_inner();

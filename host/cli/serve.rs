@@ -47,6 +47,11 @@ pub struct CoordinatorCmd {
     /// they crash too), or fails retryably this many times, fails its job.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     max_task_attempts: u32,
+    /// Backup attempts of stragglers (the MapReduce paper's section 3.6): a
+    /// worker that would idle runs a second attempt of a phase's slowest
+    /// task; the first to finish wins. A job's `--speculation` overrides.
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    speculation: super::Switch,
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
@@ -156,6 +161,7 @@ impl CoordinatorCmd {
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
+        config.scheduler.speculation = self.speculation.is_on();
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         if self.state_dir.is_none() {
             tracing::warn!(

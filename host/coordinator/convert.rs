@@ -111,6 +111,7 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
         app: r.app,
         n_reduce: r.n_reduce,
         args: r.args,
+        speculation: r.speculation,
     })
 }
 
@@ -345,6 +346,7 @@ mod tests {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            speculation: None,
         };
         let location = |task, worker, address: Option<&str>| MapLocation {
             task,

@@ -30,6 +30,10 @@ pub struct JobSpec {
     pub n_reduce: u32,
     /// Opaque app arguments.
     pub args: Vec<u8>,
+    /// Whether stragglers get backup attempts; `None`: as the coordinator
+    /// is configured (`SchedulerConfig::speculation`).
+    #[serde(default)]
+    pub speculation: Option<bool>,
 }
 
 impl JobSpec {

@@ -170,6 +170,7 @@ fn wc_job(dir: &Path, files: &[PathBuf]) -> Submission {
         overwrite: false,
         split_size: 0,
         recursive: false,
+        speculation: None,
     }
 }
 

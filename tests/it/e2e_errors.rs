@@ -105,6 +105,7 @@ fn submission(
         overwrite: false,
         split_size: 0,
         recursive: false,
+        speculation: None,
     }
 }
 
@@ -225,6 +226,7 @@ async fn malformed_submissions_are_invalid_arguments() {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         })
         .await
         .expect_err("unknown app");

@@ -37,6 +37,7 @@ fn job(inputs: &[String], out: &Path, app: &str, args: &[&str], split_size: u64)
         overwrite: true,
         split_size,
         recursive: false,
+        speculation: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn wc_job(files: &[std::path::PathBuf], out: &Path, overwrite: bool) -> Submissi
         overwrite,
         split_size: 0,
         recursive: false,
+        speculation: None,
     }
 }
 

@@ -81,6 +81,7 @@ fn wc_job(dir: &Path, files: Vec<String>) -> Submission {
         overwrite: false,
         split_size: 0,
         recursive: false,
+        speculation: None,
     }
 }
 
@@ -188,6 +189,7 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         overwrite: false,
         split_size: 0,
         recursive: false,
+        speculation: None,
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
@@ -500,6 +502,7 @@ async fn workers_check_paths_again_before_opening() {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         })
         .await
         .expect("inside the allowed folders at submission");

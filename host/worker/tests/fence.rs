@@ -47,6 +47,7 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
             app: "wc".into(),
             n_reduce: 1,
             args: Vec::new(),
+            speculation: None,
         }),
         n_map: 1,
         map_locations: vec![MapLocation {

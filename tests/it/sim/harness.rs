@@ -280,6 +280,7 @@ impl SimCluster {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         };
         let observed = self.observed.clone();
         self.sim.client("client", async move {
