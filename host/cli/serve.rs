@@ -52,6 +52,10 @@ pub struct CoordinatorCmd {
     /// task; the first to finish wins. A job's `--speculation` overrides.
     #[arg(long, value_name = "on|off", default_value = "on")]
     speculation: super::Switch,
+    /// The shortest run before a task gets a backup attempt (it must also
+    /// have run twice the median of its phase's finished attempts).
+    #[arg(long, default_value_t = 1000)]
+    speculation_floor_ms: u64,
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
@@ -162,6 +166,7 @@ impl CoordinatorCmd {
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
         config.scheduler.speculation = self.speculation.is_on();
+        config.scheduler.speculation_floor = Duration::from_millis(self.speculation_floor_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         if self.state_dir.is_none() {
             tracing::warn!(

@@ -64,6 +64,8 @@ impl Default for SchedulerConfig {
 ///   apply a worker's report (stale reports are ignored);
 /// - time: [`next_deadline`](Self::next_deadline) says when to call
 ///   [`tick`](Self::tick), which declares silent workers dead;
+///   [`next_backup_due`](Self::next_backup_due) when an idle worker could
+///   get a backup attempt;
 /// - outputs: [`poll_event`](Self::poll_event) (jobs ended, workers died)
 ///   and [`poll_task_run`](Self::poll_task_run) (run times of finished
 ///   attempts), each to be drained by the caller;

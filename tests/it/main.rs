@@ -24,4 +24,5 @@ mod plugin_registry;
 mod restart;
 mod security;
 mod sim;
+mod stragglers;
 mod webui;

@@ -40,6 +40,19 @@ impl Scheduler {
             .assign_backup(task, worker, now)?;
         self.assignment(worker, task, attempt).map(Some)
     }
+
+    /// When `worker`, finding nothing to do at `now`, could next get a
+    /// backup attempt if nothing else changed: the service wakes an idle
+    /// worker's long poll then. `None`: not before something changes.
+    pub fn next_backup_due(&self, worker: WorkerId, now: Instant) -> Option<Instant> {
+        let floor = self.config.speculation_floor;
+        self.jobs
+            .iter()
+            .filter(|j| speculates(&self.config, j))
+            .filter_map(|j| j.backup_due(worker, now, floor))
+            .filter(|&due| due > now)
+            .min()
+    }
 }
 
 /// Whether `job` gets backup attempts.

@@ -58,6 +58,24 @@ fn no_backup_while_a_task_is_available_or_before_the_threshold() {
 }
 
 #[test]
+fn an_idle_worker_learns_when_a_backup_falls_due() {
+    let t0 = Instant::now();
+    let mut s = speculating();
+    let ([w0, _, w2, _], _, _) = straggler(&mut s, t0);
+    // m0 (from t0) reaches twice the median (1 s) at 2 s, m2 (from 1 s) at 3 s.
+    assert_eq!(s.next_backup_due(w2, t0 + ms(1500)), Some(t0 + secs(2)));
+    // w0 runs m0: only m2 can be its backup.
+    assert_eq!(s.next_backup_due(w0, t0 + ms(1500)), Some(t0 + secs(3)));
+    must_ask(&mut s, w2, t0 + secs(2));
+    assert_eq!(s.next_backup_due(w2, t0 + secs(2)), Some(t0 + secs(3)));
+    let off = Scheduler::new(SchedulerConfig {
+        speculation: false,
+        ..SchedulerConfig::default()
+    });
+    assert_eq!(off.next_backup_due(w2, t0), None);
+}
+
+#[test]
 fn a_worker_that_would_idle_backs_up_the_slowest_task_once() {
     let t0 = Instant::now();
     let mut s = speculating();

@@ -23,22 +23,8 @@ impl Job {
         now: Instant,
         floor: Duration,
     ) -> Option<(TaskId, Duration)> {
-        if self.state.is_ended() {
-            return None;
-        }
-        let phase = if self.maps_done < self.n_map() {
-            Phase::Map
-        } else if self.reduces_open() {
-            Phase::Reduce
-        } else {
-            return None;
-        };
-        let tasks = self.tasks(phase);
-        if tasks.iter().any(|t| t.state() == TaskState::Pending) {
-            return None;
-        }
-        let threshold = floor.max(2 * self.median_finished(phase, now)?);
-        tasks
+        let (phase, threshold) = self.speculation_phase(now, floor)?;
+        self.tasks(phase)
             .iter()
             .enumerate()
             .filter_map(|(i, t)| {
@@ -57,9 +43,45 @@ impl Job {
             })
     }
 
+    /// When [`Job::backup_candidate`] for `worker` would first find a task
+    /// if nothing else changed (`None`: never), so an idle worker waiting
+    /// for work can be woken then.
+    pub fn backup_due(&self, worker: WorkerId, now: Instant, floor: Duration) -> Option<Instant> {
+        let (phase, threshold) = self.speculation_phase(now, floor)?;
+        self.tasks(phase)
+            .iter()
+            .filter_map(|t| t.backup_eligible(worker))
+            .min()
+            .map(|since| since + threshold)
+    }
+
+    /// The phase that may get backups (maps until all are done, then
+    /// reduces; none while one of its tasks waits to be handed out) and how
+    /// long an attempt of it must have run first.
+    fn speculation_phase(&self, now: Instant, floor: Duration) -> Option<(Phase, Duration)> {
+        if self.state.is_ended() {
+            return None;
+        }
+        let phase = if self.maps_done < self.n_map() {
+            Phase::Map
+        } else if self.reduces_open() {
+            Phase::Reduce
+        } else {
+            return None;
+        };
+        if self
+            .tasks(phase)
+            .iter()
+            .any(|t| t.state() == TaskState::Pending)
+        {
+            return None;
+        }
+        Some((phase, floor.max(2 * self.median_finished(phase, now))))
+    }
+
     /// The median run time of `phase`'s succeeded attempts (zero if none
-    /// finished yet); `None` never (an `Option` to chain with `?`).
-    fn median_finished(&self, phase: Phase, now: Instant) -> Option<Duration> {
+    /// finished yet).
+    fn median_finished(&self, phase: Phase, now: Instant) -> Duration {
         let mut took: Vec<Duration> = self
             .tasks(phase)
             .iter()
@@ -68,7 +90,7 @@ impl Job {
             .map(|r| r.duration(now))
             .collect();
         took.sort_unstable();
-        Some(took.get(took.len() / 2).copied().unwrap_or_default())
+        took.get(took.len() / 2).copied().unwrap_or_default()
     }
 
     /// Starts a backup attempt of running `task` on `worker`.
