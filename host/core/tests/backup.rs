@@ -272,3 +272,17 @@ fn a_straggling_reduce_gets_a_backup_and_the_job_succeeds_once() {
     );
     assert_eq!(events(&mut s), vec![]);
 }
+
+#[test]
+fn a_job_spec_stored_before_the_switch_existed_follows_the_coordinator() {
+    let old = r#"{"files":["f0"],"output_dir":"/out","app":"wc","n_reduce":1,"args":[]}"#;
+    let spec: JobSpec = serde_json::from_str(old).expect("an old stored spec");
+    assert_eq!(spec.speculation, None);
+    let new = serde_json::to_string(&JobSpec {
+        speculation: Some(false),
+        ..spec
+    })
+    .expect("json");
+    let back: JobSpec = serde_json::from_str(&new).expect("round trip");
+    assert_eq!(back.speculation, Some(false));
+}
