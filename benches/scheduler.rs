@@ -30,6 +30,7 @@ fn queued(jobs: usize, tasks: usize, now: Instant) -> (Scheduler, Vec<WorkerId>)
                 args: Vec::new(),
                 name: String::new(),
                 submitted_by: String::new(),
+                speculation: None,
             },
             now,
         )

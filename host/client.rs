@@ -255,6 +255,9 @@ pub struct Submission {
     pub split_size: u64,
     /// Read the subfolders of input folders too.
     pub recursive: bool,
+    /// Backup attempts of stragglers on or off; `None`: as the coordinator
+    /// is configured.
+    pub speculation: Option<bool>,
 }
 
 /// What a submission became.
@@ -442,6 +445,7 @@ impl Client {
                 recursive: job.recursive,
                 name: label.name.clone(),
                 submitted_by: label.submitted_by.clone(),
+                speculation: job.speculation,
             })
             .await
             .map_err(|s| self.explain(s))?

@@ -54,6 +54,7 @@ pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Re
                     overwrite: true,
                     split_size: 0,
                     recursive: false,
+                    speculation: None,
                 })
                 .await?;
             let view = client.wait(id, |_| {}).await?;
@@ -112,6 +113,7 @@ pub fn submissions(
                             overwrite: true,
                             split_size: 0,
                             recursive: false,
+                            speculation: None,
                         })
                         .await?;
                     times.push(t.elapsed());

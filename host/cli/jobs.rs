@@ -52,6 +52,7 @@ pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
         overwrite: job.overwrite,
         split_size: job.split_size,
         recursive: job.recursive,
+        speculation: job.speculation.map(super::Switch::is_on),
     })
 }
 

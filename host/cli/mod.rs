@@ -127,6 +127,19 @@ struct PluginsArg {
     plugins: Vec<PathBuf>,
 }
 
+/// A feature switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn is_on(self) -> bool {
+        self == Switch::On
+    }
+}
+
 /// The job options shared by `mr submit` and `mr run`.
 #[derive(Debug, Clone, clap::Args)]
 struct JobArgs {
@@ -138,6 +151,10 @@ struct JobArgs {
     /// Read the subfolders of input folders too.
     #[arg(short = 'r', long)]
     recursive: bool,
+    /// Backup attempts of this job's stragglers: `on` or `off`. Default:
+    /// as the coordinator's --speculation says.
+    #[arg(long, value_name = "on|off")]
+    speculation: Option<Switch>,
     /// Target input bytes per map task, e.g. 64MiB or 512K: an app reading
     /// line records has larger files cut into splits of this size, and small
     /// files are packed into one task up to it. 0: one map task per file.

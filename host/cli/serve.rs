@@ -98,6 +98,15 @@ pub struct CoordinatorCmd {
     /// they crash too), or fails retryably this many times, fails its job.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     max_task_attempts: u32,
+    /// Backup attempts of stragglers (the MapReduce paper's section 3.6): a
+    /// worker that would idle runs a second attempt of a phase's slowest
+    /// task; the first to finish wins. A job's `--speculation` overrides.
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    speculation: super::Switch,
+    /// The shortest run before a task gets a backup attempt (it must also
+    /// have run twice the median of its phase's finished attempts).
+    #[arg(long, default_value_t = 1000)]
+    speculation_floor_ms: u64,
     /// Heartbeat interval workers are told to use.
     #[arg(long, default_value_t = 2000)]
     heartbeat_interval_ms: u64,
@@ -262,6 +271,8 @@ impl CoordinatorCmd {
         };
         config.scheduler.worker_timeout = Duration::from_millis(self.worker_timeout_ms);
         config.scheduler.max_task_attempts = self.max_task_attempts;
+        config.scheduler.speculation = self.speculation.is_on();
+        config.scheduler.speculation_floor = Duration::from_millis(self.speculation_floor_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
         config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
         if self.state_dir.is_none() {

@@ -123,6 +123,7 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
         args: r.args,
         name: r.name,
         submitted_by: r.submitted_by,
+        speculation: r.speculation,
     })
 }
 
@@ -386,6 +387,7 @@ mod tests {
             args: Vec::new(),
             name: String::new(),
             submitted_by: String::new(),
+            speculation: None,
         };
         let location = |task, worker, address: Option<&str>| MapLocation {
             task,

@@ -31,9 +31,15 @@ pub struct JobSpec {
     /// Opaque app arguments.
     pub args: Vec<u8>,
     /// A name for people (may be empty).
+    #[serde(default)]
     pub name: String,
     /// Who submitted it, as the client said (may be empty).
+    #[serde(default)]
     pub submitted_by: String,
+    /// Whether stragglers get backup attempts; `None`: as the coordinator
+    /// is configured (`SchedulerConfig::speculation`).
+    #[serde(default)]
+    pub speculation: Option<bool>,
 }
 
 impl JobSpec {

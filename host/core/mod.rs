@@ -11,7 +11,8 @@
 //!   task can run: a worker gets the first available task in job order, maps
 //!   before reduces, and a job's reduces become available only once all its
 //!   maps are done;
-//! - no task runs on two workers at once; every assignment carries an attempt
+//! - no task runs on two workers at once but for a backup attempt (below);
+//!   every assignment carries an attempt
 //!   number, and reports from another attempt or from a worker declared dead
 //!   change nothing;
 //! - a worker silent for the timeout is dead: its running tasks become
@@ -27,6 +28,10 @@
 //!   (a flaky app, not a poison input: `state::blame`); a reduce's fetch
 //!   failure naming a peer is the peer's fault, and after
 //!   `max_task_attempts` of them the peer's map output is re-made;
+//! - a worker that would idle while every task of a job's phase runs gets a
+//!   backup attempt of the phase's longest-running task (at most one per
+//!   task, past a floor and twice the phase's median); the first attempt to
+//!   finish wins and the other becomes stale (`scheduler/speculation.rs`);
 //! - a worker that registers with map outputs a predecessor left on its
 //!   machine takes them over (`adopt_outputs`).
 //! - after a coordinator restart, jobs come back from the durable store

@@ -18,6 +18,8 @@ use super::state::{
 };
 use super::status::{self, JobStatus, Summary, TaskStatus, WorkerRun, WorkerStatus};
 
+mod speculation;
+
 /// The core's tunables.
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -30,6 +32,12 @@ pub struct SchedulerConfig {
     pub max_task_attempts: u32,
     /// How many ended jobs to keep, and for how long.
     pub retention: Retention,
+    /// Whether a worker that would idle gets a backup attempt of a
+    /// straggling task (a job's spec may override it).
+    pub speculation: bool,
+    /// The shortest time an attempt must have run before it gets a backup
+    /// (and at least twice the median of its phase's finished attempts).
+    pub speculation_floor: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -38,6 +46,8 @@ impl Default for SchedulerConfig {
             worker_timeout: Duration::from_millis(7000),
             max_task_attempts: 4,
             retention: Retention::default(),
+            speculation: true,
+            speculation_floor: Duration::from_millis(1000),
         }
     }
 }
@@ -54,12 +64,15 @@ impl Default for SchedulerConfig {
 /// - workers: [`register_worker`](Self::register_worker),
 ///   [`adopt_outputs`](Self::adopt_outputs),
 ///   [`heartbeat`](Self::heartbeat), [`worker_idle`](Self::worker_idle);
-/// - tasks: [`next_task`](Self::next_task) hands one out;
+/// - tasks: [`next_task`](Self::next_task) hands one out, or else a
+///   backup attempt of a straggler (`scheduler/speculation.rs`);
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
 ///   apply a worker's report (stale reports are ignored);
 /// - time: [`next_deadline`](Self::next_deadline) says when to call
 ///   [`tick`](Self::tick), which declares silent workers dead and forgets
 ///   ended jobs past their retention;
+///   [`next_backup_due`](Self::next_backup_due) when an idle worker could
+///   get a backup attempt;
 /// - outputs: [`poll_event`](Self::poll_event) (jobs ended or forgotten,
 ///   workers died), [`poll_task_run`](Self::poll_task_run) (run times of
 ///   finished attempts) and [`poll_changed_job`](Self::poll_changed_job)
@@ -273,6 +286,9 @@ impl Scheduler {
             let Ok(job) = self.jobs.get_mut(task.job) else {
                 continue;
             };
+            if job.drop_duplicate(task, worker, AttemptOutcome::Released, now) {
+                continue;
+            }
             if job.release(task, worker) {
                 job.close_attempt(task, worker, AttemptOutcome::Released, now);
                 self.available.offer(task, job);
@@ -290,9 +306,20 @@ impl Scheduler {
     ) -> Result<Option<Assignment>, CoreError> {
         self.touch(worker, now)?;
         let Some(task) = self.available.pop_first() else {
-            return Ok(None);
+            return self.next_backup(worker, now);
         };
         let attempt = self.jobs.get_mut(task.job)?.assign(task, worker, now)?;
+        self.assignment(worker, task, attempt).map(Some)
+    }
+
+    /// Records that `worker` runs `attempt` of `task` and builds what it is
+    /// told.
+    fn assignment(
+        &mut self,
+        worker: WorkerId,
+        task: TaskId,
+        attempt: Attempt,
+    ) -> Result<Assignment, CoreError> {
         self.workers.start(worker, task);
         self.workers.record_run(worker, task, attempt);
         let job = self.jobs.get(task.job)?;
@@ -300,13 +327,13 @@ impl Scheduler {
             Phase::Map => Vec::new(),
             Phase::Reduce => self.map_locations(job),
         };
-        Ok(Some(Assignment {
+        Ok(Assignment {
             task,
             attempt,
             spec: job.spec().clone(),
             n_map: job.n_map(),
             map_locations,
-        }))
+        })
     }
 
     /// Applies a worker's report that a task attempt finished.
@@ -321,6 +348,9 @@ impl Scheduler {
         }
         let Report { worker, task, .. } = *report;
         let job = self.jobs.get_mut(task.job)?;
+        if let Some(loser) = job.settle_race(task, worker, now) {
+            self.workers.stop(loser, task);
+        }
         let Some(done) = job.finish(task, worker, counters, now) else {
             return Ok(ReportOutcome::Ignored);
         };
@@ -354,6 +384,10 @@ impl Scheduler {
         let max = self.config.max_task_attempts;
         self.workers.stop(worker, task);
         let job = self.jobs.get_mut(task.job)?;
+        let error = failure.error.clone();
+        if job.drop_duplicate(task, worker, AttemptOutcome::Failed { error }, now) {
+            return Ok(ReportOutcome::Accepted);
+        }
         let verdict = job.fail(task, &failure, max)?;
         let error = failure.error.clone();
         job.close_attempt(task, worker, AttemptOutcome::Failed { error }, now);
@@ -605,6 +639,9 @@ impl Scheduler {
         let Ok(job) = self.jobs.get_mut(task.job) else {
             return;
         };
+        if job.drop_duplicate(task, worker, AttemptOutcome::Lost, now) {
+            return;
+        }
         let verdict = job.lose_running(task, worker);
         if verdict != Verdict::Unchanged {
             job.close_attempt(task, worker, AttemptOutcome::Lost, now);

@@ -196,9 +196,9 @@ pub fn worker_statuses(workers: &Workers, jobs: &Jobs, now: Instant) -> Vec<Work
             last_seen_ago: now.saturating_duration_since(w.last_seen()),
             running: w
                 .running()
-                .filter_map(|t| match jobs.get(t.job).ok()?.task(t).ok()?.state() {
-                    TaskState::Running { attempt, .. } => Some((t, attempt)),
-                    _ => None,
+                .filter_map(|t| {
+                    let attempt = jobs.get(t.job).ok()?.task(t).ok()?.attempt_on(id)?;
+                    Some((t, attempt))
                 })
                 .collect(),
             tasks_completed: w.completed(),

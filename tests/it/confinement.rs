@@ -120,6 +120,7 @@ impl Confined {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         };
         block_on(async {
             let client = Client::connect(&self.url)

@@ -219,6 +219,7 @@ async fn malformed_submissions_are_invalid_arguments() {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         })
         .await
         .expect_err("unknown app");

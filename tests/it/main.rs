@@ -28,4 +28,5 @@ mod restart;
 mod security;
 mod shutdown;
 mod sim;
+mod stragglers;
 mod webui;

@@ -69,6 +69,7 @@ async fn run(
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         })
         .await
         .expect("submitting");

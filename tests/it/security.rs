@@ -179,6 +179,7 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         overwrite: false,
         split_size: 0,
         recursive: false,
+        speculation: None,
     };
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
@@ -492,6 +493,7 @@ async fn workers_check_paths_again_before_opening() {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         })
         .await
         .expect("inside the allowed folders at submission");

@@ -12,6 +12,8 @@
 //!   random 0..MAX_MS ms with probability 0.33;
 //! - `--hang-on SUBSTR`: map sleeps forever;
 //! - `--sleep-ms N`: every map sleeps N ms first;
+//! - `--slow-env-ms N`: every map sleeps N ms more where the environment
+//!   has `MR_CHAOS_SLOW` set (one slowed worker: straggler tests);
 //! - `--reduce-sleep-ms N`: every reduce call (one per key) sleeps N ms first;
 //! - `--reduce-fail-on KEY` / `--reduce-panic-on KEY`: reduce of that key
 //!   fails / panics.
@@ -46,6 +48,14 @@ impl App for Chaos {
                 .parse()
                 .map_err(|_| AppError::msg(format!("bad --sleep-ms {ms:?}")))?;
             std::thread::sleep(Duration::from_millis(ms));
+        }
+        if let Some(ms) = args.option(&["--slow-env-ms"])? {
+            let ms: u64 = ms
+                .parse()
+                .map_err(|_| AppError::msg(format!("bad --slow-env-ms {ms:?}")))?;
+            if std::env::var_os("MR_CHAOS_SLOW").is_some() {
+                std::thread::sleep(Duration::from_millis(ms));
+            }
         }
         if matches(args, "--fail-on", input.path)? {
             return Err(AppError::msg(format!(

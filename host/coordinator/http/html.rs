@@ -147,6 +147,7 @@ pub fn outcome(o: &AttemptOutcome) -> &'static str {
         AttemptOutcome::Lost => "lost",
         AttemptOutcome::Released => "released",
         AttemptOutcome::Abandoned => "abandoned",
+        AttemptOutcome::Superseded => "superseded",
     }
 }
 

@@ -253,9 +253,16 @@ impl Coordinator for CoordinatorService {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let _waiting = Waiting::new(&self.shared.waiting);
-            let assignment = self
-                .shared
-                .quiet_update(|core, now| core.next_task(worker, now));
+            // With nothing to do, a backup attempt may fall due before any
+            // change wakes this poll: wake it then too.
+            let (assignment, backup_due) = self.shared.quiet_update(|core, now| {
+                let a = core.next_task(worker, now);
+                let due = matches!(a, Ok(None))
+                    .then(|| core.next_backup_due(worker, now))
+                    .flatten();
+                (a, due)
+            });
+            let wake = backup_due.map_or(give_up, |d| give_up.min(d.into()));
             match assignment.map_err(status_of)? {
                 Some(a)
                     if !r.reads_splits && a.split().is_some_and(|s| s.whole_file().is_none()) =>
@@ -281,7 +288,11 @@ impl Coordinator for CoordinatorService {
             }
             tokio::select! {
                 _ = &mut notified => {}
-                _ = tokio::time::sleep_until(give_up) => return Ok(Response::new(convert::wait_reply())),
+                _ = tokio::time::sleep_until(wake) => {
+                    if wake >= give_up {
+                        return Ok(Response::new(convert::wait_reply()));
+                    }
+                }
                 _ = stopping.wait_for(|s| *s) => return Ok(Response::new(convert::wait_reply())),
             }
         }

@@ -270,6 +270,7 @@ mod tests {
             app: "wc".into(),
             n_reduce: 2,
             args: vec![1, 2],
+            speculation: None,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use crate::core::messages::{Failure, FinishedTask, JobSpec, TaskCounters};
 
 mod restore;
+mod speculation;
 
 /// A job's life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -575,14 +576,16 @@ impl Job {
             }
             for (i, t) in tasks.iter_mut().enumerate() {
                 if let TaskState::Running { worker, .. } = t.state() {
-                    running.push((
-                        TaskId {
-                            job: id,
-                            phase,
-                            index: i as u32,
-                        },
-                        worker,
-                    ));
+                    let task = TaskId {
+                        job: id,
+                        phase,
+                        index: i as u32,
+                    };
+                    running.push((task, worker));
+                    if let Some(backup) = t.take_backup() {
+                        running.push((task, backup));
+                        t.close(backup, AttemptOutcome::Abandoned, now);
+                    }
                     t.reset();
                     t.close(worker, AttemptOutcome::Abandoned, now);
                 }

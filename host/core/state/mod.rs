@@ -1,6 +1,8 @@
 //! The core's state, in one place: tasks and their [`TaskState`]
-//! (`task.rs`), a job and its [`JobState`] (`job.rs`; its parked tasks in
-//! `job/parked.rs`), all jobs (`jobs.rs`),
+//! (`task.rs`; a backup attempt beside the running one in `task/backup.rs`),
+//! a job and its [`JobState`] (`job.rs`; its parked tasks in
+//! `job/parked.rs`, which straggler to back up in `job/speculation.rs`),
+//! all jobs (`jobs.rs`),
 //! workers (`worker.rs`) and the ordered set of available tasks
 //! (`available.rs`); how many crashes in a row fail a task (`blame.rs`).
 //!

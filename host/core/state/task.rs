@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::core::ids::{Attempt, WorkerId};
 
+mod backup;
+
+pub use backup::Backup;
+
 /// Where one task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
@@ -52,6 +56,9 @@ pub enum AttemptOutcome {
     Released,
     /// Its job ended (failed or was cancelled) while it ran.
     Abandoned,
+    /// A second attempt of the same task (a backup, or the attempt it
+    /// backed up) finished first; this one's report is ignored.
+    Superseded,
 }
 
 /// One attempt of a task: who ran it, when, and how it ended.
@@ -98,6 +105,11 @@ pub struct Task {
     clean: u32,
     /// Crashes since the last attempt that ended otherwise.
     crash_streak: u32,
+    /// A second attempt running beside the one in `state` (see
+    /// `task/backup.rs`).
+    backup: Option<Backup>,
+    /// Whether a backup was ever started (at most one per task).
+    backed_up: bool,
 }
 
 impl Task {
@@ -112,6 +124,8 @@ impl Task {
             crashes: 0,
             clean: 0,
             crash_streak: 0,
+            backup: None,
+            backed_up: false,
         }
     }
 
@@ -125,14 +139,17 @@ impl Task {
         &self.history
     }
 
-    /// Ends the open attempt on `worker` (if the last attempt is open and
-    /// ran there) with `outcome` at `now`. Changes only the history.
+    /// Ends the open attempt on `worker` (if an attempt ran there and is
+    /// still open) with `outcome` at `now`. Changes only the history.
     pub fn close(&mut self, worker: WorkerId, outcome: AttemptOutcome, now: Instant) {
-        if let Some(last) = self.history.last_mut() {
-            if last.ended_at.is_none() && last.worker == worker {
-                last.ended_at = Some(now);
-                last.outcome = outcome;
-            }
+        let open = self
+            .history
+            .iter_mut()
+            .rev()
+            .find(|r| r.ended_at.is_none() && r.worker == worker);
+        if let Some(record) = open {
+            record.ended_at = Some(now);
+            record.outcome = outcome;
         }
     }
 
@@ -142,8 +159,14 @@ impl Task {
     }
 
     /// Whether a report from `worker` on `attempt` (`None`: not sent) is
-    /// about the attempt now running.
+    /// about an attempt now running (the first or its backup).
     pub fn is_current(&self, worker: WorkerId, attempt: Option<Attempt>) -> bool {
+        if self
+            .backup
+            .is_some_and(|b| b.worker == worker && attempt.is_none_or(|x| x == b.attempt))
+        {
+            return true;
+        }
         match self.state {
             TaskState::Running {
                 worker: w,
@@ -173,9 +196,10 @@ impl Task {
         attempt
     }
 
-    /// Pending again, with no mark against it.
+    /// Pending again, with no mark against it (and no backup running).
     pub fn reset(&mut self) {
         self.state = TaskState::Pending;
+        self.backup = None;
     }
 
     /// Set aside after its last crash (see [`TaskState::Parked`]).

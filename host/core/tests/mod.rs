@@ -16,6 +16,7 @@
 //! - `reports`: stale reports are fenced off;
 //! - `failures`: task failures, retries, unreachable peers, cancellation;
 //! - `status`: job and worker status views and counters;
+//! - `backup`: backup attempts of stragglers (speculation on);
 //! - `restore`: a core rebuilt from the durable store, and the map output
 //!   registering workers still hold.
 
@@ -27,6 +28,7 @@ use crate::core::{
     ReportOutcome, Scheduler, SchedulerConfig, TaskCounters, TaskId, WorkerId,
 };
 
+mod backup;
 mod counters;
 mod crashes;
 mod failures;
@@ -66,12 +68,18 @@ fn spec(n_map: u32, n_reduce: u32) -> JobSpec {
         args: Vec::new(),
         name: String::new(),
         submitted_by: String::new(),
+        speculation: None,
     }
 }
 
-/// A scheduler with the default configuration.
+/// A scheduler with the default configuration, but without backup
+/// attempts (the rules most tests check say a task runs on one worker at a
+/// time; `backup` tests them with speculation on).
 fn new_sched() -> Scheduler {
-    let s = Scheduler::new(SchedulerConfig::default());
+    let s = Scheduler::new(SchedulerConfig {
+        speculation: false,
+        ..SchedulerConfig::default()
+    });
     assert_eq!(s.config().worker_timeout, TIMEOUT);
     assert_eq!(s.config().max_task_attempts, 4);
     s

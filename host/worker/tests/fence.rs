@@ -49,6 +49,7 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
             args: Vec::new(),
             name: String::new(),
             submitted_by: String::new(),
+            speculation: None,
         }),
         n_map: 1,
         map_locations: vec![MapLocation {

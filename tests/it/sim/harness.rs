@@ -220,6 +220,10 @@ impl SimCluster {
         }
         let mut config = CoordinatorConfig::new(registry(Arc::new(StaticApp(WordCount))));
         config.scheduler.worker_timeout = WORKER_TIMEOUT;
+        // The scenarios count attempts of a worker's loss: an idle survivor
+        // would back up the lost worker's task before the timeout (backup
+        // tasks: tests/it/stragglers.rs and the core's tests).
+        config.scheduler.speculation = false;
         config.heartbeat_interval = Duration::from_millis(500);
         config.transport = transport();
         sim.host(COORDINATOR, move || {
@@ -280,6 +284,7 @@ impl SimCluster {
             overwrite: false,
             split_size: 0,
             recursive: false,
+            speculation: None,
         };
         let observed = self.observed.clone();
         self.sim.client("client", async move {

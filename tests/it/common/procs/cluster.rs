@@ -154,6 +154,13 @@ impl Cluster {
 
     /// Starts one more worker with `extra` arguments; returns its index.
     pub fn add_worker_with(&mut self, extra: &[OsString]) -> usize {
+        self.add_worker_with_env(extra, &[])
+    }
+
+    /// Starts one more worker with `extra` arguments and `env` variables
+    /// set (say `MR_CHAOS_SLOW`, which slows the `chaos` app on it); returns
+    /// its index.
+    pub fn add_worker_with_env(&mut self, extra: &[OsString], env: &[(&str, &str)]) -> usize {
         let i = self.workers.len();
         let mut args: Vec<OsString> = vec![
             "worker".into(),
@@ -165,8 +172,9 @@ impl Cluster {
             self.config.heartbeat_ms.to_string().into(),
         ];
         args.extend_from_slice(extra);
+        let name = format!("worker-{i}");
         self.workers
-            .push(Server::spawn(&self.logs, &format!("worker-{i}"), &args));
+            .push(Server::spawn_with_env(&self.logs, &name, &args, env));
         i
     }
 

@@ -37,10 +37,21 @@ impl Server {
     /// Starts `mr --log-format json ARGS`, logging into `logs/NAME.log`
     /// and caching plugin copies in `logs/../plugin-cache`.
     pub fn spawn(logs: &Path, name: &str, args: &[OsString]) -> Server {
+        Server::spawn_with_env(logs, name, args, &[])
+    }
+
+    /// [`Server::spawn`] with `env` variables set.
+    pub fn spawn_with_env(
+        logs: &Path,
+        name: &str,
+        args: &[OsString],
+        env: &[(&str, &str)],
+    ) -> Server {
         std::fs::create_dir_all(logs).unwrap();
         let cache = logs.parent().unwrap_or(logs).join("plugin-cache");
         let mut cmd = mr();
         cmd.env("MR_PLUGIN_CACHE", cache)
+            .envs(env.iter().copied())
             .args(["--log-format", "json"])
             .args(args);
         Server::start(name, logs.join(format!("{name}.log")), cmd)
