@@ -25,7 +25,13 @@ struct JobInputs {
 /// What each map task of `spec` could read at most, in task order, measured
 /// now (blocking I/O); a file that cannot be read counts as empty.
 pub fn measure(spec: &JobSpec) -> Vec<u64> {
-    let mut sizes: HashMap<String, u64> = HashMap::new();
+    measure_with(spec, Vec::new())
+}
+
+/// [`measure`], with the sizes of some inputs already `known` (objects, from
+/// their listing).
+pub fn measure_with(spec: &JobSpec, known: Vec<(String, u64)>) -> Vec<u64> {
+    let mut sizes: HashMap<String, u64> = known.into_iter().collect();
     let mut size_of = |path: &str| -> u64 {
         *sizes
             .entry(path.to_string())

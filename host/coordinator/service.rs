@@ -14,7 +14,7 @@ use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::store::Record;
-use super::{admission, inputs, CoordinatorConfig, Limits};
+use super::{admission, inputs, object_inputs, CoordinatorConfig, Limits};
 use crate::core::{Assignment, Failure, JobId, JobState, Report, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
@@ -148,19 +148,32 @@ impl Coordinator for CoordinatorService {
         let limits = self.limits.clone();
         let (spec, dir, sizes) = blocking(move || {
             let mut spec = spec;
-            admission::check_input_folders(&spec.files, &confinement)?;
-            spec.files = inputs::expand(&spec.files, recursive)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            admission::check_file_count(spec.files.len(), &limits)?;
-            admission::check_paths(&spec, &confinement)?;
-            admission::check_inputs(&spec.files)?;
+            // Object storage inputs are listed (sizes included) instead.
+            let objects = object_inputs::admit(&spec.files, recursive, &confinement)?;
+            if let Some(objects) = &objects {
+                spec.files = objects.iter().map(|(f, _)| f.clone()).collect();
+                admission::check_file_count(spec.files.len(), &limits)?;
+                confinement
+                    .check_output(&spec.output_dir)
+                    .map_err(|e| Status::permission_denied(e.to_string()))?;
+            } else {
+                admission::check_input_folders(&spec.files, &confinement)?;
+                spec.files = inputs::expand(&spec.files, recursive)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                admission::check_file_count(spec.files.len(), &limits)?;
+                admission::check_paths(&spec, &confinement)?;
+                admission::check_inputs(&spec.files)?;
+            }
             let dir = admission::check_output(&spec.output_dir, overwrite)?;
             if split_size > 0 {
-                let sized = admission::input_sizes(&spec.files)?;
+                let sized = match &objects {
+                    Some(objects) => objects.clone(),
+                    None => admission::input_sizes(&spec.files)?,
+                };
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
                 admission::check_map_count(spec.splits.len(), &limits)?;
             }
-            let sizes = input_sizes::measure(&spec);
+            let sizes = input_sizes::measure_with(&spec, objects.unwrap_or_default());
             Ok((spec, dir, sizes))
         })
         .await?;

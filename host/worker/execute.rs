@@ -443,6 +443,9 @@ pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
 
 /// Reads one input of a map task: a whole file, or the lines of a range.
 fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+    if crate::storage::is_object(&input.path) {
+        return super::object_input::read(confinement, input);
+    }
     let path = input.path.clone();
     match input.len {
         None => confinement

@@ -27,6 +27,7 @@ pub mod held;
 pub mod map_task;
 pub mod merge;
 mod node;
+mod object_input;
 pub mod plugins;
 pub mod reduce_task;
 pub mod service;

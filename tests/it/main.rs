@@ -22,6 +22,7 @@ mod outputs;
 mod perf_spill;
 mod plugin_registry;
 mod restart;
+mod s3;
 mod security;
 mod sim;
 mod webui;
