@@ -69,6 +69,10 @@ fn path_string(p: &Path) -> anyhow::Result<String> {
 }
 
 fn absolute(p: &Path) -> anyhow::Result<String> {
+    // Object storage URLs (`s3://bucket/key`) are kept as they are.
+    if p.to_str().is_some_and(crate::storage::is_object) {
+        return path_string(p);
+    }
     let abs = std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))?;
     path_string(&abs)
 }

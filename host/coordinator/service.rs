@@ -14,11 +14,12 @@ use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::store::Record;
-use super::{admission, inputs, object_inputs, CoordinatorConfig, Limits};
+use super::{admission, inputs, object_inputs, object_outputs, CoordinatorConfig, Limits};
 use crate::core::{Assignment, Failure, JobId, JobState, Report, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
+use crate::storage;
 
 /// The longest a `GetTask` is held waiting for work.
 const MAX_LONG_POLL: Duration = Duration::from_secs(30);
@@ -153,9 +154,11 @@ impl Coordinator for CoordinatorService {
             if let Some(objects) = &objects {
                 spec.files = objects.iter().map(|(f, _)| f.clone()).collect();
                 admission::check_file_count(spec.files.len(), &limits)?;
-                confinement
-                    .check_output(&spec.output_dir)
-                    .map_err(|e| Status::permission_denied(e.to_string()))?;
+                if !storage::is_object(&spec.output_dir) {
+                    confinement
+                        .check_output(&spec.output_dir)
+                        .map_err(|e| Status::permission_denied(e.to_string()))?;
+                }
             } else {
                 admission::check_input_folders(&spec.files, &confinement)?;
                 spec.files = inputs::expand(&spec.files, recursive)
@@ -164,7 +167,11 @@ impl Coordinator for CoordinatorService {
                 admission::check_paths(&spec, &confinement)?;
                 admission::check_inputs(&spec.files)?;
             }
-            let dir = admission::check_output(&spec.output_dir, overwrite)?;
+            let dir = if storage::is_object(&spec.output_dir) {
+                object_outputs::check(&spec.output_dir, overwrite, &confinement)?
+            } else {
+                admission::check_output(&spec.output_dir, overwrite)?
+            };
             if split_size > 0 {
                 let sized = match &objects {
                     Some(objects) => objects.clone(),
@@ -186,7 +193,15 @@ impl Coordinator for CoordinatorService {
         // The folder is ours: only now create it or clear the earlier output.
         let folder = claimed.dir().to_path_buf();
         let confinement = Arc::clone(&self.confinement);
-        blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
+        blocking(move || {
+            let url = folder.to_string_lossy();
+            if storage::is_object(&url) {
+                object_outputs::prepare(&url, overwrite)
+            } else {
+                admission::prepare_output(&confinement, &folder, overwrite)
+            }
+        })
+        .await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
         let n_map = spec.n_map();
         let journal = self.shared.journal.as_ref();

@@ -127,15 +127,24 @@ fn job(inputs: &[&str], out: &Path, split_size: u64) -> Submission {
 }
 
 /// Runs `job` to success; its map task count and its output as `mr
-/// process` prints it.
+/// process` prints it (an `s3://` output downloaded first).
 async fn run(client: &Client, job: Submission) -> (u32, String) {
-    let dir = PathBuf::from(&job.output_dir);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = if storage::is_object(&job.output_dir) {
+        scratch.path().to_path_buf()
+    } else {
+        PathBuf::from(&job.output_dir)
+    };
+    let output = job.output_dir.clone();
     let submitted = client.submit_job(job).await.expect("accepted");
     let view = tokio::time::timeout(DEADLINE, client.wait(submitted.job_id, |_| {}))
         .await
         .expect("the job ends in time")
         .expect("watching the job");
     assert!(!view.failed, "{:?}", view.errors);
+    if storage::is_object(&output) {
+        download(&output, &dir).await;
+    }
     let registry = registry();
     let entry = registry.get("wc").expect("a built app");
     let mut records = OutputRecords::new(&dir, view.n_reduce);
@@ -146,6 +155,34 @@ async fn run(client: &Client, job: Submission) -> (u32, String) {
         submitted.n_map,
         String::from_utf8(text).expect("text output"),
     )
+}
+
+/// Copies the objects directly beneath `prefix` into `dir`.
+async fn download(prefix: &str, dir: &Path) {
+    let prefix = ObjectUrl::parse(prefix).unwrap();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        for l in storage::list(&prefix).unwrap() {
+            let name = &l.url.key[prefix.key.len()..];
+            std::fs::write(dir.join(name), storage::get(&l.url).unwrap()).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// The names of the objects directly beneath `prefix`.
+async fn names(prefix: &str) -> Vec<String> {
+    let prefix = ObjectUrl::parse(prefix).unwrap();
+    tokio::task::spawn_blocking(move || {
+        storage::list(&prefix)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.url.key[prefix.key.len()..].to_string())
+            .collect()
+    })
+    .await
+    .unwrap()
 }
 
 /// Several objects, one large enough to be cut into splits, and hidden
@@ -249,4 +286,67 @@ async fn allowed_input_prefixes_confine_buckets_and_prefixes() {
         assert!(denied, "{refused}: {e}");
     }
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_outputs_are_committed_whole_with_the_manifest_last() {
+    let Some(moto) = moto() else { return };
+    create_bucket(moto, "wc-out");
+    upload("s3://wc-out/in/", &inputs()).await;
+    let local = tempfile::tempdir().unwrap();
+    let paths = write_files(&local.path().join("in"), &inputs());
+    let local_inputs: Vec<String> = paths.iter().map(|p| path_str(p)).collect();
+    let local_inputs: Vec<&str> = local_inputs.iter().map(String::as_str).collect();
+    let cluster = LocalCluster::start(registry(), 2).await.unwrap();
+    let client = Client::connect(cluster.url()).await.unwrap();
+    let (_, want) = run(&client, job(&local_inputs, &local.path().join("out"), 4096)).await;
+
+    let mut to_s3 = job(&["s3://wc-out/in/"], Path::new("s3://wc-out/out/"), 4096);
+    to_s3.output_dir = "s3://wc-out/out/".into();
+    let (_, got) = run(&client, to_s3.clone()).await;
+    assert_eq!(got, want);
+    assert_eq!(
+        names("s3://wc-out/out/").await,
+        ["_SUCCESS", "mr-out-0", "mr-out-1"]
+    );
+    let manifest = storage_get("s3://wc-out/out/_SUCCESS").await;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["n_reduce"], 2, "{manifest}");
+    assert_eq!(
+        manifest["files"].as_array().map(Vec::len),
+        Some(2),
+        "{manifest}"
+    );
+
+    // An earlier job's output is not replaced without --overwrite.
+    let e = client
+        .submit_job(Submission {
+            overwrite: false,
+            ..to_s3.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("--overwrite"), "{e}");
+    // With it, the same job commits again.
+    let (_, again) = run(&client, to_s3).await;
+    assert_eq!(again, want);
+
+    // Commits are conditional (If-None-Match): a second create of a
+    // committed object fails rather than replacing it.
+    let url = ObjectUrl::parse("s3://wc-out/out/mr-out-0").unwrap();
+    let refused = tokio::task::spawn_blocking(move || storage::put(&url, b"other".to_vec(), true))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(storage::StorageError::Exists(_))),
+        "{refused:?}"
+    );
+    cluster.shutdown().await;
+}
+
+async fn storage_get(url: &str) -> Vec<u8> {
+    let url = ObjectUrl::parse(url).unwrap();
+    tokio::task::spawn_blocking(move || storage::get(&url).unwrap().to_vec())
+        .await
+        .unwrap()
 }
