@@ -350,3 +350,70 @@ async fn storage_get(url: &str) -> Vec<u8> {
         .await
         .unwrap()
 }
+
+/// A reduce worker killed (SIGKILL) in the middle of its reduce leaves no
+/// object for its partition (the output is one PUT of finished bytes), and
+/// the job still ends with the right output and its manifest.
+#[test]
+fn a_killed_reduce_leaves_no_partial_object_and_the_job_succeeds() {
+    use common::procs::{run_mr, Cluster};
+    let Some(moto) = moto() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    create_bucket(moto, "killed");
+    // 120 distinct words: about 60 keys per reduce, 40 ms each.
+    let files: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|f| {
+            let text: String = (0..120).map(|w| format!("w{w:03} common\n")).collect();
+            (format!("f{f}.txt"), text.into_bytes())
+        })
+        .collect();
+    rt.block_on(upload("s3://killed/in/", &files));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = Cluster::start(dir.path(), 2);
+    let args = cluster.submit_args(
+        &[PathBuf::from("s3://killed/in/")],
+        Path::new("s3://killed/out/"),
+        "chaos",
+        2,
+        false,
+        &["--reduce-sleep-ms", "40"],
+    );
+    let out = run_mr(args).ok();
+    let job = common::procs::job_id_of(&out);
+    let reducing = poll_until("a worker running a reduce", Duration::from_secs(30), || {
+        cluster.workers_json().into_iter().find_map(|w| {
+            let running = w["running"].as_str()?;
+            running.contains("reduce").then(|| w["address"].clone())
+        })
+    });
+    let i = (0..cluster.workers.len())
+        .find(|&i| reducing == cluster.worker_address(i).as_str())
+        .unwrap_or_else(|| panic!("no worker at {reducing}:\n{}", cluster.dump_logs()));
+    cluster.workers[i].kill();
+    let after_kill = rt.block_on(names("s3://killed/out/"));
+    assert!(
+        after_kill.len() < 2,
+        "the killed reduce's partition has no object: {after_kill:?}"
+    );
+    cluster.add_worker();
+    let status = cluster.wait_job(job, Duration::from_secs(90));
+    assert_eq!(
+        status["state"],
+        "succeeded",
+        "{status}\n{}",
+        cluster.dump_logs()
+    );
+    assert_eq!(
+        rt.block_on(names("s3://killed/out/")),
+        ["_SUCCESS", "mr-out-0", "mr-out-1"]
+    );
+    let local = tempfile::tempdir().unwrap();
+    rt.block_on(download("s3://killed/out/", local.path()));
+    let records = common::read_output_dir(local.path(), 2);
+    let counts = common::key_counts(&records);
+    assert_eq!(counts.len(), 121, "every word once");
+    for (k, v) in &records {
+        let want = if k == b"common" { 480 } else { 4 };
+        assert_eq!(common::be_u64(v), want, "{}", String::from_utf8_lossy(k));
+    }
+}
