@@ -422,16 +422,18 @@ pub(super) fn format_output(
 
 impl ProcessCmd {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
-        let (app, n) = output_of(
-            &self.output_dir,
-            self.app.as_deref(),
-            self.num_reduce,
-            self.no_manifest,
-        )?;
+        let url = self.output_dir.to_string_lossy();
+        let staged = crate::storage::is_object(&url)
+            .then(|| super::object_output::StagedOutput::fetch(&url))
+            .transpose()?;
+        let dir = staged
+            .as_ref()
+            .map_or(self.output_dir.as_path(), |s| s.path());
+        let (app, n) = output_of(dir, self.app.as_deref(), self.num_reduce, self.no_manifest)?;
         let registry = super::serve::load_registry(&self.plugins)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        format_output(&registry, &app, &self.output_dir, n, &mut out)?;
+        format_output(&registry, &app, dir, n, &mut out)?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
     }

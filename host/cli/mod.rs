@@ -4,6 +4,7 @@
 
 mod follow;
 mod jobs;
+mod object_output;
 mod print;
 mod progress;
 mod run;

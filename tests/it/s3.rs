@@ -417,3 +417,35 @@ fn a_killed_reduce_leaves_no_partial_object_and_the_job_succeeds() {
         assert_eq!(common::be_u64(v), want, "{}", String::from_utf8_lossy(k));
     }
 }
+
+/// `mr run` reads and writes `s3://` URLs, and `mr process -o s3://...`
+/// reads the output back (checked against its manifest).
+#[test]
+fn mr_run_and_mr_process_take_s3_urls() {
+    use common::procs::run_mr;
+    let Some(moto) = moto() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    create_bucket(moto, "cli");
+    let files = vec![("a.txt".to_string(), b"to be or not to be\n".to_vec())];
+    rt.block_on(upload("s3://cli/in/", &files));
+    let plugins = path_str(&plugins_dir());
+    let run = run_mr([
+        "run",
+        "s3://cli/in/",
+        "-o",
+        "s3://cli/out",
+        "-a",
+        "wc",
+        "-n",
+        "2",
+        "--workers",
+        "2",
+        "--plugins",
+        &plugins,
+    ])
+    .ok();
+    let want = "1\tnot\n1\tor\n2\tbe\n2\tto\n";
+    assert_eq!(run.stdout, want);
+    let process = run_mr(["process", "-o", "s3://cli/out/", "--plugins", &plugins]).ok();
+    assert_eq!(process.stdout, want);
+}
