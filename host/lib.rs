@@ -18,6 +18,8 @@
 //!   dials others.
 //! - [`output`]: a job's output folder: reading `mr-out-*` as records, the
 //!   `_SUCCESS` manifest, and the rules for a folder a new job writes.
+//! - [`storage`]: object storage (`s3://bucket/key` inputs and outputs)
+//!   through the `object_store` crate, configured from `AWS_*` variables.
 //! - [`net`]: where servers accept and clients open connections (TCP by
 //!   default; a simulated network in tests).
 //! - [`shutdown`]: the grace that bounds every drain once a server stops.
@@ -33,4 +35,5 @@ pub mod plugin;
 pub mod proto;
 pub mod security;
 pub mod shutdown;
+pub mod storage;
 pub mod worker;

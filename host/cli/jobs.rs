@@ -73,6 +73,10 @@ fn path_string(p: &Path) -> anyhow::Result<String> {
 }
 
 fn absolute(p: &Path) -> anyhow::Result<String> {
+    // Object storage URLs (`s3://bucket/key`) are kept as they are.
+    if p.to_str().is_some_and(crate::storage::is_object) {
+        return path_string(p);
+    }
     let abs = std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))?;
     path_string(&abs)
 }
@@ -312,16 +316,18 @@ pub(super) fn format_output(
 
 impl ProcessCmd {
     pub(super) fn run(self) -> anyhow::Result<ExitCode> {
-        let (app, n) = output_of(
-            &self.output_dir,
-            self.app.as_deref(),
-            self.num_reduce,
-            self.no_manifest,
-        )?;
+        let url = self.output_dir.to_string_lossy();
+        let staged = crate::storage::is_object(&url)
+            .then(|| super::object_output::StagedOutput::fetch(&url))
+            .transpose()?;
+        let dir = staged
+            .as_ref()
+            .map_or(self.output_dir.as_path(), |s| s.path());
+        let (app, n) = output_of(dir, self.app.as_deref(), self.num_reduce, self.no_manifest)?;
         let registry = super::serve::load_registry_with(&self.plugins, &app)?;
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        format_output(&registry, &app, &self.output_dir, n, &mut out)?;
+        format_output(&registry, &app, dir, n, &mut out)?;
         out.flush().ok();
         Ok(ExitCode::SUCCESS)
     }

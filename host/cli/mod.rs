@@ -6,6 +6,7 @@ mod config;
 mod follow;
 mod jobs;
 mod listings;
+mod object_output;
 mod print;
 mod progress;
 mod run;

@@ -2,6 +2,7 @@
 //! loopback in this process, runs one job, and prints its formatted output.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -69,14 +70,14 @@ impl RunCmd {
         if view.failed {
             return Ok(code);
         }
-        let (app, n) = output_of(
-            output_dir.as_ref(),
-            Some(&self.job.app),
-            Some(view.n_reduce),
-            false,
-        )?;
+        // An s3:// output is read back from a downloaded copy.
+        let staged = crate::storage::is_object(&output_dir)
+            .then(|| super::object_output::StagedOutput::fetch(&output_dir))
+            .transpose()?;
+        let dir = staged.as_ref().map_or(Path::new(&output_dir), |s| s.path());
+        let (app, n) = output_of(dir, Some(&self.job.app), Some(view.n_reduce), false)?;
         let mut text = Vec::new();
-        format_output(&registry, &app, output_dir.as_ref(), n, &mut text)?;
+        format_output(&registry, &app, dir, n, &mut text)?;
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         match summary(&text, self.full) {

@@ -95,7 +95,8 @@ pub fn job_spec(r: pb::SubmitJobRequest) -> Result<JobSpec, Status> {
     if r.output_dir.is_empty() {
         return Err(Status::invalid_argument("output_dir must be given"));
     }
-    if !std::path::Path::new(&r.output_dir).is_absolute() {
+    let object = crate::storage::is_object(&r.output_dir);
+    if !object && !std::path::Path::new(&r.output_dir).is_absolute() {
         return Err(Status::invalid_argument(format!(
             "output_dir must be an absolute path, got {:?}",
             r.output_dir

@@ -13,6 +13,8 @@ pub mod http;
 pub mod input_sizes;
 pub mod inputs;
 pub mod metrics;
+pub mod object_inputs;
+pub mod object_outputs;
 pub mod outputs;
 pub mod request_limit;
 pub mod restore;

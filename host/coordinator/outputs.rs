@@ -320,6 +320,10 @@ impl PendingCommit {
     /// records their sizes, then writes `_SUCCESS` atomically, all through
     /// that descriptor, so a path swapped meanwhile cannot redirect it.
     pub fn write(mut self) -> Result<(), OutputError> {
+        let url = self.dir.to_string_lossy();
+        if crate::storage::is_object(&url) {
+            return super::object_outputs::commit(&url, self.manifest);
+        }
         let dir = self
             .confinement
             .open_output(&self.dir.to_string_lossy())

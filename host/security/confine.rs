@@ -108,6 +108,10 @@ pub struct Confinement {
 fn canonical_roots(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     dirs.iter()
         .map(|d| {
+            // An object storage root (`s3://bucket/prefix`) is kept as given.
+            if crate::storage::is_object(&d.to_string_lossy()) {
+                return Ok(d.clone());
+            }
             d.canonicalize().map_err(|e| {
                 std::io::Error::new(e.kind(), format!("allowed folder {}: {e}", d.display()))
             })
@@ -359,6 +363,46 @@ impl Confinement {
             return Ok(());
         }
         located.open_regular(open::probe_flags()).map(drop)
+    }
+
+    /// Checks an object storage input (`s3://bucket/key`, a prefix or a
+    /// pattern's literal prefix): with allowed input roots, it must be
+    /// beneath an allowed `s3://bucket/prefix` (by whole key components).
+    pub fn check_input_object(&self, url: &str) -> Result<(), PathError> {
+        Self::check_object("input", &self.inputs, url)
+    }
+
+    /// Checks an object storage output prefix, as
+    /// [`Confinement::check_input_object`] does inputs.
+    pub fn check_output_object(&self, url: &str) -> Result<(), PathError> {
+        Self::check_object("output", &self.outputs, url)
+    }
+
+    fn check_object(what: &'static str, roots: &[PathBuf], url: &str) -> Result<(), PathError> {
+        use crate::storage::ObjectUrl;
+        if roots.is_empty() {
+            return Ok(());
+        }
+        let outside = || PathError::Outside {
+            what,
+            path: url.to_string(),
+            roots: roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let Ok(object) = ObjectUrl::parse(url) else {
+            return Err(outside());
+        };
+        let beneath = roots.iter().any(|r| {
+            ObjectUrl::parse(&r.to_string_lossy()).is_ok_and(|root| object.is_beneath(&root))
+        });
+        if beneath {
+            Ok(())
+        } else {
+            Err(outside())
+        }
     }
 
     /// Checks a folder an input pattern or folder is listed from (the

@@ -36,7 +36,7 @@ pub struct TaskFailure {
 }
 
 impl TaskFailure {
-    fn fatal(message: impl Into<String>) -> Self {
+    pub(super) fn fatal(message: impl Into<String>) -> Self {
         TaskFailure {
             message: message.into(),
             retry: false,
@@ -45,7 +45,7 @@ impl TaskFailure {
         }
     }
 
-    fn retry(message: impl Into<String>) -> Self {
+    pub(super) fn retry(message: impl Into<String>) -> Self {
         TaskFailure {
             retry: true,
             ..TaskFailure::fatal(message)
@@ -64,7 +64,7 @@ pub struct Executor {
 }
 
 /// How a task runs its app code.
-enum AppCode {
+pub(super) enum AppCode {
     /// In this process.
     Here(Arc<dyn LoadedApp>),
     /// In the supervised executor process, loading this library.
@@ -157,6 +157,9 @@ impl Executor {
         let app = self.app(task, worker).await?;
         match &task.kind {
             TaskKind::Map { inputs } => self.run_map(app, task, inputs).await,
+            TaskKind::Reduce { locations } if crate::storage::is_object(&task.output_dir) => {
+                super::object_output::run_reduce(self, app, worker, task, locations).await
+            }
             TaskKind::Reduce { locations } => self.run_reduce(app, worker, task, locations).await,
         }
     }
@@ -326,7 +329,7 @@ impl Executor {
         })
     }
 
-    async fn run_reduce(
+    pub(super) async fn run_reduce(
         &self,
         app: AppCode,
         worker: WorkerId,
@@ -443,6 +446,9 @@ pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
 
 /// Reads one input of a map task: a whole file, or the lines of a range.
 fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+    if crate::storage::is_object(&input.path) {
+        return super::object_input::read(confinement, input);
+    }
     let path = input.path.clone();
     match input.len {
         None => confinement

@@ -27,6 +27,8 @@ pub mod held;
 pub mod map_task;
 pub mod merge;
 mod node;
+mod object_input;
+mod object_output;
 pub mod plugins;
 pub mod reduce_task;
 pub mod service;

@@ -25,6 +25,7 @@ mod outputs;
 mod perf_spill;
 mod plugin_registry;
 mod restart;
+mod s3;
 mod security;
 mod shutdown;
 mod sim;

@@ -14,11 +14,12 @@ use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::store::Record;
-use super::{admission, inputs, CoordinatorConfig, Limits};
+use super::{admission, inputs, object_inputs, object_outputs, CoordinatorConfig, Limits};
 use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
+use crate::storage;
 
 mod helpers;
 
@@ -88,16 +89,36 @@ impl Coordinator for CoordinatorService {
         let limits = self.limits.clone();
         let (spec, dir, sizes) = blocking(move || {
             let mut spec = spec;
-            admission::check_input_folders(&spec.files, &confinement)?;
-            spec.files = inputs::expand(&spec.files, recursive)
-                .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            admission::check_file_count(spec.files.len(), &limits)?;
-            admission::check_paths(&spec, &confinement)?;
-            admission::check_inputs(&spec.files)?;
-            let dir = admission::check_output(&spec.output_dir, overwrite)?;
-            let mut sized = Vec::new();
+            // Object storage inputs are listed (sizes included) instead.
+            let objects = object_inputs::admit(&spec.files, recursive, &confinement)?;
+            if let Some(objects) = &objects {
+                spec.files = objects.iter().map(|(f, _)| f.clone()).collect();
+                admission::check_file_count(spec.files.len(), &limits)?;
+                if !storage::is_object(&spec.output_dir) {
+                    confinement
+                        .check_output(&spec.output_dir)
+                        .map_err(|e| Status::permission_denied(e.to_string()))?;
+                }
+            } else {
+                admission::check_input_folders(&spec.files, &confinement)?;
+                spec.files = inputs::expand(&spec.files, recursive)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                admission::check_file_count(spec.files.len(), &limits)?;
+                admission::check_paths(&spec, &confinement)?;
+                admission::check_inputs(&spec.files)?;
+            }
+            let dir = if storage::is_object(&spec.output_dir) {
+                object_outputs::check(&spec.output_dir, overwrite, &confinement)?
+            } else {
+                admission::check_output(&spec.output_dir, overwrite)?
+            };
+            // Sizes measured once: from the listing (objects), or as
+            // admission measured them for planning splits.
+            let mut sized = objects.unwrap_or_default();
             if split_size > 0 {
-                sized = admission::input_sizes(&spec.files)?;
+                if sized.is_empty() {
+                    sized = admission::input_sizes(&spec.files)?;
+                }
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
                 admission::check_map_count(spec.splits.len(), &limits)?;
             }
@@ -114,7 +135,15 @@ impl Coordinator for CoordinatorService {
         // The folder is ours: only now create it or clear the earlier output.
         let folder = claimed.dir().to_path_buf();
         let confinement = Arc::clone(&self.confinement);
-        blocking(move || admission::prepare_output(&confinement, &folder, overwrite)).await?;
+        blocking(move || {
+            let url = folder.to_string_lossy();
+            if storage::is_object(&url) {
+                object_outputs::prepare(&url, overwrite)
+            } else {
+                admission::prepare_output(&confinement, &folder, overwrite)
+            }
+        })
+        .await?;
         let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
         let n_map = spec.n_map();
         let journal = self.shared.journal.as_ref();

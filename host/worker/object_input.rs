@@ -1,0 +1,50 @@
+//! Reading a map task's input from object storage: a whole object in one
+//! GET, or a split's lines (the range, one byte before it and the tail of
+//! its last line, by `plugin_api::split`'s rule) with ranged GETs. The
+//! job's allowed input roots are checked first.
+
+use plugin_api::split::read_line_split;
+
+use super::map_task::MapSource;
+use crate::core::InputRange;
+use crate::security::Confinement;
+use crate::storage::{self, ObjectUrl, StorageError};
+
+/// Reads one object storage input of a map task (blocking).
+pub(super) fn read(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+    let path = input.path.clone();
+    confinement
+        .check_input_object(&path)
+        .map_err(|e| format!("permission denied: {e}"))?;
+    let url = ObjectUrl::parse(&path).map_err(|e| e.to_string())?;
+    let (offset, contents) = match input.len {
+        None => (0, storage::get(&url).map_err(|e| e.to_string())?.to_vec()),
+        Some(len) => {
+            let size = storage::size(&url)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("cannot read input {path}: no such object"))?;
+            let read_at = |buf: &mut [u8], pos: u64| -> std::io::Result<usize> {
+                let end = pos.saturating_add(buf.len() as u64).min(size);
+                if pos >= end {
+                    return Ok(0);
+                }
+                let bytes = storage::get_range(&url, pos..end).map_err(io_error)?;
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(n)
+            };
+            let split = read_line_split(read_at, input.offset, len)
+                .map_err(|e| format!("cannot read input {path}: {e}"))?;
+            (split.offset, split.bytes)
+        }
+    };
+    Ok(MapSource {
+        path,
+        offset,
+        contents,
+    })
+}
+
+fn io_error(e: StorageError) -> std::io::Error {
+    std::io::Error::other(e)
+}
