@@ -24,6 +24,17 @@ fn library(stem: &str) -> PathBuf {
     ))
 }
 
+/// A test-only plugin built as an example of the root package (`cargo
+/// test` builds examples before running tests), kept out of the folder
+/// `mr` loads plugins from.
+fn example_library(stem: &str) -> PathBuf {
+    plugin_build_dir().join("examples").join(format!(
+        "{}{stem}.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    ))
+}
+
 /// Log output shared with a subscriber.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -60,7 +71,9 @@ fn load_logged(dir: &Path, level: tracing::Level) -> (Registry, String) {
 fn an_incompatible_plugin_is_one_warning_line_with_details_at_debug() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("libold.so");
-    std::fs::copy(library("mr_fixture_incompatible_plugin"), &copy).unwrap();
+    let fixture = example_library("fixture_incompatible_plugin");
+    std::fs::copy(&fixture, &copy)
+        .unwrap_or_else(|e| panic!("{}: {e} (built by `cargo test`)", fixture.display()));
 
     let (registry, warnings) = load_logged(dir.path(), tracing::Level::WARN);
     assert_eq!(warnings.lines().count(), 1, "{warnings}");
