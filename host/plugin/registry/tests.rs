@@ -16,14 +16,6 @@ fn plugin_build_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn library(stem: &str) -> PathBuf {
-    plugin_build_dir().join(format!(
-        "{}{stem}.{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_EXTENSION
-    ))
-}
-
 /// A test-only plugin built as an example of the root package (`cargo
 /// test` builds examples before running tests), kept out of the folder
 /// `mr` loads plugins from.
