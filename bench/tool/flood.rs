@@ -18,7 +18,7 @@ use mapreduce::proto::coordinator as pb;
 use mapreduce::proto::coordinator::coordinator_client::CoordinatorClient;
 use tonic::transport::Channel;
 
-use crate::simulate::{channel, runtime};
+use crate::simulate::{channel, runtime, simulated_worker};
 
 /// Jobs kept running by the holder, for the watchers to watch.
 const OTHER_JOBS: usize = 5;
@@ -195,35 +195,13 @@ async fn run_job(
     let done = Arc::new(AtomicU64::new(0));
     let mut set = tokio::task::JoinSet::new();
     for &id in ids {
-        let (mut c, done) = (CoordinatorClient::new(ch.clone()), done.clone());
-        set.spawn(async move {
-            while done.load(Ordering::Relaxed) < tasks as u64 {
-                let reply = c
-                    .get_task(pb::GetTaskRequest {
-                        worker_id: id,
-                        long_poll_ms: 100,
-                        idle: true,
-                        ..Default::default()
-                    })
-                    .await?
-                    .into_inner();
-                if reply.wait {
-                    continue;
-                }
-                c.finish_task(pb::FinishTaskRequest {
-                    worker_id: id,
-                    job_id: reply.job_id,
-                    task: reply.task,
-                    reduce: reply.reduce,
-                    attempt: reply.attempt,
-                    counters: Some(Default::default()),
-                    ..Default::default()
-                })
-                .await?;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-            anyhow::Ok(())
-        });
+        set.spawn(simulated_worker(
+            ch.clone(),
+            id,
+            100,
+            done.clone(),
+            tasks as u64,
+        ));
     }
     while let Some(r) = set.join_next().await {
         r??;

@@ -178,35 +178,7 @@ pub fn sched(
         let mut handles = Vec::new();
         for id in ids {
             let (ch, done) = (ch.clone(), done.clone());
-            handles.push(tokio::spawn(async move {
-                let mut c = CoordinatorClient::new(ch);
-                while done.load(Ordering::Relaxed) < total {
-                    let reply = c
-                        .get_task(pb::GetTaskRequest {
-                            worker_id: id,
-                            long_poll_ms: 200,
-                            idle: true,
-                            ..Default::default()
-                        })
-                        .await?
-                        .into_inner();
-                    if reply.wait {
-                        continue;
-                    }
-                    c.finish_task(pb::FinishTaskRequest {
-                        worker_id: id,
-                        job_id: reply.job_id,
-                        task: reply.task,
-                        reduce: reply.reduce,
-                        attempt: reply.attempt,
-                        counters: Some(Default::default()),
-                        ..Default::default()
-                    })
-                    .await?;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-                anyhow::Ok(())
-            }));
+            handles.push(tokio::spawn(simulated_worker(ch, id, 200, done, total)));
         }
         for h in handles {
             h.await??;
@@ -296,4 +268,42 @@ pub fn heartbeats(url: &str, pid: u32, workers: usize, beats: usize) -> anyhow::
         );
         Ok(())
     })
+}
+
+/// A simulated worker `id`: asks for tasks (long-polling `long_poll_ms`)
+/// and reports each finished at once, until `done` reaches `total`.
+pub async fn simulated_worker(
+    ch: Channel,
+    id: u32,
+    long_poll_ms: u32,
+    done: Arc<AtomicU64>,
+    total: u64,
+) -> anyhow::Result<()> {
+    let mut c = CoordinatorClient::new(ch);
+    while done.load(Ordering::Relaxed) < total {
+        let reply = c
+            .get_task(pb::GetTaskRequest {
+                worker_id: id,
+                long_poll_ms,
+                idle: true,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        if reply.wait {
+            continue;
+        }
+        c.finish_task(pb::FinishTaskRequest {
+            worker_id: id,
+            job_id: reply.job_id,
+            task: reply.task,
+            reduce: reply.reduce,
+            attempt: reply.attempt,
+            counters: Some(Default::default()),
+            ..Default::default()
+        })
+        .await?;
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }
