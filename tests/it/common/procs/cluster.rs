@@ -117,6 +117,11 @@ impl Cluster {
             config.plugins.as_os_str().to_owned(),
             "--heartbeat-interval-ms".into(),
             config.heartbeat_ms.to_string().into(),
+            // Fault tests count attempts exactly; backup attempts would add
+            // some whenever a worker idles. Jobs that test backups ask for
+            // them (`mr submit --speculation on`).
+            "--speculation".into(),
+            "off".into(),
         ];
         if let Some(ms) = config.worker_timeout_ms {
             args.extend(["--worker-timeout-ms".into(), ms.to_string().into()]);
