@@ -262,11 +262,19 @@ fn sigterm_stops_worker_and_coordinator_cleanly() {
     eprintln!("worker exited {:?} after SIGTERM", term_at.elapsed());
     assert_eq!(cluster.workers[0].log_events("worker stopped").len(), 1);
 
-    // Its map was handed back (a retryable failure) and redone by the other.
+    // Its map was handed back (a retryable failure) and redone by the other:
+    // every task succeeded once, and each extra attempt was a failure. (On a
+    // loaded machine the stopping worker's attempt can end twice over, by its
+    // hand-back and its executor's exit, so the failures are at least one.)
     let status = cluster.wait_job(job, STEP);
     assert_succeeded(&status);
-    assert_eq!(status["counters"]["task_failures"], 1, "{status}");
-    assert_eq!(status["counters"]["task_attempts"], 2 + 1 + 2, "{status}");
+    let c = &status["counters"];
+    let (attempts, failures) = (
+        c["task_attempts"].as_u64().unwrap(),
+        c["task_failures"].as_u64().unwrap(),
+    );
+    assert!(failures >= 1, "{status}");
+    assert_eq!(attempts - failures, 2 + 2, "{status}");
     check_chaos_output(&out, 2, &files);
 
     // SIGTERM the coordinator while the other worker long-polls it.
