@@ -86,8 +86,14 @@ fn a_backup_of_the_slowed_workers_map_wins_and_the_output_is_right() {
         "{:?}",
         started.elapsed()
     );
-    // 6 maps, one backup, 2 reduces.
-    assert_eq!(status["counters"]["task_attempts"], 6 + 1 + 2, "{status}");
+    // 6 maps, 2 reduces and at least one backup (on a loaded machine a
+    // reduce may get one too); failed attempts aside.
+    let c = &status["counters"];
+    let (attempts, failures) = (
+        c["task_attempts"].as_u64().unwrap(),
+        c["task_failures"].as_u64().unwrap(),
+    );
+    assert!(attempts - failures > 6 + 2, "{status}");
     check_output(tmp.path(), &want);
 }
 
