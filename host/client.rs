@@ -15,6 +15,15 @@ use crate::core::{JobId, WorkerId};
 mod reconnect;
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
+
+/// How long connecting (TCP and TLS) to the coordinator may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often an HTTP/2 ping checks that the coordinator still answers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long an unanswered ping waits before the connection counts as dead.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub use reconnect::{Reconnect, RECONNECT_FOR};
 
 /// The default coordinator URL.
@@ -381,9 +390,15 @@ impl Client {
             source,
         };
         let full = transport.url(url).map_err(bad_url)?;
+        // Keepalive pings end a call on a connection that went quiet (a
+        // coordinator that accepted and stopped answering, or a refused
+        // handshake the client never heard of) instead of waiting forever.
         let endpoint = transport
-            .endpoint(url, Duration::from_secs(5))
-            .map_err(bad_url)?;
+            .endpoint(url, CONNECT_TIMEOUT)
+            .map_err(bad_url)?
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
         let channel = transport.connect(&endpoint).await.map_err(|e| {
             let detail = source_chain(&e);
             let peer = Peer {

@@ -360,10 +360,50 @@ fn connection_errors_say_which_address_and_which_side_to_check() {
         wrong_ca.contains("not signed by the CA given with --tls-ca"),
         "{wrong_ca}"
     );
-    // A client without a certificate against --tls-client-auth: left out
-    // for now, its `mr jobs` hung once in seven runs (a known bug: the
-    // refused handshake must end the call, not stall it).
+    let no_cert = jobs(format!("https://{addr}"), Some(&ca), false);
+    assert!(
+        no_cert.contains("requires a client certificate") && no_cert.contains("--tls-cert"),
+        "{no_cert}"
+    );
     coordinator.kill();
+}
+
+#[test]
+fn a_coordinator_that_accepts_and_never_answers_ends_the_call_with_advice() {
+    // A listener that takes connections and reads them, answering nothing:
+    // a stopped or wedged coordinator as the network sees it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut stream, &mut std::io::sink());
+            });
+        }
+    });
+    let mut child = common::procs::mr()
+        .args(["jobs", "--coordinator", &format!("http://{addr}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The keepalive gives up after about 10 s; a hang is a failure.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("mr jobs still waits for a coordinator that never answers");
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&addr.to_string()) && stderr.contains("no answer"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -428,3 +468,4 @@ fn completions_and_man_pages_are_generated() {
     );
     assert!(!run_mr(["man", "nosuch"]).status.success());
 }
+

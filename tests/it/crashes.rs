@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::procs::{tempdir_without, Cluster, STEP};
+use common::procs::{tempdir_without, Cluster, ClusterConfig, STEP};
 use common::{be_u64, path_str, poll_until, read_output_dir, write_files};
 
 /// The errors of a finished job's status, asserting it failed.
@@ -60,7 +60,14 @@ fn a_poison_input_fails_its_job_after_4_crashes_naming_the_cause() {
         .collect();
     let paths = write_files(&tmp.path().join("in"), &files);
     let bad = path_str(&paths[3]);
-    let mut cluster = Cluster::start(tmp.path(), 2);
+    // No worker dies here: a generous timeout keeps a worker slowed by a
+    // loaded machine from being declared dead, which would re-run its
+    // attempt and add a failure that is not the poison input's.
+    let config = ClusterConfig {
+        worker_timeout_ms: Some(10_000),
+        ..ClusterConfig::chaos(tmp.path())
+    };
+    let mut cluster = Cluster::start_with(tmp.path(), 2, config);
     let pids: Vec<u32> = cluster.workers.iter().map(|w| w.pid()).collect();
     let cases = [
         ("--segv-on", "killed by signal SIGSEGV"),

@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// The `n` of the next scratch folder of this process.
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+/// How many taken names [`WorkDir::path`] skips before it gives up.
+const MAX_TRIES: u32 = 1000;
+
 /// The worker's scratch folder: `<parent>/mr-worker-<pid>-<n>`, created on
 /// first use and removed on drop.
 #[derive(Debug)]
@@ -33,18 +39,33 @@ impl WorkDir {
         if let Some(p) = self.path.get() {
             return Ok(p);
         }
-        static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
         std::fs::create_dir_all(&self.parent)?;
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let candidate = self
-            .parent
-            .join(format!("mr-worker-{}-{n}", std::process::id()));
-        std::fs::create_dir(&candidate)?;
+        let candidate = self.create_unique()?;
         if let Err(unused) = self.path.set(candidate) {
             // Another thread won the race; drop ours.
             let _ = std::fs::remove_dir(unused);
         }
         Ok(self.path.get().expect("set above"))
+    }
+
+    /// Creates a new folder `mr-worker-<pid>-<n>` in the parent. A folder
+    /// of that name may be left by a killed process whose pid has come
+    /// around again: the next `n` is tried.
+    fn create_unique(&self) -> io::Result<PathBuf> {
+        let mut tries = 0;
+        loop {
+            let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+            let candidate = self
+                .parent
+                .join(format!("mr-worker-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&candidate) {
+                Ok(()) => return Ok(candidate),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_TRIES => {
+                    tries += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The folder if it was created.
@@ -114,5 +135,29 @@ impl RunFile {
 impl Drop for RunFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_left_by_an_earlier_process_with_our_pid_is_skipped() {
+        let parent = tempfile::tempdir().unwrap();
+        let next = NEXT_DIR.load(Ordering::Relaxed);
+        let pid = std::process::id();
+        let stale: Vec<PathBuf> = (next..next + 50)
+            .map(|n| parent.path().join(format!("mr-worker-{pid}-{n}")))
+            .collect();
+        for dir in &stale {
+            std::fs::create_dir(dir).unwrap();
+        }
+        let work = WorkDir::new(parent.path());
+        let path = work.path().unwrap().to_path_buf();
+        assert!(!stale.contains(&path), "{}", path.display());
+        assert!(path.is_dir());
+        let file = work.create_file("run").unwrap();
+        assert!(file.path().starts_with(&path));
     }
 }
