@@ -131,6 +131,17 @@ pub async fn run(
         },
         false => None,
     };
+    match crate::worker::spill::sweep(&config.work_dir) {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(
+            removed,
+            dir = %config.work_dir.display(),
+            "removed scratch folders left by workers that were killed"
+        ),
+        Err(e) => {
+            tracing::debug!(dir = %config.work_dir.display(), "cannot sweep the work dir: {e}")
+        }
+    }
     let store = MapOutputStore::new(StoreConfig {
         memory_limit: config.memory_limit,
         work_dir: config.work_dir.clone(),

@@ -468,4 +468,3 @@ fn completions_and_man_pages_are_generated() {
     );
     assert!(!run_mr(["man", "nosuch"]).status.success());
 }
-

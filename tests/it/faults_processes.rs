@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::procs::{
-    dir_names, job_id_of, run_mr, tempdir_without, Cluster, ClusterConfig, STEP,
-    WORKER_TIMEOUT_MS,
+    dir_names, job_id_of, run_mr, tempdir_without, Cluster, ClusterConfig, STEP, WORKER_TIMEOUT_MS,
 };
 use common::{path_str, poll_until, write_files};
 
@@ -420,4 +419,38 @@ fn unwritable_output_dir_is_refused_or_fails_the_job() {
 fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_killed_workers_scratch_folder_is_removed_by_the_next_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (paths, files) = small_inputs(tmp.path(), 2);
+    let mut cluster = Cluster::start(tmp.path(), 1);
+    let out = tmp.path().join("out");
+    let job = cluster.submit(&paths, &out, "chaos", 2, &[]);
+    assert_succeeded(&cluster.wait_job(job, STEP));
+    check_chaos_output(&out, 2, &files);
+
+    // The harness points every worker's scratch space (TMPDIR) here.
+    let scratch = tmp.path().join("scratch");
+    let pid = cluster.workers[0].pid();
+    let ours = |pid: u32| -> Vec<String> {
+        dir_names(&scratch)
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("mr-worker-{pid}-")))
+            .collect()
+    };
+    assert!(!ours(pid).is_empty(), "no scratch folder of worker {pid}");
+    cluster.workers[0].kill();
+    assert!(!ours(pid).is_empty(), "SIGKILL leaves the folder behind");
+
+    let next = cluster.add_worker();
+    cluster.wait_registered(next, 1);
+    assert!(ours(pid).is_empty(), "{:?}", dir_names(&scratch));
+    assert_eq!(
+        cluster.workers[next]
+            .log_events("removed scratch folders left by workers that were killed")
+            .len(),
+        1
+    );
 }

@@ -25,5 +25,5 @@ pub use alloc::tune_allocator;
 pub use budget::{Charge, MemoryBudget, MemoryLimits};
 pub use run::{DiskRange, RangeReader, Run, RunWriter};
 pub use size::{default_memory_limit, parse_byte_size, ByteSizeError};
-pub use work_dir::{RunFile, WorkDir};
+pub use work_dir::{sweep, RunFile, WorkDir};
 pub use writer::FrameWriter;

@@ -49,8 +49,13 @@ impl Server {
     ) -> Server {
         std::fs::create_dir_all(logs).unwrap();
         let cache = logs.parent().unwrap_or(logs).join("plugin-cache");
+        // Scratch folders (a worker's default `--work-dir`) stay in the
+        // test's own folder: a killed worker leaves none in /tmp.
+        let scratch = logs.parent().unwrap_or(logs).join("scratch");
+        std::fs::create_dir_all(&scratch).unwrap();
         let mut cmd = mr();
         cmd.env("MR_PLUGIN_CACHE", cache)
+            .env("TMPDIR", scratch)
             .envs(env.iter().copied())
             .args(["--log-format", "json"])
             .args(args);
