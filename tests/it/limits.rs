@@ -306,3 +306,115 @@ async fn watch_streams_beyond_the_caps_are_refused() {
     drop((one, two));
     cluster.shutdown().await;
 }
+
+/// The HTTP/2 client preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// A minimal HTTP/2 peer that opens no stream and sends nothing of its own:
+/// it acknowledges the server's SETTINGS and answers its PINGs, as a live
+/// idle client does. Returns a flag that turns true when the server closes
+/// the connection, and how many pings it answered.
+fn answering_peer(
+    addr: SocketAddr,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::atomic::AtomicU32>,
+) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let closed = std::sync::Arc::new(AtomicBool::new(false));
+    let pongs = std::sync::Arc::new(AtomicU32::new(0));
+    let (c, p) = (closed.clone(), pongs.clone());
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(H2_PREFACE).unwrap();
+    std::thread::spawn(move || {
+        let mut header = [0u8; 9];
+        loop {
+            if s.read_exact(&mut header).is_err() {
+                break;
+            }
+            let len = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let (kind, flags) = (header[3], header[4]);
+            let mut payload = vec![0; len];
+            if s.read_exact(&mut payload).is_err() {
+                break;
+            }
+            let reply: Option<Vec<u8>> = match (kind, flags & 1) {
+                // SETTINGS: acknowledge.
+                (4, 0) => Some(vec![0, 0, 0, 4, 1, 0, 0, 0, 0]),
+                // PING: the same 8 bytes back, with ACK.
+                (6, 0) => {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    let mut f = vec![0, 0, 8, 6, 1, 0, 0, 0, 0];
+                    f.extend_from_slice(&payload);
+                    Some(f)
+                }
+                _ => None,
+            };
+            if let Some(frame) = reply {
+                if s.write_all(&frame).is_err() {
+                    break;
+                }
+            }
+        }
+        c.store(true, Ordering::SeqCst);
+    });
+    (closed, pongs)
+}
+
+#[test]
+fn keepalive_keeps_a_live_idle_peer_past_the_idle_timeout_and_a_silent_one_is_closed() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr) = limited_coordinator(
+        &dir.path().join("logs"),
+        1024,
+        &["--idle-timeout", "2s", "--keepalive-interval", "300ms"],
+    );
+    // Speaks HTTP/2, then nothing: it never acknowledges a ping.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(&mut silent, H2_PREFACE).unwrap();
+    // Speaks HTTP/2 and answers pings, sending nothing else.
+    let (live_closed, pongs) = answering_peer(addr);
+    let from = Instant::now();
+
+    assert!(
+        closed_within(&silent, Duration::from_secs(6)),
+        "a peer that never answers pings is still connected"
+    );
+    while from.elapsed() < Duration::from_secs(5) {
+        assert!(
+            !live_closed.load(Ordering::SeqCst),
+            "a live peer was closed after {:?} ({} pings answered):\n{}",
+            from.elapsed(),
+            pongs.load(Ordering::SeqCst),
+            server.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(pongs.load(Ordering::SeqCst) >= 2, "the server never pinged");
+
+    // And a real client over real TCP with the same limits: `mr submit
+    // --wait` on a queued job holds its stream until a worker comes.
+    let url = format!("http://{addr}");
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "alpha beta alpha\n").unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = clean_command(env!("CARGO_BIN_EXE_mr"));
+    cmd.args(submit_args(&url, &[input], &out, "wc", 1, true, &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let watcher = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let mut worker_cmd = clean_command(env!("CARGO_BIN_EXE_mr"));
+    worker_cmd
+        .args(["worker", "--coordinator", &url])
+        .arg("--plugins")
+        .arg(plugins_dir())
+        .env("MR_PLUGIN_CACHE", dir.path().join("worker-cache"));
+    let _worker = Server::start("worker", dir.path().join("worker.log"), worker_cmd);
+    let output = watcher.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("lost the coordinator"), "{stderr}");
+}
