@@ -14,6 +14,7 @@
 //! Without `openssl` the certificates come from `rcgen` instead (same
 //! files, same names), and only that block is skipped, with a message.
 
+mod app_crate;
 mod guide;
 
 use std::net::TcpListener;
@@ -266,7 +267,7 @@ fn the_deploy_guide_runs_as_written() {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploying.md"))
             .unwrap();
-    let mut g = Guide::parse(&text);
+    let mut g = Guide::parse(&text, "deploy-test");
     let mut lab = Lab::new();
 
     // What the guide assumes exists: the apps built in a checkout on

@@ -1,13 +1,11 @@
-//! Reading docs/deploying.md as the deploy-guide test runs it: the fenced
-//! blocks marked `<!-- deploy-test: NAME -->`, the single-pass text
+//! Reading a guide as the guide tests run it: the fenced blocks marked
+//! `<!-- deploy-test: NAME -->` (docs/deploying.md) or `<!-- app-test:
+//! NAME -->` (docs/writing-apps.md), the single-pass text
 //! substitution that moves a block from three machines onto loopback, and
 //! the few systemd unit directives the guide's units use (`Environment=`,
 //! `EnvironmentFile=`, `ExecStart=` with `\` continuations).
 
 use std::collections::BTreeMap;
-
-/// The marker that names the fenced block after it.
-const MARKER: &str = "<!-- deploy-test: ";
 
 /// The marked blocks of a guide, by name.
 #[derive(Debug)]
@@ -27,13 +25,14 @@ struct Block {
 }
 
 impl Guide {
-    /// Parses `text`: every marker must be followed (after blank lines) by
-    /// a fenced block, and names must be unique.
-    pub fn parse(text: &str) -> Guide {
+    /// Parses `text`: every marker `<!-- KIND: NAME -->` must be followed
+    /// (after blank lines) by a fenced block, and names must be unique.
+    pub fn parse(text: &str, kind: &str) -> Guide {
+        let marker = format!("<!-- {kind}: ");
         let mut blocks = BTreeMap::new();
         let mut lines = text.lines();
         while let Some(line) = lines.next() {
-            let Some(rest) = line.trim().strip_prefix(MARKER) else {
+            let Some(rest) = line.trim().strip_prefix(marker.as_str()) else {
                 continue;
             };
             let name = rest
@@ -80,7 +79,7 @@ impl Guide {
         let block = self
             .blocks
             .get_mut(name)
-            .unwrap_or_else(|| panic!("the guide has no block marked `deploy-test: {name}`"));
+            .unwrap_or_else(|| panic!("the guide has no block marked {name:?}"));
         assert_eq!(block.lang, lang, "the language of block {name:?}");
         block.taken = true;
         block.code.clone()
@@ -236,7 +235,9 @@ mod tests {
     fn blocks_are_found_by_marker_and_must_all_be_taken() {
         let mut g = Guide::parse(
             "text\n<!-- deploy-test: one -->\n```sh\necho 1\n```\n\n\
-             <!-- deploy-test: two -->\n\n```ini\n[Service]\n```\n```sh\nnot marked\n```\n",
+             <!-- deploy-test: two -->\n\n```ini\n[Service]\n```\n```sh\nnot marked\n```\n\
+             <!-- other: three -->\n```sh\nanother kind\n```\n",
+            "deploy-test",
         );
         assert_eq!(g.take("one", "sh"), "echo 1\n");
         assert_eq!(g.untaken(), vec!["two"]);
