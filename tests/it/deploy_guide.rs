@@ -190,7 +190,7 @@ impl Lab {
         name: &str,
         machine: &str,
         extra: &[(&str, String)],
-    ) -> Server {
+    ) -> (Server, Unit) {
         let text = substitute(&g.take(name, "ini"), &self.pairs(machine, extra, true));
         let unit = Unit::parse(&text);
         let mut cmd = self.command(machine, "bash");
@@ -207,12 +207,14 @@ impl Lab {
         for (k, v) in &unit.env {
             cmd.env(k, v);
         }
+        // `exec`: the unit's main process is `mr` itself, as under systemd.
         cmd.arg("-c").arg(format!("exec {}", unit.exec_start));
-        Server::start(
+        let server = Server::start(
             &format!("{machine}-{name}"),
             self.root(machine).join(format!("{name}.log")),
             cmd,
-        )
+        );
+        (server, unit)
     }
 }
 
@@ -308,7 +310,8 @@ fn the_deploy_guide_runs_as_written() {
         ("0.0.0.0:10162", "0.0.0.0:0".to_string()),
         ("0.0.0.0:8080", "0.0.0.0:0".to_string()),
     ];
-    let mut coordinator = lab.start_unit(&mut g, "coordinator-unit", "coord", &listen);
+    let (mut coordinator, coordinator_unit) =
+        lab.start_unit(&mut g, "coordinator-unit", "coord", &listen);
     let grpc = coordinator.listening("").port();
     let http = coordinator.listening("http ").port();
     lab.ports
@@ -330,7 +333,7 @@ fn the_deploy_guide_runs_as_written() {
         let code = substitute(&install, &lab.pairs(machine, &[], true));
         lab.sh(machine, "install-worker", &code);
         let listen = [("0.0.0.0:7000", format!("0.0.0.0:{port}"))];
-        let mut worker = lab.start_unit(&mut g, "worker-unit", machine, &listen);
+        let (mut worker, _) = lab.start_unit(&mut g, "worker-unit", machine, &listen);
         worker.listening("");
         workers.push(worker);
         advertised.push(format!("localhost:{port}"));
@@ -386,6 +389,23 @@ fn the_deploy_guide_runs_as_written() {
         reloaded.contains("wc"),
         "`mr apps reload` lists wc:\n{reloaded}"
     );
+
+    // `systemctl reload mr-coordinator`: the unit's ExecReload rescans and
+    // leaves the coordinator running (SIGHUP ends a process that does not
+    // handle it).
+    let reloads = |s: &Server| s.log_text().matches("plugin registry reloaded").count();
+    let before = reloads(&coordinator);
+    let exec_reload = coordinator_unit
+        .exec_reload
+        .as_deref()
+        .expect("the coordinator unit has ExecReload=")
+        .replace("$MAINPID", &coordinator.pid().to_string());
+    lab.sh("coord", "exec-reload", &exec_reload);
+    poll_until("the coordinator to rescan on ExecReload", STEP, || {
+        (reloads(&coordinator) > before).then_some(())
+    });
+    let apps = lab.sh("admin", "apps-after-reload", "mr apps");
+    assert!(apps.contains("wc"), "`mr apps` after ExecReload:\n{apps}");
 
     for s in workers.iter_mut().chain(std::iter::once(&mut coordinator)) {
         assert!(s.is_running(), "{} stopped:\n{}", s.name, s.log_tail(40));

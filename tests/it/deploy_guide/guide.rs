@@ -128,11 +128,13 @@ pub struct Unit {
     pub env_files: Vec<String>,
     /// `ExecStart=`, continuation lines joined.
     pub exec_start: String,
+    /// `ExecReload=`, if any.
+    pub exec_reload: Option<String>,
 }
 
 /// `[Service]` directives that change nothing the test could run: who
-/// runs it (the test's user), restart and reload policy, limits.
-const IGNORED: [&str; 4] = ["User", "Restart", "ExecReload", "LimitNOFILE"];
+/// runs it (the test's user), restart policy, limits.
+const IGNORED: [&str; 3] = ["User", "Restart", "LimitNOFILE"];
 
 impl Unit {
     /// Parses a unit file; a `[Service]` directive the test does not know
@@ -174,6 +176,7 @@ impl Unit {
                     assert!(unit.exec_start.is_empty(), "two ExecStart= lines");
                     unit.exec_start = value;
                 }
+                "ExecReload" => unit.exec_reload = Some(value),
                 k if IGNORED.contains(&k) => {}
                 k => panic!("the deploy-guide test does not know the [Service] directive {k}="),
             }
@@ -220,8 +223,10 @@ mod tests {
     fn units_join_continuations_and_refuse_unknown_directives() {
         let unit = Unit::parse(
             "[Unit]\nDescription=d\n[Service]\nUser=u\nEnvironment=A=b c\n\
-             EnvironmentFile=/e\nExecStart=/bin/mr x \\\n    --y z\n[Install]\nWantedBy=m\n",
+             EnvironmentFile=/e\nExecStart=/bin/mr x \\\n    --y z\nExecReload=/bin/kill -HUP $MAINPID\n\
+             [Install]\nWantedBy=m\n",
         );
+        assert_eq!(unit.exec_reload.as_deref(), Some("/bin/kill -HUP $MAINPID"));
         assert_eq!(unit.env, vec![("A".to_string(), "b c".to_string())]);
         assert_eq!(unit.env_files, vec!["/e".to_string()]);
         assert_eq!(unit.exec_start, "/bin/mr x  --y z");
