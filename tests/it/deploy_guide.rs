@@ -4,15 +4,19 @@
 //! `worker-b`, `admin`), with the guide's absolute folders rooted in the
 //! machine's folder, `scp HOST:` copying into the machine's home, host
 //! names turned into `localhost` and the servers on their wildcard
-//! address with ports the system picks.
+//! address (the coordinator on port 0, the workers on a port picked just
+//! before, since they advertise it), and `mr` finding no app beside itself.
 //! The systemd units run as systemd would run them (`Environment=`,
-//! `EnvironmentFile=`, `ExecStart=`). A wc job then must succeed with the
-//! right counts, `mr workers` must show both workers, `/metrics` both alive
-//! workers, and `mr apps reload` must pass; a renamed flag or a missing
-//! step in the guide fails here.
+//! `EnvironmentFile=`, `ExecStart=`, `ExecReload=`). A wc job then must
+//! succeed with the right counts (the workers fetch the app from the
+//! coordinator), `mr workers` must show both workers, `/metrics` both alive,
+//! and `mr apps reload` and the unit's reload must rescan; a renamed flag,
+//! a missing token, key or step in the guide fails here.
 //!
 //! Without `openssl` the certificates come from `rcgen` instead (same
-//! files, same names), and only that block is skipped, with a message.
+//! files, same names), and only that block is skipped, with a message; a
+//! second test always runs that fallback. `deploy_guide/app_crate.rs` does
+//! the same for docs/writing-apps.md's app crate (opt-in).
 
 mod app_crate;
 mod guide;
