@@ -14,6 +14,7 @@ mod cli;
 mod confinement;
 mod counters;
 mod crashes;
+mod deploy_guide;
 mod e2e_errors;
 mod e2e_processes;
 mod faults_processes;
