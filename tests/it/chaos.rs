@@ -31,8 +31,9 @@ const N_FILES: usize = 24;
 
 /// The app arguments: every map sleeps, so the map phase lasts a while.
 /// Maps and reduces both take a while, so kills can land in either phase
-/// (the reduce sleep is per key: about 40 keys per reduce task).
-const APP_ARGS: [&str; 4] = ["--sleep-ms", "30", "--reduce-sleep-ms", "5"];
+/// (the reduce sleep is per key: about 40 keys per reduce task, so the
+/// reduce phase lasts long enough for its kills on a loaded machine).
+const APP_ARGS: [&str; 4] = ["--sleep-ms", "30", "--reduce-sleep-ms", "20"];
 
 /// The seeds of the chaos runs.
 const SEEDS: [u64; 3] = [0xc4a0_5001, 0xc4a0_5006, 0xc4a0_5007];

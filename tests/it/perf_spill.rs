@@ -81,7 +81,8 @@ async fn run(
     view
 }
 
-/// Files under `root`, recursively.
+/// Files under `root`, recursively, but for each scratch folder's `.lock`
+/// (held by its live worker, gone with the folder).
 fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(root) else {
@@ -91,7 +92,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
         let p = e.path();
         if p.is_dir() {
             out.extend(files_under(&p));
-        } else {
+        } else if e.file_name() != ".lock" {
             out.push(p);
         }
     }
