@@ -449,3 +449,77 @@ fn mr_run_and_mr_process_take_s3_urls() {
     let process = run_mr(["process", "-o", "s3://cli/out/", "--plugins", &plugins]).ok();
     assert_eq!(process.stdout, want);
 }
+
+/// `mr run` with no AWS key, region or endpoint in its environment, only a
+/// named profile (`AWS_PROFILE`) in the files `AWS_SHARED_CREDENTIALS_FILE`
+/// and `AWS_CONFIG_FILE` name: the job reads and writes through the
+/// profile's endpoint. A profile that is in neither file is an error naming
+/// it.
+#[test]
+fn credentials_region_and_endpoint_come_from_a_named_profile() {
+    use common::procs::{mr, spawn_command};
+    let Some(moto) = moto() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    create_bucket(moto, "profiled");
+    let files = vec![("a.txt".to_string(), b"to be or not to be\n".to_vec())];
+    rt.block_on(upload("s3://profiled/in/", &files));
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, config) = (dir.path().join("credentials"), dir.path().join("config"));
+    std::fs::write(
+        &creds,
+        "[default]\naws_access_key_id = unused\naws_secret_access_key = unused\n\
+         [ci]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile ci]\nregion = us-east-1\nendpoint_url = {}\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let plugins = path_str(&plugins_dir());
+    let run = |profile: &str| {
+        let mut cmd = mr();
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("AWS_PROFILE", profile)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("HOME", dir.path())
+            .args(["run", "s3://profiled/in/", "-o", "s3://profiled/out/"])
+            .args([
+                "-a",
+                "wc",
+                "-n",
+                "2",
+                "--workers",
+                "2",
+                "--plugins",
+                &plugins,
+            ]);
+        spawn_command(cmd).finish()
+    };
+    let ok = run("ci").ok();
+    assert_eq!(ok.stdout, "1\tnot\n1\tor\n2\tbe\n2\tto\n");
+    assert_eq!(
+        rt.block_on(names("s3://profiled/out/")),
+        ["_SUCCESS", "mr-out-0", "mr-out-1"]
+    );
+    let missing = run("nope");
+    assert!(!missing.status.success(), "{missing:#?}");
+    assert!(
+        missing.stderr.contains("AWS profile \"nope\""),
+        "{missing:#?}"
+    );
+}
