@@ -1,8 +1,8 @@
 //! Object storage end to end, against a real S3-compatible server process
 //! (moto's `moto_server`, started here on a free port; `.ci/run` installs
 //! it): `s3://` inputs (prefixes, patterns, split objects read with ranged
-//! GETs) give the output of the same job over local files, and
-//! `--allow-input` confines buckets and prefixes.
+//! GETs), alone or beside local files, give the output of the same job
+//! over local files, and `--allow-input` confines buckets and prefixes.
 //!
 //! Without `moto_server` on the PATH these tests say so loudly and pass
 //! without running (CI installs it).
@@ -247,11 +247,19 @@ async fn a_job_over_s3_inputs_gives_the_local_output() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("matches no files"), "{e}");
-    let e = client
-        .submit_job(job(&["s3://wc-in/data/", local_inputs[0]], &out, split))
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("not both"), "{e}");
+    // Local files and objects in one job: big.txt (cut into ranged reads)
+    // from the bucket, the rest from local files.
+    let mut mixed: Vec<&str> = local_inputs
+        .iter()
+        .copied()
+        .filter(|p| !p.ends_with("big.txt"))
+        .collect();
+    mixed.push("s3://wc-in/data/big.txt");
+    let (mixed_maps, got) = run(&client, job(&mixed, &out, split)).await;
+    assert_eq!(got, want, "local files and an object");
+    assert_eq!(mixed_maps, local_maps, "the same splits");
+    let (_, got) = run(&client, job(&mixed, &out, 0)).await;
+    assert_eq!(got, want, "local files and an object, whole");
     cluster.shutdown().await;
 }
 
@@ -285,6 +293,15 @@ async fn allowed_input_prefixes_confine_buckets_and_prefixes() {
         let denied = matches!(&e, ClientError::Rpc(s) if s.code() == Code::PermissionDenied);
         assert!(denied, "{refused}: {e}");
     }
+    // A local file beside an allowed object is confined too.
+    let local = tempfile::tempdir().unwrap();
+    let local_file = path_str(&write_files(local.path(), &files)[0]);
+    let e = client
+        .submit_job(job(&["s3://confined/open/", &local_file], out.path(), 0))
+        .await
+        .unwrap_err();
+    let denied = matches!(&e, ClientError::Rpc(s) if s.code() == Code::PermissionDenied);
+    assert!(denied, "{local_file}: {e}");
     cluster.shutdown().await;
 }
 
