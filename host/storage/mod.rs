@@ -19,12 +19,13 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
 mod ini;
 pub mod profile;
+pub mod upload;
 
 pub use profile::ProfileError;
 
@@ -59,6 +60,14 @@ pub enum StorageError {
     /// The AWS profile cannot be used.
     #[error("cannot configure object storage: {0}")]
     Profile(#[from] ProfileError),
+    /// A local file to upload cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// Called outside a tokio runtime.
     #[error("object storage used outside the async runtime")]
     NoRuntime,
@@ -174,7 +183,12 @@ fn builder(bucket: &str) -> Result<AmazonS3Builder, StorageError> {
     let env = |name: &str| std::env::var(name).ok();
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let profile = profile::load(&env, home.as_deref())?;
-    let builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if env("AWS_COPY_IF_NOT_EXISTS").is_none() {
+        // Conditional copies as `UploadPartCopy` then a conditional
+        // `CompleteMultipartUpload` (`upload::copy_create`).
+        builder = builder.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
+    }
     Ok(profile::settings(&profile, &env)
         .into_iter()
         .fold(builder, |b, (key, value)| b.with_config(key, value)))

@@ -21,12 +21,15 @@ use mapreduce::cluster::LocalCluster;
 use mapreduce::coordinator::CoordinatorConfig;
 use mapreduce::output::OutputRecords;
 use mapreduce::plugin::Registry;
-use mapreduce::storage::{self, ObjectUrl};
+use mapreduce::storage::{self, ObjectUrl, StorageError};
 use tonic::Code;
 
 use common::{path_str, plugins_dir, poll_until, write_files};
 
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The smallest multipart part the test server accepts.
+const MIN_PART: usize = 1024;
 
 fn registry() -> Arc<Registry> {
     static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
@@ -54,6 +57,9 @@ fn moto() -> Option<&'static Moto> {
             .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Multipart parts of 1 KiB (S3's are at least 5 MiB), so that
+            // small test outputs span several parts.
+            .env("S3_UPLOAD_PART_MIN_SIZE", MIN_PART.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -539,4 +545,102 @@ fn credentials_region_and_endpoint_come_from_a_named_profile() {
         missing.stderr.contains("AWS profile \"nope\""),
         "{missing:#?}"
     );
+}
+
+/// A file streamed as a multipart upload: the object has its bytes and a
+/// multipart entity tag (`-<parts>`); a part the server refuses aborts the
+/// upload, leaving no object; a conditional copy publishes an object only
+/// where none is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_files_go_up_in_parts_and_publish_conditionally() {
+    use mapreduce::storage::upload;
+    let Some(moto) = moto() else { return };
+    create_bucket(moto, "parts");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big");
+    let bytes: Vec<u8> = (0..10 * MIN_PART + 100).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let url = |key: &str| ObjectUrl::parse(&format!("s3://parts/{key}")).unwrap();
+    let (staged, published) = (url("tmp/big"), url("out/big"));
+    let etag = tokio::task::spawn_blocking(move || {
+        upload::upload_file(&file, &staged, MIN_PART).expect("uploaded in parts");
+        let etag = upload::etag(&staged).unwrap().expect("an object");
+        upload::copy_create(&staged, &published).expect("published");
+        let again = upload::copy_create(&staged, &published);
+        assert!(matches!(again, Err(StorageError::Exists(_))), "{again:?}");
+        // Parts below the server's minimum: the upload fails and is
+        // aborted, leaving no object.
+        let refused = upload::upload_file(&file, &url("tmp/small-parts"), MIN_PART / 2);
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(storage::size(&url("tmp/small-parts")).unwrap(), None);
+        etag
+    })
+    .await
+    .unwrap();
+    assert!(etag.trim_matches('"').ends_with("-11"), "11 parts: {etag}");
+    assert_eq!(storage_get("s3://parts/tmp/big").await, bytes);
+    assert_eq!(storage_get("s3://parts/out/big").await, bytes);
+}
+
+/// Reduce outputs larger than the workers' part size are uploaded in parts
+/// and published by a conditional copy (a multipart entity tag), with the
+/// same output as a local job and nothing left under `_temporary/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_reduce_outputs_are_uploaded_in_parts() {
+    let Some(moto) = moto() else { return };
+    create_bucket(moto, "big-out");
+    // 3000 distinct words of letters (wc's words are letters only).
+    let word = |i: usize| -> String {
+        (0..3)
+            .map(|d| char::from(b'a' + (i / 26usize.pow(d) % 26) as u8))
+            .collect()
+    };
+    let text: String = (0..3000)
+        .map(|i| format!("w{} common\n", word(i)))
+        .collect();
+    let files = vec![("words.txt".to_string(), text.into_bytes())];
+    upload("s3://big-out/in/", &files).await;
+    let local = tempfile::tempdir().unwrap();
+    let paths = write_files(&local.path().join("in"), &files);
+    let cluster = LocalCluster::start_with(CoordinatorConfig::new(registry()), 2, |mut c| {
+        c.object_part_size = 2 * MIN_PART;
+        c
+    })
+    .await
+    .unwrap();
+    let client = Client::connect(cluster.url()).await.unwrap();
+    let (_, want) = run(
+        &client,
+        job(&[&path_str(&paths[0])], &local.path().join("out"), 0),
+    )
+    .await;
+    let mut to_s3 = job(&["s3://big-out/in/"], Path::new("unused"), 0);
+    to_s3.output_dir = "s3://big-out/out/".into();
+    let (_, got) = run(&client, to_s3).await;
+    assert_eq!(got, want);
+    assert_eq!(
+        names("s3://big-out/out/").await,
+        ["_SUCCESS", "mr-out-0", "mr-out-1"],
+        "no temporary object left"
+    );
+    for r in 0..2 {
+        let url = ObjectUrl::parse(&format!("s3://big-out/out/mr-out-{r}")).unwrap();
+        let (size, etag) = tokio::task::spawn_blocking(move || {
+            (
+                storage::size(&url).unwrap().unwrap(),
+                storage::upload::etag(&url).unwrap().unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+        assert!(
+            size > 2 * 2 * MIN_PART as u64,
+            "several parts: {size} bytes"
+        );
+        assert!(
+            etag.trim_matches('"').ends_with("-1"),
+            "published by a multipart copy: {etag}"
+        );
+    }
+    cluster.shutdown().await;
 }
