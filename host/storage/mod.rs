@@ -60,6 +60,21 @@ pub enum StorageError {
     /// The AWS profile cannot be used.
     #[error("cannot configure object storage: {0}")]
     Profile(#[from] ProfileError),
+    /// An object exists already with other bytes than those to publish.
+    #[error("{0} was committed already with other bytes; it is not replaced")]
+    Differs(String),
+    /// A file too large to publish as one object.
+    #[error(
+        "{url} would be {size} bytes; an output object is at most {} bytes: \
+         use more reduce partitions (-n)",
+        upload::MAX_COPY
+    )]
+    TooLarge {
+        /// The object.
+        url: String,
+        /// The file's size.
+        size: u64,
+    },
     /// A local file to upload cannot be read.
     #[error("cannot read {}: {source}", path.display())]
     Local {

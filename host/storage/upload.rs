@@ -1,4 +1,6 @@
-//! Large objects written from local files without holding them in memory:
+//! Objects published from local files, atomically and only where no object
+//! is yet ([`publish_file`]): a small file as one conditional PUT; a large
+//! one without holding it in memory:
 //! a multipart upload that streams the file in parts (at most
 //! [`IN_FLIGHT`] parts in flight, so memory stays near `IN_FLIGHT + 1`
 //! parts whatever the file's size) and is aborted on any error, so that it
@@ -17,6 +19,88 @@ use futures::StreamExt;
 use object_store::{MultipartUpload, PutPayload};
 
 use super::{block_on, client, ObjectUrl, StorageError};
+
+/// How [`publish_file`] ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// The object was created from the file.
+    Created,
+    /// An object with the file's bytes was there already.
+    AlreadySame,
+}
+
+/// Publishes `file` as the object `url` unless an object is there already:
+/// up to `part_size` bytes as one conditional PUT (`If-None-Match: *`);
+/// larger, uploaded in parts to `temporary` ([`upload_file`]), published
+/// by a conditional copy ([`copy_create`]), and `temporary` removed. An
+/// object already at `url` is accepted if it holds the file's bytes
+/// (compared a part at a time) and is [`StorageError::Differs`] otherwise;
+/// a file over [`MAX_COPY`] is [`StorageError::TooLarge`] (blocking).
+pub fn publish_file(
+    file: &Path,
+    url: &ObjectUrl,
+    temporary: &ObjectUrl,
+    part_size: usize,
+) -> Result<Published, StorageError> {
+    let local = |source| StorageError::Local {
+        path: file.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(file).map_err(local)?.len();
+    let created = if size <= part_size as u64 {
+        super::put(url, std::fs::read(file).map_err(local)?, true)
+    } else if size > MAX_COPY {
+        return Err(StorageError::TooLarge {
+            url: url.to_string(),
+            size,
+        });
+    } else {
+        upload_file(file, temporary, part_size).and_then(|()| {
+            let published = copy_create(temporary, url);
+            if let Err(e) = super::delete(temporary) {
+                tracing::warn!(%temporary, "cannot remove the uploaded temporary object: {e}");
+            }
+            published
+        })
+    };
+    match created {
+        Ok(()) => Ok(Published::Created),
+        Err(StorageError::Exists(_)) if holds(url, file, size, part_size)? => {
+            Ok(Published::AlreadySame)
+        }
+        Err(StorageError::Exists(_)) => Err(StorageError::Differs(url.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the object `url` holds the `size` bytes of `file`, compared a
+/// part at a time (blocking).
+fn holds(url: &ObjectUrl, file: &Path, size: u64, part_size: usize) -> Result<bool, StorageError> {
+    if super::size(url)? != Some(size) {
+        return Ok(false);
+    }
+    let local = |source| StorageError::Local {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut reader = std::fs::File::open(file).map_err(local)?;
+    let step = part_size.max(1) as u64;
+    let (mut pos, mut ours) = (0, Vec::new());
+    while pos < size {
+        let end = (pos + step).min(size);
+        let theirs = super::get_range(url, pos..end)?;
+        ours.clear();
+        (&mut reader)
+            .take(end - pos)
+            .read_to_end(&mut ours)
+            .map_err(local)?;
+        if theirs != ours {
+            return Ok(false);
+        }
+        pos = end;
+    }
+    Ok(true)
+}
 
 /// Parts uploading at once.
 pub const IN_FLIGHT: usize = 2;

@@ -17,7 +17,6 @@
 //! bytes are the same (the same partition reduced again, compared a part at
 //! a time), and fails otherwise.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +25,8 @@ use super::execute::{AppCode, Executor, TaskFailure};
 use crate::core::{TaskCounters, WorkerId};
 use crate::output::manifest::{output_name, TEMPORARY};
 use crate::security::Confinement;
-use crate::storage::{self, upload, ObjectUrl, StorageError};
+use crate::storage::upload::{self, Published};
+use crate::storage::{ObjectUrl, StorageError};
 
 /// A staging folder, removed when dropped.
 struct Staging(PathBuf);
@@ -95,72 +95,15 @@ fn commit(
     temporary: &ObjectUrl,
     part_size: usize,
 ) -> Result<(), TaskFailure> {
-    let cannot_read =
-        |e: std::io::Error| TaskFailure::retry(format!("cannot read {}: {e}", file.display()));
-    let size = std::fs::metadata(file).map_err(cannot_read)?.len();
-    let created = if size <= part_size as u64 {
-        let bytes = std::fs::read(file).map_err(cannot_read)?;
-        storage::put(url, bytes, true)
-    } else if size > upload::MAX_COPY {
-        return Err(TaskFailure::fatal(format!(
-            "{url} would be {size} bytes; an output object is at most {} bytes: \
-             use more reduce partitions (-n)",
-            upload::MAX_COPY
-        )));
-    } else {
-        upload::upload_file(file, temporary, part_size).and_then(|()| {
-            let published = upload::copy_create(temporary, url);
-            if let Err(e) = storage::delete(temporary) {
-                tracing::warn!(%temporary, "cannot remove the uploaded temporary object: {e}");
-            }
-            published
-        })
-    };
-    match created {
-        Ok(()) => Ok(()),
-        Err(StorageError::Exists(_)) => {
-            if same_bytes(file, size, url, part_size)? {
-                tracing::info!(%url, "the output was committed already, with the same bytes");
-                Ok(())
-            } else {
-                Err(TaskFailure::fatal(format!(
-                    "{url} was committed already with other bytes; it is not replaced"
-                )))
-            }
+    match upload::publish_file(file, url, temporary, part_size) {
+        Ok(Published::Created) => Ok(()),
+        Ok(Published::AlreadySame) => {
+            tracing::info!(%url, "the output was committed already, with the same bytes");
+            Ok(())
+        }
+        Err(e @ (StorageError::Differs(_) | StorageError::TooLarge { .. })) => {
+            Err(TaskFailure::fatal(e.to_string()))
         }
         Err(e) => Err(TaskFailure::retry(format!("cannot write the output: {e}"))),
     }
-}
-
-/// Whether the object `url` holds the `size` bytes of `file`, compared a
-/// part at a time (blocking).
-fn same_bytes(
-    file: &Path,
-    size: u64,
-    url: &ObjectUrl,
-    part_size: usize,
-) -> Result<bool, TaskFailure> {
-    let failed = |e: StorageError| TaskFailure::retry(e.to_string());
-    if storage::size(url).map_err(failed)? != Some(size) {
-        return Ok(false);
-    }
-    let mut reader = std::fs::File::open(file)
-        .map_err(|e| TaskFailure::retry(format!("cannot read {}: {e}", file.display())))?;
-    let step = part_size.max(1) as u64;
-    let mut pos = 0;
-    let mut ours = Vec::new();
-    while pos < size {
-        let end = (pos + step).min(size);
-        let theirs = storage::get_range(url, pos..end).map_err(failed)?;
-        ours.clear();
-        (&mut reader)
-            .take(end - pos)
-            .read_to_end(&mut ours)
-            .map_err(|e| TaskFailure::retry(format!("cannot read {}: {e}", file.display())))?;
-        if theirs != ours {
-            return Ok(false);
-        }
-        pos = end;
-    }
-    Ok(true)
 }

@@ -241,3 +241,38 @@ async fn large_reduce_outputs_are_uploaded_in_parts() {
     }
     cluster.shutdown().await;
 }
+
+/// Publishing a file, small (one PUT) or large (parts, then a conditional
+/// copy): created once; again with the same bytes accepted; with other
+/// bytes refused, leaving the first; the temporary object removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_accepts_the_same_bytes_again_and_refuses_others() {
+    use storage::upload::{publish_file, Published};
+    let Some(moto) = moto() else { return };
+    create_bucket(moto, "publish");
+    tokio::task::spawn_blocking(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let url = |key: &str| ObjectUrl::parse(&format!("s3://publish/{key}")).unwrap();
+        for (name, len) in [("small", MIN_PART), ("large", 5 * MIN_PART + 7)] {
+            let (file, other) = (dir.path().join(name), dir.path().join("other"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 13) as u8).collect();
+            let mut changed = bytes.clone();
+            changed[len - 1] ^= 1;
+            std::fs::write(&file, &bytes).unwrap();
+            std::fs::write(&other, &changed).unwrap();
+            let (out, tmp) = (url(&format!("out/{name}")), url(&format!("tmp/{name}")));
+            let publish = |f: &Path| publish_file(f, &out, &tmp, MIN_PART);
+            assert_eq!(publish(&file).unwrap(), Published::Created, "{name}");
+            assert_eq!(publish(&file).unwrap(), Published::AlreadySame, "{name}");
+            let refused = publish(&other);
+            assert!(
+                matches!(&refused, Err(StorageError::Differs(_))),
+                "{name}: {refused:?}"
+            );
+            assert_eq!(storage::get(&out).unwrap().to_vec(), bytes, "{name}");
+            assert_eq!(storage::size(&tmp).unwrap(), None, "{name}: no temporary");
+        }
+    })
+    .await
+    .unwrap();
+}
