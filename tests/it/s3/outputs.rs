@@ -181,7 +181,8 @@ async fn large_files_go_up_in_parts_and_publish_conditionally() {
 
 /// Reduce outputs larger than the workers' part size are uploaded in parts
 /// and published by a conditional copy (a multipart entity tag), with the
-/// same output as a local job and nothing left under `_temporary/`.
+/// same output as a local job; the job's commit removes what killed
+/// reduces left under `_temporary/`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_reduce_outputs_are_uploaded_in_parts() {
     let Some(moto) = moto() else { return };
@@ -211,6 +212,9 @@ async fn large_reduce_outputs_are_uploaded_in_parts() {
         job(&[&path_str(&paths[0])], &local.path().join("out"), 0),
     )
     .await;
+    // What a reduce killed between its upload and its publishing left.
+    let stale = vec![("mr-out-0.j0-a0-p1-0".to_string(), b"stale".to_vec())];
+    upload("s3://big-out/out/_temporary/", &stale).await;
     let mut to_s3 = job(&["s3://big-out/in/"], Path::new("unused"), 0);
     to_s3.output_dir = "s3://big-out/out/".into();
     let (_, got) = run(&client, to_s3).await;
@@ -218,7 +222,7 @@ async fn large_reduce_outputs_are_uploaded_in_parts() {
     assert_eq!(
         names("s3://big-out/out/").await,
         ["_SUCCESS", "mr-out-0", "mr-out-1"],
-        "no temporary object left"
+        "no temporary object left, a killed reduce's included"
     );
     for r in 0..2 {
         let url = ObjectUrl::parse(&format!("s3://big-out/out/mr-out-{r}")).unwrap();
