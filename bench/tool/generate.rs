@@ -55,12 +55,12 @@ fn zipf_rank(rng: &mut Rng) -> u64 {
     }
 }
 
-/// `files` text files of `mib` MiB in total under `dir`: words drawn with
+/// `files` text files of `kib` KiB in total under `dir`: words drawn with
 /// [`zipf_rank`], some capitalised, separated by spaces and punctuation, in
 /// lines of ~70 bytes.
-pub fn text(dir: &Path, mib: u64, files: u64) -> anyhow::Result<()> {
+pub fn text(dir: &Path, kib: u64, files: u64) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let per_file = (mib << 20) / files.max(1);
+    let per_file = (kib << 10) / files.max(1);
     let seps = [" ", " ", " ", ", ", ". ", "; ", " -- "];
     for f in 0..files {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (f + 1));

@@ -2,6 +2,8 @@
 //!
 //! - `gen-text DIR MIB FILES`: text with a Zipf-like word distribution and
 //!   some non-ASCII words, in FILES files totalling MIB MiB;
+//! - `gen-text-kib DIR KIB FILES`: the same totalling KIB KiB (many tiny
+//!   files);
 //! - `gen-records DIR MIB FILES`: 100-byte sort records in the sort
 //!   benchmark's ASCII format (10-byte key, 88 bytes, `\r\n`);
 //! - `wc-seq OUT FILES...`: a sequential word count with `wc`'s semantics and
@@ -43,12 +45,17 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> anyhow::R
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
-        bail!("usage: bench-tool gen-text|gen-records|wc-seq|latency|submissions|sched|heartbeats|flood ...");
+        bail!("usage: bench-tool gen-text|gen-text-kib|gen-records|wc-seq|latency|submissions|sched|heartbeats|flood ...");
     };
     match cmd.as_str() {
         "gen-text" => generate::text(
             &PathBuf::from(arg::<String>(&args, 1, "DIR")?),
-            arg(&args, 2, "MIB")?,
+            arg::<u64>(&args, 2, "MIB")? << 10,
+            arg(&args, 3, "FILES")?,
+        ),
+        "gen-text-kib" => generate::text(
+            &PathBuf::from(arg::<String>(&args, 1, "DIR")?),
+            arg(&args, 2, "KIB")?,
             arg(&args, 3, "FILES")?,
         ),
         "gen-records" => generate::records(

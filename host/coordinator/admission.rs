@@ -119,23 +119,6 @@ pub fn check_queue(unfinished: usize, limits: &Limits) -> Result<(), Status> {
     Ok(())
 }
 
-/// Checks `spec`'s paths against `confinement` (resolving them touches the
-/// file system, so call it off the async runtime).
-pub fn check_paths(spec: &JobSpec, confinement: &Confinement) -> Result<(), Status> {
-    for f in &spec.files {
-        confinement
-            .check_input(f)
-            .map_err(|e| Status::permission_denied(e.to_string()))?;
-    }
-    if crate::storage::is_object(&spec.output_dir) {
-        // Checked with the prefix's listing (`object_outputs::check`).
-        return Ok(());
-    }
-    confinement
-        .check_output(&spec.output_dir)
-        .map_err(|e| Status::permission_denied(e.to_string()))
-}
-
 /// Why `path` cannot be a job's input, if it cannot: it must be a regular
 /// file this process can open. Judged from metadata first, so a FIFO or a
 /// device is never opened (opening a FIFO blocks).

@@ -12,6 +12,7 @@ pub mod driver;
 pub mod http;
 pub mod input_sizes;
 pub mod inputs;
+pub mod job_inputs;
 pub mod metrics;
 pub mod object_inputs;
 pub mod object_outputs;

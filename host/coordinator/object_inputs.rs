@@ -7,10 +7,7 @@
 //! `**` crosses it). Names starting with `.` or `_` found by a prefix or a
 //! pattern are skipped. Sizes come from the listing, for split planning.
 
-use tonic::Status;
-
 use super::inputs::{is_pattern, InputError};
-use crate::security::Confinement;
 use crate::storage::{self, Listed, ObjectUrl, StorageError};
 
 fn unreadable(url: &str, e: StorageError) -> InputError {
@@ -26,38 +23,6 @@ fn hidden_below(key: &str, prefix: &str) -> bool {
         .unwrap_or(key)
         .split('/')
         .any(|c| c.starts_with('.') || c.starts_with('_'))
-}
-
-/// For a job naming object storage inputs: checks each against the
-/// allowed input roots, lists them, and returns the objects with their
-/// sizes; `None` for a job of local inputs only. Mixing the two is refused
-/// (blocking I/O).
-pub fn admit(
-    inputs: &[String],
-    recursive: bool,
-    confinement: &Confinement,
-) -> Result<Option<Vec<(String, u64)>>, Status> {
-    let objects = inputs.iter().filter(|f| storage::is_object(f)).count();
-    if objects == 0 {
-        return Ok(None);
-    }
-    if objects < inputs.len() {
-        return Err(Status::invalid_argument(
-            "a job reads either s3:// inputs or local paths, not both",
-        ));
-    }
-    for input in inputs {
-        confinement
-            .check_input_object(input)
-            .map_err(|e| Status::permission_denied(e.to_string()))?;
-    }
-    let found = expand(inputs, recursive).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    Ok(Some(
-        found
-            .into_iter()
-            .map(|l| (l.url.to_string(), l.size))
-            .collect(),
-    ))
 }
 
 /// Expands `inputs` (all `s3://` URLs) to the objects they name, with their

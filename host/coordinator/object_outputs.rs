@@ -3,14 +3,15 @@
 //! earlier job's `mr-out-*` or `_SUCCESS` there needs `--overwrite`, which
 //! removes them before the job runs), and committed by writing the
 //! `_SUCCESS` manifest, last, once every `mr-out-<r>` object is there (their
-//! sizes recorded). Workers write the `mr-out-*` objects themselves
+//! sizes recorded), then removing what killed reduces left under
+//! `_temporary/`. Workers write the `mr-out-*` objects themselves
 //! (`worker::object_output`).
 
 use std::path::PathBuf;
 
 use tonic::Status;
 
-use crate::output::manifest::{output_name, Manifest, OutputFile, MANIFEST};
+use crate::output::manifest::{output_name, Manifest, OutputFile, MANIFEST, TEMPORARY};
 use crate::output::OutputError;
 use crate::security::Confinement;
 use crate::storage::{self, ObjectUrl, StorageError};
@@ -104,5 +105,24 @@ pub fn commit(url: &str, mut manifest: Manifest) -> Result<(), OutputError> {
         reason: e.to_string(),
     })?;
     text.push(b'\n');
-    storage::put(&prefix.join(MANIFEST), text, false).map_err(failed("write the manifest"))
+    storage::put(&prefix.join(MANIFEST), text, false).map_err(failed("write the manifest"))?;
+    remove_temporaries(&prefix);
+    Ok(())
+}
+
+/// Removes what killed reduces left under `prefix/_temporary/` (uploaded
+/// but never published); best effort, after the commit.
+fn remove_temporaries(prefix: &ObjectUrl) {
+    let left = match storage::list(&prefix.join(TEMPORARY)) {
+        Ok(left) => left,
+        Err(e) => {
+            tracing::warn!(%prefix, "cannot list the output's temporary objects: {e}");
+            return;
+        }
+    };
+    for object in left {
+        if let Err(e) = storage::delete(&object.url) {
+            tracing::warn!(url = %object.url, "cannot remove a temporary object: {e}");
+        }
+    }
 }

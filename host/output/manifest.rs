@@ -18,6 +18,10 @@ use crate::security::OutputDir;
 /// The manifest's file name (Hadoop's success marker, as JSON).
 pub const MANIFEST: &str = "_SUCCESS";
 
+/// The folder, beneath an object storage output prefix, of reduce outputs
+/// being uploaded before they are published under their `mr-out-*` names.
+pub const TEMPORARY: &str = "_temporary/";
+
 /// The manifest format this build writes.
 pub const FORMAT: u32 = 1;
 

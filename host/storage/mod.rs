@@ -6,7 +6,9 @@
 //! touches the data (the coordinator lists inputs and writes the manifest;
 //! workers read splits and write reduce outputs): `AWS_ENDPOINT_URL`,
 //! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, and
-//! `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint.
+//! `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint; or a named profile of
+//! `~/.aws/credentials` and `~/.aws/config` (`AWS_PROFILE`, else
+//! `default`; [`profile`]), the environment's variables winning.
 //!
 //! Every call here blocks on the current tokio runtime: call them from
 //! `spawn_blocking` threads, as the rest of the file I/O is.
@@ -17,9 +19,15 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+
+mod ini;
+pub mod profile;
+pub mod upload;
+
+pub use profile::ProfileError;
 
 /// The scheme of object storage locations.
 pub const SCHEME: &str = "s3://";
@@ -49,6 +57,32 @@ pub enum StorageError {
     /// An object that should be created exists already.
     #[error("{0} exists already")]
     Exists(String),
+    /// The AWS profile cannot be used.
+    #[error("cannot configure object storage: {0}")]
+    Profile(#[from] ProfileError),
+    /// An object exists already with other bytes than those to publish.
+    #[error("{0} was committed already with other bytes; it is not replaced")]
+    Differs(String),
+    /// A file too large to publish as one object.
+    #[error(
+        "{url} would be {size} bytes; an output object is at most {} bytes: \
+         use more reduce partitions (-n)",
+        upload::MAX_COPY
+    )]
+    TooLarge {
+        /// The object.
+        url: String,
+        /// The file's size.
+        size: u64,
+    },
+    /// A local file to upload cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// Called outside a tokio runtime.
     #[error("object storage used outside the async runtime")]
     NoRuntime,
@@ -158,6 +192,23 @@ impl std::fmt::Display for ObjectUrl {
     }
 }
 
+/// The client settings for `bucket`: the environment's, then its profile's
+/// where the environment sets nothing.
+fn builder(bucket: &str) -> Result<AmazonS3Builder, StorageError> {
+    let env = |name: &str| std::env::var(name).ok();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let profile = profile::load(&env, home.as_deref())?;
+    let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if env("AWS_COPY_IF_NOT_EXISTS").is_none() {
+        // Conditional copies as `UploadPartCopy` then a conditional
+        // `CompleteMultipartUpload` (`upload::copy_create`).
+        builder = builder.with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
+    }
+    Ok(profile::settings(&profile, &env)
+        .into_iter()
+        .fold(builder, |b, (key, value)| b.with_config(key, value)))
+}
+
 /// One client per bucket, configured from the environment on first use.
 fn client(bucket: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
     static CLIENTS: Mutex<Option<HashMap<String, Arc<dyn ObjectStore>>>> = Mutex::new(None);
@@ -166,8 +217,7 @@ fn client(bucket: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
     if let Some(c) = clients.get(bucket) {
         return Ok(Arc::clone(c));
     }
-    let store = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
+    let store = builder(bucket)?
         .build()
         .map_err(|source| StorageError::Config {
             bucket: bucket.to_string(),

@@ -61,6 +61,8 @@ pub struct Executor {
     /// Runs app code in an executor process, when set (apps linked in
     /// statically still run in this process).
     isolation: Option<Supervisor>,
+    /// Reduce outputs to object storage above this size go up in parts.
+    object_part_size: usize,
 }
 
 /// How a task runs its app code.
@@ -85,7 +87,20 @@ impl Executor {
             store,
             fetcher,
             isolation,
+            object_part_size: super::DEFAULT_OBJECT_PART_SIZE,
         }
+    }
+
+    /// Uploads reduce outputs to object storage larger than `bytes` in
+    /// parts of `bytes`.
+    pub fn with_object_part_size(mut self, bytes: usize) -> Self {
+        self.object_part_size = bytes;
+        self
+    }
+
+    /// The part size of reduce outputs to object storage.
+    pub(super) fn object_part_size(&self) -> usize {
+        self.object_part_size
     }
 
     async fn app(&self, task: &TaskSpec, worker: WorkerId) -> Result<AppCode, TaskFailure> {

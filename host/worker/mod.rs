@@ -91,7 +91,15 @@ pub struct WorkerConfig {
     /// How long a stopping worker waits for its last report to the
     /// coordinator and for open connections before it stops anyway.
     pub shutdown_grace: Duration,
+    /// A reduce output to object storage larger than this is uploaded in
+    /// parts of this size (bounding the memory its upload takes), then
+    /// published by a conditional server-side copy; a smaller one is one
+    /// conditional PUT. Default 8 MiB (S3's parts are at least 5 MiB).
+    pub object_part_size: usize,
 }
+
+/// The default [`WorkerConfig::object_part_size`].
+pub const DEFAULT_OBJECT_PART_SIZE: usize = 8 << 20;
 
 impl WorkerConfig {
     /// Defaults for talking to `coordinator` with `registry`'s apps.
@@ -113,6 +121,7 @@ impl WorkerConfig {
             keep_map_output: false,
             connections: crate::net::guard::ConnLimits::default(),
             shutdown_grace: crate::shutdown::DEFAULT_GRACE,
+            object_part_size: DEFAULT_OBJECT_PART_SIZE,
         }
     }
 }

@@ -183,7 +183,8 @@ pub async fn run(
             config.transport.clone(),
         ),
         config.executor.clone().map(Supervisor::new),
-    );
+    )
+    .with_object_part_size(config.object_part_size);
     let node = Node {
         client_token,
         config,

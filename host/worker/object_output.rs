@@ -1,21 +1,32 @@
 //! Reduce output to object storage (`-o s3://bucket/prefix/`): the reduce
 //! writes `mr-out-<r>` into a private staging folder in the worker's
 //! scratch space (the same code path as a local output, in this process or
-//! the executor), then commits it as ONE PUT of the finished bytes, so the
-//! object appears whole or not at all; a worker killed before that PUT
-//! leaves no object. The PUT is conditional (`If-None-Match: *`): a late
-//! duplicate attempt never replaces a committed object; if one is there
-//! already, this attempt succeeds only when its bytes are the same (the
-//! same partition reduced again), and fails otherwise.
+//! the executor), then commits it so that the object appears whole or not
+//! at all and a late duplicate attempt never replaces a committed object:
+//! - up to the part size (8 MiB by default), as ONE conditional PUT
+//!   (`If-None-Match: *`) of the finished bytes;
+//! - above it, streamed from the file as a multipart upload (memory
+//!   bounded by a few parts; aborted on error, so it leaves nothing) to a
+//!   private key under `prefix/_temporary/`, then published by a
+//!   conditional server-side copy to `mr-out-<r>` (`storage::upload`), and
+//!   the temporary object removed. A worker killed before the publishing
+//!   step leaves no `mr-out-<r>` (at most a `_temporary/` object, which the
+//!   coordinator removes when it commits the job).
+//!
+//! If an object is there already, this attempt succeeds only when its
+//! bytes are the same (the same partition reduced again, compared a part at
+//! a time), and fails otherwise.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::convert::{Location, TaskSpec};
 use super::execute::{AppCode, Executor, TaskFailure};
 use crate::core::{TaskCounters, WorkerId};
-use crate::output::manifest::output_name;
+use crate::output::manifest::{output_name, TEMPORARY};
 use crate::security::Confinement;
-use crate::storage::{self, ObjectUrl, StorageError};
+use crate::storage::upload::{self, Published};
+use crate::storage::{ObjectUrl, StorageError};
 
 /// A staging folder, removed when dropped.
 struct Staging(PathBuf);
@@ -55,30 +66,43 @@ pub(super) async fn run_reduce(
     let counters = executor.run_reduce(app, worker, &staged, locations).await?;
     let name = output_name(task.index());
     let (file, url) = (staging.0.join(&name), prefix.join(&name));
-    tokio::task::spawn_blocking(move || commit(&file, &url))
+    let temporary = prefix.join(&temporary_name(&name, task.job(), attempt));
+    let part_size = executor.object_part_size();
+    tokio::task::spawn_blocking(move || commit(&file, &url, &temporary, part_size))
         .await
         .map_err(|e| TaskFailure::fatal(format!("committing the output crashed: {e}")))??;
     drop(staging);
     Ok(counters)
 }
 
-/// Uploads the finished file as the object `url`, unless an object is there
-/// already (blocking).
-fn commit(file: &std::path::Path, url: &ObjectUrl) -> Result<(), TaskFailure> {
-    let bytes = std::fs::read(file)
-        .map_err(|e| TaskFailure::retry(format!("cannot read {}: {e}", file.display())))?;
-    match storage::put(url, bytes.clone(), true) {
-        Ok(()) => Ok(()),
-        Err(StorageError::Exists(_)) => {
-            let committed = storage::get(url).map_err(|e| TaskFailure::retry(e.to_string()))?;
-            if committed == bytes {
-                tracing::info!(%url, "the output was committed already, with the same bytes");
-                Ok(())
-            } else {
-                Err(TaskFailure::fatal(format!(
-                    "{url} was committed already with other bytes; it is not replaced"
-                )))
-            }
+/// Where a large output is uploaded before it is published: under the
+/// prefix's `_temporary/` (skipped as an input, ignored as an output),
+/// unique to this attempt of this process.
+fn temporary_name(name: &str, job: impl std::fmt::Display, attempt: u32) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{TEMPORARY}{name}.j{job}-a{attempt}-p{}-{n}",
+        std::process::id()
+    )
+}
+
+/// Publishes the finished file as the object `url`, unless an object is
+/// there already (blocking).
+fn commit(
+    file: &Path,
+    url: &ObjectUrl,
+    temporary: &ObjectUrl,
+    part_size: usize,
+) -> Result<(), TaskFailure> {
+    match upload::publish_file(file, url, temporary, part_size) {
+        Ok(Published::Created) => Ok(()),
+        Ok(Published::AlreadySame) => {
+            tracing::info!(%url, "the output was committed already, with the same bytes");
+            Ok(())
+        }
+        Err(e @ (StorageError::Differs(_) | StorageError::TooLarge { .. })) => {
+            Err(TaskFailure::fatal(e.to_string()))
         }
         Err(e) => Err(TaskFailure::retry(format!("cannot write the output: {e}"))),
     }

@@ -1,8 +1,9 @@
 //! Object storage end to end, against a real S3-compatible server process
 //! (moto's `moto_server`, started here on a free port; `.ci/run` installs
 //! it): `s3://` inputs (prefixes, patterns, split objects read with ranged
-//! GETs) give the output of the same job over local files, and
-//! `--allow-input` confines buckets and prefixes.
+//! GETs), alone or beside local files, give the output of the same job
+//! over local files; `--allow-input` confines buckets and prefixes; AWS
+//! named profiles configure the client; outputs are in [`outputs`].
 //!
 //! Without `moto_server` on the PATH these tests say so loudly and pass
 //! without running (CI installs it).
@@ -26,7 +27,12 @@ use tonic::Code;
 
 use common::{path_str, plugins_dir, poll_until, write_files};
 
+mod outputs;
+
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The smallest multipart part the test server accepts.
+const MIN_PART: usize = 1024;
 
 fn registry() -> Arc<Registry> {
     static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
@@ -54,6 +60,9 @@ fn moto() -> Option<&'static Moto> {
             .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // Multipart parts of 1 KiB (S3's are at least 5 MiB), so that
+            // small test outputs span several parts.
+            .env("S3_UPLOAD_PART_MIN_SIZE", MIN_PART.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -247,11 +256,19 @@ async fn a_job_over_s3_inputs_gives_the_local_output() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("matches no files"), "{e}");
-    let e = client
-        .submit_job(job(&["s3://wc-in/data/", local_inputs[0]], &out, split))
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("not both"), "{e}");
+    // Local files and objects in one job: big.txt (cut into ranged reads)
+    // from the bucket, the rest from local files.
+    let mut mixed: Vec<&str> = local_inputs
+        .iter()
+        .copied()
+        .filter(|p| !p.ends_with("big.txt"))
+        .collect();
+    mixed.push("s3://wc-in/data/big.txt");
+    let (mixed_maps, got) = run(&client, job(&mixed, &out, split)).await;
+    assert_eq!(got, want, "local files and an object");
+    assert_eq!(mixed_maps, local_maps, "the same splits");
+    let (_, got) = run(&client, job(&mixed, &out, 0)).await;
+    assert_eq!(got, want, "local files and an object, whole");
     cluster.shutdown().await;
 }
 
@@ -285,137 +302,16 @@ async fn allowed_input_prefixes_confine_buckets_and_prefixes() {
         let denied = matches!(&e, ClientError::Rpc(s) if s.code() == Code::PermissionDenied);
         assert!(denied, "{refused}: {e}");
     }
-    cluster.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s3_outputs_are_committed_whole_with_the_manifest_last() {
-    let Some(moto) = moto() else { return };
-    create_bucket(moto, "wc-out");
-    upload("s3://wc-out/in/", &inputs()).await;
+    // A local file beside an allowed object is confined too.
     let local = tempfile::tempdir().unwrap();
-    let paths = write_files(&local.path().join("in"), &inputs());
-    let local_inputs: Vec<String> = paths.iter().map(|p| path_str(p)).collect();
-    let local_inputs: Vec<&str> = local_inputs.iter().map(String::as_str).collect();
-    let cluster = LocalCluster::start(registry(), 2).await.unwrap();
-    let client = Client::connect(cluster.url()).await.unwrap();
-    let (_, want) = run(&client, job(&local_inputs, &local.path().join("out"), 4096)).await;
-
-    let mut to_s3 = job(&["s3://wc-out/in/"], Path::new("s3://wc-out/out/"), 4096);
-    to_s3.output_dir = "s3://wc-out/out/".into();
-    let (_, got) = run(&client, to_s3.clone()).await;
-    assert_eq!(got, want);
-    assert_eq!(
-        names("s3://wc-out/out/").await,
-        ["_SUCCESS", "mr-out-0", "mr-out-1"]
-    );
-    let manifest = storage_get("s3://wc-out/out/_SUCCESS").await;
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
-    assert_eq!(manifest["n_reduce"], 2, "{manifest}");
-    assert_eq!(
-        manifest["files"].as_array().map(Vec::len),
-        Some(2),
-        "{manifest}"
-    );
-
-    // An earlier job's output is not replaced without --overwrite.
+    let local_file = path_str(&write_files(local.path(), &files)[0]);
     let e = client
-        .submit_job(Submission {
-            overwrite: false,
-            ..to_s3.clone()
-        })
+        .submit_job(job(&["s3://confined/open/", &local_file], out.path(), 0))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("--overwrite"), "{e}");
-    // With it, the same job commits again.
-    let (_, again) = run(&client, to_s3).await;
-    assert_eq!(again, want);
-
-    // Commits are conditional (If-None-Match): a second create of a
-    // committed object fails rather than replacing it.
-    let url = ObjectUrl::parse("s3://wc-out/out/mr-out-0").unwrap();
-    let refused = tokio::task::spawn_blocking(move || storage::put(&url, b"other".to_vec(), true))
-        .await
-        .unwrap();
-    assert!(
-        matches!(refused, Err(storage::StorageError::Exists(_))),
-        "{refused:?}"
-    );
+    let denied = matches!(&e, ClientError::Rpc(s) if s.code() == Code::PermissionDenied);
+    assert!(denied, "{local_file}: {e}");
     cluster.shutdown().await;
-}
-
-async fn storage_get(url: &str) -> Vec<u8> {
-    let url = ObjectUrl::parse(url).unwrap();
-    tokio::task::spawn_blocking(move || storage::get(&url).unwrap().to_vec())
-        .await
-        .unwrap()
-}
-
-/// A reduce worker killed (SIGKILL) in the middle of its reduce leaves no
-/// object for its partition (the output is one PUT of finished bytes), and
-/// the job still ends with the right output and its manifest.
-#[test]
-fn a_killed_reduce_leaves_no_partial_object_and_the_job_succeeds() {
-    use common::procs::{run_mr, Cluster};
-    let Some(moto) = moto() else { return };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    create_bucket(moto, "killed");
-    // 120 distinct words: about 60 keys per reduce, 40 ms each.
-    let files: Vec<(String, Vec<u8>)> = (0..4)
-        .map(|f| {
-            let text: String = (0..120).map(|w| format!("w{w:03} common\n")).collect();
-            (format!("f{f}.txt"), text.into_bytes())
-        })
-        .collect();
-    rt.block_on(upload("s3://killed/in/", &files));
-    let dir = tempfile::tempdir().unwrap();
-    let mut cluster = Cluster::start(dir.path(), 2);
-    let args = cluster.submit_args(
-        &[PathBuf::from("s3://killed/in/")],
-        Path::new("s3://killed/out/"),
-        "chaos",
-        2,
-        false,
-        &["--reduce-sleep-ms", "40"],
-    );
-    let out = run_mr(args).ok();
-    let job = common::procs::job_id_of(&out);
-    let reducing = poll_until("a worker running a reduce", Duration::from_secs(30), || {
-        cluster.workers_json().into_iter().find_map(|w| {
-            let running = w["running"].as_str()?;
-            running.contains("reduce").then(|| w["address"].clone())
-        })
-    });
-    let i = (0..cluster.workers.len())
-        .find(|&i| reducing == cluster.worker_address(i).as_str())
-        .unwrap_or_else(|| panic!("no worker at {reducing}:\n{}", cluster.dump_logs()));
-    cluster.workers[i].kill();
-    let after_kill = rt.block_on(names("s3://killed/out/"));
-    assert!(
-        after_kill.len() < 2,
-        "the killed reduce's partition has no object: {after_kill:?}"
-    );
-    cluster.add_worker();
-    let status = cluster.wait_job(job, Duration::from_secs(90));
-    assert_eq!(
-        status["state"],
-        "succeeded",
-        "{status}\n{}",
-        cluster.dump_logs()
-    );
-    assert_eq!(
-        rt.block_on(names("s3://killed/out/")),
-        ["_SUCCESS", "mr-out-0", "mr-out-1"]
-    );
-    let local = tempfile::tempdir().unwrap();
-    rt.block_on(download("s3://killed/out/", local.path()));
-    let records = common::read_output_dir(local.path(), 2);
-    let counts = common::key_counts(&records);
-    assert_eq!(counts.len(), 121, "every word once");
-    for (k, v) in &records {
-        let want = if k == b"common" { 480 } else { 4 };
-        assert_eq!(common::be_u64(v), want, "{}", String::from_utf8_lossy(k));
-    }
 }
 
 /// `mr run` reads and writes `s3://` URLs, and `mr process -o s3://...`
@@ -448,4 +344,78 @@ fn mr_run_and_mr_process_take_s3_urls() {
     assert_eq!(run.stdout, want);
     let process = run_mr(["process", "-o", "s3://cli/out/", "--plugins", &plugins]).ok();
     assert_eq!(process.stdout, want);
+}
+
+/// `mr run` with no AWS key, region or endpoint in its environment, only a
+/// named profile (`AWS_PROFILE`) in the files `AWS_SHARED_CREDENTIALS_FILE`
+/// and `AWS_CONFIG_FILE` name: the job reads and writes through the
+/// profile's endpoint. A profile that is in neither file is an error naming
+/// it.
+#[test]
+fn credentials_region_and_endpoint_come_from_a_named_profile() {
+    use common::procs::{mr, spawn_command};
+    let Some(moto) = moto() else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    create_bucket(moto, "profiled");
+    let files = vec![("a.txt".to_string(), b"to be or not to be\n".to_vec())];
+    rt.block_on(upload("s3://profiled/in/", &files));
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, config) = (dir.path().join("credentials"), dir.path().join("config"));
+    std::fs::write(
+        &creds,
+        "[default]\naws_access_key_id = unused\naws_secret_access_key = unused\n\
+         [ci]\naws_access_key_id = profile-key\naws_secret_access_key = profile-secret\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile ci]\nregion = us-east-1\nendpoint_url = {}\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let plugins = path_str(&plugins_dir());
+    let run = |profile: &str| {
+        let mut cmd = mr();
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("AWS_PROFILE", profile)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("HOME", dir.path())
+            .args(["run", "s3://profiled/in/", "-o", "s3://profiled/out/"])
+            .args([
+                "-a",
+                "wc",
+                "-n",
+                "2",
+                "--workers",
+                "2",
+                "--plugins",
+                &plugins,
+            ]);
+        spawn_command(cmd).finish()
+    };
+    let ok = run("ci").ok();
+    assert_eq!(ok.stdout, "1\tnot\n1\tor\n2\tbe\n2\tto\n");
+    assert_eq!(
+        rt.block_on(names("s3://profiled/out/")),
+        ["_SUCCESS", "mr-out-0", "mr-out-1"]
+    );
+    let missing = run("nope");
+    assert!(!missing.status.success(), "{missing:#?}");
+    assert!(
+        missing.stderr.contains("AWS profile \"nope\""),
+        "{missing:#?}"
+    );
 }

@@ -14,7 +14,7 @@ use super::input_sizes::{self, InputSizes};
 use super::sessions::{self, Sessions};
 use super::state::Shared;
 use super::store::Record;
-use super::{admission, inputs, object_inputs, object_outputs, CoordinatorConfig, Limits};
+use super::{admission, inputs, job_inputs, object_outputs, CoordinatorConfig, Limits};
 use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
@@ -89,24 +89,19 @@ impl Coordinator for CoordinatorService {
         let limits = self.limits.clone();
         let (spec, dir, sizes) = blocking(move || {
             let mut spec = spec;
-            // Object storage inputs are listed (sizes included) instead.
-            let objects = object_inputs::admit(&spec.files, recursive, &confinement)?;
-            if let Some(objects) = &objects {
-                spec.files = objects.iter().map(|(f, _)| f.clone()).collect();
-                admission::check_file_count(spec.files.len(), &limits)?;
-                if !storage::is_object(&spec.output_dir) {
-                    confinement
-                        .check_output(&spec.output_dir)
-                        .map_err(|e| Status::permission_denied(e.to_string()))?;
-                }
-            } else {
-                admission::check_input_folders(&spec.files, &confinement)?;
-                spec.files = inputs::expand(&spec.files, recursive)
-                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
-                admission::check_file_count(spec.files.len(), &limits)?;
-                admission::check_paths(&spec, &confinement)?;
-                admission::check_inputs(&spec.files)?;
+            if !storage::is_object(&spec.output_dir) {
+                confinement
+                    .check_output(&spec.output_dir)
+                    .map_err(|e| Status::permission_denied(e.to_string()))?;
             }
+            let admitted = job_inputs::admit(
+                &spec.files,
+                recursive,
+                split_size > 0,
+                &confinement,
+                &limits,
+            )?;
+            spec.files = admitted.files;
             let dir = if storage::is_object(&spec.output_dir) {
                 object_outputs::check(&spec.output_dir, overwrite, &confinement)?
             } else {
@@ -114,11 +109,8 @@ impl Coordinator for CoordinatorService {
             };
             // Sizes measured once: from the listing (objects), or as
             // admission measured them for planning splits.
-            let mut sized = objects.unwrap_or_default();
+            let sized = admitted.sized;
             if split_size > 0 {
-                if sized.is_empty() {
-                    sized = admission::input_sizes(&spec.files)?;
-                }
                 spec.splits = inputs::plan_splits(&sized, format, split_size);
                 admission::check_map_count(spec.splits.len(), &limits)?;
             }

@@ -166,7 +166,14 @@ where
     S: AsRef<OsStr>,
 {
     let mut cmd = mr();
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args);
+    spawn_command(cmd)
+}
+
+/// Starts `cmd` (an [`mr`] command with its arguments and environment set)
+/// to be ended with [`RunningCmd::finish`].
+pub fn spawn_command(mut cmd: Command) -> RunningCmd {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let what = format!("{cmd:?}");
     let mut child = cmd
         .spawn()
