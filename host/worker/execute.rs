@@ -409,10 +409,7 @@ impl Executor {
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?
-        .map_err(|e| match e {
-            ReduceError::App(m) => TaskFailure::fatal(m),
-            other => TaskFailure::fatal(other.to_string()),
-        })?;
+        .map_err(|e: ReduceError| TaskFailure::fatal(e.to_string()))?;
         Ok(TaskCounters {
             input_bytes: 0,
             input_records: 0,
