@@ -90,17 +90,7 @@ mod tests {
     #[test]
     fn a_task_could_read_its_files_from_the_range_start_on() {
         let sizes = [("/a".to_string(), 100), ("/b".to_string(), 30)];
-        let mut spec = JobSpec {
-            files: vec!["/a".into(), "/b".into()],
-            splits: Vec::new(),
-            output_dir: "/out".into(),
-            app: "wc".into(),
-            n_reduce: 1,
-            args: Vec::new(),
-            name: String::new(),
-            submitted_by: String::new(),
-            speculation: None,
-        };
+        let mut spec = JobSpec::new("wc", vec!["/a".into(), "/b".into()], "/out", 1);
         assert_eq!(measure(&spec, &sizes), [100, 30], "whole files");
         spec.splits = vec![
             Split {

@@ -20,7 +20,7 @@ use mapreduce::security::{AuthChannel, TlsFiles, Token, Transport};
 use tonic::Code;
 
 use common::plugins_dir;
-use common::procs::{mr, Server, STEP};
+use common::procs::{coordinator_cmd, mr, Server, STEP};
 
 const CLIENT: &str = "client-token-adversary";
 const WORKER: &str = "worker-token-adversary";
@@ -66,21 +66,18 @@ fn token_files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `extra` arguments; its address.
 fn coordinator(dir: &Path, extra: &[&str], tls: Option<&Tls>) -> (Server, String) {
     let (client_tok, worker_tok) = token_files(dir);
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0"])
-        .args([
-            "--worker-timeout-ms",
-            "1000",
-            "--heartbeat-interval-ms",
-            "100",
-        ])
-        .arg("--plugins")
-        .arg(plugins_dir())
-        .arg("--client-token-file")
-        .arg(&client_tok)
-        .arg("--worker-token-file")
-        .arg(&worker_tok)
-        .args(extra);
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.args([
+        "--worker-timeout-ms",
+        "1000",
+        "--heartbeat-interval-ms",
+        "100",
+    ])
+    .arg("--client-token-file")
+    .arg(&client_tok)
+    .arg("--worker-token-file")
+    .arg(&worker_tok)
+    .args(extra);
     if let Some(tls) = tls {
         tls.args(&mut cmd);
         cmd.arg("--tls-client-auth");
@@ -424,10 +421,8 @@ fn wc_only(dir: &Path) -> PathBuf {
 /// Starts a coordinator with wc as its only app and `cache` as its plugin
 /// cache; its URL and a client.
 async fn wc_coordinator(dir: &Path, cache: &Path) -> (Server, String, Client) {
-    let mut cmd = mr();
-    cmd.env("MR_PLUGIN_CACHE", cache)
-        .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-        .arg(wc_only(&dir.join("plugins")));
+    let mut cmd = coordinator_cmd(&wc_only(&dir.join("plugins")));
+    cmd.env("MR_PLUGIN_CACHE", cache);
     let mut coordinator = Server::start("coordinator", dir.join("coordinator.log"), cmd);
     let url = format!("http://{}", coordinator.listening(""));
     let client = Client::connect(&url).await.unwrap();
@@ -499,10 +494,8 @@ fn an_unsafe_plugin_cache_or_folder_is_refused_at_start() {
     let plugins = wc_only(&dir.path().join("plugins"));
     let cache = private_dir(&dir.path().join("cache"));
     let start = |cache: &Path, plugins: &Path| {
-        let out = mr()
+        let out = coordinator_cmd(plugins)
             .env("MR_PLUGIN_CACHE", cache)
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-            .arg(plugins)
             .output()
             .unwrap();
         assert!(!out.status.success(), "it started");
@@ -550,10 +543,8 @@ fn an_unsafe_plugin_cache_or_folder_is_refused_at_start() {
 fn one_token_for_both_roles_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (client_tok, _) = token_files(dir.path());
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-        .arg(plugins_dir())
-        .arg("--client-token-file")
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.arg("--client-token-file")
         .arg(&client_tok)
         .arg("--worker-token-file")
         .arg(&client_tok);

@@ -12,7 +12,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::procs::{chaos_plugins, job_id_of, mr, run_mr, submit_args, Server};
+use crate::common::procs::{
+    chaos_plugins, coordinator_cmd, job_id_of, mr, run_mr, submit_args, Server,
+};
 use crate::common::{plugins_dir, poll_until};
 
 const CLIENT: &str = "webui-client-token";
@@ -114,10 +116,8 @@ fn get_tls(addr: SocketAddr, ca: &Path, path: &str, authorization: Option<&str>)
 }
 
 fn coordinator(dir: &Path, http: &str, extra: &[&std::ffi::OsStr]) -> Command {
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--http", http])
-        .arg("--plugins")
-        .arg(plugins_dir())
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.args(["--http", http])
         .args(extra)
         .env("MR_PLUGIN_CACHE", dir.join("cache"));
     cmd
@@ -296,16 +296,8 @@ fn the_pages_work_in_a_headless_browser() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let plugins = chaos_plugins(&d.join("plugins"));
-    let mut cmd = mr();
-    cmd.args([
-        "coordinator",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
-    .arg("--plugins")
-    .arg(&plugins);
+    let mut cmd = coordinator_cmd(&plugins);
+    cmd.args(["--http", "127.0.0.1:0"]);
     let mut coord = Server::start("coordinator", d.join("coordinator.log"), cmd);
     let url = format!("http://{}", coord.listening(""));
     let http = coord.listening("http ");

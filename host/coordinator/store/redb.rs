@@ -261,16 +261,10 @@ mod tests {
     use crate::core::{Attempt, Counters, JobSpec, JobState, TaskCounters, TaskId};
 
     fn spec(n: usize) -> JobSpec {
+        let files = (0..n).map(|i| format!("/in/f{i}")).collect();
         JobSpec {
-            files: (0..n).map(|i| format!("/in/f{i}")).collect(),
-            splits: Vec::new(),
-            output_dir: "/out".into(),
-            name: String::new(),
-            submitted_by: String::new(),
-            app: "wc".into(),
-            n_reduce: 2,
             args: vec![1, 2],
-            speculation: None,
+            ..JobSpec::new("wc", files, "/out", 2)
         }
     }
 

@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
-use mapreduce::client::{Client, JobView, Submission, WorkerView};
+use mapreduce::client::{Client, JobView, WorkerView};
 use mapreduce::coordinator::{self, CoordinatorConfig};
 use mapreduce::net::{Dialer, Listener};
 use mapreduce::output::OutputRecords;
@@ -290,17 +290,8 @@ impl SimCluster {
     /// then polls the job and the workers every 50 ms, forever.
     pub fn submit(&mut self, n_reduce: u32) {
         self.n_reduce = n_reduce;
-        let submission = Submission {
-            files: self.input_paths(),
-            output_dir: self.output_dir().to_string_lossy().into_owned(),
-            app: "wc".into(),
-            n_reduce,
-            args: Vec::new(),
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
-        };
+        let submission =
+            crate::common::submission("wc", &self.input_paths(), &self.output_dir(), n_reduce);
         let observed = self.observed.clone();
         self.sim.client("client", async move {
             let url = format!("{COORDINATOR}:{PORT}");
