@@ -171,6 +171,25 @@ async fn worker_state(c: &Client, id: u32) -> String {
         .unwrap_or_default()
 }
 
+/// Waits (up to [`STEP`]) until the coordinator knows some worker alive;
+/// panics saying `what` did not register.
+async fn wait_for_a_worker(client: &Client, what: &str) {
+    let deadline = std::time::Instant::now() + STEP;
+    while !client
+        .workers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.state == "alive")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not register"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -360,20 +379,7 @@ async fn a_tls_cluster_never_dials_plaintext() {
     // Everything right: a worker registers over TLS.
     let _good = worker("good", &url, &[]);
     let client = client(&url, Some(&tls)).await;
-    let deadline = std::time::Instant::now() + STEP;
-    while !client
-        .workers()
-        .await
-        .unwrap()
-        .iter()
-        .any(|w| w.state == "alive")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the TLS worker did not register"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_a_worker(&client, "the TLS worker").await;
 }
 
 // ------------------------------------------------------------ plugin cache
@@ -662,20 +668,7 @@ async fn a_workers_service_refuses_a_client_token_by_role() {
     let mut worker = Server::start("worker", dir.path().join("worker.log"), cmd);
     let addr = worker.listening("");
     let client = client(&url, None).await;
-    let deadline = std::time::Instant::now() + STEP;
-    while !client
-        .workers()
-        .await
-        .unwrap()
-        .iter()
-        .any(|w| w.state == "alive")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker did not register"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_a_worker(&client, "the worker").await;
     let call = |token: &str| {
         let transport = Transport::new(None, Some(&Token::new(token).unwrap()));
         let channel = transport

@@ -40,6 +40,19 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The state's name as the coordinator shows it (metrics labels, web
+    /// pages, messages): `queued`, `running`, `succeeded`, `failed`,
+    /// `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job has ended (successfully or not).
     pub fn is_ended(self) -> bool {
         matches!(
