@@ -34,7 +34,7 @@ struct Tls {
 
 impl Tls {
     fn new(dir: &Path) -> Tls {
-        let (ca, cert, key) = crate::security::make_certs(dir);
+        let (ca, cert, key) = crate::common::make_certs(dir);
         Tls { ca, cert, key }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::common::procs::{
     chaos_plugins, coordinator_cmd, job_id_of, mr, run_mr, submit_args, Server,
 };
-use crate::common::{plugins_dir, poll_until};
+use crate::common::{make_certs, plugins_dir, poll_until};
 
 const CLIENT: &str = "webui-client-token";
 const WORKER: &str = "webui-worker-token";
@@ -61,27 +61,6 @@ fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> Reply {
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     parse(&raw)
-}
-
-/// A CA-signed certificate for 127.0.0.1/localhost: (ca, cert, key) PEM files.
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
 }
 
 /// `GET path` over HTTPS, trusting `ca` only.

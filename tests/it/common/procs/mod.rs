@@ -251,6 +251,20 @@ pub fn job_id_of(output: &CmdOutput) -> u32 {
         .unwrap()
 }
 
+/// The errors of a finished job's status (`mr poll --json`), asserting
+/// that it failed.
+pub fn failed_errors(status: &serde_json::Value) -> Vec<String> {
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["failed"], true, "{status}");
+    status["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The names in `dir`, sorted.
 pub fn dir_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
