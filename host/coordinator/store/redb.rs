@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::{JobStore, Record, Snapshot, StoreError, StoredJob, StoredTask};
+use super::{random_id, JobStore, Record, Snapshot, StoreError, StoredJob, StoredTask};
 use crate::core::{JobId, Phase};
 
 const JOBS: TableDefinition<u32, &[u8]> = TableDefinition::new("jobs");
@@ -238,20 +238,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)
-}
-
-/// A random non-zero id (hash of the clock and the process).
-fn random_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish().max(1)
 }
 
 #[cfg(test)]
