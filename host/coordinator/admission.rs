@@ -123,26 +123,41 @@ pub fn check_paths(spec: &JobSpec, confinement: &Confinement) -> Result<(), Stat
         .map_err(|e| Status::permission_denied(e.to_string()))
 }
 
-/// Why `path` cannot be a job's input, if it cannot: it must be a regular
-/// file this process can open. Judged from metadata first, so a FIFO or a
-/// device is never opened (opening a FIFO blocks).
-/// The size of a readable regular file at `path`, or why it is not one.
-fn input_size(path: &str) -> Result<u64, String> {
+/// Why a path cannot be a job's input; the text follows the path.
+#[derive(Debug, thiserror::Error)]
+enum InputProblem {
+    #[error("does not exist")]
+    Missing,
+    #[error("{0}")]
+    Metadata(std::io::Error),
+    /// A directory, FIFO, device or socket: how it reads.
+    #[error("{0}")]
+    NotRegular(&'static str),
+    #[error("is not readable (permission denied)")]
+    NotReadable,
+    #[error("cannot be opened: {0}")]
+    CannotOpen(std::io::Error),
+}
+
+/// The size of `path`, which must be a regular file this process can open,
+/// or why it cannot be a job's input. Judged from metadata first, so a FIFO
+/// or a device is never opened (opening a FIFO blocks).
+fn input_size(path: &str) -> Result<u64, InputProblem> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("does not exist".into()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(InputProblem::Missing),
+        Err(e) => return Err(InputProblem::Metadata(e)),
     };
     let kind = meta.file_type();
     if !kind.is_file() {
-        return Err(describe_non_regular(&kind).into());
+        return Err(InputProblem::NotRegular(describe_non_regular(&kind)));
     }
     match std::fs::File::open(path) {
         Ok(_) => Ok(meta.len()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Err("is not readable (permission denied)".into())
+            Err(InputProblem::NotReadable)
         }
-        Err(e) => Err(format!("cannot be opened: {e}")),
+        Err(e) => Err(InputProblem::CannotOpen(e)),
     }
 }
 
