@@ -21,17 +21,12 @@ fn queued(jobs: usize, tasks: usize, now: Instant) -> (Scheduler, Vec<WorkerId>)
         .collect();
     for j in 0..jobs {
         s.submit(
-            JobSpec {
-                files: (0..tasks - 1).map(|i| format!("/in/{j}/{i}")).collect(),
-                splits: Vec::new(),
-                output_dir: "/out".into(),
-                app: "wc".into(),
-                n_reduce: 1,
-                args: Vec::new(),
-                name: String::new(),
-                submitted_by: String::new(),
-                speculation: None,
-            },
+            JobSpec::new(
+                "wc",
+                (0..tasks - 1).map(|i| format!("/in/{j}/{i}")).collect(),
+                "/out",
+                1,
+            ),
             now,
         )
         .expect("submit");

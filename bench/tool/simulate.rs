@@ -35,6 +35,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// A one-reduce `wc` job over `input` into `output_dir`, replacing what an
+/// earlier run left there (the bench folder may hold its output).
+fn wc_job(input: &str, output_dir: String) -> Submission {
+    Submission {
+        files: vec![input.to_string()],
+        output_dir,
+        app: "wc".into(),
+        n_reduce: 1,
+        overwrite: true,
+        ..Submission::default()
+    }
+}
+
 /// `jobs` one-file `wc` jobs, one after another: submit, then follow to the
 /// end with `Client::wait`.
 pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Result<()> {
@@ -44,18 +57,7 @@ pub fn latency(url: &str, input: &str, out_dir: &str, jobs: usize) -> anyhow::Re
         for i in 0..jobs {
             let started = Instant::now();
             let id = client
-                .submit(Submission {
-                    files: vec![input.to_string()],
-                    output_dir: format!("{out_dir}/job-{i}"),
-                    app: "wc".into(),
-                    n_reduce: 1,
-                    args: Vec::new(),
-                    // The bench folder may hold an earlier run's output.
-                    overwrite: true,
-                    split_size: 0,
-                    recursive: false,
-                    speculation: None,
-                })
+                .submit(wc_job(input, format!("{out_dir}/job-{i}")))
                 .await?;
             let view = client.wait(id, |_| {}).await?;
             anyhow::ensure!(view.state == JobState::Succeeded, "job {id}: {view:?}");
@@ -104,17 +106,7 @@ pub fn submissions(
                     }
                     let t = Instant::now();
                     client
-                        .submit(Submission {
-                            files: vec![input.clone()],
-                            output_dir: format!("{out_dir}/sub-{i}"),
-                            app: "wc".into(),
-                            n_reduce: 1,
-                            args: Vec::new(),
-                            overwrite: true,
-                            split_size: 0,
-                            recursive: false,
-                            speculation: None,
-                        })
+                        .submit(wc_job(&input, format!("{out_dir}/sub-{i}")))
                         .await?;
                     times.push(t.elapsed());
                 }

@@ -95,19 +95,6 @@ pub fn check_input_folders(inputs: &[String], confinement: &Confinement) -> Resu
     Ok(())
 }
 
-/// Every input's size (blocking I/O; the inputs were checked).
-pub fn input_sizes(files: &[String]) -> Result<Vec<(String, u64)>, Status> {
-    files
-        .iter()
-        .map(|f| match std::fs::metadata(f) {
-            Ok(m) => Ok((f.clone(), m.len())),
-            Err(e) => Err(Status::invalid_argument(format!(
-                "cannot read input {f}: {e}"
-            ))),
-        })
-        .collect()
-}
-
 /// Checks that the queue has room for one more job.
 pub fn check_queue(unfinished: usize, limits: &Limits) -> Result<(), Status> {
     if unfinished >= limits.max_queued_jobs {
@@ -119,25 +106,41 @@ pub fn check_queue(unfinished: usize, limits: &Limits) -> Result<(), Status> {
     Ok(())
 }
 
-/// Why `path` cannot be a job's input, if it cannot: it must be a regular
-/// file this process can open. Judged from metadata first, so a FIFO or a
-/// device is never opened (opening a FIFO blocks).
-fn input_problem(path: &str) -> Option<String> {
+/// Why a path cannot be a job's input; the text follows the path.
+#[derive(Debug, thiserror::Error)]
+enum InputProblem {
+    #[error("does not exist")]
+    Missing,
+    #[error("{0}")]
+    Metadata(std::io::Error),
+    /// A directory, FIFO, device or socket: how it reads.
+    #[error("{0}")]
+    NotRegular(&'static str),
+    #[error("is not readable (permission denied)")]
+    NotReadable,
+    #[error("cannot be opened: {0}")]
+    CannotOpen(std::io::Error),
+}
+
+/// The size of `path`, which must be a regular file this process can open,
+/// or why it cannot be a job's input. Judged from metadata first, so a FIFO
+/// or a device is never opened (opening a FIFO blocks).
+fn input_size(path: &str) -> Result<u64, InputProblem> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some("does not exist".into()),
-        Err(e) => return Some(e.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(InputProblem::Missing),
+        Err(e) => return Err(InputProblem::Metadata(e)),
     };
     let kind = meta.file_type();
     if !kind.is_file() {
-        return Some(describe_non_regular(&kind).into());
+        return Err(InputProblem::NotRegular(describe_non_regular(&kind)));
     }
     match std::fs::File::open(path) {
-        Ok(_) => None,
+        Ok(_) => Ok(meta.len()),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Some("is not readable (permission denied)".into())
+            Err(InputProblem::NotReadable)
         }
-        Err(e) => Some(format!("cannot be opened: {e}")),
+        Err(e) => Err(InputProblem::CannotOpen(e)),
     }
 }
 
@@ -168,13 +171,19 @@ fn describe_non_regular(kind: &std::fs::FileType) -> &'static str {
 
 /// Checks every input (blocking I/O) and refuses the job with the list of
 /// all bad ones and why each (as much of the list as fits in a message).
-pub fn check_inputs(files: &[String]) -> Result<(), Status> {
-    let bad: Vec<String> = files
-        .iter()
-        .filter_map(|f| input_problem(f).map(|why| format!("{f} {why}")))
-        .collect();
+/// Returns each input with its size: the one place a job's local inputs
+/// are measured (for planning splits and bounding counters).
+pub fn check_inputs(files: &[String]) -> Result<Vec<(String, u64)>, Status> {
+    let mut sizes = Vec::with_capacity(files.len());
+    let mut bad = Vec::new();
+    for f in files {
+        match input_size(f) {
+            Ok(size) => sizes.push((f.clone(), size)),
+            Err(why) => bad.push(format!("{f} {why}")),
+        }
+    }
     if bad.is_empty() {
-        return Ok(());
+        return Ok(sizes);
     }
     Err(Status::invalid_argument(format!(
         "{} of the {} input files cannot be read: {}",

@@ -22,17 +22,12 @@ struct JobInputs {
     largest: u64,
 }
 
-/// What each map task of `spec` could read at most, in task order: files
-/// in `known` (as admission measured them for planning splits) by that
-/// size, the others measured now (blocking I/O); a file that cannot be read
-/// counts as empty.
-pub fn measure(spec: &JobSpec, known: &[(String, u64)]) -> Vec<u64> {
-    let mut sizes: HashMap<String, u64> = known.iter().cloned().collect();
-    let mut size_of = |path: &str| -> u64 {
-        *sizes
-            .entry(path.to_string())
-            .or_insert_with(|| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
-    };
+/// What each map task of `spec` could read at most, in task order, from
+/// the sizes of its input files as admission measured them (or the object
+/// listing gave them); no I/O. A file missing from `sizes` counts as empty.
+pub fn measure(spec: &JobSpec, sizes: &[(String, u64)]) -> Vec<u64> {
+    let sizes: HashMap<&str, u64> = sizes.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+    let size_of = |path: &str| sizes.get(path).copied().unwrap_or(0);
     let tasks: Vec<Split> = (0..spec.n_map() as u32)
         .filter_map(|i| spec.split(i))
         .collect();
@@ -90,6 +85,35 @@ impl InputSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::InputRange;
+
+    #[test]
+    fn a_task_could_read_its_files_from_the_range_start_on() {
+        let sizes = [("/a".to_string(), 100), ("/b".to_string(), 30)];
+        let mut spec = JobSpec::new("wc", vec!["/a".into(), "/b".into()], "/out", 1);
+        assert_eq!(measure(&spec, &sizes), [100, 30], "whole files");
+        spec.splits = vec![
+            Split {
+                inputs: vec![InputRange {
+                    path: "/a".into(),
+                    offset: 0,
+                    len: Some(60),
+                }],
+            },
+            Split {
+                inputs: vec![
+                    InputRange {
+                        path: "/a".into(),
+                        offset: 60,
+                        len: Some(40),
+                    },
+                    InputRange::whole("/b".into()),
+                ],
+            },
+        ];
+        assert_eq!(measure(&spec, &sizes), [100, 70]);
+        assert_eq!(measure(&spec, &[]), [0, 0], "unknown files are empty");
+    }
 
     fn map(job: u32, index: u32) -> TaskId {
         TaskId {

@@ -17,17 +17,15 @@ use crate::storage;
 pub struct Admitted {
     /// Every input file or object, in the order named.
     pub files: Vec<String>,
-    /// Sizes known for planning splits, in `files` order: every file's
-    /// with `measure_all`, else the objects' (from their listing) only.
+    /// Every input's size, in `files` order: measured by the one check of
+    /// each local file, or from the objects' listing.
     pub sized: Vec<(String, u64)>,
 }
 
-/// Checks and expands `inputs` (blocking I/O); `measure_all` also measures
-/// every local file (for planning splits).
+/// Checks, expands and measures `inputs` (blocking I/O).
 pub fn admit(
     inputs: &[String],
     recursive: bool,
-    measure_all: bool,
     confinement: &Confinement,
     limits: &Limits,
 ) -> Result<Admitted, Status> {
@@ -68,12 +66,7 @@ pub fn admit(
             .check_input(f)
             .map_err(|e| Status::permission_denied(e.to_string()))?;
     }
-    admission::check_inputs(&local_files)?;
-    let mut local_sizes = if measure_all {
-        admission::input_sizes(&local_files)?.into_iter()
-    } else {
-        Vec::new().into_iter()
-    };
+    let mut local_sizes = admission::check_inputs(&local_files)?.into_iter();
     let mut sized = Vec::new();
     for (f, size) in &found {
         match size {

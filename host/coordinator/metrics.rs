@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::core::{JobState, Phase, Summary, TaskRun};
+use crate::core::{Phase, Summary, TaskRun};
 
 /// Upper bounds of the task run time histogram buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -86,16 +86,6 @@ impl RpcCounts {
     }
 }
 
-fn state_name(s: JobState) -> &'static str {
-    match s {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
-    }
-}
-
 fn gauge(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -110,7 +100,7 @@ pub fn render(summary: &Summary, durations: &TaskDurations, rpcs: &RpcCounts) ->
     for (state, n) in summary.jobs {
         by_state
             .get_or_create(&StateLabel {
-                state: state_name(state),
+                state: state.name(),
             })
             .set(gauge(n));
     }

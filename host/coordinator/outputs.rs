@@ -138,7 +138,7 @@ impl OutputFolders {
                         let state = if committing {
                             "committing"
                         } else {
-                            state_name(s.state)
+                            s.state.name()
                         };
                         return Err(Status::already_exists(format!(
                             "output directory {} is the output of job {} ({state}); two \
@@ -177,16 +177,7 @@ impl OutputFolders {
         let Some(dir) = claimed.dir.take() else {
             return;
         };
-        let mut inner = self.lock();
-        inner.claims.insert(dir.clone(), Claim::Job(job));
-        inner.jobs.insert(
-            job,
-            JobOutput {
-                dir,
-                plugin_sha256,
-                commit: Commit::Open,
-            },
-        );
+        self.restore(job, dir, plugin_sha256);
     }
 
     /// Gives a job restored from the store (unfinished, or succeeded but
@@ -334,15 +325,5 @@ impl PendingCommit {
             })?;
         self.manifest.files = manifest::output_files(&dir, self.manifest.n_reduce)?;
         self.manifest.write(&dir)
-    }
-}
-
-fn state_name(s: JobState) -> &'static str {
-    match s {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use super::convert::Clock;
 use super::metrics::TaskDurations;
 use super::outputs::PendingCommit;
-use super::store::{Journal, Record, StoredEnd};
+use super::store::{random_id, Journal, Record, StoredEnd};
 use super::watch::JobWatchers;
 use crate::core::{Event, JobId, JobState, JobStatus, Scheduler};
 use crate::plugin::{Registry, RegistryError};
@@ -66,7 +66,8 @@ impl Shared {
         journal: Option<(Journal, u64)>,
         watchers: JobWatchers,
     ) -> Self {
-        let epoch = new_epoch();
+        // Differs between coordinator starts; never 0, which means "not sent".
+        let epoch = random_id();
         let (journal, state_id) = match journal {
             Some((j, id)) => (Some(j), id),
             None => (None, epoch),
@@ -308,19 +309,4 @@ impl Shared {
 /// except under a paused (simulated) tokio clock.
 pub fn now() -> Instant {
     tokio::time::Instant::now().into_std()
-}
-
-/// A number that differs between coordinator starts (never 0, which means
-/// "not sent").
-fn new_epoch() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish().max(1)
 }

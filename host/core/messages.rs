@@ -43,6 +43,28 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// A spec for `app` over the whole `files` into `output_dir` with
+    /// `n_reduce` partitions: no splits, arguments or label, speculation as
+    /// the coordinator is configured.
+    pub fn new(
+        app: impl Into<String>,
+        files: Vec<String>,
+        output_dir: impl Into<String>,
+        n_reduce: u32,
+    ) -> Self {
+        JobSpec {
+            files,
+            splits: Vec::new(),
+            output_dir: output_dir.into(),
+            app: app.into(),
+            n_reduce,
+            args: Vec::new(),
+            name: String::new(),
+            submitted_by: String::new(),
+            speculation: None,
+        }
+    }
+
     /// The number of map tasks.
     pub fn n_map(&self) -> usize {
         if self.splits.is_empty() {

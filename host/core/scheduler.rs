@@ -3,22 +3,20 @@
 //! transitions; it holds no scheduling state of its own beyond the queues
 //! of outputs.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::error::CoreError;
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::{
-    Assignment, Event, Failure, HeldOutput, JobSpec, MapLocation, Report, ReportOutcome,
-    RestoredJob, TaskCounters, TaskRun,
+    Assignment, Event, Failure, JobSpec, MapLocation, Report, ReportOutcome, TaskCounters, TaskRun,
 };
-use super::state::{
-    AttemptOutcome, Available, Job, JobState, Jobs, OutputLoss, Retention, TaskState, Verdict,
-    Workers,
-};
-use super::status::{self, JobStatus, Summary, TaskStatus, WorkerRun, WorkerStatus};
+use super::state::{AttemptOutcome, Available, Job, JobState, Jobs, Retention, Verdict, Workers};
 
+mod loss;
+mod restart;
 mod speculation;
+mod views;
 
 /// The core's tunables.
 #[derive(Debug, Clone)]
@@ -55,15 +53,18 @@ impl Default for SchedulerConfig {
 /// The scheduler core (see the [module documentation](super) for its
 /// rules). Every operation takes `now`; none reads a clock or does I/O.
 ///
-/// Operations:
+/// Operations (this file unless a child module is named):
 /// - jobs: [`submit`](Self::submit), [`cancel`](Self::cancel);
-/// - restart: [`restore_job`](Self::restore_job) and
-///   [`reserve_job_ids`](Self::reserve_job_ids) rebuild a core from the
+/// - restart (`scheduler/restart.rs`): [`restore_job`](Self::restore_job)
+///   and [`reserve_job_ids`](Self::reserve_job_ids) rebuild a core from the
 ///   durable store; [`register_worker_holding`](Self::register_worker_holding)
-///   adopts the map output a registering worker still holds;
+///   adopts the map output a registering worker still holds, and
+///   [`register_and_adopt`](Self::register_and_adopt) also what a
+///   predecessor on its machine left ([`adopt_outputs`](Self::adopt_outputs));
 /// - workers: [`register_worker`](Self::register_worker),
-///   [`adopt_outputs`](Self::adopt_outputs),
 ///   [`heartbeat`](Self::heartbeat), [`worker_idle`](Self::worker_idle);
+///   a dead worker's tasks and output are recovered in
+///   `scheduler/loss.rs`;
 /// - tasks: [`next_task`](Self::next_task) hands one out, or else a
 ///   backup attempt of a straggler (`scheduler/speculation.rs`);
 ///   [`finish_task`](Self::finish_task) and [`fail_task`](Self::fail_task)
@@ -73,12 +74,12 @@ impl Default for SchedulerConfig {
 ///   ended jobs past their retention;
 ///   [`next_backup_due`](Self::next_backup_due) when an idle worker could
 ///   get a backup attempt;
-/// - outputs: [`poll_event`](Self::poll_event) (jobs ended or forgotten,
-///   workers died), [`poll_task_run`](Self::poll_task_run) (run times of
-///   finished attempts) and [`poll_changed_job`](Self::poll_changed_job)
-///   (jobs whose status may have changed), each to be drained by the
-///   caller;
-/// - views: [`job_status`](Self::job_status),
+/// - outputs (`scheduler/views.rs`): [`poll_event`](Self::poll_event)
+///   (jobs ended or forgotten, workers died),
+///   [`poll_task_run`](Self::poll_task_run) (run times of finished
+///   attempts) and [`poll_changed_job`](Self::poll_changed_job) (jobs whose
+///   status may have changed), each to be drained by the caller;
+/// - views (`scheduler/views.rs`): [`job_status`](Self::job_status),
 ///   [`job_statuses`](Self::job_statuses),
 ///   [`worker_statuses`](Self::worker_statuses),
 ///   [`task_statuses`](Self::task_statuses) (attempt histories),
@@ -86,6 +87,9 @@ impl Default for SchedulerConfig {
 ///   [`summary`](Self::summary),
 ///   [`unfinished_jobs`](Self::unfinished_jobs),
 ///   [`available_tasks`](Self::available_tasks),
+///   [`has_available_task`](Self::has_available_task),
+///   [`tasks_held`](Self::tasks_held),
+///   [`ended_jobs`](Self::ended_jobs),
 ///   [`config`](Self::config).
 #[derive(Debug)]
 pub struct Scheduler {
@@ -128,96 +132,6 @@ impl Scheduler {
         Ok(job.id())
     }
 
-    /// Puts back a job the durable store recorded (a coordinator restart;
-    /// see [`Job::restore`] for what it keeps). An unfinished job's pending
-    /// maps become available at once; one whose every reduce had finished
-    /// but whose end was not recorded succeeds now (the caller commits it).
-    /// Returns the job's state.
-    pub fn restore_job(&mut self, job: RestoredJob, now: Instant) -> Result<JobState, CoreError> {
-        let job = self.jobs.restore(Job::restore(job))?;
-        let id = job.id();
-        if job.state().is_ended() {
-            return Ok(job.state());
-        }
-        if job.all_reduces_done() {
-            self.end_job(id, JobState::Succeeded, now);
-            return Ok(JobState::Succeeded);
-        }
-        let pending: Vec<_> = job
-            .map_ids()
-            .filter(|&t| job.task(t).is_ok_and(|t| t.state() == TaskState::Pending))
-            .collect();
-        self.available.extend(pending);
-        Ok(job.state())
-    }
-
-    /// Job ids handed out from now on are at least `next` (the store's
-    /// record of the next id: ids are never reused, even of forgotten jobs).
-    pub fn reserve_job_ids(&mut self, next: JobId) {
-        self.jobs.reserve_ids(next.0);
-    }
-
-    /// Registers a worker (as [`register_worker`](Self::register_worker))
-    /// that says it holds `held` map outputs: each output of a pending map
-    /// of an unfinished job is adopted (the map is done, held by this
-    /// worker) unless the store recorded another attempt of that map as
-    /// the one that finished. Returns the worker's id and the outputs
-    /// adopted; the worker may drop the others.
-    pub fn register_worker_holding(
-        &mut self,
-        address: Option<String>,
-        held: &[HeldOutput],
-        now: Instant,
-    ) -> (WorkerId, Vec<HeldOutput>) {
-        let worker = self.workers.register(address, now);
-        let mut adopted = Vec::new();
-        for &h in held {
-            let Ok(job) = self.jobs.get_mut(h.job) else {
-                continue;
-            };
-            if !job.adopt(h.map, h.attempt, worker) {
-                continue;
-            }
-            let task = TaskId::map(h.job, h.map);
-            self.available.remove(task);
-            self.workers.hold(worker, task);
-            self.available.open_reduces(job);
-            adopted.push(h);
-        }
-        (worker, adopted)
-    }
-
-    /// Registers a worker that offers the map outputs `held` (made under
-    /// this coordinator's job state): first those a restored job still
-    /// needs ([`Scheduler::register_worker_holding`]), then those a
-    /// predecessor on the same machine made and left behind
-    /// ([`Scheduler::adopt_outputs`]). Returns its id and every output
-    /// taken over; the worker may drop the rest.
-    pub fn register_and_adopt(
-        &mut self,
-        address: Option<String>,
-        held: &[HeldOutput],
-        now: Instant,
-    ) -> (WorkerId, Vec<HeldOutput>) {
-        let (worker, mut adopted) = self.register_worker_holding(address, held, now);
-        let rest: Vec<(TaskId, Attempt)> = held
-            .iter()
-            .filter(|h| !adopted.contains(h))
-            .map(|h| (TaskId::map(h.job, h.map), h.attempt))
-            .collect();
-        let moved = self.adopt_outputs(worker, &rest, now).unwrap_or_default();
-        adopted.extend(
-            rest.iter()
-                .filter(|(t, _)| moved.contains(t))
-                .map(|&(t, attempt)| HeldOutput {
-                    job: t.job,
-                    map: t.index,
-                    attempt,
-                }),
-        );
-        (worker, adopted)
-    }
-
     /// Cancels a job: no more of its tasks are handed out and workers drop
     /// its data.
     pub fn cancel(&mut self, job: JobId, now: Instant) -> Result<(), CoreError> {
@@ -235,40 +149,6 @@ impl Scheduler {
     /// are never reused.
     pub fn register_worker(&mut self, address: Option<String>, now: Instant) -> WorkerId {
         self.workers.register(address, now)
-    }
-
-    /// `worker` (just registered) holds map outputs a predecessor on its
-    /// machine left in their shared `--work-dir`, as `(map task, attempt)`:
-    /// each such map that is pending (its output was lost) or done with
-    /// that attempt on another worker becomes done on `worker`, and every
-    /// predecessor so found is declared dead at once (it held the folder's
-    /// lock, which `worker` now holds). Returns the maps adopted.
-    pub fn adopt_outputs(
-        &mut self,
-        worker: WorkerId,
-        held: &[(TaskId, Attempt)],
-        now: Instant,
-    ) -> Result<Vec<TaskId>, CoreError> {
-        self.touch(worker, now)?;
-        let mut adopted = Vec::new();
-        let mut predecessors = BTreeSet::new();
-        for &(task, attempt) in held {
-            let Ok(job) = self.jobs.get_mut(task.job) else {
-                continue;
-            };
-            let Some(from) = job.adopt_output(task, attempt, worker) else {
-                continue;
-            };
-            self.available.remove(task);
-            self.available.open_reduces(job);
-            self.workers.finish(worker, task);
-            predecessors.extend(from.filter(|&w| w != worker));
-            adopted.push(task);
-        }
-        for old in predecessors {
-            self.declare_dead(old, now);
-        }
-        Ok(adopted)
     }
 
     /// Records a heartbeat.
@@ -428,91 +308,6 @@ impl Scheduler {
         self.forget_old(now);
     }
 
-    /// The next job whose status may have changed since the last call
-    /// (submitted, a task moved, ended, forgotten), lowest id first.
-    pub fn poll_changed_job(&mut self) -> Option<JobId> {
-        self.jobs.take_changed()
-    }
-
-    /// How many tasks' states the core holds, over every job kept (ended
-    /// jobs hold none once compacted).
-    pub fn tasks_held(&self) -> usize {
-        self.jobs
-            .iter()
-            .map(|j| j.tasks(Phase::Map).len() + j.tasks(Phase::Reduce).len())
-            .sum()
-    }
-
-    /// How many ended jobs the history holds.
-    pub fn ended_jobs(&self) -> usize {
-        self.jobs.ended_count()
-    }
-
-    /// The next thing the outside world should act on.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    /// The run time of the next finished task attempt not yet polled.
-    pub fn poll_task_run(&mut self) -> Option<TaskRun> {
-        self.runs.pop_front()
-    }
-
-    /// How many tasks can be handed out now.
-    pub fn available_tasks(&self) -> usize {
-        self.available.len()
-    }
-
-    /// Whether any task can be handed out now.
-    pub fn has_available_task(&self) -> bool {
-        self.available.len() > 0
-    }
-
-    /// One job's status.
-    pub fn job_status(&self, job: JobId) -> Result<JobStatus, CoreError> {
-        self.jobs.get(job).map(status::job_status)
-    }
-
-    /// Every job's status, oldest first.
-    pub fn job_statuses(&self) -> Vec<JobStatus> {
-        self.jobs.iter().map(status::job_status).collect()
-    }
-
-    /// Coordinator-wide totals for metrics, without walking any task.
-    pub fn summary(&self) -> Summary {
-        status::summary(&self.jobs, &self.workers)
-    }
-
-    /// How many jobs are queued or running.
-    pub fn unfinished_jobs(&self) -> usize {
-        self.jobs.iter().filter(|j| !j.state().is_ended()).count()
-    }
-
-    /// Every worker's status, by id.
-    pub fn worker_statuses(&self, now: Instant) -> Vec<WorkerStatus> {
-        status::worker_statuses(&self.workers, &self.jobs, now)
-    }
-
-    /// Up to `limit` tasks of `job`'s `phase` from index `offset` on, with
-    /// their attempts; and how many tasks the phase has.
-    pub fn task_statuses(
-        &self,
-        job: JobId,
-        phase: Phase,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(usize, Vec<TaskStatus>), CoreError> {
-        let j = self.jobs.get(job)?;
-        let total = j.tasks(phase).len();
-        Ok((total, status::task_statuses(j, phase, offset, limit)))
-    }
-
-    /// The last `limit` attempts handed to `worker`, newest first; `None`
-    /// for an unknown worker.
-    pub fn worker_runs(&self, worker: WorkerId, limit: usize) -> Option<Vec<WorkerRun>> {
-        status::worker_runs(&self.workers, &self.jobs, worker, limit)
-    }
-
     /// Records a sign of life from `worker`; errors if it is unknown or dead.
     /// A suspect worker so proves alive and its jobs' reduces reopen.
     fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
@@ -550,72 +345,6 @@ impl Scheduler {
         w.address().map(str::to_string)
     }
 
-    /// A reduce of `job` could not fetch from `peer`. After `max` such
-    /// failures the map output it holds is taken for lost and its maps run
-    /// again elsewhere (an alive peer that cannot serve, say cut off from
-    /// other workers only); before that, the peer is suspect.
-    fn blame_peer(&mut self, peer: WorkerId, job: JobId, max: u32) {
-        let Ok(j) = self.jobs.get_mut(job) else {
-            return;
-        };
-        if j.fetch_failures(peer) < max {
-            self.suspect(peer, job);
-            return;
-        }
-        j.unblock(peer);
-        let lost = j.lose_outputs_of(peer);
-        if !lost.is_empty() {
-            self.available.close_reduces(j);
-        }
-        for task in lost {
-            self.available.offer(task, j);
-        }
-        self.available.open_reduces(j);
-    }
-
-    /// A reduce of `job` could not fetch from `peer`: if `peer` is alive and
-    /// holds some of the job's map output, hold the job's reduces until it
-    /// proves alive (a heartbeat) or is declared dead (its maps then re-run).
-    fn suspect(&mut self, peer: WorkerId, job: JobId) {
-        if !self.workers.suspect(peer, job) {
-            return;
-        }
-        if let Ok(j) = self.jobs.get_mut(job) {
-            j.block_on(peer);
-            self.available.close_reduces(j);
-        }
-    }
-
-    /// Marks `worker` dead: its running tasks and the map output it held
-    /// become available again.
-    fn declare_dead(&mut self, worker: WorkerId, now: Instant) {
-        let Some(remains) = self.workers.kill(worker) else {
-            return;
-        };
-        self.events.push_back(Event::WorkerDied(worker));
-        let mut affected = remains.suspect_for;
-        for task in remains.running {
-            affected.insert(task.job);
-            self.lose_running_task(task, worker, now);
-        }
-        for task in remains.map_outputs {
-            affected.insert(task.job);
-            if let Ok(job) = self.jobs.get_mut(task.job) {
-                if job.lose_output(task, worker, OutputLoss::WorkerDied(worker)) {
-                    self.available.close_reduces(job);
-                    self.available.offer(task, job);
-                }
-            }
-        }
-        for job in affected {
-            if let Ok(j) = self.jobs.get_mut(job) {
-                j.unblock(worker);
-                self.available.open_reduces(j);
-            }
-            self.review_parked(job, now);
-        }
-    }
-
     /// Decides on `job`'s parked tasks (see `Job::review_parked`): offers
     /// those released, or fails the job.
     fn review_parked(&mut self, job: JobId, now: Instant) {
@@ -630,24 +359,6 @@ impl Scheduler {
         }
         for task in review.released {
             self.available.offer(task, j);
-        }
-    }
-
-    /// A task running on a dead worker: pending again, however often (a
-    /// worker lost without evidence is not the task's fault).
-    fn lose_running_task(&mut self, task: TaskId, worker: WorkerId, now: Instant) {
-        let Ok(job) = self.jobs.get_mut(task.job) else {
-            return;
-        };
-        if job.drop_duplicate(task, worker, AttemptOutcome::Lost, now) {
-            return;
-        }
-        let verdict = job.lose_running(task, worker);
-        if verdict != Verdict::Unchanged {
-            job.close_attempt(task, worker, AttemptOutcome::Lost, now);
-        }
-        if verdict == Verdict::Retry {
-            self.available.offer(task, job);
         }
     }
 

@@ -1,12 +1,13 @@
 //! [`Executor`]: runs one task end to end (read or fetch, app code off the
 //! async runtime, store or write), turning every problem into a
-//! [`TaskFailure`] that says whether another attempt may succeed.
+//! [`TaskFailure`] that says whether another attempt may succeed. Tasks
+//! whose app code runs in the executor process are in `execute/isolated.rs`.
 
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::child::{CallError, Supervisor};
+use super::child::Supervisor;
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
 use super::map_task::{run_map_inputs, MapConfig, MapError, MapSource};
@@ -18,6 +19,8 @@ use crate::core::{InputRange, JobId, TaskCounters, WorkerId};
 use crate::plugin::{AppEntry, LoadedApp};
 use crate::proto::executor as pb;
 use crate::security::{Confinement, OutputDir, PathError};
+
+mod isolated;
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -132,37 +135,6 @@ impl Executor {
             })
     }
 
-    /// Runs `request` in the executor process.
-    async fn isolated(&self, request: pb::request::Kind) -> Result<pb::reply::Kind, TaskFailure> {
-        let Some(supervisor) = &self.isolation else {
-            return Err(TaskFailure::fatal("no executor process is configured"));
-        };
-        let request = pb::Request {
-            kind: Some(request),
-        };
-        match supervisor.call(&request).await {
-            Ok(pb::Reply {
-                kind: Some(pb::reply::Kind::Failed(f)),
-            }) => Err(TaskFailure {
-                message: f.message,
-                retry: f.retry,
-                unreachable: None,
-                crash: None,
-            }),
-            Ok(pb::Reply { kind: Some(kind) }) => Ok(kind),
-            Ok(pb::Reply { kind: None }) => {
-                Err(TaskFailure::retry("the executor sent an empty reply"))
-            }
-            Err(CallError::Died(cause)) => Err(TaskFailure {
-                message: CallError::Died(cause.clone()).to_string(),
-                retry: true,
-                unreachable: None,
-                crash: Some(cause),
-            }),
-            Err(e) => Err(TaskFailure::retry(e.to_string())),
-        }
-    }
-
     /// Runs `task` as worker `worker`.
     pub async fn run(
         &self,
@@ -243,78 +215,6 @@ impl Executor {
         })
     }
 
-    /// A map whose app code runs in the executor process; the output comes
-    /// back to this worker's store (in memory if the budget allows, else in
-    /// one scratch file), so the executor's death cannot lose it.
-    async fn run_map_isolated(
-        &self,
-        app: pb::AppRef,
-        task: &TaskSpec,
-        inputs: &[InputRange],
-    ) -> Result<TaskCounters, TaskFailure> {
-        // Read (confined, by descriptor) here in the worker; the executor
-        // only runs app code over the bytes.
-        let (confinement, ranges) = (task.confinement.clone(), inputs.to_vec());
-        let sources = tokio::task::spawn_blocking(move || {
-            ranges
-                .iter()
-                .map(|input| read_source(&confinement, input))
-                .collect::<Result<Vec<_>, String>>()
-        })
-        .await
-        .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
-        .map_err(TaskFailure::fatal)?;
-        let input_bytes = sources.iter().map(|s| s.contents.len() as u64).sum();
-        let input_records = sources.len() as u64;
-        let work_dir = self.store.work_dir().path().map_err(|e| {
-            TaskFailure::retry(format!("cannot create the worker's scratch folder: {e}"))
-        })?;
-        let request = pb::MapRequest {
-            app: Some(app),
-            inputs: sources
-                .into_iter()
-                .map(|s| pb::MapSource {
-                    path: s.path,
-                    offset: s.offset,
-                    contents: s.contents.into(),
-                })
-                .collect(),
-            args: task.args.clone().into(),
-            n_reduce: task.n_reduce,
-            memory_limit: self.store.memory_limit(),
-            work_dir: work_dir.display().to_string(),
-        };
-        let done = match self.isolated(pb::request::Kind::Map(request)).await? {
-            pb::reply::Kind::Map(done) => done,
-            _ => {
-                return Err(TaskFailure::retry(
-                    "the executor answered a map with another reply",
-                ))
-            }
-        };
-        let (partitions, charge) = self
-            .store
-            .adopt(done.partitions)
-            .map_err(|e| TaskFailure::retry(format!("cannot keep the map output: {e}")))?;
-        self.store.insert(
-            task.job(),
-            task.index(),
-            MapOutput {
-                attempt: task.attempt,
-                partitions,
-                charge,
-                state: 0,
-            },
-        );
-        Ok(TaskCounters {
-            input_bytes,
-            input_records,
-            output_records: done.records,
-            output_bytes: done.bytes,
-            shuffle_bytes: 0,
-        })
-    }
-
     async fn fetch_one(
         &self,
         worker: WorkerId,
@@ -374,39 +274,9 @@ impl Executor {
         let app = match app {
             AppCode::Here(app) => app,
             AppCode::Isolated(app) => {
-                let runs = runs
-                    .iter()
-                    .map(Run::to_bytes)
-                    .collect::<std::io::Result<Vec<_>>>()
-                    .map_err(|e| {
-                        TaskFailure::retry(format!("cannot read fetched map output: {e}"))
-                    })?;
-                let request = pb::ReduceRequest {
-                    app: Some(app),
-                    runs,
-                    args: task.args.clone().into(),
-                    partition: task.index(),
-                    output_dir: task.output_dir.clone(),
-                    allowed_output: task.confinement.output_roots(),
-                    tag,
-                    buffer: buffer as u64,
-                    job: job.0,
-                };
-                let done = match self.isolated(pb::request::Kind::Reduce(request)).await? {
-                    pb::reply::Kind::Reduce(done) => done,
-                    _ => {
-                        return Err(TaskFailure::retry(
-                            "the executor answered a reduce with another reply",
-                        ))
-                    }
-                };
-                return Ok(TaskCounters {
-                    input_bytes: 0,
-                    input_records: 0,
-                    output_records: done.records,
-                    output_bytes: done.bytes,
-                    shuffle_bytes,
-                });
+                return self
+                    .run_reduce_isolated(app, task, runs, buffer, tag, shuffle_bytes)
+                    .await
             }
         };
         // Opened once beneath the job's allowed folder; the output is
@@ -424,10 +294,7 @@ impl Executor {
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("reduce task crashed: {e}")))?
-        .map_err(|e| match e {
-            ReduceError::App(m) => TaskFailure::fatal(m),
-            other => TaskFailure::fatal(other.to_string()),
-        })?;
+        .map_err(|e: ReduceError| TaskFailure::fatal(e.to_string()))?;
         Ok(TaskCounters {
             input_bytes: 0,
             input_records: 0,

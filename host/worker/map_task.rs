@@ -21,13 +21,14 @@ use super::spill::{
     Charge, DiskRange, FrameWriter, MemoryBudget, MemoryLimits, Run, RunWriter, WorkDir,
 };
 use crate::plugin::LoadedApp;
+use plugin_api::abi::AppCallError;
 
 /// Why a map task failed. The texts are the task's failure message.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
     /// The app's code failed; its own message.
-    #[error("{0}")]
-    App(String),
+    #[error(transparent)]
+    App(#[from] AppCallError),
     /// An input could not be read; the reader's explanation.
     #[error("{0}")]
     UnreadableInput(String),

@@ -12,6 +12,7 @@ use super::merge::{MergeError, Merger};
 use super::spill::Run;
 use crate::plugin::LoadedApp;
 use crate::security::OutputDir;
+use plugin_api::abi::AppCallError;
 
 /// What a reduce task wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,8 +27,8 @@ pub struct ReduceStats {
 #[derive(Debug, thiserror::Error)]
 pub enum ReduceError {
     /// The app returned an error or panicked.
-    #[error("{0}")]
-    App(String),
+    #[error(transparent)]
+    App(#[from] AppCallError),
     /// A fetched run was malformed or unreadable.
     #[error(transparent)]
     Merge(#[from] MergeError),

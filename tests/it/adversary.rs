@@ -6,6 +6,8 @@
 //! coordinator and of a worker, unsafe plugin and cache folders, and the
 //! smaller holes (one token for both roles, control characters in remote
 //! text, a closed pipe, the worker service's answer to a client token).
+//! The plugin cache attacks are in `adversary/cache.rs`, the smaller holes
+//! in `adversary/holes.rs`.
 
 use crate::common;
 
@@ -20,7 +22,10 @@ use mapreduce::security::{AuthChannel, TlsFiles, Token, Transport};
 use tonic::Code;
 
 use common::plugins_dir;
-use common::procs::{mr, Server, STEP};
+use common::procs::{coordinator_cmd, mr, Server, STEP};
+
+mod cache;
+mod holes;
 
 const CLIENT: &str = "client-token-adversary";
 const WORKER: &str = "worker-token-adversary";
@@ -34,7 +39,7 @@ struct Tls {
 
 impl Tls {
     fn new(dir: &Path) -> Tls {
-        let (ca, cert, key) = crate::security::make_certs(dir);
+        let (ca, cert, key) = crate::common::make_certs(dir);
         Tls { ca, cert, key }
     }
 
@@ -66,21 +71,18 @@ fn token_files(dir: &Path) -> (PathBuf, PathBuf) {
 /// `extra` arguments; its address.
 fn coordinator(dir: &Path, extra: &[&str], tls: Option<&Tls>) -> (Server, String) {
     let (client_tok, worker_tok) = token_files(dir);
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0"])
-        .args([
-            "--worker-timeout-ms",
-            "1000",
-            "--heartbeat-interval-ms",
-            "100",
-        ])
-        .arg("--plugins")
-        .arg(plugins_dir())
-        .arg("--client-token-file")
-        .arg(&client_tok)
-        .arg("--worker-token-file")
-        .arg(&worker_tok)
-        .args(extra);
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.args([
+        "--worker-timeout-ms",
+        "1000",
+        "--heartbeat-interval-ms",
+        "100",
+    ])
+    .arg("--client-token-file")
+    .arg(&client_tok)
+    .arg("--worker-token-file")
+    .arg(&worker_tok)
+    .args(extra);
     if let Some(tls) = tls {
         tls.args(&mut cmd);
         cmd.arg("--tls-client-auth");
@@ -172,6 +174,25 @@ async fn worker_state(c: &Client, id: u32) -> String {
         .find(|w| w.worker_id.0 == id)
         .map(|w| w.state)
         .unwrap_or_default()
+}
+
+/// Waits (up to [`STEP`]) until the coordinator knows some worker alive;
+/// panics saying `what` did not register.
+async fn wait_for_a_worker(client: &Client, what: &str) {
+    let deadline = std::time::Instant::now() + STEP;
+    while !client
+        .workers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.state == "alive")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not register"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Aborts a task when dropped.
@@ -363,367 +384,5 @@ async fn a_tls_cluster_never_dials_plaintext() {
     // Everything right: a worker registers over TLS.
     let _good = worker("good", &url, &[]);
     let client = client(&url, Some(&tls)).await;
-    let deadline = std::time::Instant::now() + STEP;
-    while !client
-        .workers()
-        .await
-        .unwrap()
-        .iter()
-        .any(|w| w.state == "alive")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the TLS worker did not register"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-// ------------------------------------------------------------ plugin cache
-
-fn library(stem: &str) -> PathBuf {
-    plugins_dir().join(format!(
-        "{}{stem}.{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_EXTENSION
-    ))
-}
-
-fn private_dir(path: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
-    path.to_path_buf()
-}
-
-/// A cache folder holding, under wc's hash and size, another app's library
-/// (`grep`, padded with zeros: the dynamic loader ignores the tail): what
-/// someone who could write the cache would plant. Returns wc's hash.
-fn poisoned_cache(cache: &Path) -> String {
-    let wc = std::fs::read(library("mr_app_wc")).unwrap();
-    let mut planted = std::fs::read(library("mr_app_grep")).unwrap();
-    assert!(
-        planted.len() <= wc.len(),
-        "grep's library must be the smaller"
-    );
-    planted.resize(wc.len(), 0);
-    let sha = mapreduce::plugin::sha256_hex(&wc);
-    private_dir(cache);
-    let name = format!("{sha}.{}", std::env::consts::DLL_EXTENSION);
-    std::fs::write(cache.join(name), planted).unwrap();
-    sha
-}
-
-/// A plugin folder with only wc in it.
-fn wc_only(dir: &Path) -> PathBuf {
-    let dir = private_dir(dir);
-    std::os::unix::fs::symlink(library("mr_app_wc"), dir.join("libmr_app_wc.so")).unwrap();
-    dir
-}
-
-/// Starts a coordinator with wc as its only app and `cache` as its plugin
-/// cache; its URL and a client.
-async fn wc_coordinator(dir: &Path, cache: &Path) -> (Server, String, Client) {
-    let mut cmd = mr();
-    cmd.env("MR_PLUGIN_CACHE", cache)
-        .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-        .arg(wc_only(&dir.join("plugins")));
-    let mut coordinator = Server::start("coordinator", dir.join("coordinator.log"), cmd);
-    let url = format!("http://{}", coordinator.listening(""));
-    let client = Client::connect(&url).await.unwrap();
-    (coordinator, url, client)
-}
-
-/// A planted library in the coordinator's cache is not what it loads as
-/// wc: it loads the bytes it hashed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_planted_library_in_the_coordinators_cache_is_never_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("coordinator-cache");
-    let wc_sha = poisoned_cache(&cache);
-    let (_coordinator, _url, client) = wc_coordinator(dir.path(), &cache).await;
-    let apps = client.apps().await.unwrap();
-    let names: Vec<(&str, &str)> = apps
-        .iter()
-        .map(|a| (a.name.as_str(), a.sha256.as_str()))
-        .collect();
-    assert_eq!(
-        names,
-        vec![("wc", wc_sha.as_str())],
-        "the coordinator loaded the planted library"
-    );
-    let kept = std::fs::read(cache.join(format!("{wc_sha}.{}", std::env::consts::DLL_EXTENSION)));
-    assert_eq!(
-        mapreduce::plugin::sha256_hex(&kept.unwrap()),
-        wc_sha,
-        "the planted copy was replaced by the real one"
-    );
-}
-
-/// A worker that fetches wc by hash does not run a library planted in its
-/// cache under that hash, not even on the task's retry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_planted_library_in_a_workers_cache_is_never_run() {
-    let dir = tempfile::tempdir().unwrap();
-    poisoned_cache(&dir.path().join("worker-cache"));
-    let clean = private_dir(&dir.path().join("coordinator-cache"));
-    let (_coordinator, url, client) = wc_coordinator(dir.path(), &clean).await;
-    let mut cmd = mr();
-    cmd.env("MR_PLUGIN_CACHE", dir.path().join("worker-cache"))
-        .args(["worker", "--coordinator", &url, "--plugins"])
-        .arg(private_dir(&dir.path().join("no-plugins")));
-    let _worker = Server::start("worker", dir.path().join("worker.log"), cmd);
-    let input = dir.path().join("in.txt");
-    std::fs::write(&input, "to be or not to be\n").unwrap();
-    let job = client.submit(wc_job(dir.path(), &[input])).await.unwrap();
-    let view = tokio::time::timeout(STEP, client.wait(job, |_| {}))
-        .await
-        .expect("the job ends")
-        .unwrap();
-    assert!(!view.failed, "{view:?}");
-    let counts = common::wc_records(&common::read_output_dir(&dir.path().join("out"), 1));
-    let expected: std::collections::BTreeMap<String, u64> =
-        [("be", 2), ("not", 1), ("or", 1), ("to", 2)]
-            .into_iter()
-            .map(|(w, n)| (w.to_string(), n))
-            .collect();
-    assert_eq!(counts, expected, "the worker ran something else as wc");
-}
-
-/// A cache folder others may write to, or that another user owns, stops
-/// the process at start with a message naming it and the fix.
-#[test]
-fn an_unsafe_plugin_cache_or_folder_is_refused_at_start() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let plugins = wc_only(&dir.path().join("plugins"));
-    let cache = private_dir(&dir.path().join("cache"));
-    let start = |cache: &Path, plugins: &Path| {
-        let out = mr()
-            .env("MR_PLUGIN_CACHE", cache)
-            .args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-            .arg(plugins)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "it started");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let err = start(&cache, &plugins);
-    assert!(
-        err.contains("plugin cache folder")
-            && err.contains("writable by other users")
-            && err.contains("chmod go-w"),
-        "{err}"
-    );
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
-
-    // A parent of the plugin folder writable by anyone, without the sticky
-    // bit: anyone could rename the folder and put their own in its place.
-    let open = dir.path().join("open");
-    let nested = wc_only(&open.join("plugins"));
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let err = start(&cache, &nested);
-    assert!(
-        err.contains("refusing to load plugins from") && err.contains("sticky"),
-        "{err}"
-    );
-
-    if rustix::process::geteuid().is_root() {
-        std::os::unix::fs::chown(&cache, Some(65534), None).unwrap();
-        let err = start(&cache, &plugins);
-        assert!(err.contains("owned by user 65534"), "{err}");
-        std::os::unix::fs::chown(&plugins, Some(65534), None).unwrap();
-        let err = start(&private_dir(&dir.path().join("cache2")), &plugins);
-        assert!(
-            err.contains("refusing to load plugins from") && err.contains("owned by user 65534"),
-            "{err}"
-        );
-    }
-}
-
-// ------------------------------------------------------------ smaller holes
-
-/// One token file for both roles would let any client act as a worker:
-/// the coordinator refuses to start.
-#[test]
-fn one_token_for_both_roles_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (client_tok, _) = token_files(dir.path());
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
-        .arg(plugins_dir())
-        .arg("--client-token-file")
-        .arg(&client_tok)
-        .arg("--worker-token-file")
-        .arg(&client_tok);
-    let mut server = Server::start("coordinator", dir.path().join("coordinator.log"), cmd);
-    let status = server.wait_exit(STEP);
-    assert!(!status.success());
-    let log = server.log_text();
-    assert!(
-        log.contains("client and worker tokens are the same"),
-        "{log}"
-    );
-}
-
-/// Text from the network reaches the terminal with its control characters
-/// escaped; a worker address with one is refused at registration.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn remote_text_cannot_drive_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_coordinator, url) = coordinator(dir.path(), &[], None);
-    let input = dir.path().join("in.txt");
-    std::fs::write(&input, "x\n").unwrap();
-    let client = client(&url, None).await;
-    let mut job = wc_job(dir.path(), std::slice::from_ref(&input));
-    job.output_dir = dir.path().join("out\u{1b}[2J").display().to_string();
-    let id = client.submit(job).await.unwrap();
-    let client_tok = dir.path().join("client.token");
-    let mr_client = |args: &[&str]| {
-        let mut cmd = mr();
-        cmd.args(args)
-            .args(["--coordinator", &url, "--token-file"])
-            .arg(&client_tok);
-        cmd.output().unwrap()
-    };
-    let out = mr_client(&["poll", &id.0.to_string()]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
-    assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
-    assert!(stdout.contains("out\\u{1b}[2J"), "{stdout:?}");
-
-    // A coordinator's error naming a file.
-    let missing = dir.path().join("gone\u{1b}]0;owned\u{7}.txt");
-    let mut cmd = mr();
-    cmd.arg("submit")
-        .arg(&missing)
-        .arg("-o")
-        .arg(dir.path().join("out2"))
-        .args(["-a", "wc", "--coordinator", &url, "--token-file"])
-        .arg(&client_tok);
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        stderr.contains("gone\\u{1b}]0;owned\\u{7}.txt"),
-        "{stderr:?}"
-    );
-    assert!(
-        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
-        "{stderr:?}"
-    );
-
-    let mut c = raw(&url, WORKER, None).await;
-    let e = c
-        .register(pb::RegisterRequest {
-            address: "evil\u{1b}[31m:7000".into(),
-            held: Vec::new(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
-}
-
-/// `mr poll | head`: a reader that went away ends `mr` quietly.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_pipe_ends_the_cli_quietly() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_coordinator, url) = coordinator(dir.path(), &[], None);
-    let input = dir.path().join("in.txt");
-    std::fs::write(&input, "x\n").unwrap();
-    let id = client(&url, None)
-        .await
-        .submit(wc_job(dir.path(), &[input]))
-        .await
-        .unwrap();
-    let mut cmd = mr();
-    cmd.args([
-        "poll",
-        &id.0.to_string(),
-        "--coordinator",
-        &url,
-        "--token-file",
-    ])
-    .arg(dir.path().join("client.token"))
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    drop(child.stdout.take()); // the reader is gone before anything is written
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.status.success(), "{:?}: {stderr}", out.status);
-}
-
-/// A worker's service tells a client token (wrong role) from an unknown
-/// one, as the coordinator does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_workers_service_refuses_a_client_token_by_role() {
-    use mapreduce::proto::worker::worker_client::WorkerClient;
-    let dir = tempfile::tempdir().unwrap();
-    let (_coordinator, url) = coordinator(dir.path(), &[], None);
-    let mut cmd = mr();
-    cmd.args(["worker", "--coordinator", &url, "--plugins"])
-        .arg(plugins_dir())
-        .arg("--token-file")
-        .arg(dir.path().join("worker.token"));
-    let mut worker = Server::start("worker", dir.path().join("worker.log"), cmd);
-    let addr = worker.listening("");
-    let client = client(&url, None).await;
-    let deadline = std::time::Instant::now() + STEP;
-    while !client
-        .workers()
-        .await
-        .unwrap()
-        .iter()
-        .any(|w| w.state == "alive")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the worker did not register"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let call = |token: &str| {
-        let transport = Transport::new(None, Some(&Token::new(token).unwrap()));
-        let channel = transport
-            .lazy(&addr.to_string(), Duration::from_secs(5))
-            .unwrap();
-        async move {
-            WorkerClient::new(channel)
-                .remove_job(mapreduce::proto::worker::RemoveJobRequest { job_id: 1 })
-                .await
-        }
-    };
-    // The worker learns the client token's hash from the register reply,
-    // which it may read a moment after the coordinator lists it.
-    let deadline = std::time::Instant::now() + STEP;
-    loop {
-        let e = call(CLIENT).await.unwrap_err();
-        if e.code() == Code::PermissionDenied {
-            break;
-        }
-        assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
-        assert!(std::time::Instant::now() < deadline, "still {e:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let e = call("not-a-token").await.unwrap_err();
-    assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
-    call(WORKER).await.expect("the worker token may");
-}
-
-/// A request over the coordinator's size limit is refused naming the
-/// setting.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversize_request_names_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_coordinator, url) = coordinator(dir.path(), &["--max-request-bytes", "4096"], None);
-    let input = dir.path().join("in.txt");
-    std::fs::write(&input, "x\n").unwrap();
-    let mut job = wc_job(dir.path(), &[input]);
-    job.args = vec!["a".repeat(10_000)];
-    let e = client(&url, None).await.submit(job).await.unwrap_err();
-    let text = e.to_string();
-    assert!(text.contains("--max-request-bytes (4096 bytes)"), "{text}");
+    wait_for_a_worker(&client, "the TLS worker").await;
 }

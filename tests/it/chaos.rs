@@ -13,7 +13,6 @@ use crate::common;
 
 mod storm;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::procs::{dir_names, output_names, Cluster};
-use common::{be_u64, read_output_dir, write_files, Prng};
+use common::{write_files, Prng};
 
 /// Reduce tasks (output files) of every job.
 const N_REDUCE: u32 = 4;
@@ -81,17 +80,6 @@ fn inputs_n(n: usize) -> Vec<(String, Vec<u8>)> {
             (format!("f{f:02}.txt"), text.into_bytes())
         })
         .collect()
-}
-
-/// Whitespace word counts, computed without the engine.
-fn whitespace_counts(files: &[(String, Vec<u8>)]) -> BTreeMap<Vec<u8>, u64> {
-    let mut counts = BTreeMap::new();
-    for (_, bytes) in files {
-        for w in std::str::from_utf8(bytes).unwrap().split_whitespace() {
-            *counts.entry(w.as_bytes().to_vec()).or_insert(0) += 1;
-        }
-    }
-    counts
 }
 
 /// The bytes of `mr-out-0..N_REDUCE` in `dir`.
@@ -394,17 +382,7 @@ fn chaos_kills_keep_output_identical() {
             "{status}"
         );
         assert_eq!(status["counters"]["task_failures"], 0, "{status}");
-        let records = read_output_dir(&out, N_REDUCE);
-        let got: BTreeMap<Vec<u8>, u64> = records
-            .iter()
-            .map(|(k, v)| (k.clone(), be_u64(v)))
-            .collect();
-        assert_eq!(got.len(), records.len(), "a word in two records");
-        assert_eq!(
-            got,
-            whitespace_counts(&files),
-            "the reference run's word counts"
-        );
+        common::check_word_count_output(&out, N_REDUCE, &files);
         output_bytes(&out)
     };
     let reference = Arc::new(reference);

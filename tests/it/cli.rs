@@ -315,10 +315,10 @@ fn connection_errors_say_which_address_and_which_side_to_check() {
         "{refused:#?}"
     );
 
-    let (ca, cert, key) = crate::security::make_certs(dir.path());
+    let (ca, cert, key) = crate::common::make_certs(dir.path());
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    let (other_ca, _, _) = crate::security::make_certs(&other);
+    let (other_ca, _, _) = crate::common::make_certs(&other);
     let mut cmd = common::procs::mr();
     cmd.args([
         "coordinator",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::poll_until;
 use common::procs::{Server, STEP};
-use mapreduce::client::{Client, JobView, Submission};
+use mapreduce::client::{Client, JobView};
 use mapreduce::core::JobId;
 
 /// The secret's words: they must never appear in any output.
@@ -111,17 +111,7 @@ impl Confined {
     /// Submits a `wc` job as given (no client-side resolution, unlike
     /// `mr submit`); `Err(message)` when the submission is refused.
     fn submit(&self, input: &Path, out: &Path) -> Result<JobId, String> {
-        let job = Submission {
-            files: vec![input.display().to_string()],
-            output_dir: out.display().to_string(),
-            app: "wc".into(),
-            n_reduce: 1,
-            args: Vec::new(),
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
-        };
+        let job = crate::common::submission("wc", &[input], out, 1);
         block_on(async {
             let client = Client::connect(&self.url)
                 .await

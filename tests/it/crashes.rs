@@ -16,19 +16,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::procs::{tempdir_without, Cluster, ClusterConfig, STEP};
+use common::procs::{failed_errors, tempdir_without, Cluster, ClusterConfig, STEP};
 use common::{be_u64, path_str, poll_until, read_output_dir, write_files};
-
-/// The errors of a finished job's status, asserting it failed.
-fn failed_errors(status: &serde_json::Value) -> Vec<String> {
-    assert_eq!(status["state"], "failed", "{status}");
-    status["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap().to_string())
-        .collect()
-}
 
 /// Checks a `chaos` output folder against a whitespace word count.
 fn check_counts(out: &Path, n_reduce: u32, files: &[(String, Vec<u8>)]) {

@@ -210,17 +210,12 @@ async fn malformed_submissions_are_invalid_arguments() {
     // The typed client reports the same refusal with its code spelled out.
     let typed = client(&cluster).await;
     let err = typed
-        .submit(Submission {
-            files: vec![input.clone()],
-            output_dir: out.clone(),
-            app: "nope".into(),
-            n_reduce: 1,
-            args: vec![],
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
-        })
+        .submit(crate::common::submission(
+            "nope",
+            &[&input],
+            std::path::Path::new(&out),
+            1,
+        ))
         .await
         .expect_err("unknown app");
     assert!(

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::procs::{
-    dir_names, job_id_of, run_mr, tempdir_without, Cluster, ClusterConfig, STEP, WORKER_TIMEOUT_MS,
+    dir_names, failed_errors, job_id_of, run_mr, tempdir_without, Cluster, ClusterConfig, STEP,
+    WORKER_TIMEOUT_MS,
 };
 use common::{path_str, poll_until, write_files};
 
@@ -34,20 +35,6 @@ fn small_inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) 
 /// Checks a `chaos` output folder against a whitespace word count.
 fn check_chaos_output(out: &Path, n_reduce: u32, files: &[(String, Vec<u8>)]) {
     common::check_word_count_output(out, n_reduce, files);
-}
-
-/// The errors of a finished job's `mr poll --json` status, asserting it
-/// failed.
-fn failed_errors(status: &serde_json::Value) -> Vec<String> {
-    assert_eq!(status["state"], "failed", "{status}");
-    assert_eq!(status["done"], true, "{status}");
-    assert_eq!(status["failed"], true, "{status}");
-    status["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn assert_succeeded(status: &serde_json::Value) {

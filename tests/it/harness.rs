@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::plugins_dir;
-use common::procs::{clean_command, mr, plugin_cache, run_mr, Server};
+use common::procs::{clean_command, coordinator_cmd, mr, plugin_cache, run_mr, Server};
 
 /// Sets environment variables for the rest of one test and unsets them
 /// when dropped. Only `MR_*` names that nothing in this test process reads
@@ -78,16 +78,8 @@ fn children_see_no_mr_variable_of_the_test_environment() {
 #[test]
 fn servers_on_port_0_announce_the_addresses_they_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = mr();
-    cmd.args([
-        "coordinator",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
-    .arg("--plugins")
-    .arg(plugins_dir());
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.args(["--http", "127.0.0.1:0"]);
     let mut coordinator = Server::start("coordinator", dir.path().join("coordinator.log"), cmd);
     let grpc = coordinator.listening("");
     let http = coordinator.listening("http ");

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::procs::{mr, Server};
+use common::procs::{coordinator_cmd, mr, Server};
 use common::{plugins_dir, poll_until};
 use mapreduce::plugin::sha256_hex;
 use serde_json::Value;
@@ -122,17 +122,9 @@ fn operating_a_cluster_from_the_command_line() {
     for stem in ["wc", "chaos"] {
         std::fs::copy(plugin(stem), coord_plugins.join(format!("lib{stem}.so"))).unwrap();
     }
-    let mut cmd = mr();
-    cmd.args([
-        "coordinator",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
-    .arg("--plugins")
-    .arg(&coord_plugins)
-    .env("MR_PLUGIN_CACHE", d.join("coord-cache"));
+    let mut cmd = coordinator_cmd(&coord_plugins);
+    cmd.args(["--http", "127.0.0.1:0"])
+        .env("MR_PLUGIN_CACHE", d.join("coord-cache"));
     let mut coordinator = Server::start("coordinator", d.join("coordinator.log"), cmd);
     let url = format!("http://{}", coordinator.listening(""));
     let http = coordinator.listening("http ").port();

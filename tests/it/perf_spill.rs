@@ -17,8 +17,8 @@ use mapreduce::coordinator::CoordinatorConfig;
 use mapreduce::plugin::Registry;
 
 use common::{
-    grep_matches, parse_frames, path_str, plugins_dir, poll_until, read_output_dir, wc_records,
-    word_counts, write_files, Prng,
+    grep_matches, parse_frames, plugins_dir, poll_until, read_output_dir, wc_records, word_counts,
+    write_files, Prng,
 };
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -61,15 +61,8 @@ async fn run(
     let client = Client::connect(cluster.url()).await.expect("connecting");
     let id = client
         .submit(Submission {
-            files: files.iter().map(|p| path_str(p)).collect(),
-            output_dir: path_str(out),
-            app: app.into(),
-            n_reduce,
             args: args.iter().map(|s| s.to_string()).collect(),
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
+            ..crate::common::submission(app, files, out, n_reduce)
         })
         .await
         .expect("submitting");

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use mapreduce::plugin::{Registry, RegistryError};
+use plugin_api::abi::AppCallError;
 
 use crate::common;
 
@@ -144,8 +145,12 @@ fn app_panics_become_errors() {
     let err = chaos
         .map("/in/boom.txt", 0, b"a b", &args, &mut |_, _| {})
         .unwrap_err();
+    assert!(
+        matches!(&err, AppCallError::Panicked(m) if m == "chaos: panicking on /in/boom.txt as asked"),
+        "{err:?}"
+    );
     assert_eq!(
-        err,
+        err.to_string(),
         "app panicked: chaos: panicking on /in/boom.txt as asked"
     );
     // The process is still fine and the app still works.

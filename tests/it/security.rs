@@ -21,8 +21,9 @@ use mapreduce::proto::worker::worker_client::WorkerClient;
 use mapreduce::security::{Auth, Confinement, Token, Transport};
 use tonic::Code;
 
+use common::make_certs;
 use common::plugins_dir;
-use common::procs::{mr, Server};
+use common::procs::{coordinator_cmd, mr, Server};
 
 const CLIENT: &str = "client-token-123";
 const WORKER: &str = "worker-token-456";
@@ -170,17 +171,7 @@ async fn paths_outside_the_allowed_folders_are_refused() {
         Confinement::new(std::slice::from_ref(&data), std::slice::from_ref(&out)).unwrap();
     let cluster = secured_cluster(|c| c.confinement = confinement, 1).await;
     let c = client(cluster.url(), Some(CLIENT)).await;
-    let job = |file: PathBuf, output: PathBuf| Submission {
-        files: vec![file.display().to_string()],
-        output_dir: output.display().to_string(),
-        app: "wc".into(),
-        n_reduce: 1,
-        args: Vec::new(),
-        overwrite: false,
-        split_size: 0,
-        recursive: false,
-        speculation: None,
-    };
+    let job = |file: PathBuf, output: PathBuf| crate::common::submission("wc", &[file], &output, 1);
 
     for escape in [data.join("../secret/s.txt"), data.join("link/s.txt")] {
         let (code, msg) = code_of(
@@ -318,27 +309,6 @@ fn listening_beyond_loopback_without_tokens_is_refused() {
     assert!(err.contains("--insecure"), "{err}");
 }
 
-/// A CA and one certificate for 127.0.0.1/localhost, as PEM files.
-pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let (ca_path, cert_path, key_path) = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&ca_path, ca.pem()).unwrap();
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
-    (ca_path, cert_path, key_path)
-}
-
 #[test]
 fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
     let dir = tempfile::tempdir().unwrap();
@@ -357,19 +327,12 @@ fn a_whole_job_runs_over_mutual_tls_with_tokens_between_processes() {
             .arg("--tls-key")
             .arg(&key);
     };
-    let mut cmd = mr();
-    cmd.args([
-        "coordinator",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-client-auth",
-    ])
-    .arg("--plugins")
-    .arg(plugins_dir())
-    .arg("--client-token-file")
-    .arg(&client_tok)
-    .arg("--worker-token-file")
-    .arg(&worker_tok);
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.arg("--tls-client-auth")
+        .arg("--client-token-file")
+        .arg(&client_tok)
+        .arg("--worker-token-file")
+        .arg(&worker_tok);
     tls(&mut cmd);
     let mut coordinator = Server::start("coordinator", dir.path().join("coordinator.log"), cmd);
     let url = format!("https://{}", coordinator.listening(""));
@@ -484,17 +447,12 @@ async fn workers_check_paths_again_before_opening() {
     let cluster = secured_cluster(|c| c.confinement = confinement, 0).await;
     let c = client(cluster.url(), Some(CLIENT)).await;
     let job = c
-        .submit(Submission {
-            files: vec![link.join("f.txt").display().to_string()],
-            output_dir: out.join("o").display().to_string(),
-            app: "wc".into(),
-            n_reduce: 1,
-            args: Vec::new(),
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
-        })
+        .submit(crate::common::submission(
+            "wc",
+            &[link.join("f.txt")],
+            &out.join("o"),
+            1,
+        ))
         .await
         .expect("inside the allowed folders at submission");
     // The file system changes before a worker opens the input.

@@ -7,28 +7,21 @@
 
 use crate::common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::procs::{run_mr, Cluster, STEP};
-use common::{be_u64, poll_until, read_output_dir, write_files};
+use common::{poll_until, write_files};
 
-/// Inputs `f0.txt..`, and their whitespace word counts.
-fn inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, BTreeMap<Vec<u8>, u64>) {
+/// Inputs `f0.txt..`, written beneath `dir`: their paths and contents.
+fn inputs(dir: &Path, n: usize) -> (Vec<PathBuf>, Vec<(String, Vec<u8>)>) {
     let files: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
             let text = format!("alpha f{i}\nbeta {}\n", "gamma ".repeat(i + 1));
             (format!("f{i}.txt"), text.into_bytes())
         })
         .collect();
-    let mut want = BTreeMap::new();
-    for (_, bytes) in &files {
-        for w in std::str::from_utf8(bytes).unwrap().split_whitespace() {
-            *want.entry(w.as_bytes().to_vec()).or_insert(0) += 1;
-        }
-    }
-    (write_files(&dir.join("in"), &files), want)
+    (write_files(&dir.join("in"), &files), files)
 }
 
 /// Starts a cluster whose first worker is slowed, submits a `chaos` job
@@ -57,20 +50,10 @@ fn slowed_job(dir: &Path, slow_ms: u64, extra: &[&str]) -> (Cluster, u32, Instan
     (cluster, job, started)
 }
 
-fn check_output(dir: &Path, want: &BTreeMap<Vec<u8>, u64>) {
-    let records = read_output_dir(&dir.join("out"), 2);
-    let got: BTreeMap<Vec<u8>, u64> = records
-        .iter()
-        .map(|(k, v)| (k.clone(), be_u64(v)))
-        .collect();
-    assert_eq!(got.len(), records.len(), "a word in two records");
-    assert_eq!(&got, want);
-}
-
 #[test]
 fn a_backup_of_the_slowed_workers_map_wins_and_the_output_is_right() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, want) = inputs(tmp.path(), 6);
+    let (_, files) = inputs(tmp.path(), 6);
     // The slowed map would take 60 s; its backup, on a fast worker, starts
     // once the others are done and it has run the 1 s floor.
     let (cluster, job, started) = slowed_job(tmp.path(), 60_000, &["--speculation", "on"]);
@@ -94,13 +77,13 @@ fn a_backup_of_the_slowed_workers_map_wins_and_the_output_is_right() {
         c["task_failures"].as_u64().unwrap(),
     );
     assert!(attempts - failures > 6 + 2, "{status}");
-    check_output(tmp.path(), &want);
+    common::check_word_count_output(&tmp.path().join("out"), 2, &files);
 }
 
 #[test]
 fn with_speculation_off_the_job_waits_for_the_slowed_worker() {
     let tmp = tempfile::tempdir().unwrap();
-    let (_, want) = inputs(tmp.path(), 6);
+    let (_, files) = inputs(tmp.path(), 6);
     let (cluster, job, started) = slowed_job(tmp.path(), 4_000, &["--speculation", "off"]);
     let status = cluster.wait_job(job, Duration::from_secs(30));
     assert_eq!(
@@ -124,5 +107,5 @@ fn with_speculation_off_the_job_waits_for_the_slowed_worker() {
         "{status}\n{}",
         cluster.dump_logs()
     );
-    check_output(tmp.path(), &want);
+    common::check_word_count_output(&tmp.path().join("out"), 2, &files);
 }

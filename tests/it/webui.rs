@@ -12,8 +12,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::procs::{chaos_plugins, job_id_of, mr, run_mr, submit_args, Server};
-use crate::common::{plugins_dir, poll_until};
+use crate::common::procs::{
+    chaos_plugins, coordinator_cmd, job_id_of, mr, run_mr, submit_args, Server,
+};
+use crate::common::{make_certs, plugins_dir, poll_until};
 
 const CLIENT: &str = "webui-client-token";
 const WORKER: &str = "webui-worker-token";
@@ -61,27 +63,6 @@ fn get(addr: SocketAddr, path: &str, authorization: Option<&str>) -> Reply {
     parse(&raw)
 }
 
-/// A CA-signed certificate for 127.0.0.1/localhost: (ca, cert, key) PEM files.
-fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
-}
-
 /// `GET path` over HTTPS, trusting `ca` only.
 fn get_tls(addr: SocketAddr, ca: &Path, path: &str, authorization: Option<&str>) -> Reply {
     use rustls_pki_types::pem::PemObject;
@@ -114,10 +95,8 @@ fn get_tls(addr: SocketAddr, ca: &Path, path: &str, authorization: Option<&str>)
 }
 
 fn coordinator(dir: &Path, http: &str, extra: &[&std::ffi::OsStr]) -> Command {
-    let mut cmd = mr();
-    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--http", http])
-        .arg("--plugins")
-        .arg(plugins_dir())
+    let mut cmd = coordinator_cmd(&plugins_dir());
+    cmd.args(["--http", http])
         .args(extra)
         .env("MR_PLUGIN_CACHE", dir.join("cache"));
     cmd
@@ -296,16 +275,8 @@ fn the_pages_work_in_a_headless_browser() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let plugins = chaos_plugins(&d.join("plugins"));
-    let mut cmd = mr();
-    cmd.args([
-        "coordinator",
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-    ])
-    .arg("--plugins")
-    .arg(&plugins);
+    let mut cmd = coordinator_cmd(&plugins);
+    cmd.args(["--http", "127.0.0.1:0"]);
     let mut coord = Server::start("coordinator", d.join("coordinator.log"), cmd);
     let url = format!("http://{}", coord.listening(""));
     let http = coord.listening("http ");

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::coordinator::convert::Clock;
-use crate::core::{AttemptOutcome, JobState, PhaseProgress};
+use crate::core::{AttemptOutcome, PhaseProgress};
 
 /// `s` escaped for HTML text and attribute values.
 pub fn esc(s: &str) -> String {
@@ -123,17 +123,6 @@ pub fn bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// A job state's name (also its CSS class).
-pub fn job_state(s: JobState) -> &'static str {
-    match s {
-        JobState::Queued => "queued",
-        JobState::Running => "running",
-        JobState::Succeeded => "succeeded",
-        JobState::Failed => "failed",
-        JobState::Cancelled => "cancelled",
     }
 }
 

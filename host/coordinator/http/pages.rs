@@ -86,7 +86,7 @@ pub async fn overview(State(s): State<AppState>) -> Html<String> {
              <td>{}</td><td class=\"n\">{}</td><td class=\"w\">{}</td></tr>",
             job_link(j.id),
             esc(&j.spec.app),
-            state_cell(html::job_state(j.state)),
+            state_cell(j.state.name()),
             html::progress(j.maps, true),
             j.maps.done,
             j.maps.total,
@@ -176,7 +176,7 @@ pub async fn job(State(s): State<AppState>, Path(id): Path<u32>) -> Response {
     };
     let t = Times { clock, now };
     let j = &p.job;
-    let state = html::job_state(j.state);
+    let state = j.state.name();
     let mut h = String::new();
     let _ = writeln!(
         h,

@@ -1,29 +1,29 @@
 //! [`CoordinatorService`]: the coordinator's gRPC handlers. Each converts
 //! the request, calls the core under its lock, and converts the answer.
+//! Submission's admission steps are in `service/submit.rs`; checks and
+//! small utilities the handlers share in `service/helpers.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use plugin_api::InputFormat;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert::{self, status_of};
-use super::input_sizes::{self, InputSizes};
+use super::input_sizes::InputSizes;
 use super::sessions::{self, Sessions};
 use super::state::Shared;
-use super::store::Record;
-use super::{admission, inputs, job_inputs, object_outputs, CoordinatorConfig, Limits};
+use super::{CoordinatorConfig, Limits};
 use crate::core::{JobId, JobState, ReportOutcome, WorkerId};
 use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_server::Coordinator;
 use crate::security::{Auth, Confinement, Role};
-use crate::storage;
 
 mod helpers;
+mod submit;
 
-use helpers::{blocking, problem_lines, Waiting};
+use helpers::{problem_lines, Waiting};
 
 /// The longest a `GetTask` is held waiting for work.
 const MAX_LONG_POLL: Duration = Duration::from_secs(30);
@@ -74,112 +74,7 @@ impl Coordinator for CoordinatorService {
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobReply>, Status> {
         self.begin(&request, "SubmitJob", Role::Client)?;
-        let request = request.into_inner();
-        let (overwrite, split_size, recursive) =
-            (request.overwrite, request.split_size, request.recursive);
-        let spec = convert::job_spec(request)?;
-        let registry = self.shared.registry();
-        admission::check_request(&spec, &registry, &self.limits)?;
-        let entry = registry.get(&spec.app);
-        let sha = entry.map(|e| e.sha256.clone()).unwrap_or_default();
-        let format = entry.map_or(InputFormat::WholeFiles, |e| e.app.input_format(&spec.args));
-        // Reading the file system: inputs (folders and patterns expanded,
-        // then every file checked), the output folder.
-        let confinement = Arc::clone(&self.confinement);
-        let limits = self.limits.clone();
-        let (spec, dir, sizes) = blocking(move || {
-            let mut spec = spec;
-            if !storage::is_object(&spec.output_dir) {
-                confinement
-                    .check_output(&spec.output_dir)
-                    .map_err(|e| Status::permission_denied(e.to_string()))?;
-            }
-            let admitted = job_inputs::admit(
-                &spec.files,
-                recursive,
-                split_size > 0,
-                &confinement,
-                &limits,
-            )?;
-            spec.files = admitted.files;
-            let dir = if storage::is_object(&spec.output_dir) {
-                object_outputs::check(&spec.output_dir, overwrite, &confinement)?
-            } else {
-                admission::check_output(&spec.output_dir, overwrite)?
-            };
-            // Sizes measured once: from the listing (objects), or as
-            // admission measured them for planning splits.
-            let sized = admitted.sized;
-            if split_size > 0 {
-                spec.splits = inputs::plan_splits(&sized, format, split_size);
-                admission::check_map_count(spec.splits.len(), &limits)?;
-            }
-            let sizes = input_sizes::measure(&spec, &sized);
-            Ok((spec, dir, sizes))
-        })
-        .await?;
-        let outputs = &self.shared.outputs;
-        let limits = &self.limits;
-        let claimed = self.shared.read(|core, _| {
-            admission::check_queue(core.unfinished_jobs() + outputs.submitting(), limits)?;
-            outputs.claim(core, &dir)
-        })?;
-        // The folder is ours: only now create it or clear the earlier output.
-        let folder = claimed.dir().to_path_buf();
-        let confinement = Arc::clone(&self.confinement);
-        blocking(move || {
-            let url = folder.to_string_lossy();
-            if storage::is_object(&url) {
-                object_outputs::prepare(&url, overwrite)
-            } else {
-                admission::prepare_output(&confinement, &folder, overwrite)
-            }
-        })
-        .await?;
-        let (app, files, n_reduce) = (spec.app.clone(), spec.files.len(), spec.n_reduce);
-        let n_map = spec.n_map();
-        let journal = self.shared.journal.as_ref();
-        let clock = self.shared.clock;
-        let (id, durable) = self.shared.update(|core, now| {
-            let record = journal.map(|_| (spec.clone(), sha.clone()));
-            let id = core.submit(spec, now).map_err(status_of)?;
-            outputs.bind(claimed, id, sha);
-            self.inputs.insert(id, sizes);
-            // Queued under the core's lock, before any of the job's task
-            // records can be.
-            let durable = journal.zip(record).map(|(j, (spec, plugin_sha256))| {
-                j.commit(vec![Record::Submitted {
-                    job: id,
-                    spec,
-                    plugin_sha256,
-                    submitted_at_ms: clock.epoch_ms(now),
-                }])
-            });
-            Ok::<_, Status>((id, durable))
-        })?;
-        if let Some(durable) = durable {
-            // The reply promises the job survives a restart: wait for the
-            // sync. If the store failed, the job does not run.
-            if let Err(e) = durable.await {
-                tracing::error!(job = id.0, "cannot record the job durably: {e}");
-                let _ = self.shared.update(|core, now| {
-                    if let Ok(j) = core.job_status(id) {
-                        if !j.state.is_ended() {
-                            let _ = core.cancel(id, now);
-                        }
-                    }
-                });
-                return Err(Status::unavailable(format!(
-                    "the job could not be recorded durably, so it was not accepted: {e}"
-                )));
-            }
-        }
-        tracing::info!(job = id.0, %app, files, n_map, n_reduce, overwrite, "job submitted");
-        Ok(Response::new(pb::SubmitJobReply {
-            job_id: id.0,
-            n_map: n_map as u32,
-            n_files: files as u32,
-        }))
+        self.submit(request.into_inner()).await.map(Response::new)
     }
 
     async fn poll_job(

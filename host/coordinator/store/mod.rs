@@ -171,3 +171,19 @@ pub trait JobStore: Send + Sync + 'static {
     /// storage when this returns.
     fn append(&self, records: &[Record]) -> Result<(), StoreError>;
 }
+
+/// A random non-zero number (a hash of the clock and the process, seeded
+/// per process): a store's id, and the coordinator's epoch, which differs
+/// between starts.
+pub fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.write_u32(std::process::id());
+    h.finish().max(1)
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableTable, TableDefinition};
 
-use super::{JobStore, Record, Snapshot, StoreError, StoredJob, StoredTask};
+use super::{random_id, JobStore, Record, Snapshot, StoreError, StoredJob, StoredTask};
 use crate::core::{JobId, Phase};
 
 const JOBS: TableDefinition<u32, &[u8]> = TableDefinition::new("jobs");
@@ -240,20 +240,6 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-/// A random non-zero id (hash of the clock and the process).
-fn random_id() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish().max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,16 +247,10 @@ mod tests {
     use crate::core::{Attempt, Counters, JobSpec, JobState, TaskCounters, TaskId};
 
     fn spec(n: usize) -> JobSpec {
+        let files = (0..n).map(|i| format!("/in/f{i}")).collect();
         JobSpec {
-            files: (0..n).map(|i| format!("/in/f{i}")).collect(),
-            splits: Vec::new(),
-            output_dir: "/out".into(),
-            name: String::new(),
-            submitted_by: String::new(),
-            app: "wc".into(),
-            n_reduce: 2,
             args: vec![1, 2],
-            speculation: None,
+            ..JobSpec::new("wc", files, "/out", 2)
         }
     }
 

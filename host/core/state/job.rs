@@ -10,9 +10,11 @@ use super::blame::crash_limit;
 use super::task::{AttemptOutcome, Task, TaskState};
 
 mod counted;
+mod loss;
 mod notes;
 mod parked;
 
+pub use counted::{Counters, PhaseCounts};
 pub use notes::OutputLoss;
 
 use crate::core::error::CoreError;
@@ -38,71 +40,25 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// The state's name as the coordinator shows it (metrics labels, web
+    /// pages, messages): `queued`, `running`, `succeeded`, `failed`,
+    /// `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the job has ended (successfully or not).
     pub fn is_ended(self) -> bool {
         matches!(
             self,
             JobState::Succeeded | JobState::Failed | JobState::Cancelled
         )
-    }
-}
-
-/// Per-job counters: each task counted once, by its accepted attempt
-/// (see [`counted`]); `task_attempts` and `task_failures` count every attempt.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counters {
-    /// Bytes of input read by map tasks.
-    pub input_bytes: u64,
-    /// Input records (files) read by map tasks.
-    pub input_records: u64,
-    /// Records emitted by map tasks (after the combiner).
-    pub map_output_records: u64,
-    /// Bytes of map output stored (after the combiner).
-    pub map_output_bytes: u64,
-    /// Bytes fetched by reduce tasks.
-    pub shuffle_bytes: u64,
-    /// Records written by reduce tasks.
-    pub reduce_output_records: u64,
-    /// Bytes written by reduce tasks.
-    pub reduce_output_bytes: u64,
-    /// Task assignments handed out.
-    pub task_attempts: u64,
-    /// Task attempts that failed or were lost with their worker.
-    pub task_failures: u64,
-}
-
-/// How many tasks of one phase are done and running, kept on every task
-/// transition so a status view costs `O(1)`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PhaseCounts {
-    /// Finished.
-    pub done: u32,
-    /// Handed out and not finished.
-    pub running: u32,
-}
-
-impl PhaseCounts {
-    fn add(&mut self, state: TaskState) {
-        match state {
-            TaskState::Done { .. } | TaskState::Restored { .. } => self.done += 1,
-            TaskState::Running { .. } => self.running += 1,
-            TaskState::Pending | TaskState::Parked => {}
-        }
-    }
-
-    fn remove(&mut self, state: TaskState) {
-        match state {
-            TaskState::Done { .. } | TaskState::Restored { .. } => self.done -= 1,
-            TaskState::Running { .. } => self.running -= 1,
-            TaskState::Pending | TaskState::Parked => {}
-        }
-    }
-
-    /// The counts of `tasks`, from scratch (a job restored from the store).
-    fn of(tasks: &[Task]) -> Self {
-        let mut c = PhaseCounts::default();
-        tasks.iter().for_each(|t| c.add(t.state()));
-        c
     }
 }
 
@@ -455,79 +411,6 @@ impl Job {
         Ok(Verdict::Retry)
     }
 
-    /// `task` was running on `worker`, which was lost without evidence
-    /// against the task (timed out, killed from outside, cut off): pending
-    /// again, however often it happens; nothing is held against the task.
-    pub fn lose_running(&mut self, task: TaskId, worker: WorkerId) -> Verdict {
-        if self.state.is_ended() {
-            return Verdict::Unchanged;
-        }
-        if !self.change_task(task, |t| t.lose(worker)).unwrap_or(false) {
-            return Verdict::Unchanged;
-        }
-        self.counters.task_failures += 1;
-        Verdict::Retry
-    }
-
-    /// `worker` holds `attempt`'s output of map `task`, left on its machine
-    /// by a predecessor (a worker restarted on the same `--work-dir`):
-    /// see `Task::adopt`. `None` if nothing changed, else the predecessor
-    /// it came from (`Some(None)`: the output had been lost).
-    pub fn adopt_output(
-        &mut self,
-        task: TaskId,
-        attempt: Attempt,
-        worker: WorkerId,
-    ) -> Option<Option<WorkerId>> {
-        if self.state.is_ended() || task.phase != Phase::Map {
-            return None;
-        }
-        let from = self
-            .change_task(task, |t| t.adopt(worker, attempt))
-            .ok()??;
-        self.touched.insert(worker);
-        Some(from)
-    }
-
-    /// Map `task`'s output lived on `worker`, lost as `why` says: the map
-    /// must run again while the job still needs it (noted). Whether it
-    /// changed.
-    pub fn lose_output(&mut self, task: TaskId, worker: WorkerId, why: OutputLoss) -> bool {
-        if self.state.is_ended() {
-            return false;
-        }
-        if !self
-            .change_task(task, |t| t.lose_output(worker))
-            .unwrap_or(false)
-        {
-            return false;
-        }
-        self.notes.map_lost(task.index, why);
-        self.fetch_failures.remove(&worker);
-        true
-    }
-
-    /// Fetch failures reported against `peer` (alive or not) since it last
-    /// lost its output of this job.
-    pub fn fetch_failures(&self, peer: WorkerId) -> u32 {
-        self.fetch_failures.get(&peer).copied().unwrap_or(0)
-    }
-
-    /// Every map whose output `peer` holds is pending again (reduces could
-    /// not fetch it too often: Hadoop's rule for re-executing a map); the
-    /// maps to offer.
-    pub fn lose_outputs_of(&mut self, peer: WorkerId) -> Vec<TaskId> {
-        self.fetch_failures.remove(&peer);
-        let held: Vec<TaskId> = self
-            .map_outputs()
-            .filter(|&(_, _, w)| w == peer)
-            .map(|(i, _, _)| TaskId::map(self.id, i))
-            .collect();
-        held.into_iter()
-            .filter(|&t| self.lose_output(t, peer, OutputLoss::Unfetchable(peer)))
-            .collect()
-    }
-
     /// Records how the attempt of `task` open on `worker` ended (history
     /// only: the transitions above changed the task's state).
     pub fn close_attempt(
@@ -539,16 +422,6 @@ impl Job {
     ) {
         // History only: the state (and so the counts) stays as it is.
         let _ = self.change_task(task, |t| t.close(worker, outcome, now));
-    }
-
-    /// The job's reduces wait until `peer` proves alive or dies.
-    pub fn block_on(&mut self, peer: WorkerId) {
-        self.blocked_on.insert(peer);
-    }
-
-    /// `worker` proved alive or died: it no longer blocks the reduces.
-    pub fn unblock(&mut self, worker: WorkerId) {
-        self.blocked_on.remove(&worker);
     }
 
     /// Records why the job is about to end.

@@ -1,6 +1,7 @@
 //! The core's state, in one place: tasks and their [`TaskState`]
 //! (`task.rs`; a backup attempt beside the running one in `task/backup.rs`),
-//! a job and its [`JobState`] (`job.rs`; its parked tasks in
+//! a job and its [`JobState`] (`job.rs`; its counters in `job/counted.rs`,
+//! lost workers and output in `job/loss.rs`, its parked tasks in
 //! `job/parked.rs`, which straggler to back up in `job/speculation.rs`),
 //! all jobs (`jobs.rs`),
 //! workers (`worker.rs`) and the ordered set of available tasks

@@ -179,13 +179,20 @@ impl Task {
 
     /// Starts the next attempt on `worker`.
     pub fn assign(&mut self, worker: WorkerId, now: Instant) -> Attempt {
-        self.attempts += 1;
-        let attempt = Attempt(self.attempts);
+        let attempt = self.open_attempt(worker, now);
         self.state = TaskState::Running {
             worker,
             attempt,
             since: now,
         };
+        attempt
+    }
+
+    /// Numbers the next attempt, on `worker` from `now`, and opens its
+    /// record in the history (the running one's or a backup's).
+    fn open_attempt(&mut self, worker: WorkerId, now: Instant) -> Attempt {
+        self.attempts += 1;
+        let attempt = Attempt(self.attempts);
         self.history.push(AttemptRecord {
             attempt,
             worker,

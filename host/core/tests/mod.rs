@@ -59,17 +59,8 @@ fn secs(n: u64) -> Duration {
 
 /// A job with `n_map` input files `f0`, `f1`, ... and `n_reduce` partitions.
 fn spec(n_map: u32, n_reduce: u32) -> JobSpec {
-    JobSpec {
-        files: (0..n_map).map(|i| format!("f{i}")).collect(),
-        splits: Vec::new(),
-        output_dir: "/out".to_string(),
-        app: "wc".to_string(),
-        n_reduce,
-        args: Vec::new(),
-        name: String::new(),
-        submitted_by: String::new(),
-        speculation: None,
-    }
+    let files = (0..n_map).map(|i| format!("f{i}")).collect();
+    JobSpec::new("wc", files, "/out", n_reduce)
 }
 
 /// A scheduler with the default configuration, but without backup

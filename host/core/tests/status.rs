@@ -277,3 +277,21 @@ fn done_maps_that_run_again_say_why() {
     assert_eq!(st.state, JobState::Succeeded);
     assert_eq!(st.notes.len(), 1, "kept after the job ends: {:?}", st.notes);
 }
+
+#[test]
+fn job_states_have_one_lowercase_name_each() {
+    let names: Vec<&str> = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ]
+    .into_iter()
+    .map(JobState::name)
+    .collect();
+    assert_eq!(
+        names,
+        ["queued", "running", "succeeded", "failed", "cancelled"]
+    );
+}

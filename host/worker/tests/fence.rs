@@ -40,17 +40,7 @@ fn wire_reply(address: &str, attempt: u32) -> GetTaskReply {
     let assignment = Assignment {
         task: TaskId::reduce(JobId(4), 0),
         attempt: Attempt(1),
-        spec: Arc::new(JobSpec {
-            files: vec!["/in/a".into()],
-            splits: Vec::new(),
-            output_dir: "/out".into(),
-            app: "wc".into(),
-            n_reduce: 1,
-            args: Vec::new(),
-            name: String::new(),
-            submitted_by: String::new(),
-            speculation: None,
-        }),
+        spec: Arc::new(JobSpec::new("wc", vec!["/in/a".into()], "/out", 1)),
         n_map: 1,
         map_locations: vec![MapLocation {
             task: 0,

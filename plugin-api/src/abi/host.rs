@@ -14,8 +14,8 @@ use abi_stable::std_types::{RNone, ROption, RSlice, RSome, RVec};
 use abi_stable::StableAbi;
 
 use super::{
-    AppExt, AppExtHeader, AppModuleRef, EmitFfi, RecordFfi, RecordsFfi, ReduceFn, SinkFfi,
-    ValuesFfi, APP_EXT_SYMBOL,
+    AppCallError, AppExt, AppExtHeader, AppModuleRef, EmitFfi, RecordFfi, RecordsFfi, ReduceFn,
+    SinkFfi, ValuesFfi, APP_EXT_SYMBOL,
 };
 use crate::{Records, Values};
 
@@ -48,8 +48,8 @@ pub fn load_module(path: &Path) -> Result<Module, LibraryError> {
     Ok(Module(root, ext))
 }
 
-/// A loaded app module with safe calls into it. Errors are the app's
-/// messages (panics as `app panicked: ...`).
+/// A loaded app module with safe calls into it; a failed call is an
+/// [`AppCallError`].
 #[derive(Clone, Copy)]
 pub struct Module(AppModuleRef, Option<AppExt>);
 
@@ -106,7 +106,7 @@ impl Module {
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<(), String> {
+    ) -> Result<(), AppCallError> {
         let mut ctx = EmitCtx {
             f: emit,
             panicked: false,
@@ -120,9 +120,9 @@ impl Module {
             None => (self.0.map())(path.into(), contents.into(), args.into(), ffi),
         };
         if ctx.panicked {
-            return Err(HOST_PANIC.to_string());
+            return Err(AppCallError::EnginePanicked);
         }
-        result.into_result().map_err(String::from)
+        result.into_result().map_err(AppCallError::from_plugin)
     }
 
     /// Calls [`App::reduce`].
@@ -131,7 +131,7 @@ impl Module {
         key: &[u8],
         values: &mut dyn Values,
         args: &[u8],
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, AppCallError> {
         call_reducer(self.0.reduce(), key, values, args)
     }
 
@@ -141,25 +141,31 @@ impl Module {
         key: &[u8],
         values: &mut dyn Values,
         args: &[u8],
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, AppCallError> {
         match self.0.combine() {
             RSome(f) => call_reducer(f, key, values, args),
-            RNone => Err(format!("app {} has no combiner", self.name())),
+            RNone => Err(AppCallError::NoCombiner {
+                app: self.name().to_string(),
+            }),
         }
     }
 
     /// Calls [`App::partition`] (the default `ihash` when not overridden).
-    pub fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, String> {
+    pub fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, AppCallError> {
         match self.0.partition() {
             RSome(f) => f(key.into(), n_reduce, args.into())
                 .into_result()
-                .map_err(String::from),
+                .map_err(AppCallError::from_plugin),
             RNone => Ok(crate::ihash(key) % n_reduce.max(1)),
         }
     }
 
     /// Calls [`App::format`].
-    pub fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), String> {
+    pub fn format(
+        &self,
+        records: &mut dyn Records,
+        out: &mut dyn Write,
+    ) -> Result<(), AppCallError> {
         let mut rctx = RecordsCtx {
             r: records,
             panicked: false,
@@ -179,12 +185,12 @@ impl Module {
             },
         );
         if rctx.panicked {
-            return Err(HOST_PANIC.to_string());
+            return Err(AppCallError::EnginePanicked);
         }
         if let Some(e) = sctx.error {
-            return Err(format!("writing output: {e}"));
+            return Err(AppCallError::Output(e));
         }
-        result.into_result().map_err(String::from)
+        result.into_result().map_err(AppCallError::from_plugin)
     }
 }
 
@@ -193,7 +199,7 @@ fn call_reducer(
     key: &[u8],
     values: &mut dyn Values,
     args: &[u8],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, AppCallError> {
     let mut ctx = ValuesCtx {
         v: values,
         panicked: false,
@@ -204,12 +210,12 @@ fn call_reducer(
     };
     let result = f(key.into(), ffi, args.into());
     if ctx.panicked {
-        return Err(HOST_PANIC.to_string());
+        return Err(AppCallError::EnginePanicked);
     }
     result
         .into_result()
         .map(RVec::into_vec)
-        .map_err(String::from)
+        .map_err(AppCallError::from_plugin)
 }
 
 struct EmitCtx<'a> {

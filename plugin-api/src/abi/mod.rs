@@ -13,7 +13,7 @@
 //! - `host` (host side, behind the `host` cargo feature, which only the
 //!   engine enables): `load_module` loads a library by path with
 //!   abi_stable's layout and version checks, and `Module` calls into it
-//!   safely.
+//!   safely; a failed call is an `AppCallError` (module `call_error`).
 //!
 //! Growing the ABI: not by appending fields to [`AppModule`]. abi_stable
 //! 0.11's layout check refuses a library whose prefix type has *fewer*
@@ -26,10 +26,14 @@
 //! without the symbol as one built before it (whole files, `map` only).
 //! A later addition is a new struct under a new symbol (`..._v2`).
 
+#[cfg(feature = "host")]
+mod call_error;
 pub mod export;
 #[cfg(feature = "host")]
 mod host;
 
+#[cfg(feature = "host")]
+pub use call_error::AppCallError;
 pub use export::{__private, ext_for, module_for, Instance};
 #[cfg(feature = "host")]
 pub use host::{load_module, Module};

@@ -10,14 +10,13 @@
 //! finished maps, and a worker is always dead but not yet timed out, so
 //! the last reduce never finds all 64 outputs at once.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{inputs_n, whitespace_counts};
+use super::inputs_n;
 use crate::common::procs::Cluster;
-use crate::common::{be_u64, read_output_dir, write_files, Prng};
+use crate::common::{check_word_count_output, write_files, Prng};
 
 /// Map tasks of the job.
 const N_MAPS: usize = 64;
@@ -90,13 +89,7 @@ fn storm(dir: &Path, seed: u64, files: &[(String, Vec<u8>)]) -> usize {
         status["counters"]
     );
     assert_eq!(status["state"], "succeeded", "seed {seed:x}: {status}");
-    let records = read_output_dir(&out, N_REDUCE);
-    let got: BTreeMap<Vec<u8>, u64> = records
-        .iter()
-        .map(|(k, v)| (k.clone(), be_u64(v)))
-        .collect();
-    assert_eq!(got.len(), records.len(), "a word in two records");
-    assert_eq!(got, whitespace_counts(files), "seed {seed:x}: word counts");
+    check_word_count_output(&out, N_REDUCE, files);
     kills
 }
 

@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
-use mapreduce::client::{Client, JobView, Submission, WorkerView};
+use mapreduce::client::{Client, JobView, WorkerView};
 use mapreduce::coordinator::{self, CoordinatorConfig};
 use mapreduce::net::{Dialer, Listener};
 use mapreduce::output::OutputRecords;
@@ -33,6 +33,7 @@ use mapreduce::plugin::{LoadedApp, Registry, StaticApp};
 use mapreduce::security::Transport;
 use mapreduce::worker::{self, WorkerConfig};
 use mr_app_wc::WordCount;
+use plugin_api::abi::AppCallError;
 use plugin_api::{Records, Values};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::server::Connected;
@@ -141,28 +142,42 @@ impl LoadedApp for Logged {
         contents: &[u8],
         args: &[u8],
         emit: &mut dyn FnMut(&[u8], &[u8]),
-    ) -> Result<(), String> {
+    ) -> Result<(), AppCallError> {
         let name = Path::new(path).file_name().map(|n| n.to_string_lossy());
         let entry = (self.host.clone(), name.unwrap_or_default().into_owned());
         self.log.lock().unwrap().push(entry);
         self.app.map(path, offset, contents, args, emit)
     }
-    fn reduce(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
+    fn reduce(
+        &self,
+        key: &[u8],
+        values: &mut dyn Values,
+        args: &[u8],
+    ) -> Result<Vec<u8>, AppCallError> {
         self.app.reduce(key, values, args)
     }
     fn has_combiner(&self) -> bool {
         self.app.has_combiner()
     }
-    fn combine(&self, key: &[u8], values: &mut dyn Values, args: &[u8]) -> Result<Vec<u8>, String> {
+    fn combine(
+        &self,
+        key: &[u8],
+        values: &mut dyn Values,
+        args: &[u8],
+    ) -> Result<Vec<u8>, AppCallError> {
         self.app.combine(key, values, args)
     }
     fn has_partitioner(&self) -> bool {
         self.app.has_partitioner()
     }
-    fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, String> {
+    fn partition(&self, key: &[u8], n_reduce: u32, args: &[u8]) -> Result<u32, AppCallError> {
         self.app.partition(key, n_reduce, args)
     }
-    fn format(&self, records: &mut dyn Records, out: &mut dyn io::Write) -> Result<(), String> {
+    fn format(
+        &self,
+        records: &mut dyn Records,
+        out: &mut dyn io::Write,
+    ) -> Result<(), AppCallError> {
         self.app.format(records, out)
     }
 }
@@ -275,17 +290,8 @@ impl SimCluster {
     /// then polls the job and the workers every 50 ms, forever.
     pub fn submit(&mut self, n_reduce: u32) {
         self.n_reduce = n_reduce;
-        let submission = Submission {
-            files: self.input_paths(),
-            output_dir: self.output_dir().to_string_lossy().into_owned(),
-            app: "wc".into(),
-            n_reduce,
-            args: Vec::new(),
-            overwrite: false,
-            split_size: 0,
-            recursive: false,
-            speculation: None,
-        };
+        let submission =
+            crate::common::submission("wc", &self.input_paths(), &self.output_dir(), n_reduce);
         let observed = self.observed.clone();
         self.sim.client("client", async move {
             let url = format!("{COORDINATOR}:{PORT}");

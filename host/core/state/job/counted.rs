@@ -1,4 +1,6 @@
-//! Job counters that count each task once, by the attempt of it that was
+//! A job's counters: [`Counters`] (its totals), [`PhaseCounts`] (done and
+//! running tasks per phase, kept on every transition) and [`Counted`], job
+//! counters that count each task once, by the attempt of it that was
 //! accepted last: a map that runs again after its output was lost (its
 //! worker died, reduces could not fetch it) replaces its earlier
 //! contribution instead of adding to it. `task_attempts` and
@@ -6,9 +8,68 @@
 
 use std::collections::BTreeMap;
 
-use super::Counters;
 use crate::core::ids::Phase;
 use crate::core::messages::TaskCounters;
+use crate::core::state::task::{Task, TaskState};
+
+/// Per-job counters: each task counted once, by its accepted attempt
+/// (see [`Counted`]); `task_attempts` and `task_failures` count every attempt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Bytes of input read by map tasks.
+    pub input_bytes: u64,
+    /// Input records (files) read by map tasks.
+    pub input_records: u64,
+    /// Records emitted by map tasks (after the combiner).
+    pub map_output_records: u64,
+    /// Bytes of map output stored (after the combiner).
+    pub map_output_bytes: u64,
+    /// Bytes fetched by reduce tasks.
+    pub shuffle_bytes: u64,
+    /// Records written by reduce tasks.
+    pub reduce_output_records: u64,
+    /// Bytes written by reduce tasks.
+    pub reduce_output_bytes: u64,
+    /// Task assignments handed out.
+    pub task_attempts: u64,
+    /// Task attempts that failed or were lost with their worker.
+    pub task_failures: u64,
+}
+
+/// How many tasks of one phase are done and running, kept on every task
+/// transition so a status view costs `O(1)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseCounts {
+    /// Finished.
+    pub done: u32,
+    /// Handed out and not finished.
+    pub running: u32,
+}
+
+impl PhaseCounts {
+    pub(super) fn add(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } | TaskState::Restored { .. } => self.done += 1,
+            TaskState::Running { .. } => self.running += 1,
+            TaskState::Pending | TaskState::Parked => {}
+        }
+    }
+
+    pub(super) fn remove(&mut self, state: TaskState) {
+        match state {
+            TaskState::Done { .. } | TaskState::Restored { .. } => self.done -= 1,
+            TaskState::Running { .. } => self.running -= 1,
+            TaskState::Pending | TaskState::Parked => {}
+        }
+    }
+
+    /// The counts of `tasks`, from scratch (a job restored from the store).
+    pub(super) fn of(tasks: &[Task]) -> Self {
+        let mut c = PhaseCounts::default();
+        tasks.iter().for_each(|t| c.add(t.state()));
+        c
+    }
+}
 
 /// The counters each task contributed to its job's, by phase and index.
 #[derive(Debug, Default)]

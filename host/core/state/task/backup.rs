@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use super::{AttemptOutcome, AttemptRecord, Task, TaskState};
+use super::{AttemptOutcome, Task, TaskState};
 use crate::core::ids::{Attempt, WorkerId};
 
 /// The second attempt of a task, running beside the one in its state.
@@ -48,20 +48,12 @@ impl Task {
     /// Starts a backup attempt on `worker` (the caller checked
     /// [`Task::backup_eligible`]).
     pub fn start_backup(&mut self, worker: WorkerId, now: Instant) -> Attempt {
-        self.attempts += 1;
-        let attempt = Attempt(self.attempts);
+        let attempt = self.open_attempt(worker, now);
         self.backed_up = true;
         self.backup = Some(Backup {
             worker,
             attempt,
             since: now,
-        });
-        self.history.push(AttemptRecord {
-            attempt,
-            worker,
-            started_at: now,
-            ended_at: None,
-            outcome: AttemptOutcome::Running,
         });
         attempt
     }

@@ -35,6 +35,16 @@ pub fn mr() -> Command {
     clean_command(env!("CARGO_BIN_EXE_mr"))
 }
 
+/// `mr coordinator --listen 127.0.0.1:0 --plugins PLUGINS`: a coordinator
+/// on a port the system picks, which it announces (`listening on ADDR`,
+/// read with [`Server::listening`]); tests add their own arguments.
+pub fn coordinator_cmd(plugins: &Path) -> Command {
+    let mut cmd = mr();
+    cmd.args(["coordinator", "--listen", "127.0.0.1:0", "--plugins"])
+        .arg(plugins);
+    cmd
+}
+
 /// `program` without any `MR_*` variable of this process's environment
 /// (`MR_COORDINATOR`, `MR_PLUGINS`, `MR_CLIENT_TOKEN`, `MR_WORKER_TOKEN`,
 /// and whatever the binary reads next), nor `RUST_LOG` or `RUST_BACKTRACE`;
@@ -246,6 +256,20 @@ pub fn job_id_of(output: &CmdOutput) -> u32 {
         .unwrap_or_else(|| panic!("stdout is not exactly a job id and a newline: {output:#?}"))
         .parse()
         .unwrap()
+}
+
+/// The errors of a finished job's status (`mr poll --json`), asserting
+/// that it failed.
+pub fn failed_errors(status: &serde_json::Value) -> Vec<String> {
+    assert_eq!(status["state"], "failed", "{status}");
+    assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["failed"], true, "{status}");
+    status["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// The names in `dir`, sorted.
