@@ -10,6 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::child::Supervisor;
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
+use super::input_error::InputReadError;
 use super::map_task::{run_map_inputs, MapConfig, MapError, MapSource};
 use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
@@ -327,7 +328,7 @@ pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
 }
 
 /// Reads one input of a map task: a whole file, or the lines of a range.
-fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, InputReadError> {
     if crate::storage::is_object(&input.path) {
         return super::object_input::read(confinement, input);
     }
@@ -348,7 +349,7 @@ fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSourc
                 contents: split.bytes,
             }),
     }
-    .map_err(|e| path_failure(e).message)
+    .map_err(InputReadError::from)
 }
 
 /// A job path that could not be used: refused by the job's confinement,

@@ -30,8 +30,8 @@ pub enum MapError {
     #[error(transparent)]
     App(#[from] AppCallError),
     /// An input could not be read; the reader's explanation.
-    #[error("{0}")]
-    UnreadableInput(String),
+    #[error(transparent)]
+    UnreadableInput(#[from] crate::worker::input_error::InputReadError),
     /// The map emitted a key or value too long to frame.
     #[error("map emitted a {what} of {len} bytes (the limit is 4 GiB)")]
     TooLong {

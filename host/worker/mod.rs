@@ -24,6 +24,7 @@ pub mod convert;
 pub mod execute;
 pub mod fetch;
 pub mod held;
+pub mod input_error;
 pub mod map_task;
 pub mod merge;
 mod node;

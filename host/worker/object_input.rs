@@ -5,24 +5,27 @@
 
 use plugin_api::split::read_line_split;
 
+use super::input_error::InputReadError;
 use super::map_task::MapSource;
 use crate::core::InputRange;
 use crate::security::Confinement;
 use crate::storage::{self, ObjectUrl, StorageError};
 
 /// Reads one object storage input of a map task (blocking).
-pub(super) fn read(confinement: &Confinement, input: &InputRange) -> Result<MapSource, String> {
+pub(super) fn read(
+    confinement: &Confinement,
+    input: &InputRange,
+) -> Result<MapSource, InputReadError> {
     let path = input.path.clone();
     confinement
         .check_input_object(&path)
-        .map_err(|e| format!("permission denied: {e}"))?;
-    let url = ObjectUrl::parse(&path).map_err(|e| e.to_string())?;
+        .map_err(InputReadError::Refused)?;
+    let url = ObjectUrl::parse(&path)?;
     let (offset, contents) = match input.len {
-        None => (0, storage::get(&url).map_err(|e| e.to_string())?.to_vec()),
+        None => (0, storage::get(&url)?.to_vec()),
         Some(len) => {
-            let size = storage::size(&url)
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("cannot read input {path}: no such object"))?;
+            let size =
+                storage::size(&url)?.ok_or_else(|| InputReadError::NoSuchObject(path.clone()))?;
             let read_at = |buf: &mut [u8], pos: u64| -> std::io::Result<usize> {
                 let end = pos.saturating_add(buf.len() as u64).min(size);
                 if pos >= end {
@@ -33,8 +36,12 @@ pub(super) fn read(confinement: &Confinement, input: &InputRange) -> Result<MapS
                 buf[..n].copy_from_slice(&bytes[..n]);
                 Ok(n)
             };
-            let split = read_line_split(read_at, input.offset, len)
-                .map_err(|e| format!("cannot read input {path}: {e}"))?;
+            let split = read_line_split(read_at, input.offset, len).map_err(|source| {
+                InputReadError::Split {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             (split.offset, split.bytes)
         }
     };

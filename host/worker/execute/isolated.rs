@@ -59,11 +59,11 @@ impl Executor {
             ranges
                 .iter()
                 .map(|input| read_source(&confinement, input))
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, _>>()
         })
         .await
         .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
-        .map_err(TaskFailure::fatal)?;
+        .map_err(|e| TaskFailure::fatal(e.to_string()))?;
         let input_bytes = sources.iter().map(|s| s.contents.len() as u64).sum();
         let input_records = sources.len() as u64;
         let work_dir = self.store.work_dir().path().map_err(|e| {
