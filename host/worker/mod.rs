@@ -46,6 +46,10 @@ pub use node::run;
 
 use crate::plugin::Registry;
 
+/// The course's convention: a worker that registers without an address
+/// serves its map output at `127.0.0.1:(LEGACY_PORT_BASE + its id)`.
+pub const LEGACY_PORT_BASE: u32 = 10163;
+
 /// How a worker is set up.
 #[derive(Clone)]
 pub struct WorkerConfig {
@@ -88,6 +92,11 @@ pub struct WorkerConfig {
     pub executor: Option<PathBuf>,
     /// Limits on the connections its map-output service accepts.
     pub connections: crate::net::guard::ConnLimits,
+    /// A coordinator that ignores the address a worker registers with (the
+    /// course's) sends reduces to `127.0.0.1:(legacy_port_base + id)`; the
+    /// worker then serves there too, and dials peers listed without an
+    /// address there. 10163, the course's convention; tests move it.
+    pub legacy_port_base: u32,
     /// How long a stopping worker waits for its last report to the
     /// coordinator and for open connections before it stops anyway.
     pub shutdown_grace: Duration,
@@ -113,6 +122,7 @@ impl WorkerConfig {
             keep_map_output: false,
             connections: crate::net::guard::ConnLimits::default(),
             shutdown_grace: crate::shutdown::DEFAULT_GRACE,
+            legacy_port_base: LEGACY_PORT_BASE,
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Our `mr` client on the course's coordinator.
