@@ -17,6 +17,10 @@ use crate::proto::coordinator as pb;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 pub use reconnect::{Reconnect, RECONNECT_FOR};
 
+/// How often a job is polled when the coordinator cannot stream its
+/// status (no `WatchJob`).
+pub const POLL_EVERY: Duration = Duration::from_millis(200);
+
 /// The default coordinator URL.
 pub const DEFAULT_COORDINATOR: &str = "http://127.0.0.1:10162";
 
@@ -52,6 +56,16 @@ pub enum ClientError {
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
     Rpc(tonic::Status),
+    /// The coordinator does not implement the call (an older coordinator,
+    /// such as the CS 162 course's, which offers clients only `SubmitJob`
+    /// and `PollJob`).
+    #[error("the coordinator at {url} does not offer {what} (an older coordinator, such as the course's, offers clients only submitting a job and `mr poll`)")]
+    Unsupported {
+        /// The URL.
+        url: String,
+        /// What it does not offer.
+        what: &'static str,
+    },
     /// A job argument is too long to frame.
     #[error("a job argument is too long: {0}")]
     ArgumentTooLong(#[from] plugin_api::frame::FrameTooLong),
@@ -74,9 +88,13 @@ fn rpc_message(s: &tonic::Status) -> String {
         tonic::Code::ResourceExhausted => "resource exhausted",
         tonic::Code::FailedPrecondition => "failed precondition",
         tonic::Code::Unavailable => "coordinator unavailable",
+        tonic::Code::Unimplemented => "not implemented by the coordinator",
         _ => "error",
     };
-    format!("{code}: {}", s.message())
+    match s.message() {
+        "" => format!("{code} ({:?})", s.code()),
+        message => format!("{code}: {message}"),
+    }
 }
 
 /// A job's state.
@@ -196,18 +214,20 @@ impl From<pb::PollJobReply> for JobView {
             pb::JobState::Succeeded => JobState::Succeeded,
             pb::JobState::Failed => JobState::Failed,
             pb::JobState::Cancelled => JobState::Cancelled,
-            // An older coordinator sends only done/failed.
+            // An older coordinator sends only done/failed, and the
+            // course's a failed job as failed but not done.
             pb::JobState::Unspecified => match (r.done, r.failed) {
-                (true, true) => JobState::Failed,
+                (_, true) => JobState::Failed,
                 (true, false) => JobState::Succeeded,
-                _ => JobState::Running,
+                (false, false) => JobState::Running,
             },
         };
+        let done = r.done || matches!(state, JobState::Failed);
         let c = r.counters.unwrap_or_default();
         JobView {
             job_id: JobId(r.job_id),
             state,
-            done: r.done,
+            done,
             failed: r.failed,
             errors: r.errors,
             notes: r.notes,
@@ -465,23 +485,71 @@ impl Client {
             .poll_job(pb::PollJobRequest { job_id: job.0 })
             .await
             .map_err(|s| self.explain(s))?;
-        Ok(reply.into_inner().into())
+        // An older coordinator does not say which job it answers for.
+        Ok(JobView {
+            job_id: job,
+            ..reply.into_inner().into()
+        })
+    }
+
+    /// `status` as [`ClientError::Unsupported`] (`what` is not offered)
+    /// when it is `Unimplemented`, else with advice as usual.
+    fn unsupported(&self, status: tonic::Status, what: &'static str) -> ClientError {
+        match status.code() {
+            tonic::Code::Unimplemented => ClientError::Unsupported {
+                url: self.peer.url.clone(),
+                what,
+            },
+            _ => self.explain(status),
+        }
     }
 
     /// A job's status now and at every change, ending when it is done.
+    /// From a coordinator without `WatchJob` (the course's), by polling
+    /// every [`POLL_EVERY`].
     pub async fn watch(
         &self,
         job: JobId,
     ) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
-        let stream = self
+        let answer = self
             .inner
             .clone()
             .watch_job(pb::PollJobRequest { job_id: job.0 })
-            .await
-            .map_err(|s| self.explain(s))?
-            .into_inner();
+            .await;
+        let stream = match answer {
+            Ok(s) => s.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                tracing::debug!("the coordinator has no WatchJob; polling job {job}");
+                return Ok(self.polled(job).boxed());
+            }
+            Err(s) => return Err(self.explain(s)),
+        };
         let peer = self.peer.clone();
-        Ok(stream.map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s))))
+        Ok(stream
+            .map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s)))
+            .boxed())
+    }
+
+    /// A job's status now and when a poll finds it changed, ending when it
+    /// is done or a poll fails (with that error).
+    fn polled(&self, job: JobId) -> impl Stream<Item = Result<JobView, ClientError>> + Send {
+        let client = self.clone();
+        futures::stream::unfold(Some((client, None)), move |state| async move {
+            let (client, last): (Client, Option<JobView>) = state?;
+            loop {
+                if last.is_some() {
+                    tokio::time::sleep(POLL_EVERY).await;
+                }
+                match client.poll(job).await {
+                    Err(e) => return Some((Err(e), None)),
+                    Ok(v) if v.done => return Some((Ok(v), None)),
+                    Ok(v) if last.as_ref() != Some(&v) => {
+                        return Some((Ok(v.clone()), Some((client, Some(v)))));
+                    }
+                    Ok(_) => {}
+                }
+            }
+        })
     }
 
     /// Every job, oldest first.
@@ -491,7 +559,7 @@ impl Client {
             .clone()
             .list_jobs(pb::ListJobsRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "job listings (`mr jobs`)"))?;
         Ok(reply
             .into_inner()
             .jobs
@@ -507,7 +575,7 @@ impl Client {
             .clone()
             .list_workers(pb::ListWorkersRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "worker listings (`mr workers`)"))?;
         Ok(reply
             .into_inner()
             .workers
@@ -523,7 +591,7 @@ impl Client {
             .clone()
             .list_apps(pb::ListAppsRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "app listings (`mr apps`)"))?;
         Ok(app_views(reply.into_inner().apps))
     }
 
@@ -535,7 +603,7 @@ impl Client {
             .clone()
             .reload_apps(pb::ListAppsRequest {})
             .await
-            .map_err(|s| self.explain(s))?
+            .map_err(|s| self.unsupported(s, "reloading apps (`mr apps reload`)"))?
             .into_inner();
         Ok((app_views(reply.apps), reply.problems))
     }
@@ -547,7 +615,7 @@ impl Client {
             .clone()
             .cancel_job(pb::PollJobRequest { job_id: job.0 })
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "cancelling jobs (`mr cancel`)"))?;
         Ok(reply.into_inner().into())
     }
 }
@@ -621,5 +689,31 @@ mod tests {
             tasks_completed: 0,
         };
         assert_eq!(serde_json::to_value(&worker).unwrap()["worker_id"], 5);
+    }
+
+    #[test]
+    fn an_older_coordinators_failed_job_is_failed_and_done() {
+        let course = |done, failed| {
+            JobView::from(pb::PollJobReply {
+                done,
+                failed,
+                ..Default::default()
+            })
+        };
+        // The course's coordinator: failed, not done.
+        let v = course(false, true);
+        assert_eq!((v.state, v.done, v.failed), (JobState::Failed, true, true));
+        let v = course(true, true);
+        assert_eq!((v.state, v.done), (JobState::Failed, true));
+        let v = course(true, false);
+        assert_eq!((v.state, v.done), (JobState::Succeeded, true));
+        let v = course(false, false);
+        assert_eq!((v.state, v.done), (JobState::Running, false));
+    }
+
+    #[test]
+    fn a_status_without_a_message_names_its_code() {
+        let text = ClientError::Rpc(tonic::Status::unimplemented("")).to_string();
+        assert_eq!(text, "not implemented by the coordinator (Unimplemented)");
     }
 }

@@ -6,6 +6,7 @@
 //! and our client on the course's coordinator. Course workers on our
 //! coordinator are tested in `e2e_errors` and here in [`fleet`].
 
+mod client;
 mod coordinator;
 mod directions;
 mod peer_worker;
