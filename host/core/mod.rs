@@ -90,7 +90,7 @@ pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use messages::{
     Assignment, Event, Failure, FinishedTask, HeldOutput, InputRange, JobEnd, JobSpec, MapLocation,
-    Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun,
+    Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun, WorkerKind,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState, Retention};

@@ -10,7 +10,7 @@ use super::error::CoreError;
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::messages::{
     Assignment, Event, Failure, HeldOutput, JobSpec, MapLocation, Report, ReportOutcome,
-    RestoredJob, TaskCounters, TaskRun,
+    RestoredJob, TaskCounters, TaskRun, WorkerKind,
 };
 use super::state::{
     AttemptOutcome, Available, Job, JobState, Jobs, OutputLoss, Retention, TaskState, Verdict,
@@ -169,12 +169,18 @@ impl Scheduler {
         held: &[HeldOutput],
         now: Instant,
     ) -> (WorkerId, Vec<HeldOutput>) {
+        let kind = WorkerKind::of_registration(address.as_deref());
         let worker = self.workers.register(address, now);
         let mut adopted = Vec::new();
         for &h in held {
             let Ok(job) = self.jobs.get_mut(h.job) else {
                 continue;
             };
+            // Bound first: binding a job that keeps nothing changes nothing.
+            if !job.may_run_on(kind) {
+                continue;
+            }
+            job.bind(kind);
             if !job.adopt(h.map, h.attempt, worker) {
                 continue;
             }
@@ -250,12 +256,17 @@ impl Scheduler {
         now: Instant,
     ) -> Result<Vec<TaskId>, CoreError> {
         self.touch(worker, now)?;
+        let kind = self.workers.kind(worker)?;
         let mut adopted = Vec::new();
         let mut predecessors = BTreeSet::new();
         for &(task, attempt) in held {
             let Ok(job) = self.jobs.get_mut(task.job) else {
                 continue;
             };
+            if !job.may_run_on(kind) {
+                continue;
+            }
+            job.bind(kind);
             let Some(from) = job.adopt_output(task, attempt, worker) else {
                 continue;
             };
@@ -305,10 +316,17 @@ impl Scheduler {
         now: Instant,
     ) -> Result<Option<Assignment>, CoreError> {
         self.touch(worker, now)?;
-        let Some(task) = self.available.pop_first() else {
+        // A job's tasks go to one kind of worker (`Job::may_run_on`): skip
+        // the jobs of the other kind, never idling while one allows it.
+        let kind = self.workers.kind(worker)?;
+        let jobs = &self.jobs;
+        let may = |job| jobs.get(job).is_ok_and(|j| j.may_run_on(kind));
+        let Some(task) = self.available.take_first(may) else {
             return self.next_backup(worker, now);
         };
-        let attempt = self.jobs.get_mut(task.job)?.assign(task, worker, now)?;
+        let job = self.jobs.get_mut(task.job)?;
+        job.bind(kind);
+        let attempt = job.assign(task, worker, now)?;
         self.assignment(worker, task, attempt).map(Some)
     }
 
@@ -463,6 +481,16 @@ impl Scheduler {
         self.available.len()
     }
 
+    /// How many tasks a worker of `kind` could be handed now, counting at
+    /// most `at_most` (the number of workers worth waking): tasks of jobs
+    /// bound to the other kind do not count.
+    pub fn available_tasks_for(&self, kind: WorkerKind, at_most: usize) -> usize {
+        let jobs = &self.jobs;
+        self.available.count_up_to(at_most, |job| {
+            jobs.get(job).is_ok_and(|j| j.may_run_on(kind))
+        })
+    }
+
     /// Whether any task can be handed out now.
     pub fn has_available_task(&self) -> bool {
         self.available.len() > 0
@@ -516,7 +544,12 @@ impl Scheduler {
     /// Records a sign of life from `worker`; errors if it is unknown or dead.
     /// A suspect worker so proves alive and its jobs' reduces reopen.
     fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
-        for job in self.workers.touch(worker, now)? {
+        let was_dead = self.workers.get(worker).is_some_and(|w| !w.is_alive());
+        let suspect_for = self.workers.touch(worker, now)?;
+        if was_dead {
+            self.events.push_back(Event::WorkerReturned(worker));
+        }
+        for job in suspect_for {
             if let Ok(j) = self.jobs.get_mut(job) {
                 j.unblock(worker);
                 self.available.open_reduces(j);

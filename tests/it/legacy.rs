@@ -3,12 +3,15 @@
 //! (`tests/legacy/proto/`, compiled for these tests only): our `mr worker`
 //! under the course's coordinator (the legacy port rule), reading map output
 //! from a course worker (`ReadMap` when `ReadMapStream` is unimplemented),
-//! and our client on the course's coordinator. Course workers on our
-//! coordinator are tested in `e2e_errors` and here in [`fleet`].
+//! and our client on the course's coordinator; and course workers beside
+//! ours on our coordinator ([`fleet`]; a course worker alone is in
+//! `e2e_errors`).
 
 mod client;
 mod coordinator;
+mod course_worker;
 mod directions;
+mod fleet;
 mod peer_worker;
 mod proto;
 
