@@ -17,13 +17,16 @@
 //! keeps its map output, in its `--work-dir` for a successor when asked
 //! ([`held`]). When the coordinator is
 //! unreachable it retries with backoff; when told it was declared dead it
-//! drops its map output and registers again.
+//! drops its map output and registers again. Under the course's
+//! coordinator, which ignores worker addresses, it also serves at the
+//! course's port rule ([`legacy_port`]).
 
 pub mod child;
 pub mod convert;
 pub mod execute;
 pub mod fetch;
 pub mod held;
+pub mod legacy_port;
 pub mod map_task;
 pub mod merge;
 mod node;

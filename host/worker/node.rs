@@ -15,6 +15,7 @@ use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::held::HeldDir;
+use super::legacy_port::{self, spawn_server, LegacyPort};
 use super::plugins::PluginSource;
 use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
@@ -22,9 +23,7 @@ use super::{WorkerConfig, WorkerError};
 use crate::core::{Attempt, JobId, TaskCounters, WorkerId};
 use crate::net::Listener;
 use crate::proto::coordinator::coordinator_client::CoordinatorClient;
-use crate::proto::coordinator::{
-    GetTaskRequest, HeartbeatRequest, HeldMapOutput, RegisterReply, RegisterRequest,
-};
+use crate::proto::coordinator::{GetTaskRequest, HeartbeatRequest, HeldMapOutput, RegisterRequest};
 use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
@@ -60,14 +59,6 @@ fn heartbeat_interval(coordinator_ms: u32, default: Duration) -> Duration {
         0 => default,
         ms => Duration::from_millis(u64::from(ms)),
     }
-}
-
-/// Whether a registration reply comes from a coordinator that ignores the
-/// address a worker registers with (the course's, which dials workers at
-/// `127.0.0.1:(10163 + id)`): every coordinator that takes addresses also
-/// sends its heartbeat interval and an epoch, the course's sends neither.
-fn ignores_addresses(reply: &RegisterReply) -> bool {
-    reply.heartbeat_interval_ms == 0 && reply.coordinator_epoch == 0
 }
 
 /// Why the task loop stopped.
@@ -157,7 +148,7 @@ pub async fn run(
     let service = WorkerServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
-    let server = serve(&config, service.clone(), listener, stop_rx.clone())?;
+    let server = spawn_server(&config, service.clone(), listener, stop_rx.clone())?;
     tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
 
     let executor = Executor::new(
@@ -176,12 +167,11 @@ pub async fn run(
         client,
         executor,
         advertise,
-        service,
-        legacy_server: std::sync::Mutex::new(None),
+        legacy_port: LegacyPort::new(service),
         stop: stop_rx,
     };
     node.lifecycle().await;
-    node.stop_legacy_server();
+    node.legacy_port.stop();
     // A peer that never answers (a coordinator stopped or cut off) would
     // hold the server's graceful drain open for ever: bound it.
     let grace = node.config.shutdown_grace;
@@ -195,33 +185,6 @@ pub async fn run(
     Ok(())
 }
 
-type Service = WorkerServer<WorkerService>;
-type ServerTask = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
-
-/// Serves `service` on `listener` (with the worker's TLS and connection
-/// limits) until `stop` turns true.
-fn serve(
-    config: &WorkerConfig,
-    service: Service,
-    listener: impl Listener,
-    mut stop: watch::Receiver<bool>,
-) -> Result<ServerTask, WorkerError> {
-    let mut builder = config
-        .connections
-        .apply(tonic::transport::Server::builder().tcp_nodelay(true));
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls.server()?)?;
-    }
-    Ok(tokio::spawn(
-        builder.add_service(service).serve_with_incoming_shutdown(
-            crate::net::guard::guard(listener.incoming(), config.connections),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        ),
-    ))
-}
-
 struct Node {
     /// The client token's SHA-256 from registration, for the service.
     client_token: ClientTokenDigest,
@@ -229,12 +192,9 @@ struct Node {
     client: Client,
     executor: Executor,
     advertise: String,
-    /// The map-output service, to serve it at the legacy port too.
-    service: Service,
-    /// The service at `127.0.0.1:(legacy_port_base + id)` for the worker
-    /// id it was started for, while registered with a coordinator that
-    /// ignores addresses.
-    legacy_server: std::sync::Mutex<Option<(WorkerId, ServerTask)>>,
+    /// The map-output service at the legacy port, while registered with a
+    /// coordinator that ignores addresses.
+    legacy_port: LegacyPort,
     stop: watch::Receiver<bool>,
 }
 
@@ -258,7 +218,9 @@ impl Node {
             };
             let worker = id.id;
             if id.legacy {
-                self.serve_legacy_port(worker).await;
+                self.legacy_port
+                    .serve(&self.config, worker, self.stop.clone())
+                    .await;
             }
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
@@ -270,64 +232,6 @@ impl Node {
                     tracing::warn!(%worker, "coordinator no longer knows this worker (it restarted, or declared this worker dead); registering again and offering the map output held");
                 }
             }
-        }
-    }
-
-    /// Serves map output at `127.0.0.1:(legacy_port_base + worker)` too,
-    /// where a coordinator that ignores addresses sends reduce workers (the
-    /// course's convention); a server started for an earlier id stops.
-    async fn serve_legacy_port(&self, worker: WorkerId) {
-        let running = self
-            .legacy_server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        match running {
-            Some((id, task)) if id == worker && !task.is_finished() => {
-                *self.legacy_server.lock().unwrap_or_else(|p| p.into_inner()) = Some((id, task));
-                return;
-            }
-            Some((_, task)) => task.abort(),
-            None => {}
-        }
-        let port = u64::from(self.config.legacy_port_base) + u64::from(worker.0);
-        let Ok(port) = u16::try_from(port) else {
-            tracing::error!(%worker, port, "the legacy port is out of range; reduces cannot fetch this worker's map output");
-            return;
-        };
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let listener = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(%worker, %addr, "the coordinator ignores worker addresses, and the legacy port cannot be bound: {e}; reduces cannot fetch this worker's map output");
-                return;
-            }
-        };
-        match serve(
-            &self.config,
-            self.service.clone(),
-            listener,
-            self.stop.clone(),
-        ) {
-            Ok(task) => {
-                tracing::info!(%worker, %addr, "the coordinator ignores worker addresses (an older coordinator): also serving map output at the legacy port");
-                *self.legacy_server.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((worker, task));
-            }
-            Err(e) => tracing::error!(%addr, "cannot serve at the legacy port: {e}"),
-        }
-    }
-
-    /// Stops the legacy-port server, if any (it drains with the main one on
-    /// shutdown; this bounds it).
-    fn stop_legacy_server(&self) {
-        if let Some((_, task)) = self
-            .legacy_server
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            task.abort();
         }
     }
 
@@ -360,7 +264,7 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
-                        let legacy = ignores_addresses(&r);
+                        let legacy = legacy_port::ignores_addresses(&r);
                         *self.client_token.write().unwrap_or_else(|p| p.into_inner()) = r.client_token_sha256;
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         let adopted: Vec<_> = r
@@ -566,27 +470,5 @@ mod tests {
         let default = Duration::from_secs(2);
         assert_eq!(heartbeat_interval(150, default), Duration::from_millis(150));
         assert_eq!(heartbeat_interval(0, default), default);
-    }
-
-    #[test]
-    fn only_a_reply_without_heartbeat_interval_and_epoch_ignores_addresses() {
-        let course = RegisterReply {
-            worker_id: 3,
-            ..Default::default()
-        };
-        assert!(ignores_addresses(&course));
-        let ours = RegisterReply {
-            worker_id: 3,
-            heartbeat_interval_ms: 500,
-            coordinator_epoch: 7,
-            ..Default::default()
-        };
-        assert!(!ignores_addresses(&ours));
-        // The first version that took addresses sent an interval, no epoch.
-        let first = RegisterReply {
-            heartbeat_interval_ms: 500,
-            ..Default::default()
-        };
-        assert!(!ignores_addresses(&first));
     }
 }
