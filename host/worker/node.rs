@@ -221,6 +221,8 @@ impl Node {
                 self.legacy_port
                     .serve(&self.config, worker, self.stop.clone())
                     .await;
+            } else {
+                self.legacy_port.stop();
             }
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
