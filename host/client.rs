@@ -15,6 +15,7 @@ use crate::proto::coordinator::coordinator_client::CoordinatorClient;
 use crate::security::{AuthChannel, Transport};
 
 mod explain;
+mod older;
 mod reconnect;
 mod views;
 
@@ -27,6 +28,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// How long an unanswered ping waits before the connection counts as dead.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+pub use older::POLL_EVERY;
 pub use reconnect::{Reconnect, RECONNECT_FOR};
 pub use views::{AppView, Counters, JobState, JobView, Progress, WorkerView};
 
@@ -65,6 +67,16 @@ pub enum ClientError {
     /// The coordinator refused the request.
     #[error("{}", rpc_message(.0))]
     Rpc(tonic::Status),
+    /// The coordinator does not implement the call (an older coordinator,
+    /// such as the CS 162 course's, which offers clients only `SubmitJob`
+    /// and `PollJob`).
+    #[error("the coordinator at {url} does not offer {what} (an older coordinator, such as the course's, offers clients only submitting a job and `mr poll`)")]
+    Unsupported {
+        /// The URL.
+        url: String,
+        /// What it does not offer.
+        what: &'static str,
+    },
     /// A job argument is too long to frame.
     #[error("a job argument is too long: {0}")]
     ArgumentTooLong(#[from] plugin_api::frame::FrameTooLong),
@@ -87,9 +99,13 @@ fn rpc_message(s: &tonic::Status) -> String {
         tonic::Code::ResourceExhausted => "resource exhausted",
         tonic::Code::FailedPrecondition => "failed precondition",
         tonic::Code::Unavailable => "coordinator unavailable",
+        tonic::Code::Unimplemented => "not implemented by the coordinator",
         _ => "error",
     };
-    format!("{code}: {}", s.message())
+    match s.message() {
+        "" => format!("{code} ({:?})", s.code()),
+        message => format!("{code}: {message}"),
+    }
 }
 
 /// A job to submit.
@@ -265,23 +281,37 @@ impl Client {
             .poll_job(pb::PollJobRequest { job_id: job.0 })
             .await
             .map_err(|s| self.explain(s))?;
-        Ok(reply.into_inner().into())
+        // An older coordinator does not say which job it answers for.
+        Ok(JobView {
+            job_id: job,
+            ..reply.into_inner().into()
+        })
     }
 
     /// A job's status now and at every change, ending when it is done.
+    /// From a coordinator without `WatchJob` (the course's), by polling
+    /// every [`POLL_EVERY`].
     pub async fn watch(
         &self,
         job: JobId,
     ) -> Result<impl Stream<Item = Result<JobView, ClientError>>, ClientError> {
-        let stream = self
+        let answer = self
             .inner
             .clone()
             .watch_job(pb::PollJobRequest { job_id: job.0 })
-            .await
-            .map_err(|s| self.explain(s))?
-            .into_inner();
+            .await;
+        let stream = match answer {
+            Ok(s) => s.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                tracing::debug!("the coordinator has no WatchJob; polling job {job}");
+                return Ok(self.polled(job).boxed());
+            }
+            Err(s) => return Err(self.explain(s)),
+        };
         let peer = self.peer.clone();
-        Ok(stream.map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s))))
+        Ok(stream
+            .map(move |r| r.map(JobView::from).map_err(|s| explain(&peer, s)))
+            .boxed())
     }
 
     /// Every job, oldest first.
@@ -291,7 +321,7 @@ impl Client {
             .clone()
             .list_jobs(pb::ListJobsRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "job listings (`mr jobs`)"))?;
         Ok(reply
             .into_inner()
             .jobs
@@ -307,7 +337,7 @@ impl Client {
             .clone()
             .list_workers(pb::ListWorkersRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "worker listings (`mr workers`)"))?;
         Ok(reply
             .into_inner()
             .workers
@@ -323,7 +353,7 @@ impl Client {
             .clone()
             .list_apps(pb::ListAppsRequest {})
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "app listings (`mr apps`)"))?;
         Ok(app_views(reply.into_inner().apps))
     }
 
@@ -335,7 +365,7 @@ impl Client {
             .clone()
             .reload_apps(pb::ListAppsRequest {})
             .await
-            .map_err(|s| self.explain(s))?
+            .map_err(|s| self.unsupported(s, "reloading apps (`mr apps reload`)"))?
             .into_inner();
         Ok((app_views(reply.apps), reply.problems))
     }
@@ -347,7 +377,7 @@ impl Client {
             .clone()
             .cancel_job(pb::PollJobRequest { job_id: job.0 })
             .await
-            .map_err(|s| self.explain(s))?;
+            .map_err(|s| self.unsupported(s, "cancelling jobs (`mr cancel`)"))?;
         Ok(reply.into_inner().into())
     }
 }

@@ -58,6 +58,10 @@ pub(super) fn prepare_submission(job: &JobArgs) -> anyhow::Result<Submission> {
 
 /// "job 3: 4 map tasks over 120 input files", for people (stderr).
 pub(super) fn describe_tasks(s: &Submitted) -> String {
+    if s.n_map == 0 {
+        // An older coordinator (the course's) does not say.
+        return format!("job {}: submitted", s.job_id);
+    }
     let plural = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let mut text = format!("job {}: {}", s.job_id, plural(s.n_map, "map task"));
     if s.n_files > 0 {
@@ -84,6 +88,7 @@ fn absolute(p: &Path) -> anyhow::Result<String> {
 impl SubmitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let submission = prepare_submission(&self.job)?;
+        let submission_dir = submission.output_dir.clone();
         let client = self.coordinator.connect().await?;
         let label = JobLabel::for_this_user(self.name);
         let submitted = client.submit_labelled(submission, &label).await?;
@@ -94,14 +99,23 @@ impl SubmitCmd {
         if !self.wait {
             return Ok(ExitCode::SUCCESS);
         }
-        wait_and_report(&client, job).await
+        wait_and_report(&client, job, &submission_dir).await
     }
 }
 
 /// Follows `job` to its end and says how it ended; the exit code.
-async fn wait_and_report(client: &Client, job: JobId) -> anyhow::Result<ExitCode> {
+/// `output_dir` is where it was submitted to write, if known, for a
+/// coordinator that does not say (the course's).
+async fn wait_and_report(
+    client: &Client,
+    job: JobId,
+    output_dir: &str,
+) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
-    let (view, code) = follow(client, job).await?;
+    let (mut view, code) = follow(client, job).await?;
+    if view.output_dir.is_empty() {
+        view.output_dir = output_dir.to_string();
+    }
     let secs = started.elapsed().as_secs_f64();
     if view.failed {
         eprintln!(
@@ -130,7 +144,7 @@ pub struct WaitCmd {
 impl WaitCmd {
     pub(super) async fn run(self) -> anyhow::Result<ExitCode> {
         let client = self.coordinator.connect().await?;
-        wait_and_report(&client, JobId(self.job_id)).await
+        wait_and_report(&client, JobId(self.job_id), "").await
     }
 }
 

@@ -349,6 +349,11 @@ pub struct WorkerCmd {
     in_process: bool,
     #[command(flatten)]
     connections: ConnArgs,
+    /// Under a coordinator that ignores worker addresses (the course's),
+    /// serve map output at 127.0.0.1:(this + worker id) too, and dial peers
+    /// there; moved only by tests.
+    #[arg(long, default_value_t = worker::LEGACY_PORT_BASE, hide = true)]
+    legacy_port_base: u32,
 }
 
 impl WorkerCmd {
@@ -372,6 +377,7 @@ impl WorkerCmd {
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms.max(1));
         config.connections = self.connections.limits();
         config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        config.legacy_port_base = self.legacy_port_base;
         if let Some(limit) = self.memory_limit {
             config.memory_limit = limit;
         }

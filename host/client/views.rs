@@ -125,18 +125,20 @@ impl From<pb::PollJobReply> for JobView {
             pb::JobState::Succeeded => JobState::Succeeded,
             pb::JobState::Failed => JobState::Failed,
             pb::JobState::Cancelled => JobState::Cancelled,
-            // An older coordinator sends only done/failed.
+            // An older coordinator sends only done/failed, and the
+            // course's a failed job as failed but not done.
             pb::JobState::Unspecified => match (r.done, r.failed) {
-                (true, true) => JobState::Failed,
+                (_, true) => JobState::Failed,
                 (true, false) => JobState::Succeeded,
-                _ => JobState::Running,
+                (false, false) => JobState::Running,
             },
         };
+        let done = r.done || matches!(state, JobState::Failed);
         let c = r.counters.unwrap_or_default();
         JobView {
             job_id: JobId(r.job_id),
             state,
-            done: r.done,
+            done,
             failed: r.failed,
             errors: r.errors,
             notes: r.notes,

@@ -43,6 +43,12 @@ pub async fn run_events(mut events: mpsc::UnboundedReceiver<Event>, transport: T
                     "worker declared dead (no heartbeat in time); its work will be redone"
                 );
             }
+            Event::WorkerReturned(w) => {
+                tracing::info!(
+                    worker = w.0,
+                    "course worker declared dead is back; taken back as a fresh worker"
+                );
+            }
             // Shared::update already dropped what the coordinator kept.
             Event::JobForgotten(_) => {}
             Event::JobEnded { job, workers } => {

@@ -135,7 +135,7 @@ impl Shared {
     pub fn update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
-        let ready = core.available_tasks();
+        let ready = self.ready_for_waiting(&core);
         let events: Vec<_> = std::iter::from_fn(|| core.poll_event()).collect();
         let runs: Vec<_> = std::iter::from_fn(|| core.poll_task_run()).collect();
         if let Some(journal) = &self.journal {
@@ -283,7 +283,7 @@ impl Shared {
     pub fn quiet_update<R>(&self, f: impl FnOnce(&mut Scheduler, Instant) -> R) -> R {
         let mut core = self.lock();
         let result = f(&mut core, now());
-        let ready = core.available_tasks();
+        let ready = self.ready_for_waiting(&core);
         let changed: Vec<_> = std::iter::from_fn(|| core.poll_changed_job()).collect();
         drop(core);
         // A heartbeat can release reduces held for a suspect worker.
@@ -292,6 +292,17 @@ impl Shared {
             self.watchers.notify(job);
         }
         result
+    }
+
+    /// How many available tasks the long-polling workers could take, up to
+    /// how many wait: only tasks a plugin worker may run count, since only
+    /// our workers long-poll (the course's `GetTask` has no
+    /// `long_poll_ms`). Counting tasks none of them may take would wake
+    /// them for nothing, and the woken worker's own update would wake it
+    /// again at once: a spin.
+    fn ready_for_waiting(&self, core: &Scheduler) -> usize {
+        let waiting = self.waiting.load(std::sync::atomic::Ordering::Acquire);
+        core.available_tasks_for(crate::core::WorkerKind::Plugin, waiting.max(1))
     }
 
     /// Wakes as many long-polling workers as there are available tasks (not

@@ -11,6 +11,31 @@ use std::time::{Duration, Instant};
 use super::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 use super::state::{Counters, JobState};
 
+/// Which apps a worker runs, as far as the coordinator can tell. A job's
+/// tasks all go to one kind ([`Scheduler::next_task`](super::Scheduler::next_task)):
+/// a course worker's compiled-in app and the coordinator's plugin of the
+/// same name need not agree on map output or output format, so mixing them
+/// in one job corrupts its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerKind {
+    /// Runs the coordinator's plugins, checked by hash (our `mr worker`,
+    /// which registers with the address it serves on).
+    Plugin,
+    /// Runs apps compiled into it, which the coordinator cannot verify: the
+    /// CS 162 course's worker, which registers without an address.
+    CompiledIn,
+}
+
+impl WorkerKind {
+    /// The kind a registration shows: without an address, a course worker.
+    pub fn of_registration(address: Option<&str>) -> WorkerKind {
+        match address {
+            Some(a) if !a.is_empty() => WorkerKind::Plugin,
+            _ => WorkerKind::CompiledIn,
+        }
+    }
+}
+
 /// What a client submitted, already validated. Serialisable, so the
 /// coordinator's durable store keeps every field (fields added later must
 /// have a `#[serde(default)]`, so records written before still load).
@@ -255,6 +280,9 @@ pub enum Event {
     },
     /// A worker was declared dead.
     WorkerDied(WorkerId),
+    /// A course worker declared dead was heard from again and taken back
+    /// as a fresh worker under its id (it cannot register again).
+    WorkerReturned(WorkerId),
     /// An ended job left the bounded history: whatever the caller keeps
     /// about it can go too.
     JobForgotten(JobId),

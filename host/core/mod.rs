@@ -32,6 +32,13 @@
 //!   backup attempt of the phase's longest-running task (at most one per
 //!   task, past a floor and twice the phase's median); the first attempt to
 //!   finish wins and the other becomes stale (`scheduler/speculation.rs`);
+//! - a job's tasks go to one kind of worker ([`WorkerKind`]): course
+//!   workers (registered without an address, apps compiled in) or plugin
+//!   workers; the first assignment binds the job, the binding holds while
+//!   any of its tasks runs or is done (`state/job/kind.rs`), and a worker
+//!   skips the other kind's jobs, never idling while a job it may run has
+//!   a task; a course worker declared dead that is heard from again is taken
+//!   back under its id (it cannot register again);
 //! - a worker that registers with map outputs a predecessor left on its
 //!   machine takes them over (`adopt_outputs`).
 //! - after a coordinator restart, jobs come back from the durable store
@@ -52,7 +59,8 @@
 //! only their watchers.
 //!
 //! Choosing a task costs `O(log n)`: available tasks live in one ordered set
-//! keyed by (job, phase, index).
+//! keyed by (job, phase, index); a worker skips a job of the other kind in
+//! `O(log n)` too (only mixed fleets have any).
 //!
 //! Layout (state in one place, behaviour beside the part it touches, one
 //! façade composing them; imports only point downwards, so no two files
@@ -90,7 +98,7 @@ pub use error::CoreError;
 pub use ids::{Attempt, JobId, Phase, TaskId, WorkerId};
 pub use messages::{
     Assignment, Event, Failure, FinishedTask, HeldOutput, InputRange, JobEnd, JobSpec, MapLocation,
-    Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun,
+    Report, ReportOutcome, RestoredJob, Split, TaskCounters, TaskRun, WorkerKind,
 };
 pub use scheduler::{Scheduler, SchedulerConfig};
 pub use state::{AttemptOutcome, AttemptRecord, Counters, JobState, Retention};

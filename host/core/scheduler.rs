@@ -185,10 +185,17 @@ impl Scheduler {
         now: Instant,
     ) -> Result<Option<Assignment>, CoreError> {
         self.touch(worker, now)?;
-        let Some(task) = self.available.pop_first() else {
+        // A job's tasks go to one kind of worker (`Job::may_run_on`): skip
+        // the jobs of the other kind, never idling while one allows it.
+        let kind = self.workers.kind(worker)?;
+        let jobs = &self.jobs;
+        let may = |job| jobs.get(job).is_ok_and(|j| j.may_run_on(kind));
+        let Some(task) = self.available.take_first(may) else {
             return self.next_backup(worker, now);
         };
-        let attempt = self.jobs.get_mut(task.job)?.assign(task, worker, now)?;
+        let job = self.jobs.get_mut(task.job)?;
+        job.bind(kind);
+        let attempt = job.assign(task, worker, now)?;
         self.assignment(worker, task, attempt).map(Some)
     }
 
@@ -311,7 +318,12 @@ impl Scheduler {
     /// Records a sign of life from `worker`; errors if it is unknown or dead.
     /// A suspect worker so proves alive and its jobs' reduces reopen.
     fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<(), CoreError> {
-        for job in self.workers.touch(worker, now)? {
+        let was_dead = self.workers.get(worker).is_some_and(|w| !w.is_alive());
+        let suspect_for = self.workers.touch(worker, now)?;
+        if was_dead {
+            self.events.push_back(Event::WorkerReturned(worker));
+        }
+        for job in suspect_for {
             if let Ok(j) = self.jobs.get_mut(job) {
                 j.unblock(worker);
                 self.available.open_reduces(j);

@@ -1,6 +1,7 @@
 //! Fetching map output partitions from other workers over their gRPC
-//! service, streamed in chunks, with timeouts so an unreachable peer fails
-//! the fetch instead of hanging the task.
+//! service, streamed in chunks (`ReadMapStream`; from a peer without it,
+//! the course's worker, one `ReadMap` message), with timeouts so an
+//! unreachable peer fails the fetch instead of hanging the task.
 //!
 //! Chunks stay in memory while the reduce task's fetch budget lasts; once it
 //! runs out, the partition goes to a scratch file instead (what was already
@@ -228,10 +229,6 @@ impl Fetcher {
             reduce_task: part.reduce_task,
             map_attempt: part.attempt.map_or(0, |a| a.0),
         };
-        let response = tokio::time::timeout(self.idle_timeout, client.read_map_stream(request))
-            .await
-            .map_err(|_| FetchFailure::NoAnswer(self.idle_timeout))??;
-        let mut stream = response.into_inner();
         let mut landing = Landing {
             spill,
             chunks: Vec::new(),
@@ -239,6 +236,23 @@ impl Fetcher {
             file: None,
             len: 0,
         };
+        let answer = tokio::time::timeout(self.idle_timeout, client.read_map_stream(request))
+            .await
+            .map_err(|_| FetchFailure::NoAnswer(self.idle_timeout))?;
+        let response = match answer {
+            Ok(r) => r,
+            // A peer that predates streaming (the course's worker) serves
+            // the partition in one message.
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                let reply = tokio::time::timeout(self.idle_timeout, client.read_map(request))
+                    .await
+                    .map_err(|_| FetchFailure::NoAnswer(self.idle_timeout))??;
+                landing.push(reply.into_inner().result).await?;
+                return Ok(landing.finish());
+            }
+            Err(s) => return Err(s.into()),
+        };
+        let mut stream = response.into_inner();
         loop {
             let next = tokio::time::timeout(self.idle_timeout, stream.message())
                 .await

@@ -17,7 +17,9 @@
 //! keeps its map output, in its `--work-dir` for a successor when asked
 //! ([`held`]). When the coordinator is
 //! unreachable it retries with backoff; when told it was declared dead it
-//! drops its map output and registers again.
+//! drops its map output and registers again. Under the course's
+//! coordinator, which ignores worker addresses, it also serves at the
+//! course's port rule ([`legacy_port`]).
 
 pub mod child;
 pub mod convert;
@@ -25,6 +27,7 @@ pub mod execute;
 pub mod fetch;
 pub mod held;
 pub mod input_error;
+pub mod legacy_port;
 pub mod map_task;
 pub mod merge;
 mod node;
@@ -46,6 +49,10 @@ use std::time::Duration;
 pub use node::run;
 
 use crate::plugin::Registry;
+
+/// The course's convention: a worker that registers without an address
+/// serves its map output at `127.0.0.1:(LEGACY_PORT_BASE + its id)`.
+pub const LEGACY_PORT_BASE: u32 = 10163;
 
 /// How a worker is set up.
 #[derive(Clone)]
@@ -89,6 +96,11 @@ pub struct WorkerConfig {
     pub executor: Option<PathBuf>,
     /// Limits on the connections its map-output service accepts.
     pub connections: crate::net::guard::ConnLimits,
+    /// A coordinator that ignores the address a worker registers with (the
+    /// course's) sends reduces to `127.0.0.1:(legacy_port_base + id)`; the
+    /// worker then serves there too, and dials peers listed without an
+    /// address there. 10163, the course's convention; tests move it.
+    pub legacy_port_base: u32,
     /// How long a stopping worker waits for its last report to the
     /// coordinator and for open connections before it stops anyway.
     pub shutdown_grace: Duration,
@@ -123,6 +135,7 @@ impl WorkerConfig {
             connections: crate::net::guard::ConnLimits::default(),
             shutdown_grace: crate::shutdown::DEFAULT_GRACE,
             object_part_size: DEFAULT_OBJECT_PART_SIZE,
+            legacy_port_base: LEGACY_PORT_BASE,
         }
     }
 }

@@ -15,6 +15,7 @@ use super::convert::{self, Reporter, TaskSpec};
 use super::execute::{Executor, TaskFailure};
 use super::fetch::Fetcher;
 use super::held::HeldDir;
+use super::legacy_port::{self, spawn_server, LegacyPort};
 use super::plugins::PluginSource;
 use super::service::{ClientTokenDigest, WorkerService};
 use super::store::{MapOutputStore, StoreConfig};
@@ -27,10 +28,6 @@ use crate::proto::worker::worker_server::WorkerServer;
 
 type Client = CoordinatorClient<AuthChannel>;
 
-/// Workers that register without an address are dialled at this port plus
-/// their id (the original design's convention).
-const LEGACY_PORT_BASE: u32 = 10163;
-
 /// This worker's registration: its id, the coordinator instance that gave
 /// it, the session secret every later RPC carries, and how often that
 /// coordinator wants a heartbeat.
@@ -40,6 +37,9 @@ struct Session {
     epoch: u64,
     secret: Vec<u8>,
     heartbeat: Duration,
+    /// The coordinator ignores the address this worker registered with
+    /// (the course's coordinator): peers dial it at the legacy port.
+    legacy: bool,
 }
 
 impl Session {
@@ -159,19 +159,7 @@ pub async fn run(
     let service = WorkerServer::new(service)
         .max_decoding_message_size(16 << 20)
         .max_encoding_message_size(usize::MAX);
-    let mut server_stop = stop_rx.clone();
-    let mut builder = config
-        .connections
-        .apply(tonic::transport::Server::builder().tcp_nodelay(true));
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls.server()?)?;
-    }
-    let server = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
-        crate::net::guard::guard(listener.incoming(), config.connections),
-        async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        },
-    ));
+    let server = spawn_server(&config, service.clone(), listener, stop_rx.clone())?;
     tracing::info!(%local, %advertise, coordinator = %config.coordinator, "worker serving map output");
 
     let executor = Executor::new(
@@ -191,9 +179,11 @@ pub async fn run(
         client,
         executor,
         advertise,
+        legacy_port: LegacyPort::new(service),
         stop: stop_rx,
     };
     node.lifecycle().await;
+    node.legacy_port.stop();
     // A peer that never answers (a coordinator stopped or cut off) would
     // hold the server's graceful drain open for ever: bound it.
     let grace = node.config.shutdown_grace;
@@ -214,6 +204,9 @@ struct Node {
     client: Client,
     executor: Executor,
     advertise: String,
+    /// The map-output service at the legacy port, while registered with a
+    /// coordinator that ignores addresses.
+    legacy_port: LegacyPort,
     stop: watch::Receiver<bool>,
 }
 
@@ -236,6 +229,13 @@ impl Node {
                 return;
             };
             let worker = id.id;
+            if id.legacy {
+                self.legacy_port
+                    .serve(&self.config, worker, self.stop.clone())
+                    .await;
+            } else {
+                self.legacy_port.stop();
+            }
             let (dead_tx, dead_rx) = watch::channel(false);
             let heartbeat = tokio::spawn(heartbeat_loop(self.client.clone(), id.clone(), dead_tx));
             let stop = self.task_loop(&id, dead_rx).await;
@@ -278,6 +278,7 @@ impl Node {
                 reply = client.register(request) => match reply {
                     Ok(r) => {
                         let r = r.into_inner();
+                        let legacy = legacy_port::ignores_addresses(&r);
                         *self.client_token.write().unwrap_or_else(|p| p.into_inner()) = r.client_token_sha256;
                         let heartbeat = heartbeat_interval(r.heartbeat_interval_ms, self.config.heartbeat_interval);
                         let adopted: Vec<_> = r
@@ -289,7 +290,7 @@ impl Node {
                         let dropped = store.keep_only(&adopted);
                         tracing::info!(worker = r.worker_id, heartbeat_ms = heartbeat.as_millis() as u64, adopted = adopted.len(), dropped, "registered with the coordinator");
                         store.set_state(r.state_id);
-                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat });
+                        return Some(Session { id: WorkerId(r.worker_id), epoch: r.coordinator_epoch, secret: r.session_secret, heartbeat, legacy });
                     }
                     Err(status) => {
                         if !warned {
@@ -341,7 +342,7 @@ impl Node {
                 }
             };
             backoff = Backoff::new();
-            match convert::task_spec(reply, LEGACY_PORT_BASE) {
+            match convert::task_spec(reply, self.config.legacy_port_base) {
                 Ok(Some(task)) => {
                     let span = tracing::info_span!(
                         "task",

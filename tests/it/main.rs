@@ -20,6 +20,7 @@ mod e2e_processes;
 mod faults_processes;
 mod harness;
 mod inputs;
+mod legacy;
 mod limits;
 mod ops_processes;
 mod outputs;

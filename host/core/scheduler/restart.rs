@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::Scheduler;
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, TaskId, WorkerId};
-use crate::core::messages::{HeldOutput, RestoredJob};
+use crate::core::messages::{HeldOutput, RestoredJob, WorkerKind};
 use crate::core::state::{Job, JobState, TaskState};
 
 impl Scheduler {
@@ -55,12 +55,18 @@ impl Scheduler {
         held: &[HeldOutput],
         now: Instant,
     ) -> (WorkerId, Vec<HeldOutput>) {
+        let kind = WorkerKind::of_registration(address.as_deref());
         let worker = self.workers.register(address, now);
         let mut adopted = Vec::new();
         for &h in held {
             let Ok(job) = self.jobs.get_mut(h.job) else {
                 continue;
             };
+            // Bound first: binding a job that keeps nothing changes nothing.
+            if !job.may_run_on(kind) {
+                continue;
+            }
+            job.bind(kind);
             if !job.adopt(h.map, h.attempt, worker) {
                 continue;
             }
@@ -117,12 +123,17 @@ impl Scheduler {
         now: Instant,
     ) -> Result<Vec<TaskId>, CoreError> {
         self.touch(worker, now)?;
+        let kind = self.workers.kind(worker)?;
         let mut adopted = Vec::new();
         let mut predecessors = BTreeSet::new();
         for &(task, attempt) in held {
             let Ok(job) = self.jobs.get_mut(task.job) else {
                 continue;
             };
+            if !job.may_run_on(kind) {
+                continue;
+            }
+            job.bind(kind);
             let Some(from) = job.adopt_output(task, attempt, worker) else {
                 continue;
             };

@@ -25,10 +25,11 @@ impl Scheduler {
         now: Instant,
     ) -> Result<Option<Assignment>, CoreError> {
         let floor = self.config.speculation_floor;
+        let kind = self.workers.kind(worker)?;
         let Some(task) = self
             .jobs
             .iter()
-            .filter(|j| speculates(&self.config, j))
+            .filter(|j| speculates(&self.config, j) && j.may_run_on(kind))
             .find_map(|j| j.backup_candidate(worker, now, floor))
             .map(|(task, _)| task)
         else {
@@ -46,9 +47,10 @@ impl Scheduler {
     /// worker's long poll then. `None`: not before something changes.
     pub fn next_backup_due(&self, worker: WorkerId, now: Instant) -> Option<Instant> {
         let floor = self.config.speculation_floor;
+        let kind = self.workers.kind(worker).ok()?;
         self.jobs
             .iter()
-            .filter(|j| speculates(&self.config, j))
+            .filter(|j| speculates(&self.config, j) && j.may_run_on(kind))
             .filter_map(|j| j.backup_due(worker, now, floor))
             .filter(|&due| due > now)
             .min()

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Scheduler;
 use crate::core::error::CoreError;
 use crate::core::ids::{JobId, Phase, WorkerId};
-use crate::core::messages::{Event, TaskRun};
+use crate::core::messages::{Event, TaskRun, WorkerKind};
 use crate::core::status::{self, JobStatus, Summary, TaskStatus, WorkerRun, WorkerStatus};
 
 impl Scheduler {
@@ -44,6 +44,16 @@ impl Scheduler {
     /// How many tasks can be handed out now.
     pub fn available_tasks(&self) -> usize {
         self.available.len()
+    }
+
+    /// How many tasks a worker of `kind` could be handed now, counting at
+    /// most `at_most` (the number of workers worth waking): tasks of jobs
+    /// bound to the other kind do not count.
+    pub fn available_tasks_for(&self, kind: WorkerKind, at_most: usize) -> usize {
+        let jobs = &self.jobs;
+        self.available.count_up_to(at_most, |job| {
+            jobs.get(job).is_ok_and(|j| j.may_run_on(kind))
+        })
     }
 
     /// Whether any task can be handed out now.

@@ -3,9 +3,10 @@
 //! follows the FIFO rule by construction. Reads a job, touches only the set.
 
 use std::collections::BTreeSet;
+use std::ops::Bound::{Excluded, Unbounded};
 
 use super::job::Job;
-use crate::core::ids::{Phase, TaskId};
+use crate::core::ids::{JobId, Phase, TaskId};
 
 /// Tasks that may be handed out now, in scheduling order.
 #[derive(Debug, Default)]
@@ -17,9 +18,34 @@ impl Available {
         self.0.len()
     }
 
-    /// Takes the first in scheduling order.
-    pub fn pop_first(&mut self) -> Option<TaskId> {
-        self.0.pop_first()
+    /// Takes the first in scheduling order of a job that `may` allows,
+    /// skipping the others' tasks a job at a time: `O(log n)` per job
+    /// skipped, none when the first job is allowed.
+    pub fn take_first(&mut self, mut may: impl FnMut(JobId) -> bool) -> Option<TaskId> {
+        let mut first = *self.0.first()?;
+        while !may(first.job) {
+            let next_job = JobId(first.job.0.checked_add(1)?);
+            first = *self.0.range(TaskId::map(next_job, 0)..).next()?;
+        }
+        self.0.remove(&first);
+        Some(first)
+    }
+
+    /// How many tasks of jobs that `may` allows there are, counting at most
+    /// `at_most`: `O((at_most + jobs skipped) log n)`.
+    pub fn count_up_to(&self, at_most: usize, mut may: impl FnMut(JobId) -> bool) -> usize {
+        let mut n = 0;
+        let mut next = self.0.first().copied();
+        while let Some(t) = next.filter(|_| n < at_most) {
+            next = if may(t.job) {
+                n += 1;
+                self.0.range((Excluded(t), Unbounded)).next().copied()
+            } else {
+                let next_job = t.job.0.checked_add(1).map(JobId);
+                next_job.and_then(|j| self.0.range(TaskId::map(j, 0)..).next().copied())
+            };
+        }
+        n
     }
 
     /// Adds tasks that may run at once (a new job's maps, a lost map output).

@@ -10,6 +10,7 @@ use super::blame::crash_limit;
 use super::task::{AttemptOutcome, Task, TaskState};
 
 mod counted;
+mod kind;
 mod loss;
 mod notes;
 mod parked;
@@ -19,7 +20,7 @@ pub use notes::OutputLoss;
 
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
-use crate::core::messages::{Failure, FinishedTask, JobSpec, TaskCounters};
+use crate::core::messages::{Failure, FinishedTask, JobSpec, TaskCounters, WorkerKind};
 
 mod restore;
 mod speculation;
@@ -129,6 +130,8 @@ pub struct Job {
     /// no worker has reported yet: an output a worker reports is adopted
     /// only if it is of the recorded attempt.
     recorded_maps: BTreeMap<u32, FinishedTask>,
+    /// The kind of worker its tasks went to (see `job/kind.rs`).
+    kind: Option<WorkerKind>,
 }
 
 impl Job {
@@ -156,6 +159,7 @@ impl Job {
             submitted_at: now,
             finished_at: None,
             recorded_maps: BTreeMap::new(),
+            kind: None,
         }
     }
 

@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 
 use crate::core::error::CoreError;
 use crate::core::ids::{Attempt, JobId, Phase, TaskId, WorkerId};
+use crate::core::messages::WorkerKind;
 
 /// One worker.
 #[derive(Debug)]
 pub struct Worker {
     /// Where it serves map output; `None` if it registered without one.
     address: Option<String>,
+    /// What its registration shows it runs.
+    kind: WorkerKind,
     alive: bool,
     last_seen: Instant,
     /// Tasks it is running.
@@ -32,6 +35,11 @@ impl Worker {
     /// The address it registered with, if any.
     pub fn address(&self) -> Option<&str> {
         self.address.as_deref()
+    }
+
+    /// Which apps it runs.
+    pub fn kind(&self) -> WorkerKind {
+        self.kind
     }
 
     /// Whether it has not been declared dead.
@@ -87,10 +95,12 @@ impl Workers {
     pub fn register(&mut self, address: Option<String>, now: Instant) -> WorkerId {
         let id = WorkerId(self.next_id);
         self.next_id += 1;
+        let address = address.filter(|a| !a.is_empty());
         self.by_id.insert(
             id,
             Worker {
-                address: address.filter(|a| !a.is_empty()),
+                kind: WorkerKind::of_registration(address.as_deref()),
+                address,
                 alive: true,
                 last_seen: now,
                 running: BTreeSet::new(),
@@ -106,13 +116,25 @@ impl Workers {
 
     /// Records a sign of life from `worker`; errors if it is unknown or
     /// dead. Returns the jobs it was suspect for, which it no longer is.
+    ///
+    /// A course worker ([`WorkerKind::CompiledIn`]) declared dead is taken
+    /// back as a fresh worker under its id instead: it cannot register
+    /// again (it exits on the error), and it holds nothing the core still
+    /// counts on (its tasks and map output were given up when it died, so
+    /// its reports of them are stale).
     pub fn touch(&mut self, worker: WorkerId, now: Instant) -> Result<BTreeSet<JobId>, CoreError> {
         let w = self
             .by_id
             .get_mut(&worker)
             .ok_or(CoreError::UnknownWorker(worker))?;
         if !w.alive {
-            return Err(CoreError::WorkerDead(worker));
+            if w.kind != WorkerKind::CompiledIn {
+                return Err(CoreError::WorkerDead(worker));
+            }
+            w.alive = true;
+            w.last_seen = now;
+            self.by_last_seen.insert((now, worker));
+            return Ok(BTreeSet::new());
         }
         self.by_last_seen.remove(&(w.last_seen, worker));
         w.last_seen = w.last_seen.max(now);
@@ -215,6 +237,14 @@ impl Workers {
         }
         w.suspect_for.insert(job);
         true
+    }
+
+    /// `worker`'s kind; errors if it is unknown.
+    pub fn kind(&self, worker: WorkerId) -> Result<WorkerKind, CoreError> {
+        self.by_id
+            .get(&worker)
+            .map(Worker::kind)
+            .ok_or(CoreError::UnknownWorker(worker))
     }
 
     /// One worker.

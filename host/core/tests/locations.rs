@@ -38,7 +38,6 @@ fn reduce_assignments_locate_every_map_output() {
 fn workers_without_an_address_are_reported_without_one() {
     let t0 = Instant::now();
     let mut s = new_sched();
-    submit(&mut s, 3, 1, t0);
     let named = s.register_worker(Some("10.1.2.3:9000".to_string()), t0);
     let legacy = s.register_worker(None, t0);
     let empty = s.register_worker(Some(String::new()), t0);
@@ -46,32 +45,37 @@ fn workers_without_an_address_are_reported_without_one() {
         (named, legacy, empty),
         (WorkerId(0), WorkerId(1), WorkerId(2))
     );
-
-    for w in [named, legacy, empty] {
-        assert_eq!(run_one(&mut s, w, t0), Some(m(0, w.0)));
-    }
-    let red = must_ask(&mut s, named, t0);
+    // A job's tasks go to one kind of worker (`kinds`): the two without an
+    // address run one job, the named one another.
+    submit(&mut s, 2, 1, t0);
+    submit(&mut s, 1, 1, t0);
+    assert_eq!(run_one(&mut s, legacy, t0), Some(m(0, 0)));
+    assert_eq!(run_one(&mut s, empty, t0), Some(m(0, 1)));
+    assert_eq!(run_one(&mut s, named, t0), Some(m(1, 0)));
+    let red = must_ask(&mut s, legacy, t0);
     let expected = vec![
         MapLocation {
             task: 0,
-            attempt: Attempt(1),
-            worker: named,
-            address: Some("10.1.2.3:9000".to_string()),
-        },
-        MapLocation {
-            task: 1,
             attempt: Attempt(1),
             worker: legacy,
             address: None,
         },
         MapLocation {
-            task: 2,
+            task: 1,
             attempt: Attempt(1),
             worker: empty,
             address: None,
         },
     ];
-    assert_eq!(red, assignment(spec(3, 1), r(0, 0), 1, expected));
+    assert_eq!(red, assignment(spec(2, 1), r(0, 0), 1, expected));
+    let red = must_ask(&mut s, named, t0);
+    let expected = vec![MapLocation {
+        task: 0,
+        attempt: Attempt(1),
+        worker: named,
+        address: Some("10.1.2.3:9000".to_string()),
+    }];
+    assert_eq!(red, assignment(spec(1, 1), r(1, 0), 1, expected));
 
     let addresses: Vec<Option<String>> = s
         .worker_statuses(t0)
@@ -90,17 +94,28 @@ fn the_job_ended_event_carries_map_worker_addresses() {
     let mut s = new_sched();
     submit(&mut s, 2, 1, t0);
     let named = register1(&mut s, t0);
+    let other = register1(&mut s, t0);
     let legacy = s.register_worker(None, t0);
     assert_eq!(run_one(&mut s, named, t0), Some(m(0, 0)));
-    assert_eq!(run_one(&mut s, legacy, t0), Some(m(0, 1)));
+    assert_eq!(run_one(&mut s, other, t0), Some(m(0, 1)));
     assert_eq!(events(&mut s), vec![]);
-    assert_eq!(run_one(&mut s, legacy, t0), Some(r(0, 0)));
+    assert_eq!(run_one(&mut s, other, t0), Some(r(0, 0)));
     assert_eq!(
         events(&mut s),
         vec![Event::JobEnded {
             job: JobId(0),
-            workers: vec![(named, at(named)), (legacy, None)],
+            workers: vec![(named, at(named)), (other, at(other))],
         }]
     );
     assert_eq!(state(&s, JobId(0)), JobState::Succeeded);
+    submit(&mut s, 1, 1, t0);
+    assert_eq!(run_one(&mut s, legacy, t0), Some(m(1, 0)));
+    assert_eq!(run_one(&mut s, legacy, t0), Some(r(1, 0)));
+    assert_eq!(
+        events(&mut s),
+        vec![Event::JobEnded {
+            job: JobId(1),
+            workers: vec![(legacy, None)],
+        }]
+    );
 }

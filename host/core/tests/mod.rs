@@ -10,6 +10,7 @@
 //! - `property_faults`: the same, with failures, lost workers and
 //!   unreachable peers mixed in;
 //! - `ids`: identifiers, attempt numbers and the errors the core refuses with;
+//! - `kinds`: course workers and plugin workers never share a job;
 //! - `locations`: where reduce tasks are told to fetch map output from, and
 //!   the addresses workers registered with;
 //! - `faults`: workers that fall silent, and slow workers that do not;
@@ -36,6 +37,7 @@ mod faults;
 mod fifo;
 mod history;
 mod ids;
+mod kinds;
 mod locations;
 mod property;
 mod property_faults;
