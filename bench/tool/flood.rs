@@ -49,7 +49,7 @@ pub fn flood(
         };
         let ch = channels[0].clone();
         let others = hold_other_jobs(&ch, input).await?;
-        let ids = register(&ch, WORKERS).await?;
+        let ids = register(&ch, 1..1 + WORKERS).await?;
 
         let mut quiet = Vec::new();
         for r in 0..rounds {
@@ -126,13 +126,15 @@ fn scrape(addr: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn register(ch: &Channel, n: usize) -> anyhow::Result<Vec<u32>> {
+/// Registers a simulated worker for each index in `which` (its address
+/// made from the index, so each is distinct).
+async fn register(ch: &Channel, which: std::ops::Range<usize>) -> anyhow::Result<Vec<u32>> {
     let mut c = CoordinatorClient::new(ch.clone());
     let mut ids = Vec::new();
-    for _ in 0..n {
+    for i in which {
         let r = c
             .register(pb::RegisterRequest {
-                address: "127.0.0.1:9".into(),
+                address: crate::simulate::fake_address(i),
                 ..Default::default()
             })
             .await?;
@@ -158,7 +160,7 @@ async fn hold_other_jobs(ch: &Channel, input: &str) -> anyhow::Result<Vec<u32>> 
             .await?;
         jobs.push(r.into_inner().job_id);
     }
-    let holder = register(ch, 1).await?[0];
+    let holder = register(ch, 0..1).await?[0];
     for _ in 0..OTHER_JOBS * OTHER_TASKS {
         let reply = c
             .get_task(pb::GetTaskRequest {

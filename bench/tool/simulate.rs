@@ -141,11 +141,11 @@ pub fn sched(
     runtime()?.block_on(async {
         let ch = channel(url).await?;
         let mut ids = Vec::new();
-        for _ in 0..workers {
+        for i in 0..workers {
             let mut c = CoordinatorClient::new(ch.clone());
             let r = c
                 .register(pb::RegisterRequest {
-                    address: "127.0.0.1:9".into(),
+                    address: fake_address(i),
                     ..Default::default()
                 })
                 .await?;
@@ -212,9 +212,10 @@ pub fn heartbeats(url: &str, pid: u32, workers: usize, beats: usize) -> anyhow::
             let mut set = tokio::task::JoinSet::new();
             for i in 0..256.min(workers - chunk * 256) {
                 let mut c = CoordinatorClient::new(channels[i % channels.len()].clone());
+                let address = fake_address(chunk * 256 + i);
                 set.spawn(async move {
                     c.register(pb::RegisterRequest {
-                        address: "127.0.0.1:9".into(),
+                        address,
                         ..Default::default()
                     })
                     .await
@@ -298,4 +299,10 @@ pub async fn simulated_worker(
         done.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// A distinct address for simulated worker `i` (nothing listens there): a
+/// live worker's address cannot be registered again.
+pub fn fake_address(i: usize) -> String {
+    format!("127.0.{}.1:{}", i / 50_000, 10_000 + i % 50_000)
 }

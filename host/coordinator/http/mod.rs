@@ -78,6 +78,7 @@ impl HttpConfig {
 struct AppState {
     shared: Arc<Shared>,
     auth: Arc<Auth>,
+    metrics: Arc<MetricsCache>,
 }
 
 /// The routes, behind the access check.
@@ -85,6 +86,7 @@ pub fn router(shared: Arc<Shared>, auth: Auth) -> Router {
     let state = AppState {
         shared,
         auth: Arc::new(auth),
+        metrics: Arc::default(),
     };
     Router::new()
         .route("/", get(pages::overview))
@@ -100,10 +102,36 @@ pub fn router(shared: Arc<Shared>, auth: Auth) -> Router {
         .with_state(state)
 }
 
+/// How long a rendered `/metrics` page is served again: scrapers come every
+/// few seconds, and a flood of scrapes then costs the scheduler nothing.
+const METRICS_FRESH_FOR: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The last rendered `/metrics` page and when it was rendered.
+#[derive(Default)]
+struct MetricsCache(std::sync::Mutex<Option<(std::time::Instant, axum::body::Bytes)>>);
+
+impl MetricsCache {
+    /// The page rendered at most [`METRICS_FRESH_FOR`] ago, or `render`'s.
+    fn get(&self, render: impl FnOnce() -> String) -> axum::body::Bytes {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if let Some((at, body)) = &*last {
+            if now.duration_since(*at) < METRICS_FRESH_FOR {
+                return body.clone();
+            }
+        }
+        let body = axum::body::Bytes::from(render());
+        *last = Some((now, body.clone()));
+        body
+    }
+}
+
 async fn metrics_page(State(s): State<AppState>) -> Response {
     // Totals the core keeps: the scrape's cost does not grow with tasks.
-    let summary = s.shared.read(|core, _| core.summary());
-    let body = metrics::render(&summary, s.shared.task_durations(), &s.shared.rpcs);
+    let body = s.metrics.get(|| {
+        let summary = s.shared.read(|core, _| core.summary());
+        metrics::render(&summary, s.shared.task_durations(), &s.shared.rpcs)
+    });
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }
 
@@ -265,6 +293,22 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: Router, tls: Optio
 mod tests {
     use super::*;
     use crate::security::Token;
+
+    #[test]
+    fn a_scrape_flood_renders_the_metrics_once_per_freshness_period() {
+        let cache = MetricsCache::default();
+        let mut renders = 0;
+        for _ in 0..1000 {
+            let body = cache.get(|| {
+                renders += 1;
+                format!("page {renders}")
+            });
+            assert_eq!(&body[..], b"page 1");
+        }
+        assert_eq!(renders, 1);
+        std::thread::sleep(METRICS_FRESH_FOR);
+        assert_eq!(&cache.get(|| "page 2".to_string())[..], b"page 2");
+    }
 
     fn headers(authorization: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
