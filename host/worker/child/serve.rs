@@ -23,7 +23,7 @@ use crate::security::Confinement;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
 use crate::worker::map_task::{run_map_inputs, MapConfig, MapSource};
 use crate::worker::reduce_task::reduce_to_file;
-use crate::worker::spill::{MemoryBudget, MemoryLimits, Run, WorkDir};
+use crate::worker::spill::{DiskRange, MemoryBudget, MemoryLimits, Run, RunFile, WorkDir};
 
 /// Why the executor process stopped other than at the end of its input.
 #[derive(Debug, thiserror::Error)]
@@ -207,7 +207,14 @@ fn reduce(apps: &mut Apps, r: pb::ReduceRequest) -> Result<pb::ReduceDone, pb::F
     let dir = confinement
         .open_output(&r.output_dir)
         .map_err(|e| fatal(path_message(&e)))?;
-    let runs = r.runs.into_iter().map(Run::memory).collect();
+    let runs = if r.run_refs.is_empty() {
+        r.runs.into_iter().map(Run::memory).collect()
+    } else {
+        r.run_refs
+            .into_iter()
+            .map(run_of)
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let buffer = usize::try_from(r.buffer).unwrap_or(usize::MAX);
     let stats = reduce_to_file(&*app, runs, buffer, &r.args, &dir, r.partition, &r.tag)
         .map_err(|e| fatal(e.to_string()))?;
@@ -216,4 +223,64 @@ fn reduce(apps: &mut Apps, r: pb::ReduceRequest) -> Result<pb::ReduceDone, pb::F
         records: stats.records,
         bytes: stats.bytes,
     })
+}
+
+/// A run as the worker passed it: its bytes, or a range of its file.
+fn run_of(r: pb::RunRef) -> Result<Run, pb::Failed> {
+    match r.kind {
+        Some(pb::run_ref::Kind::Memory(bytes)) => Ok(Run::memory(bytes)),
+        Some(pb::run_ref::Kind::Disk(d)) => {
+            let file = RunFile::borrow(PathBuf::from(&d.path)).map_err(|e| pb::Failed {
+                message: format!("cannot open the fetched map output {}: {e}", d.path),
+                retry: true,
+            })?;
+            Ok(Run::Disk(DiskRange {
+                file: Arc::new(file),
+                offset: d.offset,
+                len: d.len,
+            }))
+        }
+        None => Err(pb::Failed {
+            message: "a run with neither bytes nor a file".to_string(),
+            retry: true,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_on_disk_is_read_in_place_and_left_to_its_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map-output-0");
+        std::fs::write(&path, b"xxhello worldyy").unwrap();
+        let r = pb::RunRef {
+            kind: Some(pb::run_ref::Kind::Disk(pb::DiskRun {
+                path: path.display().to_string(),
+                offset: 2,
+                len: 11,
+            })),
+        };
+        let run = run_of(r).unwrap();
+        assert!(matches!(run, Run::Disk(_)));
+        assert_eq!(&run.to_bytes().unwrap()[..], b"hello world");
+        drop(run);
+        assert!(path.exists(), "the worker's file is the worker's to remove");
+
+        let memory = pb::RunRef {
+            kind: Some(pb::run_ref::Kind::Memory(b"abc".to_vec().into())),
+        };
+        assert_eq!(&run_of(memory).unwrap().to_bytes().unwrap()[..], b"abc");
+        let missing = pb::RunRef {
+            kind: Some(pb::run_ref::Kind::Disk(pb::DiskRun {
+                path: dir.path().join("gone").display().to_string(),
+                offset: 0,
+                len: 1,
+            })),
+        };
+        assert!(run_of(missing).unwrap_err().retry);
+        assert!(run_of(pb::RunRef { kind: None }).is_err());
+    }
 }

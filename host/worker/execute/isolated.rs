@@ -127,14 +127,17 @@ impl Executor {
         tag: String,
         shuffle_bytes: u64,
     ) -> Result<TaskCounters, TaskFailure> {
-        let runs = runs
+        // Runs on disk go by reference: the executor reads them where they
+        // are, while `runs` keeps the files until it answers.
+        let run_refs = runs
             .iter()
-            .map(Run::to_bytes)
+            .map(run_ref)
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| TaskFailure::retry(format!("cannot read fetched map output: {e}")))?;
         let request = pb::ReduceRequest {
             app: Some(app),
-            runs,
+            runs: Vec::new(),
+            run_refs,
             args: task.args.clone().into(),
             partition: task.index(),
             output_dir: task.output_dir.clone(),
@@ -143,7 +146,9 @@ impl Executor {
             buffer: buffer as u64,
             job: task.job().0,
         };
-        let done = match self.isolated(pb::request::Kind::Reduce(request)).await? {
+        let done = self.isolated(pb::request::Kind::Reduce(request)).await;
+        drop(runs);
+        let done = match done? {
             pb::reply::Kind::Reduce(done) => done,
             _ => {
                 return Err(TaskFailure::retry(
@@ -159,4 +164,18 @@ impl Executor {
             shuffle_bytes,
         })
     }
+}
+
+/// How the executor gets a fetched run: the bytes of one in memory, the
+/// place of one on disk.
+fn run_ref(run: &Run) -> std::io::Result<pb::RunRef> {
+    let kind = match run {
+        Run::Disk(range) => pb::run_ref::Kind::Disk(pb::DiskRun {
+            path: range.file.path().to_string_lossy().into_owned(),
+            offset: range.offset,
+            len: range.len,
+        }),
+        Run::Memory(_) => pb::run_ref::Kind::Memory(run.to_bytes()?),
+    };
+    Ok(pb::RunRef { kind: Some(kind) })
 }

@@ -100,7 +100,11 @@ impl WorkDir {
             .write(true)
             .create_new(true)
             .open(&path)?;
-        Ok(Arc::new(RunFile { path, file }))
+        Ok(Arc::new(RunFile {
+            path,
+            file,
+            owned: true,
+        }))
     }
 }
 
@@ -194,6 +198,9 @@ fn owner_is_gone(dir: &Path, pid: i32) -> bool {
 pub struct RunFile {
     pub(super) path: PathBuf,
     pub(super) file: File,
+    /// Whether the file goes with this handle (not for one borrowed from
+    /// another process, which removes it itself).
+    owned: bool,
 }
 
 impl RunFile {
@@ -201,7 +208,22 @@ impl RunFile {
     /// drop like a scratch file.
     pub fn adopt(path: PathBuf) -> io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        Ok(RunFile { path, file })
+        Ok(RunFile {
+            path,
+            file,
+            owned: true,
+        })
+    }
+
+    /// A file another process (the worker, for its executor) holds, opened
+    /// to read; left in place on drop.
+    pub fn borrow(path: PathBuf) -> io::Result<Self> {
+        let file = File::open(&path)?;
+        Ok(RunFile {
+            path,
+            file,
+            owned: false,
+        })
     }
 
     /// Its size in bytes.
@@ -227,7 +249,9 @@ impl RunFile {
 
 impl Drop for RunFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.owned {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
