@@ -339,14 +339,14 @@ fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSourc
             .map(|contents| MapSource {
                 path,
                 offset: 0,
-                contents,
+                contents: contents.into(),
             }),
         Some(len) => confinement
             .read_input_lines(&input.path, input.offset, len)
             .map(|split| MapSource {
                 path,
                 offset: split.offset,
-                contents: split.bytes,
+                contents: split.bytes.into(),
             }),
     }
     .map_err(InputReadError::from)

@@ -381,7 +381,7 @@ pub fn run_map(
     let mut inputs = std::iter::once(Ok(MapSource {
         path: path.to_string(),
         offset: 0,
-        contents: contents.to_vec(),
+        contents: contents.to_vec().into(),
     }));
     run_map_inputs(app, &mut inputs, args, n_reduce, cfg)
 }
@@ -394,7 +394,7 @@ pub struct MapSource {
     /// Where `contents` starts in the file.
     pub offset: u64,
     /// A whole file, or a range's lines.
-    pub contents: Vec<u8>,
+    pub contents: bytes::Bytes,
 }
 
 /// [`run_map`] over the inputs of one split, read one at a time as the

@@ -48,7 +48,7 @@ pub(super) fn read(
     Ok(MapSource {
         path,
         offset,
-        contents,
+        contents: contents.into(),
     })
 }
 

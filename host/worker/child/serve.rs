@@ -50,7 +50,8 @@ pub fn run_executor() -> Result<(), ExecutorError> {
     let mut requests = io::stdin().lock();
     let mut apps = Apps::default();
     while let Some(frame) = read_frame(&mut requests)? {
-        let request = pb::Request::decode(&*frame)?;
+        // Bytes fields become slices of the frame: a split is not copied.
+        let request = pb::Request::decode(bytes::Bytes::from(frame))?;
         let reply = handle(&mut apps, request);
         write_frame(&mut replies, &reply.encode_to_vec())?;
     }
@@ -176,7 +177,7 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         Ok(MapSource {
             path: s.path,
             offset: s.offset,
-            contents: s.contents.into(),
+            contents: s.contents,
         })
     });
     let result = run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)

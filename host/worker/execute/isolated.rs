@@ -20,7 +20,7 @@ impl Executor {
         let request = pb::Request {
             kind: Some(request),
         };
-        match supervisor.call(&request).await {
+        match supervisor.call(request).await {
             Ok(pb::Reply {
                 kind: Some(pb::reply::Kind::Failed(f)),
             }) => Err(TaskFailure {
@@ -76,7 +76,7 @@ impl Executor {
                 .map(|s| pb::MapSource {
                     path: s.path,
                     offset: s.offset,
-                    contents: s.contents.into(),
+                    contents: s.contents,
                 })
                 .collect(),
             args: task.args.clone().into(),
