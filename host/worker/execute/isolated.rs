@@ -3,12 +3,14 @@
 //! executor runs the app over the bytes, and its reply (or its death)
 //! becomes the task's result.
 
+use std::sync::Arc;
+
 use super::{read_source, Executor, TaskFailure};
 use crate::core::{InputRange, TaskCounters};
 use crate::proto::executor as pb;
 use crate::worker::child::CallError;
 use crate::worker::convert::TaskSpec;
-use crate::worker::spill::Run;
+use crate::worker::spill::{Run, RunFile};
 use crate::worker::store::MapOutput;
 
 impl Executor {
@@ -128,10 +130,12 @@ impl Executor {
         shuffle_bytes: u64,
     ) -> Result<TaskCounters, TaskFailure> {
         // Runs on disk go by reference: the executor reads them where they
-        // are, while `runs` keeps the files until it answers.
+        // are, while `files` keeps them until it answers. Runs in memory go
+        // as bytes, each dropped here once in the request.
+        let mut files = Vec::new();
         let run_refs = runs
-            .iter()
-            .map(run_ref)
+            .into_iter()
+            .map(|run| run_ref(run, &mut files))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| TaskFailure::retry(format!("cannot read fetched map output: {e}")))?;
         let request = pb::ReduceRequest {
@@ -147,7 +151,7 @@ impl Executor {
             job: task.job().0,
         };
         let done = self.isolated(pb::request::Kind::Reduce(request)).await;
-        drop(runs);
+        drop(files);
         let done = match done? {
             pb::reply::Kind::Reduce(done) => done,
             _ => {
@@ -167,15 +171,20 @@ impl Executor {
 }
 
 /// How the executor gets a fetched run: the bytes of one in memory, the
-/// place of one on disk.
-fn run_ref(run: &Run) -> std::io::Result<pb::RunRef> {
+/// place of one on disk (its file kept in `files` until the executor is
+/// done with it).
+fn run_ref(run: Run, files: &mut Vec<Arc<RunFile>>) -> std::io::Result<pb::RunRef> {
     let kind = match run {
-        Run::Disk(range) => pb::run_ref::Kind::Disk(pb::DiskRun {
-            path: range.file.path().to_string_lossy().into_owned(),
-            offset: range.offset,
-            len: range.len,
-        }),
-        Run::Memory(_) => pb::run_ref::Kind::Memory(run.to_bytes()?),
+        Run::Disk(range) => {
+            let disk = pb::DiskRun {
+                path: range.file.path().to_string_lossy().into_owned(),
+                offset: range.offset,
+                len: range.len,
+            };
+            files.push(range.file);
+            pb::run_ref::Kind::Disk(disk)
+        }
+        memory @ Run::Memory(_) => pb::run_ref::Kind::Memory(memory.to_bytes()?),
     };
     Ok(pb::RunRef { kind: Some(kind) })
 }
