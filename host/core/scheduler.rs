@@ -87,6 +87,7 @@ impl Default for SchedulerConfig {
 ///   [`summary`](Self::summary),
 ///   [`unfinished_jobs`](Self::unfinished_jobs),
 ///   [`available_tasks`](Self::available_tasks),
+///   [`available_tasks_for`](Self::available_tasks_for) (tasks a kind of worker may take),
 ///   [`has_available_task`](Self::has_available_task),
 ///   [`tasks_held`](Self::tasks_held),
 ///   [`ended_jobs`](Self::ended_jobs),
