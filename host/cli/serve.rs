@@ -305,7 +305,8 @@ pub struct WorkerCmd {
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// The HOST:PORT other workers dial to reach this one (default: the
-    /// listening address).
+    /// listening address). A port of 0 (`HOST:0`) stands for the port
+    /// bound, so `--listen 0.0.0.0:0 --advertise HOST:0` works.
     #[arg(long)]
     advertise: Option<String>,
     #[command(flatten)]

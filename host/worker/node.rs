@@ -86,6 +86,16 @@ impl Backoff {
     }
 }
 
+/// `advertise` as given, but for a port of 0 (`HOST:0`), which names the
+/// port the worker bound: a worker may listen on any free port and still
+/// advertise the host name others reach it by.
+fn with_bound_port(advertise: &str, port: u16) -> String {
+    match advertise.strip_suffix(":0") {
+        Some(host) if !host.is_empty() => format!("{host}:{port}"),
+        _ => advertise.to_string(),
+    }
+}
+
 /// Runs a worker on `listener` (a `TcpListener`, or any [`Listener`])
 /// until `shutdown` completes.
 pub async fn run(
@@ -95,7 +105,7 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let local = listener.local_addr()?;
     let advertise = match &config.advertise {
-        Some(a) => a.clone(),
+        Some(a) => with_bound_port(a, local.port()),
         None if local.ip().is_unspecified() => return Err(WorkerError::NeedAdvertise(local)),
         None => local.to_string(),
     };
@@ -478,6 +488,22 @@ async fn heartbeat_loop(mut client: Client, id: Session, dead: watch::Sender<boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_advertised_port_of_zero_is_the_bound_port() {
+        assert_eq!(
+            with_bound_port("worker-a.example:0", 7012),
+            "worker-a.example:7012"
+        );
+        assert_eq!(
+            with_bound_port("https://w.example:0", 7012),
+            "https://w.example:7012"
+        );
+        assert_eq!(with_bound_port("[::1]:0", 7012), "[::1]:7012");
+        assert_eq!(with_bound_port("w.example:7000", 7012), "w.example:7000");
+        assert_eq!(with_bound_port("w.example:10", 7012), "w.example:10");
+        assert_eq!(with_bound_port(":0", 7012), ":0");
+    }
 
     #[test]
     fn the_coordinators_heartbeat_interval_wins_unless_it_sends_none() {

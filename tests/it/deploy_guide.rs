@@ -21,7 +21,6 @@
 mod app_crate;
 mod guide;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -222,16 +221,6 @@ impl Lab {
     }
 }
 
-/// A port that was free a moment ago (the guide's workers listen on a fixed
-/// port that they also advertise, so port 0 cannot stand in for it).
-fn free_port() -> u16 {
-    TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Whether `openssl` runs here.
 fn have_openssl() -> bool {
     Command::new("openssl")
@@ -372,18 +361,17 @@ fn run_guide(certificates: Certificates) {
     let mut workers = Vec::new();
     let mut advertised = Vec::new();
     for machine in ["worker-a", "worker-b"] {
-        let port = free_port();
-        lab.ports.push((
-            format!("{machine}.example:7000"),
-            format!("localhost:{port}"),
-        ));
+        // Port 0 for the guide's fixed port: the worker listens on a free
+        // one and advertises `localhost:<the port bound>`.
+        lab.ports
+            .push((format!("{machine}.example:7000"), "localhost:0".to_string()));
         let rename = [("worker-a", machine.to_string())];
         let install = substitute(&g.take("install-worker", "sh"), &rename_pairs(&rename));
         let code = substitute(&install, &lab.pairs(machine, &[], true));
         lab.sh(machine, "install-worker", &code);
-        let listen = [("0.0.0.0:7000", format!("0.0.0.0:{port}"))];
+        let listen = [("0.0.0.0:7000", "0.0.0.0:0".to_string())];
         let (mut worker, _) = lab.start_unit(&mut g, "worker-unit", machine, &listen);
-        worker.listening("");
+        let port = worker.listening("").port();
         workers.push(worker);
         advertised.push(format!("localhost:{port}"));
     }
