@@ -50,6 +50,7 @@ impl RunCmd {
             .context("cannot start the embedded cluster")?;
         let outcome = async {
             let client = Client::connect(cluster.url()).await?;
+            await_workers(&client, self.workers).await;
             let submitted = client.submit_job(submission).await?;
             eprintln!("{}", describe_tasks(&submitted));
             follow(&client, submitted.job_id).await
@@ -104,6 +105,20 @@ impl RunCmd {
             output_dir
         );
         Ok(code)
+    }
+}
+
+/// Waits (at most a few seconds) until the embedded workers have
+/// registered, so that the job's tasks are planned for all of them; a slow
+/// start only costs that plan.
+async fn await_workers(client: &Client, workers: usize) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match client.workers().await {
+            Ok(list) if list.iter().filter(|w| w.state == "alive").count() >= workers => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            Err(_) => return,
+        }
     }
 }
 

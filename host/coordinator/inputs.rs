@@ -1,6 +1,6 @@
 //! A job's inputs as users name them, turned into map tasks at submit time:
 //! folders and glob patterns expanded to files ([`expand`]), and files cut
-//! into splits or packed together ([`plan_splits`]), as Hadoop's
+//! into splits or packed together ([`plan_splits`], in `plan.rs`), as Hadoop's
 //! `FileInputFormat` and `CombineFileInputFormat` do.
 //!
 //! Expansion: a plain file is itself; a folder is the files directly in it
@@ -13,11 +13,6 @@
 //! are errors naming the path.
 
 use std::path::{Path, PathBuf};
-
-use plugin_api::split::cut;
-use plugin_api::InputFormat;
-
-use crate::core::{InputRange, Split};
 
 /// Why a job's inputs cannot be expanded; each names the path.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -150,42 +145,8 @@ fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(
     Ok(())
 }
 
-/// The map tasks for `files` (each with its size) of an app reading
-/// `format`: a file of line records larger than `split_size` is cut into
-/// ranges of `split_size` bytes (each its own task); other files are
-/// packed, in order, into tasks of at most `split_size` bytes (a file larger
-/// than that, which cannot be cut, is a task of its own). Never empty for a
-/// non-empty `files`.
-pub fn plan_splits(files: &[(String, u64)], format: InputFormat, split_size: u64) -> Vec<Split> {
-    let size = split_size.max(1);
-    let mut splits = Vec::new();
-    let mut pack = Split::default();
-    let mut packed = 0u64;
-    for (path, len) in files {
-        if format == InputFormat::Lines && *len > size {
-            for (offset, len) in cut(*len, size) {
-                splits.push(Split {
-                    inputs: vec![InputRange {
-                        path: path.clone(),
-                        offset,
-                        len: Some(len),
-                    }],
-                });
-            }
-            continue;
-        }
-        if !pack.inputs.is_empty() && packed.saturating_add(*len) > size {
-            splits.push(std::mem::take(&mut pack));
-            packed = 0;
-        }
-        pack.inputs.push(InputRange::whole(path.clone()));
-        packed = packed.saturating_add(*len);
-    }
-    if !pack.inputs.is_empty() {
-        splits.push(pack);
-    }
-    splits
-}
+mod plan;
+pub use plan::plan_splits;
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,9 @@ struct Admit {
     split_size: u64,
     recursive: bool,
     format: InputFormat,
+    /// Live workers when the job was submitted: tasks are planned in
+    /// rounds of this many.
+    workers: usize,
 }
 
 impl CoordinatorService {
@@ -42,11 +45,13 @@ impl CoordinatorService {
         let entry = registry.get(&spec.app);
         let sha = entry.map(|e| e.sha256.clone()).unwrap_or_default();
         let format = entry.map_or(InputFormat::WholeFiles, |e| e.app.input_format(&spec.args));
+        let workers = self.shared.read(|core, _| core.summary().workers_alive);
         let how = Admit {
             overwrite,
             split_size,
             recursive,
             format,
+            workers: usize::try_from(workers).unwrap_or(usize::MAX),
         };
         // Reading the file system: inputs (folders and patterns expanded,
         // then every file checked and measured), the output folder.
@@ -133,6 +138,7 @@ fn admit(
         split_size,
         recursive,
         format,
+        workers,
     } = how;
     if !storage::is_object(&spec.output_dir) {
         confinement
@@ -150,7 +156,7 @@ fn admit(
         admission::check_output(&spec.output_dir, overwrite)?
     };
     if split_size > 0 {
-        spec.splits = inputs::plan_splits(&sized, format, split_size);
+        spec.splits = inputs::plan_splits(&sized, format, split_size, workers);
         admission::check_map_count(spec.splits.len(), limits)?;
     }
     let sizes = input_sizes::measure(&spec, &sized);

@@ -260,3 +260,43 @@ fn a_partition_out_of_range_fails_the_task() {
         "the app's partitioner returned 3 for 3 partitions"
     );
 }
+
+/// The buffer's sort (prefix, then length or tail) orders keys as plain byte
+/// comparison does, groups exactly the equal keys, and keeps emission order
+/// among them: keys with zero bytes, of 0 to 17 bytes, sharing prefixes.
+#[test]
+fn buffer_sort_orders_keys_bytewise_and_groups_equal_ones() {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let alphabet: [&[u8]; 4] = [b"", b"\0", b"a", b"\xff"];
+    for len in 0..=17usize {
+        for (i, fill) in alphabet.iter().enumerate() {
+            let mut k = b"abcdefgh".repeat(3)[..len].to_vec();
+            if let Some(last) = k.last_mut() {
+                *last = fill.first().copied().unwrap_or(b'z');
+            }
+            keys.push(k.clone());
+            k.extend_from_slice(fill);
+            keys.push(k);
+            keys.push(vec![i as u8; len]);
+        }
+    }
+    let mut buf = PartitionBuf::default();
+    for round in 0..3u32 {
+        for k in keys.iter().rev() {
+            buf.push(k, &round.to_be_bytes()).expect("short key");
+        }
+    }
+    buf.sort();
+    let sorted: Vec<(&[u8], &[u8])> = buf
+        .index
+        .iter()
+        .map(|e| (buf.key_of(e), buf.value_of(e)))
+        .collect();
+    let mut expected: Vec<(&[u8], &[u8])> = sorted.clone();
+    expected.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(b.1)));
+    assert_eq!(sorted, expected, "bytewise order, rounds in emission order");
+    for w in buf.index.windows(2) {
+        let equal = buf.key_of(&w[0]) == buf.key_of(&w[1]);
+        assert_eq!(buf.same_key(&w[0], &w[1]), equal);
+    }
+}
