@@ -135,12 +135,13 @@ fn input_size(path: &str) -> Result<u64, InputProblem> {
     if !kind.is_file() {
         return Err(InputProblem::NotRegular(describe_non_regular(&kind)));
     }
-    match std::fs::File::open(path) {
-        Ok(_) => Ok(meta.len()),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            Err(InputProblem::NotReadable)
-        }
-        Err(e) => Err(InputProblem::CannotOpen(e)),
+    // Whether this process may read it, asked without opening it (one
+    // system call instead of an open and a close, for each of a job's
+    // possibly 100,000 inputs).
+    match rustix::fs::access(path, rustix::fs::Access::READ_OK) {
+        Ok(()) => Ok(meta.len()),
+        Err(rustix::io::Errno::ACCESS) => Err(InputProblem::NotReadable),
+        Err(e) => Err(InputProblem::CannotOpen(e.into())),
     }
 }
 

@@ -129,10 +129,19 @@ fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(
             continue;
         }
         let path = entry.path();
-        // Follows symlinks, as reading the file would.
-        entries.push((path.clone(), path.is_dir()));
+        // The entry's own type (no system call on most file systems); a
+        // symlink, or a type the folder does not record, is followed, as
+        // reading the file would.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_dir() => true,
+            Ok(t) if t.is_file() => false,
+            _ => path.is_dir(),
+        };
+        entries.push((path, is_dir));
     }
-    entries.sort();
+    // Name order; the entries share their folder, so comparing names is
+    // comparing paths, without splitting each into components.
+    entries.sort_unstable_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
     for (path, is_dir) in entries {
         if is_dir {
             if recursive {

@@ -226,12 +226,15 @@ impl Located<'_> {
     }
 
     /// Opens the path as an input with `flags` and checks it is a regular
-    /// file.
-    fn open_regular(&self, flags: rustix::fs::OFlags) -> Result<std::os::fd::OwnedFd, PathError> {
+    /// file; returns it with its size.
+    fn open_regular(
+        &self,
+        flags: rustix::fs::OFlags,
+    ) -> Result<(std::os::fd::OwnedFd, u64), PathError> {
         let fd = self.open(flags)?;
         match open::irregular_kind(fd.as_fd()) {
-            Ok(None) => Ok(fd),
-            Ok(Some(kind)) => Err(PathError::NotRegular {
+            Ok((None, size)) => Ok((fd, size)),
+            Ok((Some(kind), _)) => Err(PathError::NotRegular {
                 path: self.path.to_string(),
                 kind,
             }),
@@ -430,8 +433,8 @@ impl Confinement {
     /// the descriptor that was checked.
     pub fn read_input(&self, path: &str) -> Result<Vec<u8>, PathError> {
         let located = Self::locate("input", &self.inputs, path)?;
-        let fd = located.open_regular(open::input_flags())?;
-        open::read_opened(fd).map_err(|source| PathError::Read {
+        let (fd, size) = located.open_regular(open::input_flags())?;
+        open::read_opened(fd, size).map_err(|source| PathError::Read {
             path: path.to_string(),
             source,
         })
@@ -448,7 +451,7 @@ impl Confinement {
         len: u64,
     ) -> Result<LineSplit, PathError> {
         let located = Self::locate("input", &self.inputs, path)?;
-        let fd = located.open_regular(open::input_flags())?;
+        let (fd, _) = located.open_regular(open::input_flags())?;
         open::read_opened_lines(fd, offset, len).map_err(|source| PathError::Read {
             path: path.to_string(),
             source,

@@ -12,6 +12,7 @@
 //! ASCII letters by table and decodes only non-ASCII characters, borrows
 //! words that are already lowercase ASCII, and hashes with foldhash.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
@@ -32,8 +33,18 @@ impl App for WordCount {
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = utf8(input.contents)?;
-        let mut counts = WordCounts::default();
-        count_words(text, &mut counts);
+        // Keys borrowed from the input where it already holds the word: a
+        // map call over a 1 KiB file then allocates for its table only.
+        let mut counts: HashMap<Cow<'_, str>, u64, foldhash::fast::FixedState> = HashMap::default();
+        scan_words(text, |word| match word {
+            Word::InText(w) => *counts.entry(Cow::Borrowed(w)).or_insert(0) += 1,
+            Word::Lowered(w) => match counts.get_mut(w) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(Cow::Owned(w.to_owned()), 1);
+                }
+            },
+        });
         for (word, count) in &counts {
             out.emit(word.as_bytes(), &encode_u64(*count));
         }
@@ -105,6 +116,32 @@ fn bump(counts: &mut WordCounts, word: &str) {
 /// Counts the words of `text` into `counts`: maximal runs of Unicode
 /// alphabetic characters, each lowercased as a whole.
 pub fn count_words(text: &str, counts: &mut WordCounts) {
+    scan_words(text, |word| bump(counts, word.as_str()));
+}
+
+/// A word found by [`scan_words`], lowercased: a slice of the text when the
+/// text already holds it so, else a lowercased copy that lives until the
+/// next word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Word<'t, 's> {
+    /// The word as it is in the text (lowercase already).
+    InText(&'t str),
+    /// A lowercased copy.
+    Lowered(&'s str),
+}
+
+impl Word<'_, '_> {
+    /// The lowercased word.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Word::InText(w) | Word::Lowered(w) => w,
+        }
+    }
+}
+
+/// Calls `f` with every word of `text`, in order: maximal runs of Unicode
+/// alphabetic characters, each lowercased as a whole.
+pub fn scan_words<'t>(text: &'t str, mut f: impl FnMut(Word<'t, '_>)) {
     let bytes = text.as_bytes();
     let n = bytes.len();
     let mut lower = String::new();
@@ -148,15 +185,20 @@ pub fn count_words(text: &str, counts: &mut WordCounts) {
         }
         let word = &text[start..i];
         if ascii && !upper {
-            bump(counts, word);
+            f(Word::InText(word));
         } else if ascii {
             lower.clear();
             lower.push_str(word);
             lower.make_ascii_lowercase();
-            bump(counts, &lower);
+            f(Word::Lowered(&lower));
         } else {
             // Not per character: `to_lowercase` knows a final Σ becomes ς.
-            bump(counts, &word.to_lowercase());
+            lower = word.to_lowercase();
+            if lower == word {
+                f(Word::InText(word));
+            } else {
+                f(Word::Lowered(&lower));
+            }
         }
     }
 }

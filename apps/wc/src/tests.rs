@@ -43,6 +43,13 @@ fn map_emits_each_distinct_word_once_with_its_count() {
         got,
         counts(&[("cat", 1), ("dog", 1), ("end", 1), ("the", 3)])
     );
+    // A word met lowercased from the text after a copy of it was made
+    // (and the other way round) is still one key.
+    let got = map(b"THE cat, the dog; The end the").unwrap();
+    assert_eq!(
+        got,
+        counts(&[("cat", 1), ("dog", 1), ("end", 1), ("the", 4)])
+    );
 }
 
 #[test]
