@@ -122,10 +122,11 @@ fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(
         path: dir.display().to_string(),
         reason: e.to_string(),
     };
-    let mut entries: Vec<(PathBuf, bool)> = Vec::new();
+    let mut entries: Vec<(std::ffi::OsString, PathBuf, bool)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
-        if hidden(&entry.file_name()) {
+        let name = entry.file_name();
+        if hidden(&name) {
             continue;
         }
         let path = entry.path();
@@ -137,12 +138,12 @@ fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(
             Ok(t) if t.is_file() => false,
             _ => path.is_dir(),
         };
-        entries.push((path, is_dir));
+        entries.push((name, path, is_dir));
     }
     // Name order; the entries share their folder, so comparing names is
     // comparing paths, without splitting each into components.
-    entries.sort_unstable_by(|a, b| a.0.file_name().cmp(&b.0.file_name()));
-    for (path, is_dir) in entries {
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (_, path, is_dir) in entries {
         if is_dir {
             if recursive {
                 list_folder(&path, true, files)?;

@@ -263,14 +263,14 @@ fn a_partition_out_of_range_fails_the_task() {
 
 /// The buffer's sort (prefix, then length or tail) orders keys as plain byte
 /// comparison does, groups exactly the equal keys, and keeps emission order
-/// among them: keys with zero bytes, of 0 to 17 bytes, sharing prefixes.
+/// among them: keys with zero bytes, of 0 to 33 bytes, sharing prefixes.
 #[test]
 fn buffer_sort_orders_keys_bytewise_and_groups_equal_ones() {
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let alphabet: [&[u8]; 4] = [b"", b"\0", b"a", b"\xff"];
-    for len in 0..=17usize {
+    for len in 0..=33usize {
         for (i, fill) in alphabet.iter().enumerate() {
-            let mut k = b"abcdefgh".repeat(3)[..len].to_vec();
+            let mut k = b"abcdefgh".repeat(5)[..len].to_vec();
             if let Some(last) = k.last_mut() {
                 *last = fill.first().copied().unwrap_or(b'z');
             }
