@@ -167,6 +167,11 @@ pub struct CoordinatorCmd {
     /// Most `WatchJob` streams open on one connection.
     #[arg(long, default_value_t = Limits::default().max_watch_streams_per_connection)]
     max_watch_streams_per_connection: usize,
+    /// Requests a second the web UI and `/metrics` (`--http`) serve to one
+    /// client address, in bursts of twice that; more wait their turn, and
+    /// beyond 2 s of waiting get `429 Too Many Requests`. 0: unpaced.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().http_rate)]
+    http_rate: u32,
     /// Ended jobs to remember (at least 1); older ones are forgotten and
     /// their ids answer "forgotten".
     #[arg(long, default_value_t = Retention::default().max_jobs,
@@ -263,6 +268,7 @@ impl CoordinatorCmd {
             max_queued_jobs: self.max_queued_jobs,
             max_watch_streams: self.max_watch_streams,
             max_watch_streams_per_connection: self.max_watch_streams_per_connection,
+            http_rate: self.http_rate,
         };
         config.scheduler.retention = Retention {
             max_jobs: self.retain_jobs,

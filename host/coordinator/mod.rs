@@ -60,6 +60,9 @@ pub struct Limits {
     pub max_watch_streams: usize,
     /// Most `WatchJob` streams open on one connection.
     pub max_watch_streams_per_connection: usize,
+    /// Requests a second the HTTP side (`--http`) serves to one client
+    /// address, in bursts of twice that; 0: unpaced.
+    pub http_rate: u32,
 }
 
 impl Default for Limits {
@@ -72,6 +75,7 @@ impl Default for Limits {
             max_queued_jobs: 10_000,
             max_watch_streams: 10_000,
             max_watch_streams_per_connection: 1_000,
+            http_rate: 50,
         }
     }
 }
@@ -208,7 +212,8 @@ pub async fn run(
         );
     }
     if let Some(http) = &config.http {
-        let protection = http::HttpConfig::new(&config.auth, config.tls.as_ref())?;
+        let protection =
+            http::HttpConfig::new(&config.auth, config.tls.as_ref(), config.limits.http_rate)?;
         let listener = http.try_clone().and_then(|l| {
             l.set_nonblocking(true)?;
             TcpListener::from_std(l)

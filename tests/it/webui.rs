@@ -128,6 +128,54 @@ fn http_beyond_loopback_without_tokens_is_refused() {
     assert_eq!(reply.status, 200, "{reply:?}");
 }
 
+/// A flood from one address is paced (`--http-rate`): a burst passes, the
+/// next requests wait their turn, the rest are refused with 429 naming the
+/// flag, while the gRPC side goes on serving; a rate of 0 paces nothing.
+#[test]
+fn a_flood_from_one_address_is_paced_and_the_rest_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let flood = |rate: &str, log: &str| {
+        let args = [
+            std::ffi::OsStr::new("--http-rate"),
+            std::ffi::OsStr::new(rate),
+        ];
+        let cmd = coordinator(dir.path(), "127.0.0.1:0", &args);
+        let mut server = Server::start("coordinator", dir.path().join(log), cmd);
+        let http = SocketAddr::from(([127, 0, 0, 1], server.listening("http ").port()));
+        let grpc = format!("http://{}", server.listening(""));
+        let started = std::time::Instant::now();
+        let replies: Vec<Reply> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..60)
+                .map(|_| s.spawn(move || get(http, "/metrics", None)))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let elapsed = started.elapsed();
+        let apps = run_mr(["apps", "--coordinator", &grpc]);
+        assert!(apps.status.success(), "the gRPC side stopped serving");
+        (replies, elapsed, server)
+    };
+    // 10 a second, bursts of 20: 20 at once, 20 more over 2 s, 20 refused.
+    let (replies, elapsed, _server) = flood("10", "paced.log");
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<&Reply> = replies.iter().filter(|r| r.status == 429).collect();
+    assert_eq!(ok + refused.len(), 60, "{replies:?}");
+    assert!((38..=45).contains(&ok), "{ok} served of 60");
+    assert!(
+        elapsed >= Duration::from_millis(1500),
+        "not paced: {elapsed:?}"
+    );
+    let r = refused[0];
+    assert!(r.body.contains("--http-rate"), "{r:?}");
+    assert!(
+        r.head.to_ascii_lowercase().contains("retry-after:"),
+        "{r:?}"
+    );
+    // Unpaced: all 60 served.
+    let (replies, _, _server) = flood("0", "unpaced.log");
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+}
+
 #[test]
 fn the_pages_need_the_client_token() {
     let dir = tempfile::tempdir().unwrap();

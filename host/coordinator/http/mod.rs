@@ -25,6 +25,7 @@
 
 mod api;
 mod html;
+mod pacer;
 mod pages;
 
 use std::sync::Arc;
@@ -62,14 +63,18 @@ pub struct HttpConfig {
     pub auth: Auth,
     /// Serve HTTPS with this configuration (the coordinator's certificate).
     pub tls: Option<Arc<ServerConfig>>,
+    /// Requests a second served to one client address (bursts of twice
+    /// that); 0: unpaced.
+    pub rate: u32,
 }
 
 impl HttpConfig {
     /// The protection of a coordinator with `auth` and `tls`.
-    pub fn new(auth: &Auth, tls: Option<&TlsFiles>) -> Result<Self, SecurityError> {
+    pub fn new(auth: &Auth, tls: Option<&TlsFiles>, rate: u32) -> Result<Self, SecurityError> {
         Ok(HttpConfig {
             auth: auth.clone(),
             tls: tls.map(TlsFiles::https_server).transpose()?.flatten(),
+            rate,
         })
     }
 }
@@ -223,6 +228,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, config: HttpConfi
     let mut stopping = shared.stopping.subscribe();
     let app = router(shared, config.auth);
     let tls = config.tls.map(TlsAcceptor::from);
+    let pacer = pacer::Pacer::new(config.rate).map(Arc::new);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let stopped = async move {
         let _ = stopping.wait_for(|s| *s).await;
@@ -239,11 +245,12 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, config: HttpConfi
             () = &mut stopped => return,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let (app, tls) = (app.clone(), tls.clone());
+                let paced = pacer.clone().map(|p| (p, peer.ip()));
                 tokio::spawn(async move {
-                    serve_connection(stream, app, tls).await;
+                    serve_connection(stream, app, tls, paced).await;
                     drop(slot);
                 });
             }
@@ -256,8 +263,34 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, config: HttpConfi
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, app: Router, tls: Option<TlsAcceptor>) {
-    let service = TowerToHyperService::new(app);
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    paced: Option<(Arc<pacer::Pacer>, std::net::IpAddr)>,
+) {
+    // Every request takes its turn from its address's bucket first.
+    let service = TowerToHyperService::new(tower::service_fn(
+        move |request: axum::http::Request<hyper::body::Incoming>| {
+            let (app, paced) = (app.clone(), paced.clone());
+            async move {
+                if let Some((pacer, peer)) = paced {
+                    match pacer.admit(peer, std::time::Instant::now()) {
+                        pacer::Admission::Now => {}
+                        pacer::Admission::After(wait) => tokio::time::sleep(wait).await,
+                        pacer::Admission::Refuse(retry) => {
+                            // Answered late too: a client that retries at once
+                            // on 429 still sends at most one request a second
+                            // on each connection.
+                            tokio::time::sleep(pacer::REFUSAL_DELAY).await;
+                            return Ok(too_many_requests(retry));
+                        }
+                    }
+                }
+                tower::ServiceExt::oneshot(app, request).await
+            }
+        },
+    ));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -287,6 +320,22 @@ async fn serve_connection(stream: tokio::net::TcpStream, app: Router, tls: Optio
     if let Err(e) = result {
         tracing::debug!("--http: connection ended: {e}");
     }
+}
+
+/// The answer to a request over its address's rate.
+fn too_many_requests(retry: Duration) -> Response {
+    let secs = retry.as_secs() + 1;
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "too many requests from this address (the coordinator's --http-rate); retry in {secs} s\n"
+        ),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 #[cfg(test)]

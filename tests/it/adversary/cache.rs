@@ -20,14 +20,19 @@ fn private_dir(path: &Path) -> PathBuf {
 }
 
 /// A cache folder holding, under wc's hash and size, another app's library
-/// (`grep`, padded with zeros: the dynamic loader ignores the tail): what
-/// someone who could write the cache would plant. Returns wc's hash.
+/// (the smallest of the others, padded with zeros: the dynamic loader
+/// ignores the tail): what someone who could write the cache would plant.
+/// Returns wc's hash.
 fn poisoned_cache(cache: &Path) -> String {
     let wc = std::fs::read(library("mr_app_wc")).unwrap();
-    let mut planted = std::fs::read(library("mr_app_grep")).unwrap();
+    let mut planted = ["mr_app_grep", "mr_app_sort", "mr_app_vertex_degree"]
+        .iter()
+        .map(|stem| std::fs::read(library(stem)).unwrap())
+        .min_by_key(Vec::len)
+        .unwrap();
     assert!(
         planted.len() <= wc.len(),
-        "grep's library must be the smaller"
+        "another app's library must be smaller than wc's"
     );
     planted.resize(wc.len(), 0);
     let sha = mapreduce::plugin::sha256_hex(&wc);
