@@ -103,11 +103,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// The sequential word count: reads each file, counts with the same loop as
-/// the `wc` app into one table, and writes `count\tword` lines by count then
-/// word, as `mr process -a wc` prints them. (Counting each file into a table
-/// of its own and adding those up measured the same.)
+/// the `wc` app into one table, and prints it with the app's own `format`
+/// (`count\tword` lines by count then word), as `mr process -a wc` does.
+/// (Counting each file into a table of its own and adding those up
+/// measured the same.)
 fn wc_seq(out: &std::path::Path, files: &[String]) -> anyhow::Result<()> {
-    use std::io::Write;
+    use plugin_api::App;
     let start = Instant::now();
     let mut counts = mr_app_wc::WordCounts::default();
     let mut bytes = 0u64;
@@ -117,17 +118,36 @@ fn wc_seq(out: &std::path::Path, files: &[String]) -> anyhow::Result<()> {
         let text = std::str::from_utf8(&data).with_context(|| format!("{f} is not UTF-8"))?;
         mr_app_wc::count_words(text, &mut counts);
     }
-    let mut rows: Vec<(u64, String)> = counts.into_iter().map(|(w, n)| (n, w)).collect();
-    rows.sort_unstable();
-    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
-    for (n, word) in &rows {
-        writeln!(w, "{n}\t{word}")?;
-    }
-    w.flush()?;
+    let rows: Vec<(String, [u8; 8])> = counts
+        .into_iter()
+        .map(|(w, n)| (w, n.to_be_bytes()))
+        .collect();
+    let mut records = TableRecords {
+        rows: &rows,
+        next: 0,
+    };
+    let mut file = std::fs::File::create(out)?;
+    mr_app_wc::WordCount
+        .format(&mut records, &mut file)
+        .map_err(|e| anyhow::anyhow!("formatting: {e}"))?;
     println!(
         "seconds={:.3} bytes={bytes} words={}",
         start.elapsed().as_secs_f64(),
         rows.len()
     );
     Ok(())
+}
+
+/// A counted table as the records an app's `format` reads.
+struct TableRecords<'a> {
+    rows: &'a [(String, [u8; 8])],
+    next: usize,
+}
+
+impl plugin_api::Records for TableRecords<'_> {
+    fn next_record(&mut self) -> Option<(&[u8], &[u8])> {
+        let (word, count) = self.rows.get(self.next)?;
+        self.next += 1;
+        Some((word.as_bytes(), count))
+    }
 }

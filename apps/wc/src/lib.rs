@@ -73,15 +73,42 @@ impl App for WordCount {
     }
 
     fn format(&self, records: &mut dyn Records, out: &mut dyn Write) -> Result<(), AppError> {
-        let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
+        // The words in one buffer, each row with its count and the word's
+        // first 8 bytes: most comparisons end there, without a call to
+        // memcmp or an allocation per word (formatting 733,000 words took
+        // 0.3 s, a third of it in memcmp, malloc and free).
+        let mut words: Vec<u8> = Vec::new();
+        let mut rows: Vec<Row> = Vec::new();
         while let Some((word, count)) = records.next_record() {
-            rows.push((decode_u64(count)?, word.to_vec()));
+            let mut prefix = [0u8; 8];
+            let n = word.len().min(8);
+            prefix[..n].copy_from_slice(&word[..n]);
+            rows.push(Row {
+                count: decode_u64(count)?,
+                prefix: u64::from_be_bytes(prefix),
+                start: words.len(),
+                len: word.len(),
+            });
+            words.extend_from_slice(word);
         }
-        rows.sort_unstable();
-        let mut out = BufWriter::new(out);
-        for (count, word) in &rows {
-            write!(out, "{count}\t")?;
-            out.write_all(word)?;
+        let word = |r: &Row| &words[r.start..r.start + r.len];
+        rows.sort_unstable_by(|a, b| {
+            (a.count, a.prefix).cmp(&(b.count, b.prefix)).then_with(|| {
+                // Same count and first 8 bytes: a word of at most 8 bytes
+                // is the start of the other, so the shorter comes first.
+                if a.len <= 8 || b.len <= 8 {
+                    a.len.cmp(&b.len)
+                } else {
+                    word(a)[8..].cmp(&word(b)[8..])
+                }
+            })
+        });
+        let mut out = BufWriter::with_capacity(1 << 16, out);
+        let mut digits = itoa_buffer();
+        for r in &rows {
+            out.write_all(format_u64(&mut digits, r.count))?;
+            out.write_all(b"\t")?;
+            out.write_all(word(r))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -90,6 +117,33 @@ impl App for WordCount {
 }
 
 export_app!(WordCount);
+
+/// One output line to sort: its count, where its word is in the buffer of
+/// words, and the word's first 8 bytes (big-endian, zero-padded).
+struct Row {
+    count: u64,
+    prefix: u64,
+    start: usize,
+    len: usize,
+}
+
+/// Room for the decimal digits of any `u64`.
+fn itoa_buffer() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written into the end of `buf`.
+fn format_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
 
 /// `bytes` as text, or the error every app reports for non-UTF-8 input.
 fn utf8(bytes: &[u8]) -> Result<&str, AppError> {

@@ -136,6 +136,34 @@ fn format_sorts_by_count_then_word() {
     ];
     let got = test_support::format::<WordCount>(&records).unwrap();
     assert_eq!(got, "1\tz\n2\ta\n2\tb\n10\tc\n");
+    // Words sharing their first 8 bytes, longer and shorter than 8, in
+    // bytewise order; counts of every width.
+    let words = [
+        "abcdefghij",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefgha",
+        "abcdefg",
+        "abcdefghij\u{e9}",
+        "b",
+        "abcdefgz",
+        "\u{e9}t\u{e9}",
+    ];
+    let mut records: Vec<(Vec<u8>, Vec<u8>)> = words
+        .iter()
+        .map(|w| (w.as_bytes().to_vec(), be(7)))
+        .collect();
+    records.push((b"zero".to_vec(), be(0)));
+    records.push((b"max".to_vec(), be(u64::MAX)));
+    let got = test_support::format::<WordCount>(&records).unwrap();
+    let mut sorted: Vec<&str> = words.to_vec();
+    sorted.sort_unstable();
+    let mut want = String::from("0\tzero\n");
+    for w in sorted {
+        want.push_str(&format!("7\t{w}\n"));
+    }
+    want.push_str(&format!("{}\tmax\n", u64::MAX));
+    assert_eq!(got, want);
 }
 
 #[test]
