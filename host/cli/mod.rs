@@ -156,9 +156,11 @@ struct JobArgs {
     /// as the coordinator's --speculation says.
     #[arg(long, value_name = "on|off")]
     speculation: Option<Switch>,
-    /// Target input bytes per map task, e.g. 64MiB or 512K: an app reading
-    /// line records has larger files cut into splits of this size, and small
-    /// files are packed into one task up to it. 0: one map task per file.
+    /// Most input bytes per map task, e.g. 64MiB or 512K: an app reading
+    /// line records has larger files cut into splits, and small files are
+    /// packed together; tasks are evened out below this size, their number
+    /// a multiple of the live workers (never below 4 MiB a task). 0: one
+    /// map task per file.
     #[arg(long, value_name = "BYTES", default_value = "64MiB",
           value_parser = crate::worker::spill::parse_byte_size)]
     split_size: u64,

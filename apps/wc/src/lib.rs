@@ -12,7 +12,6 @@
 //! ASCII letters by table and decodes only non-ASCII characters, borrows
 //! words that are already lowercase ASCII, and hashes with foldhash.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
@@ -33,24 +32,33 @@ impl App for WordCount {
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = utf8(input.contents)?;
-        // Keys borrowed from the input where it already holds the word: a
-        // map call over a 1 KiB file then allocates for its table only.
-        // Sized for the words a small input holds (about one new word per
-        // 8 bytes), so that a 1 KiB file's table is not regrown 6 times;
-        // a large input's table starts at 4,096 words and grows.
-        let words = (text.len() / 8).clamp(16, 4096);
-        let mut counts: HashMap<Cow<'_, str>, u64, foldhash::fast::FixedState> =
-            HashMap::with_capacity_and_hasher(words, Default::default());
+        if text.len() > SMALL_INPUT {
+            let mut counts = WordCounts::default();
+            count_words(text, &mut counts);
+            for (word, count) in &counts {
+                out.emit(word.as_bytes(), &encode_u64(*count));
+            }
+            return Ok(());
+        }
+        // A small input: words as the text holds them are keyed by slices
+        // of it (no allocation per word), lowercased copies of the others
+        // go to a table of their own, merged before emitting. The table is
+        // sized for about one new word per 8 bytes, so that a 1 KiB file's
+        // is not regrown 6 times.
+        let mut in_text: HashMap<&str, u64, foldhash::fast::FixedState> =
+            HashMap::with_capacity_and_hasher(text.len() / 8, Default::default());
+        let mut lowered = WordCounts::default();
         scan_words(text, |word| match word {
-            Word::InText(w) => *counts.entry(Cow::Borrowed(w)).or_insert(0) += 1,
-            Word::Lowered(w) => match counts.get_mut(w) {
-                Some(n) => *n += 1,
-                None => {
-                    counts.insert(Cow::Owned(w.to_owned()), 1);
-                }
-            },
+            Word::InText(w) => *in_text.entry(w).or_insert(0) += 1,
+            Word::Lowered(w) => bump(&mut lowered, w),
         });
-        for (word, count) in &counts {
+        for (word, count) in &lowered {
+            match in_text.get_mut(word.as_str()) {
+                Some(n) => *n += count,
+                None => out.emit(word.as_bytes(), &encode_u64(*count)),
+            }
+        }
+        for (word, count) in &in_text {
             out.emit(word.as_bytes(), &encode_u64(*count));
         }
         Ok(())
@@ -117,6 +125,13 @@ impl App for WordCount {
 }
 
 export_app!(WordCount);
+
+/// Inputs up to this size are counted with keys borrowed from the input:
+/// it is in cache, and a table over 50,000 files of 1 KiB then allocates
+/// only per table. Over a large input those keys are scattered through it
+/// and every compare misses the cache: 7% slower over 256 MiB than copying
+/// each new word into the table.
+const SMALL_INPUT: usize = 64 << 10;
 
 /// One output line to sort: its count, where its word is in the buffer of
 /// words, and the word's first 8 bytes (big-endian, zero-padded).

@@ -223,3 +223,19 @@ fn every_split_size_counts_what_one_split_counts() {
         assert_eq!(split, whole, "split size {size}");
     }
 }
+
+/// Inputs past the small-input size are counted with copied keys, smaller
+/// ones with borrowed keys: the same words and counts either way.
+#[test]
+fn small_and_large_inputs_count_alike() {
+    let unit = "The the THE a Straße STRASSE ΣΊΣΥΦΟΣ σίσυφος x2y don't ";
+    let small = map(unit.as_bytes()).unwrap();
+    let times = crate::SMALL_INPUT / unit.len() + 10;
+    let large = map(unit.repeat(times).as_bytes()).unwrap();
+    assert!(unit.len() * times > crate::SMALL_INPUT);
+    let scaled: Vec<(String, u64)> = small
+        .into_iter()
+        .map(|(w, n)| (w, n * times as u64))
+        .collect();
+    assert_eq!(large, scaled);
+}
