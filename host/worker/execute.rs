@@ -328,7 +328,10 @@ pub(super) fn remove_stale_temporaries(dir: &OutputDir, job: JobId, r: u32) {
 }
 
 /// Reads one input of a map task: a whole file, or the lines of a range.
-fn read_source(confinement: &Confinement, input: &InputRange) -> Result<MapSource, InputReadError> {
+pub(crate) fn read_source(
+    confinement: &Confinement,
+    input: &InputRange,
+) -> Result<MapSource, InputReadError> {
     if crate::storage::is_object(&input.path) {
         return super::object_input::read(confinement, input);
     }

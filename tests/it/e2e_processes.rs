@@ -340,3 +340,63 @@ fn submitting_an_unknown_app_is_refused() {
         );
     }
 }
+
+/// Peak resident memory (`VmHWM`) of a process, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+/// A map task's split is read by the worker's executor, which runs the
+/// app, not by the worker: over one 48 MiB input the worker's own peak
+/// memory stays far below the input's size (it held the split, and for a
+/// moment its encoding, before: the split was in both processes at once),
+/// and the executor's is above it. The counters still say what was read.
+#[test]
+fn the_executor_reads_the_split_and_the_worker_never_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = start_cluster(dir.path(), 1);
+    let input = dir.path().join("big.txt");
+    let line = "alpha beta gamma delta\n";
+    let lines = (48 << 20) / line.len();
+    std::fs::write(&input, line.repeat(lines)).unwrap();
+    let out = dir.path().join("out");
+    let job = submit_and_wait(&cluster, &[input], &out, "wc", &[]);
+    let counts = wc_records(&read_output_dir(&out, N_REDUCE));
+    assert_eq!(counts.get("gamma"), Some(&(lines as u64)));
+    let worker = cluster.workers[0].pid();
+    let worker_peak = peak_kib(worker);
+    let executors: Vec<u64> =
+        std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .map(peak_kib)
+            .collect();
+    assert!(
+        worker_peak < 40 << 10,
+        "the worker's peak RSS is {worker_peak} KiB for a 48 MiB split"
+    );
+    assert!(
+        executors.iter().any(|&k| k > 48 << 10),
+        "no executor held the split: {executors:?} KiB"
+    );
+    let poll = run_mr([
+        "poll",
+        "--json",
+        "--coordinator",
+        &cluster.url,
+        &job.to_string(),
+    ])
+    .ok();
+    assert!(
+        poll.stdout
+            .contains(&format!("\"input_bytes\":{}", lines * line.len())),
+        "{}",
+        poll.stdout
+    );
+}

@@ -16,10 +16,12 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::{read_frame, write_frame};
+use crate::core::InputRange;
 use crate::core::JobId;
 use crate::plugin::{LoadedApp, Registry, RegistryError};
 use crate::proto::executor as pb;
 use crate::security::Confinement;
+use crate::worker::execute::read_source;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
 use crate::worker::map_task::{run_map_inputs, MapConfig, MapSource};
 use crate::worker::reduce_task::reduce_to_file;
@@ -173,15 +175,35 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         memory: &memory,
         work_dir: &work_dir,
     };
-    let mut sources = m.inputs.into_iter().map(|s| {
-        Ok(MapSource {
-            path: s.path,
-            offset: s.offset,
-            contents: s.contents,
-        })
-    });
-    let result = run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
-        .map_err(|e| fatal(e.to_string()))?;
+    // Inputs by name are read here, one at a time (only one is in memory at
+    // once), confined as the worker would read them; an older worker sends
+    // the bytes.
+    let confinement = Confinement::from_roots(m.allowed_input, Vec::new());
+    let (mut input_bytes, mut input_records) = (0u64, 0u64);
+    let result = if m.input_ranges.is_empty() {
+        let mut sources = m.inputs.into_iter().map(|s| {
+            Ok(MapSource {
+                path: s.path,
+                offset: s.offset,
+                contents: s.contents,
+            })
+        });
+        run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
+    } else {
+        let mut sources = m.input_ranges.into_iter().map(|r| {
+            let range = InputRange {
+                path: r.path,
+                offset: r.offset,
+                len: r.len,
+            };
+            let source = read_source(&confinement, &range)?;
+            input_bytes += source.contents.len() as u64;
+            input_records += 1;
+            Ok(source)
+        });
+        run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
+    }
+    .map_err(|e| fatal(e.to_string()))?;
     let partitions = result
         .partitions
         .iter()
@@ -196,6 +218,8 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         records: result.stats.records,
         bytes: result.stats.bytes,
         spills: result.stats.spills,
+        input_bytes,
+        input_records,
     })
 }
 

@@ -54,38 +54,61 @@ impl Executor {
         task: &TaskSpec,
         inputs: &[InputRange],
     ) -> Result<TaskCounters, TaskFailure> {
-        // Read (confined, by descriptor) here in the worker; the executor
-        // only runs app code over the bytes.
-        let (confinement, ranges) = (task.confinement.clone(), inputs.to_vec());
-        let sources = tokio::task::spawn_blocking(move || {
-            ranges
-                .iter()
-                .map(|input| read_source(&confinement, input))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
-        .map_err(|e| TaskFailure::fatal(e.to_string()))?;
-        let input_bytes = sources.iter().map(|s| s.contents.len() as u64).sum();
-        let input_records = sources.len() as u64;
         let work_dir = self.store.work_dir().path().map_err(|e| {
             TaskFailure::retry(format!("cannot create the worker's scratch folder: {e}"))
         })?;
-        let request = pb::MapRequest {
+        let mut request = pb::MapRequest {
             app: Some(app),
-            inputs: sources
+            inputs: Vec::new(),
+            input_ranges: Vec::new(),
+            allowed_input: task.confinement.input_roots(),
+            args: task.args.clone().into(),
+            n_reduce: task.n_reduce,
+            memory_limit: self.store.memory_limit(),
+            work_dir: work_dir.display().to_string(),
+        };
+        if inputs.iter().any(|r| crate::storage::is_object(&r.path)) {
+            // Object storage is read here (the executor has no async
+            // runtime for its client): the bytes go to the executor.
+            let (confinement, ranges) = (task.confinement.clone(), inputs.to_vec());
+            let sources = tokio::task::spawn_blocking(move || {
+                ranges
+                    .iter()
+                    .map(|input| read_source(&confinement, input))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| TaskFailure::fatal(format!("reading the input crashed: {e}")))?
+            .map_err(|e| TaskFailure::fatal(e.to_string()))?;
+            request.inputs = sources
                 .into_iter()
                 .map(|s| pb::MapSource {
                     path: s.path,
                     offset: s.offset,
                     contents: s.contents,
                 })
-                .collect(),
-            args: task.args.clone().into(),
-            n_reduce: task.n_reduce,
-            memory_limit: self.store.memory_limit(),
-            work_dir: work_dir.display().to_string(),
-        };
+                .collect();
+        } else {
+            // Files: the executor reads the split itself, one input at a
+            // time, confined and by descriptor as this worker would, so the
+            // worker never holds it.
+            request.input_ranges = inputs
+                .iter()
+                .map(|r| pb::InputRef {
+                    path: r.path.clone(),
+                    offset: r.offset,
+                    len: r.len,
+                })
+                .collect();
+        }
+        let (sent_bytes, sent_records) = (
+            request
+                .inputs
+                .iter()
+                .map(|s| s.contents.len() as u64)
+                .sum::<u64>(),
+            request.inputs.len() as u64,
+        );
         let done = match self.isolated(pb::request::Kind::Map(request)).await? {
             pb::reply::Kind::Map(done) => done,
             _ => {
@@ -109,8 +132,8 @@ impl Executor {
             },
         );
         Ok(TaskCounters {
-            input_bytes,
-            input_records,
+            input_bytes: sent_bytes + done.input_bytes,
+            input_records: sent_records + done.input_records,
             output_records: done.records,
             output_bytes: done.bytes,
             shuffle_bytes: 0,
