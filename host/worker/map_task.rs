@@ -21,6 +21,7 @@ use super::spill::{
     Charge, DiskRange, FrameWriter, MemoryBudget, MemoryLimits, Run, RunWriter, WorkDir,
 };
 use crate::plugin::LoadedApp;
+use buffer::{PartitionBuf, RangeValues, INDEX_ENTRY};
 use plugin_api::abi::AppCallError;
 
 /// Why a map task failed. The texts are the task's failure message.
@@ -93,121 +94,6 @@ pub struct MapResult {
     pub charge: Option<Charge>,
     /// Counts.
     pub stats: MapStats,
-}
-
-/// Bytes of index per buffered record.
-const INDEX_ENTRY: usize = std::mem::size_of::<Entry>();
-
-/// One buffered record: where its key and value are in the arena, and the
-/// key's first [`PREFIX`] bytes (big-endian, zero-padded) to compare
-/// cheaply: most keys (words, ids) fit, and then sorting never reads the
-/// arena.
-#[derive(Clone, Copy)]
-struct Entry {
-    prefix: u128,
-    start: usize,
-    klen: u32,
-    vlen: u32,
-}
-
-/// The bytewise order of two entries' keys. Equal zero-padded prefixes: a
-/// key no longer than the prefix is then the start of the other, so length
-/// decides; only two longer keys need their tails compared (a memcmp call
-/// per equal pair was a third of the CPU of a task over many small files).
-fn key_order(arena: &[u8], a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    a.prefix.cmp(&b.prefix).then_with(|| {
-        if a.klen as usize <= PREFIX || b.klen as usize <= PREFIX {
-            return a.klen.cmp(&b.klen);
-        }
-        let ka = &arena[a.start + PREFIX..a.start + a.klen as usize];
-        let kb = &arena[b.start + PREFIX..b.start + b.klen as usize];
-        ka.cmp(kb)
-    })
-}
-
-/// One partition's records before sorting: keys and values packed in an
-/// arena, indexed by [`Entry`].
-#[derive(Default)]
-struct PartitionBuf {
-    arena: Vec<u8>,
-    index: Vec<Entry>,
-}
-
-/// Bytes of a key kept in its [`Entry`].
-const PREFIX: usize = 16;
-
-fn key_prefix(key: &[u8]) -> u128 {
-    let mut b = [0u8; PREFIX];
-    let n = key.len().min(PREFIX);
-    b[..n].copy_from_slice(&key[..n]);
-    u128::from_be_bytes(b)
-}
-
-impl PartitionBuf {
-    fn push(&mut self, key: &[u8], value: &[u8]) -> Result<(), MapError> {
-        let too_long = |what: &'static str, len: usize| MapError::TooLong { what, len };
-        let klen = u32::try_from(key.len()).map_err(|_| too_long("key", key.len()))?;
-        let vlen = u32::try_from(value.len()).map_err(|_| too_long("value", value.len()))?;
-        self.index.push(Entry {
-            prefix: key_prefix(key),
-            start: self.arena.len(),
-            klen,
-            vlen,
-        });
-        self.arena.extend_from_slice(key);
-        self.arena.extend_from_slice(value);
-        Ok(())
-    }
-
-    fn key_of(&self, e: &Entry) -> &[u8] {
-        &self.arena[e.start..e.start + e.klen as usize]
-    }
-
-    /// Whether two entries hold the same key; the bytes past the prefix are
-    /// compared only for keys longer than the prefix.
-    fn same_key(&self, a: &Entry, b: &Entry) -> bool {
-        a.prefix == b.prefix
-            && a.klen == b.klen
-            && (a.klen as usize <= PREFIX || self.key_of(a)[PREFIX..] == self.key_of(b)[PREFIX..])
-    }
-
-    fn value_of(&self, e: &Entry) -> &[u8] {
-        let v = e.start + e.klen as usize;
-        &self.arena[v..v + e.vlen as usize]
-    }
-
-    /// Sorts the index by key, keeping emission order among equal keys:
-    /// records are appended to the arena, so among equal keys the one
-    /// emitted first starts first, and an unstable sort that breaks ties by
-    /// `start` gives the stable order (faster than the stable sort: no
-    /// scratch buffer, fewer moves).
-    fn sort(&mut self) {
-        let arena = &self.arena;
-        self.index
-            .sort_unstable_by(|a, b| key_order(arena, a, b).then(a.start.cmp(&b.start)));
-    }
-
-    /// Framed size of its records before combining.
-    fn framed_len(&self) -> usize {
-        self.arena.len() + self.index.len() * 8
-    }
-
-    fn clear(&mut self) {
-        self.arena.clear();
-        self.index.clear();
-    }
-}
-
-/// The values of one key within a sorted partition buffer.
-struct RangeValues<'a> {
-    buf: &'a PartitionBuf,
-    entries: std::slice::Iter<'a, Entry>,
-}
-
-impl Values for RangeValues<'_> {
-    fn next_value(&mut self) -> Option<&[u8]> {
-        self.entries.next().map(|e| self.buf.value_of(e))
-    }
 }
 
 /// The map task's state between `emit` calls.
@@ -509,6 +395,8 @@ fn sort_and_frame<W: Write>(
     stats.bytes += out.bytes() - bytes;
     Ok(())
 }
+
+mod buffer;
 
 #[cfg(test)]
 mod tests;
