@@ -122,9 +122,6 @@ enum InputProblem {
     CannotOpen(std::io::Error),
 }
 
-/// The size of `path`, which must be a regular file this process can open,
-/// or why it cannot be a job's input. Judged from metadata first, so a FIFO
-/// or a device is never opened (opening a FIFO blocks).
 /// [`input_size`] of every file, in order: on several threads for a job of
 /// many files (two system calls each, which for 100,000 files is most of
 /// a submission's time).
@@ -153,6 +150,9 @@ fn input_sizes(files: &[String]) -> Vec<Result<u64, InputProblem>> {
     })
 }
 
+/// The size of `path`, which must be a regular file this process may read,
+/// or why it cannot be a job's input. Judged from metadata first, so a FIFO
+/// or a device is never opened (opening a FIFO blocks).
 fn input_size(path: &str) -> Result<u64, InputProblem> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

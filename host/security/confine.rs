@@ -232,7 +232,7 @@ impl Located<'_> {
         flags: rustix::fs::OFlags,
     ) -> Result<(std::os::fd::OwnedFd, u64), PathError> {
         let fd = self.open(flags)?;
-        match open::irregular_kind(fd.as_fd()) {
+        match open::kind_and_size(fd.as_fd()) {
             Ok((None, size)) => Ok((fd, size)),
             Ok((Some(kind), _)) => Err(PathError::NotRegular {
                 path: self.path.to_string(),

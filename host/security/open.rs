@@ -212,7 +212,7 @@ fn walk_beneath(root: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> io::Result<O
 
 /// What kind of file `fd` is, in words (`None`: a regular file), and its
 /// size.
-pub(crate) fn irregular_kind(fd: BorrowedFd<'_>) -> io::Result<(Option<&'static str>, u64)> {
+pub(crate) fn kind_and_size(fd: BorrowedFd<'_>) -> io::Result<(Option<&'static str>, u64)> {
     let stat = rustix::fs::fstat(fd)?;
     let kind = match FileType::from_raw_mode(stat.st_mode) {
         FileType::RegularFile => None,
@@ -380,7 +380,7 @@ mod tests {
 
     fn read(fd: io::Result<OwnedFd>) -> io::Result<String> {
         let fd = fd?;
-        let (_, size) = irregular_kind(fd.as_fd())?;
+        let (_, size) = kind_and_size(fd.as_fd())?;
         Ok(String::from_utf8(read_opened(fd, size)?).unwrap())
     }
 
@@ -477,14 +477,14 @@ mod tests {
         .unwrap();
         // Opening a FIFO without a writer does not block.
         let fd = open_anywhere(&fifo, input_flags()).unwrap();
-        assert_eq!(irregular_kind(fd.as_fd()).unwrap().0, Some("FIFO"));
+        assert_eq!(kind_and_size(fd.as_fd()).unwrap().0, Some("FIFO"));
         let fd = open_anywhere(Path::new("/dev/zero"), input_flags()).unwrap();
         assert_eq!(
-            irregular_kind(fd.as_fd()).unwrap().0,
+            kind_and_size(fd.as_fd()).unwrap().0,
             Some("character device")
         );
         let fd = open_anywhere(dir.path(), input_flags()).unwrap();
-        assert_eq!(irregular_kind(fd.as_fd()).unwrap().0, Some("directory"));
+        assert_eq!(kind_and_size(fd.as_fd()).unwrap().0, Some("directory"));
     }
 
     #[test]

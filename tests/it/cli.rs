@@ -468,3 +468,43 @@ fn completions_and_man_pages_are_generated() {
     );
     assert!(!run_mr(["man", "nosuch"]).status.success());
 }
+
+/// `mr run` waits for its workers before it submits, so the job's tasks
+/// are planned for all of them: one 12 MiB file of lines on 3 workers is
+/// 3 map tasks of 4 MiB (planned before the workers registered, it was
+/// one task and two idle workers).
+#[test]
+fn run_plans_the_job_for_all_its_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "alpha beta gamma\n";
+    let lines = (12 << 20) / line.len();
+    let files = write_files(
+        &dir.path().join("in"),
+        &[("big.txt".into(), line.repeat(lines).into_bytes())],
+    );
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        "-a".into(),
+        "wc".into(),
+        "--workers".into(),
+        "3".into(),
+    ];
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend(["-o".into(), dir.path().join("out").into_os_string()]);
+    let run = common::procs::mr()
+        .args(&args)
+        .env("MR_PLUGINS", plugins_dir())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("job 0: 3 map tasks over 1 input file"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&run.stdout).contains(&format!("{lines}\tgamma")),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}

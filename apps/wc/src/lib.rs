@@ -112,7 +112,7 @@ impl App for WordCount {
             })
         });
         let mut out = BufWriter::with_capacity(1 << 16, out);
-        let mut digits = itoa_buffer();
+        let mut digits = [0u8; 20];
         for r in &rows {
             out.write_all(format_u64(&mut digits, r.count))?;
             out.write_all(b"\t")?;
@@ -140,11 +140,6 @@ struct Row {
     prefix: u64,
     start: usize,
     len: usize,
-}
-
-/// Room for the decimal digits of any `u64`.
-fn itoa_buffer() -> [u8; 20] {
-    [0; 20]
 }
 
 /// `n` in decimal, written into the end of `buf`.

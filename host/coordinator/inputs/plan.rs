@@ -12,6 +12,7 @@
 //! is cut into equal ranges; small files go, in order, to the task their
 //! middle byte falls in, so packs are even whatever the file sizes.
 
+use plugin_api::split::cut;
 use plugin_api::InputFormat;
 
 use crate::core::{InputRange, Split};
@@ -101,11 +102,6 @@ fn even_target(files: &[(String, u64)], format: InputFormat, size: u64, workers:
 /// bytes, all of one length but the last (shorter by less than their
 /// number): `(offset, len)` pairs.
 fn cut_evenly(len: u64, target: u64) -> Vec<(u64, u64)> {
-    let pieces = len.div_ceil(target.max(1)).max(1);
-    let piece = len.div_ceil(pieces).max(1);
-    (0..pieces)
-        .map(|k| k * piece)
-        .take_while(|start| *start < len || len == 0)
-        .map(|start| (start, piece.min(len - start)))
-        .collect()
+    let pieces = len.div_ceil(target.max(1));
+    cut(len, len.div_ceil(pieces.max(1)))
 }
