@@ -131,14 +131,20 @@ fn input_sizes(files: &[String]) -> Vec<Result<u64, InputProblem>> {
         .map_or(1, usize::from)
         .min(files.len().div_ceil(PER_THREAD))
         .max(1);
+    let measure = |part: &[String]| {
+        let mut folder = Folder::default();
+        part.iter()
+            .map(|f| folder.input_size(f))
+            .collect::<Vec<_>>()
+    };
     if threads == 1 {
-        return files.iter().map(|f| input_size(f)).collect();
+        return measure(files);
     }
     let chunk = files.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let parts: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|f| input_size(f)).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(move || measure(part)))
             .collect();
         parts
             .into_iter()
@@ -150,51 +156,103 @@ fn input_sizes(files: &[String]) -> Vec<Result<u64, InputProblem>> {
     })
 }
 
+/// The folder of the files [`input_sizes`] last measured, held open: a
+/// folder's files come one after another, and a lookup relative to it walks
+/// one path component instead of every one of the path (for 100,000 files
+/// in `/data/in/`, half the system time of a submission).
+#[derive(Default)]
+struct Folder {
+    /// The folder's path as the files name it, and the folder (`None`
+    /// when it could not be opened: its files are then looked up by path).
+    open: Option<(String, Option<rustix::fd::OwnedFd>)>,
+}
+
+impl Folder {
+    /// [`input_size`] of `path`, looked up in its folder.
+    fn input_size(&mut self, path: &str) -> Result<u64, InputProblem> {
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((parent, name)) => (if parent.is_empty() { "/" } else { parent }, name),
+            None => (".", path),
+        };
+        if name.is_empty() || name == "." || name == ".." {
+            return input_size(path);
+        }
+        if self.open.as_ref().is_none_or(|(p, _)| p != parent) {
+            let opened = rustix::fs::open(
+                parent,
+                rustix::fs::OFlags::PATH
+                    | rustix::fs::OFlags::DIRECTORY
+                    | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            );
+            self.open = Some((parent.to_string(), opened.ok()));
+        }
+        match self.open.as_ref().and_then(|(_, fd)| fd.as_ref()) {
+            Some(fd) => checked(
+                rustix::fs::statat(fd, name, rustix::fs::AtFlags::empty()).map(|st| {
+                    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+                    (kind, u64::try_from(st.st_size).unwrap_or(0))
+                }),
+                || {
+                    rustix::fs::accessat(
+                        fd,
+                        name,
+                        rustix::fs::Access::READ_OK,
+                        rustix::fs::AtFlags::empty(),
+                    )
+                },
+            ),
+            // The folder itself is missing or unreadable: the lookup by
+            // path says which, file by file.
+            None => input_size(path),
+        }
+    }
+}
+
 /// The size of `path`, which must be a regular file this process may read,
 /// or why it cannot be a job's input. Judged from metadata first, so a FIFO
 /// or a device is never opened (opening a FIFO blocks).
 fn input_size(path: &str) -> Result<u64, InputProblem> {
-    let meta = match std::fs::metadata(path) {
+    checked(
+        rustix::fs::stat(path).map(|st| {
+            let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            (kind, u64::try_from(st.st_size).unwrap_or(0))
+        }),
+        || rustix::fs::access(path, rustix::fs::Access::READ_OK),
+    )
+}
+
+/// A file's size from its metadata (followed through symlinks), if it is
+/// a regular file that `readable` says this process may read: whether it
+/// may is asked without opening it (one system call instead of an open and
+/// a close, for each of a job's possibly 100,000 inputs).
+fn checked(
+    meta: rustix::io::Result<(rustix::fs::FileType, u64)>,
+    readable: impl FnOnce() -> rustix::io::Result<()>,
+) -> Result<u64, InputProblem> {
+    let (kind, len) = match meta {
         Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(InputProblem::Missing),
-        Err(e) => return Err(InputProblem::Metadata(e)),
+        Err(rustix::io::Errno::NOENT) => return Err(InputProblem::Missing),
+        Err(e) => return Err(InputProblem::Metadata(e.into())),
     };
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(InputProblem::NotRegular(describe_non_regular(&kind)));
+    if kind != rustix::fs::FileType::RegularFile {
+        return Err(InputProblem::NotRegular(describe_non_regular(kind)));
     }
-    // Whether this process may read it, asked without opening it (one
-    // system call instead of an open and a close, for each of a job's
-    // possibly 100,000 inputs).
-    match rustix::fs::access(path, rustix::fs::Access::READ_OK) {
-        Ok(()) => Ok(meta.len()),
+    match readable() {
+        Ok(()) => Ok(len),
         Err(rustix::io::Errno::ACCESS) => Err(InputProblem::NotReadable),
         Err(e) => Err(InputProblem::CannotOpen(e.into())),
     }
 }
 
-#[cfg(unix)]
-fn describe_non_regular(kind: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_dir() {
-        "is a directory"
-    } else if kind.is_fifo() {
-        "is a FIFO (named pipe), not a regular file"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "is a device, not a regular file"
-    } else if kind.is_socket() {
-        "is a socket, not a regular file"
-    } else {
-        "is not a regular file"
-    }
-}
-
-#[cfg(not(unix))]
-fn describe_non_regular(kind: &std::fs::FileType) -> &'static str {
-    if kind.is_dir() {
-        "is a directory"
-    } else {
-        "is not a regular file"
+fn describe_non_regular(kind: rustix::fs::FileType) -> &'static str {
+    use rustix::fs::FileType;
+    match kind {
+        FileType::Directory => "is a directory",
+        FileType::Fifo => "is a FIFO (named pipe), not a regular file",
+        FileType::CharacterDevice | FileType::BlockDevice => "is a device, not a regular file",
+        FileType::Socket => "is a socket, not a regular file",
+        _ => "is not a regular file",
     }
 }
 

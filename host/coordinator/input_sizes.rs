@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::core::{JobId, JobSpec, Phase, Split, TaskCounters, TaskId};
+use crate::core::{JobId, JobSpec, Phase, TaskCounters, TaskId};
 
 /// The input sizes of the jobs submitted here, by job.
 #[derive(Debug, Default)]
@@ -28,10 +28,10 @@ struct JobInputs {
 pub fn measure(spec: &JobSpec, sizes: &[(String, u64)]) -> Vec<u64> {
     let sizes: HashMap<&str, u64> = sizes.iter().map(|(f, n)| (f.as_str(), *n)).collect();
     let size_of = |path: &str| sizes.get(path).copied().unwrap_or(0);
-    let tasks: Vec<Split> = (0..spec.n_map() as u32)
-        .filter_map(|i| spec.split(i))
-        .collect();
-    tasks
+    if spec.splits.is_empty() {
+        return spec.files.iter().map(|f| size_of(f)).collect();
+    }
+    spec.splits
         .iter()
         .map(|split| {
             split
@@ -85,7 +85,7 @@ impl InputSizes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::InputRange;
+    use crate::core::{InputRange, Split};
 
     #[test]
     fn a_task_could_read_its_files_from_the_range_start_on() {

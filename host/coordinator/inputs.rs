@@ -122,34 +122,39 @@ fn list_folder(dir: &Path, recursive: bool, files: &mut Vec<String>) -> Result<(
         path: dir.display().to_string(),
         reason: e.to_string(),
     };
-    let mut entries: Vec<(std::ffi::OsString, PathBuf, bool)> = Vec::new();
+    let mut entries: Vec<(std::ffi::OsString, bool)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let name = entry.file_name();
         if hidden(&name) {
             continue;
         }
-        let path = entry.path();
         // The entry's own type (no system call on most file systems); a
         // symlink, or a type the folder does not record, is followed, as
         // reading the file would.
         let is_dir = match entry.file_type() {
             Ok(t) if t.is_dir() => true,
             Ok(t) if t.is_file() => false,
-            _ => path.is_dir(),
+            _ => entry.path().is_dir(),
         };
-        entries.push((name, path, is_dir));
+        entries.push((name, is_dir));
     }
     // Name order; the entries share their folder, so comparing names is
     // comparing paths, without splitting each into components.
     entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (_, path, is_dir) in entries {
+    // Each path is the folder's text and the name (what `Path::join` and
+    // `display` give, without formatting 100,000 paths one by one).
+    let base = dir.display().to_string();
+    let sep = if base.ends_with('/') { "" } else { "/" };
+    for (name, is_dir) in entries {
         if is_dir {
             if recursive {
-                list_folder(&path, true, files)?;
+                list_folder(&dir.join(&name), true, files)?;
             }
+        } else if let Some(name) = name.to_str() {
+            files.push([base.as_str(), sep, name].concat());
         } else {
-            files.push(path.display().to_string());
+            files.push(dir.join(&name).display().to_string());
         }
     }
     Ok(())

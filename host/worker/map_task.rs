@@ -370,11 +370,24 @@ fn sort_and_frame<W: Write>(
     let combine = app.has_combiner();
     let index = &part.index;
     let (records, bytes) = (out.records(), out.bytes());
+    // Sorted entries point all over the arena: ask for each record's bytes
+    // some entries before they are read (over a large buffer, most reads
+    // would otherwise miss the cache, one at a time).
+    let fetch_ahead = |k: usize| {
+        if let Some(e) = index.get(k + buffer::FETCH_AHEAD) {
+            part.prefetch(e);
+        }
+    };
+    for k in 0..buffer::FETCH_AHEAD.min(index.len()) {
+        part.prefetch(&index[k]);
+    }
     let mut i = 0;
     while i < index.len() {
+        fetch_ahead(i);
         let key = part.key_of(&index[i]);
         let mut end = i + 1;
         while end < index.len() && part.same_key(&index[end], &index[i]) {
+            fetch_ahead(end);
             end += 1;
         }
         if combine && end - i > 1 {

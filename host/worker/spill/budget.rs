@@ -5,6 +5,16 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// The most a map task buffers before it sorts, combines and spills, what
+/// Hadoop calls `io.sort.mb` (100 MB there): sorting a larger buffer is not
+/// faster but slower, as its entries no longer fit the caches and its every
+/// page is new memory, while a buffer emptied by a spill is reused. 100,000
+/// files of 1 KiB on 2 workers at the default limit (a 1.5 GiB buffer on a
+/// 24 GiB machine, one spill-free sort of 5 million records a task) took
+/// 1.98 s and 490 MiB; with 64 MiB buffers 1.74 s and 195 MiB; at 32 MiB
+/// the merge of more spills costs more than the smaller sorts save.
+pub const MAP_BUFFER_MAX: usize = 64 << 20;
+
 /// How a worker divides its memory limit between the places that hold data.
 /// The map input file itself (handed whole to the app) is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,12 +31,13 @@ pub struct MemoryLimits {
 }
 
 impl MemoryLimits {
-    /// The split of `limit` bytes: a quarter each for the map buffer, the
-    /// store and reduce fetches, an eighth for merge buffers.
+    /// The split of `limit` bytes: a quarter each for the map buffer (at
+    /// most [`MAP_BUFFER_MAX`]), the store and reduce fetches, an eighth
+    /// for merge buffers.
     pub fn from_limit(limit: u64) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         MemoryLimits {
-            map_buffer: (limit / 4).max(64 << 10),
+            map_buffer: (limit / 4).clamp(64 << 10, MAP_BUFFER_MAX),
             store: limit / 4,
             reduce_fetch: limit / 4,
             merge_buffers: (limit / 8).max(1 << 20),
@@ -122,6 +133,21 @@ impl Drop for Charge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_map_buffer_is_a_quarter_of_the_limit_within_its_bounds() {
+        let mib = 1usize << 20;
+        let at = |limit: usize| MemoryLimits::from_limit(limit as u64);
+        assert_eq!(at(256 * mib).map_buffer, 64 * mib);
+        assert_eq!(at(64 * mib).map_buffer, 16 * mib);
+        assert_eq!(at(64 << 10).map_buffer, 64 << 10, "never below 64 KiB");
+        let big = at(6 << 30);
+        assert_eq!(
+            big.map_buffer, MAP_BUFFER_MAX,
+            "a sort buffer, not a quarter"
+        );
+        assert_eq!(big.store, 1536 * mib, "the other shares stay a quarter");
+    }
 
     #[test]
     fn budgets_refuse_what_does_not_fit_and_charges_give_back() {
