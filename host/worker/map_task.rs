@@ -378,8 +378,8 @@ fn sort_and_frame<W: Write>(
             part.prefetch(e);
         }
     };
-    for k in 0..buffer::FETCH_AHEAD.min(index.len()) {
-        part.prefetch(&index[k]);
+    for e in index.iter().take(buffer::FETCH_AHEAD) {
+        part.prefetch(e);
     }
     let mut i = 0;
     while i < index.len() {
