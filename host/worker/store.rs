@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
+use super::child::HANDED_OVER_PREFIX;
 use super::held::HeldDir;
-use super::spill::{Charge, DiskRange, MemoryBudget, MemoryLimits, Run, WorkDir};
+use super::spill::{Charge, DiskRange, MemoryBudget, MemoryLimits, Run, RunFile, WorkDir};
 use crate::core::{Attempt, JobId};
 
 /// One partition of one map task's output, as a reduce asks for it.
@@ -203,6 +204,44 @@ impl MapOutputStore {
             offset += len;
         }
         Ok((runs, None))
+    }
+
+    /// Takes in map output an executor process left in a file it moved
+    /// into this worker's scratch folder (one range per partition): the
+    /// file is this store's from now on, removed with the output. Only a
+    /// file named as the executor names them, directly in the folder, is
+    /// taken: a reply cannot make the worker adopt (and later delete) any
+    /// other file. Each range is `(path, offset, len)`.
+    pub fn adopt_files(&self, ranges: &[(&str, u64, u64)]) -> std::io::Result<Vec<Run>> {
+        let folder = self.work_dir.path()?;
+        let mut files: Vec<(&str, Arc<RunFile>)> = Vec::new();
+        let mut runs = Vec::with_capacity(ranges.len());
+        for &(name, offset, len) in ranges {
+            let file = match files.iter().find(|(p, _)| *p == name) {
+                Some((_, f)) => Arc::clone(f),
+                None => {
+                    let path = std::path::Path::new(name);
+                    let named = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(HANDED_OVER_PREFIX));
+                    if !named || path.parent() != Some(folder) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!(
+                                "the executor named {name} as map output, not a file it moves into {}",
+                                folder.display()
+                            ),
+                        ));
+                    }
+                    let f = Arc::new(RunFile::adopt(path.to_path_buf())?);
+                    files.push((name, Arc::clone(&f)));
+                    f
+                }
+            };
+            runs.push(Run::Disk(DiskRange { file, offset, len }));
+        }
+        Ok(runs)
     }
 
     /// How the worker's memory limit is divided.
@@ -494,5 +533,39 @@ mod tests {
         let root = s.work_dir().created().unwrap().to_path_buf();
         drop(s);
         assert!(!root.exists(), "the work dir goes with the store");
+    }
+
+    #[test]
+    fn only_files_an_executor_moved_into_the_folder_are_adopted() {
+        let parent = tempfile::tempdir().unwrap();
+        let s = MapOutputStore::new(StoreConfig {
+            memory_limit: 1 << 20,
+            work_dir: parent.path().to_path_buf(),
+            held: None,
+        });
+        let folder = s.work_dir().path().unwrap().to_path_buf();
+        let moved = folder.join(format!("{HANDED_OVER_PREFIX}1-0"));
+        std::fs::write(&moved, b"p0p1").unwrap();
+        let name = moved.display().to_string();
+        let runs = s
+            .adopt_files(&[(name.as_str(), 0, 2), (name.as_str(), 2, 2)])
+            .unwrap();
+        let got: Vec<Bytes> = runs.iter().map(|r| r.to_bytes().unwrap()).collect();
+        assert_eq!(got, [Bytes::from_static(b"p0"), Bytes::from_static(b"p1")]);
+        s.insert(JobId(3), 0, MapOutput::new(Some(Attempt(1)), runs));
+        assert_eq!(s.remove_job(JobId(3)), 4);
+        assert!(!moved.exists(), "the adopted file is the store's to remove");
+
+        // Anything else named in a reply is refused and left alone.
+        let elsewhere = parent.path().join(format!("{HANDED_OVER_PREFIX}1-1"));
+        let other_name = folder.join("precious");
+        for f in [&elsewhere, &other_name] {
+            std::fs::write(f, b"keep").unwrap();
+            let name = f.display().to_string();
+            let e = s.adopt_files(&[(name.as_str(), 0, 4)]).unwrap_err();
+            assert!(e.to_string().contains("not a file it moves"), "{e}");
+            drop(e);
+            assert!(f.exists(), "{} was not adopted", f.display());
+        }
     }
 }

@@ -351,6 +351,42 @@ fn peak_kib(pid: u32) -> u64 {
         .expect("VmHWM in /proc/PID/status")
 }
 
+/// A map task's output that went to a file in the executor (spilled, and
+/// beyond the store's share) comes to the worker as that file, moved into
+/// its scratch folder, not as bytes: over 40 MiB of `sort` output at
+/// `--memory-limit 16MiB`, the worker's peak memory stays far below the
+/// output's size (it received the whole output as one message before, and
+/// the executor read it back from its file to send it), and the output is
+/// complete and sorted.
+#[test]
+fn spilled_map_output_reaches_the_worker_as_a_file_not_as_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start_cluster(dir.path(), 0);
+    cluster.add_worker_with(&["--memory-limit".into(), "16MiB".into()]);
+    let input = dir.path().join("records.txt");
+    let n = 400_000u64;
+    let mut text = String::with_capacity(n as usize * 101);
+    for i in 0..n {
+        // Keys in a scrambled order; 100 bytes a line.
+        let key = (i * 7_919) % n;
+        text.push_str(&format!("{key:010}{}\n", "x".repeat(89)));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = dir.path().join("out");
+    submit_and_wait(&cluster, &[input], &out, "sort", &["--format", "lines"]);
+    let printed = process(&out, "sort");
+    let mut want: Vec<&str> = text.lines().collect();
+    want.sort_unstable();
+    let got: Vec<&str> = printed.lines().collect();
+    assert_eq!(got.len(), want.len(), "every record once");
+    assert!(got == want, "the output is the input sorted");
+    let worker_peak = peak_kib(cluster.workers[0].pid());
+    assert!(
+        worker_peak < 32 << 10,
+        "the worker's peak RSS is {worker_peak} KiB for 40 MiB of map output"
+    );
+}
+
 /// A map task's split is read by the worker's executor, which runs the
 /// app, not by the worker: over one 48 MiB input the worker's own peak
 /// memory stays far below the input's size (it held the split, and for a

@@ -25,6 +25,11 @@ use std::process::ExitStatus;
 pub use serve::run_executor;
 pub use supervisor::{CallError, Supervisor};
 
+/// How a map output file the executor moved into its worker's scratch
+/// folder is named (`executor-map-output-PID-N`); the worker adopts only
+/// files of that name directly in its folder.
+pub(crate) const HANDED_OVER_PREFIX: &str = "executor-map-output-";
+
 /// Writes one frame: a 4-byte big-endian length, then `payload`.
 fn write_frame(out: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     let len = u32::try_from(payload.len())

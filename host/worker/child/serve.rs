@@ -10,12 +10,13 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use prost::Message;
 
-use super::{read_frame, write_frame};
+use super::{read_frame, write_frame, HANDED_OVER_PREFIX};
 use crate::core::InputRange;
 use crate::core::JobId;
 use crate::plugin::{LoadedApp, Registry, RegistryError};
@@ -204,15 +205,27 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     }
     .map_err(|e| fatal(e.to_string()))?;
-    let partitions = result
-        .partitions
-        .iter()
-        .map(Run::to_bytes)
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(|e| pb::Failed {
-            message: format!("cannot read back spilled map output: {e}"),
-            retry: true,
-        })?;
+    let retry = |what: &str, e: io::Error| pb::Failed {
+        message: format!("cannot {what} the map output: {e}"),
+        retry: true,
+    };
+    let handed_over = if m.output_files {
+        hand_over(&result.partitions, Path::new(&m.work_dir)).map_err(|e| retry("move", e))?
+    } else {
+        None
+    };
+    let (partitions, partition_files) = match handed_over {
+        Some(files) => (Vec::new(), files),
+        None => (
+            result
+                .partitions
+                .iter()
+                .map(Run::to_bytes)
+                .collect::<io::Result<Vec<_>>>()
+                .map_err(|e| retry("read back", e))?,
+            Vec::new(),
+        ),
+    };
     Ok(pb::MapDone {
         partitions,
         records: result.stats.records,
@@ -220,7 +233,48 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         spills: result.stats.spills,
         input_bytes,
         input_records,
+        partition_files,
     })
+}
+
+/// Moves a map output that is all in one file into the worker's scratch
+/// folder `to`, under a name of its own, and says where each partition is
+/// in it; `None` for output in memory (sent as bytes). The executor's own
+/// scratch folder, inside `to`, is removed when the task ends, so the
+/// rename is the hand-over: the worker owns the file from then on (the
+/// handle here, whose path is gone, removes nothing).
+fn hand_over(partitions: &[Run], to: &Path) -> io::Result<Option<Vec<pb::DiskRun>>> {
+    static MOVED: AtomicU64 = AtomicU64::new(0);
+    let ranges: Option<Vec<&DiskRange>> = partitions
+        .iter()
+        .map(|r| match r {
+            Run::Disk(d) => Some(d),
+            Run::Memory(_) => None,
+        })
+        .collect();
+    let Some(ranges) = ranges else {
+        return Ok(None);
+    };
+    let Some(first) = ranges.first() else {
+        return Ok(None);
+    };
+    if ranges.iter().any(|d| !Arc::ptr_eq(&d.file, &first.file)) {
+        return Ok(None);
+    }
+    let n = MOVED.fetch_add(1, Ordering::Relaxed);
+    let target = to.join(format!("{HANDED_OVER_PREFIX}{}-{n}", std::process::id()));
+    std::fs::rename(first.file.path(), &target)?;
+    let path = target.display().to_string();
+    Ok(Some(
+        ranges
+            .iter()
+            .map(|d| pb::DiskRun {
+                path: path.clone(),
+                offset: d.offset,
+                len: d.len,
+            })
+            .collect(),
+    ))
 }
 
 fn reduce(apps: &mut Apps, r: pb::ReduceRequest) -> Result<pb::ReduceDone, pb::Failed> {

@@ -66,6 +66,7 @@ impl Executor {
             n_reduce: task.n_reduce,
             memory_limit: self.store.memory_limit(),
             work_dir: work_dir.display().to_string(),
+            output_files: true,
         };
         if inputs.iter().any(|r| crate::storage::is_object(&r.path)) {
             // Object storage is read here (the executor has no async
@@ -117,10 +118,18 @@ impl Executor {
                 ))
             }
         };
-        let (partitions, charge) = self
-            .store
-            .adopt(done.partitions)
-            .map_err(|e| TaskFailure::retry(format!("cannot keep the map output: {e}")))?;
+        let kept = if done.partition_files.is_empty() {
+            self.store.adopt(done.partitions)
+        } else {
+            let files: Vec<(&str, u64, u64)> = done
+                .partition_files
+                .iter()
+                .map(|f| (f.path.as_str(), f.offset, f.len))
+                .collect();
+            self.store.adopt_files(&files).map(|runs| (runs, None))
+        };
+        let (partitions, charge) =
+            kept.map_err(|e| TaskFailure::retry(format!("cannot keep the map output: {e}")))?;
         self.store.insert(
             task.job(),
             task.index(),
