@@ -440,6 +440,14 @@ impl Confinement {
         })
     }
 
+    /// Opens an input (a worker) as [`Confinement::read_input`] does, for
+    /// reading by position: the file and its size.
+    pub fn open_input(&self, path: &str) -> Result<(std::fs::File, u64), PathError> {
+        let located = Self::locate("input", &self.inputs, path)?;
+        let (fd, size) = located.open_regular(open::input_flags())?;
+        Ok((std::fs::File::from(fd), size))
+    }
+
     /// Reads the line records that start in `[offset, offset + len)` of an
     /// input (a worker), opened as [`Confinement::read_input`] opens it and
     /// read by position through that descriptor: memory is bounded by the

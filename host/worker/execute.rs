@@ -20,8 +20,12 @@ use crate::core::{InputRange, JobId, TaskCounters, WorkerId};
 use crate::plugin::{AppEntry, LoadedApp};
 use crate::proto::executor as pb;
 use crate::security::{Confinement, OutputDir, PathError};
+use plugin_api::split::InputFormat;
 
+mod calls;
 mod isolated;
+
+pub(crate) use calls::map_calls;
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -175,9 +179,16 @@ impl Executor {
             // Each input opened once beneath the job's allowed folder,
             // checked to be a regular file, and read through that
             // descriptor only: a whole file, or a range's lines by
-            // position. One input is in memory at a time.
-            let mut sources = inputs.iter().map(|input| {
-                let source = read_source(&confinement, input).map_err(MapError::UnreadableInput)?;
+            // position, in pieces. One piece is in memory at a time.
+            let piece = match app.input_format(&args) {
+                InputFormat::Lines => Some(cfg.limits.map_call as u64),
+                InputFormat::WholeFiles => None,
+            };
+            let calls = inputs
+                .into_iter()
+                .flat_map(|input| map_calls(&confinement, input, piece));
+            let mut sources = calls.map(|source| {
+                let source = source.map_err(MapError::UnreadableInput)?;
                 bytes += source.contents.len() as u64;
                 records += 1;
                 Ok(source)
@@ -253,8 +264,15 @@ impl Executor {
         locations: &[Location],
     ) -> Result<TaskCounters, TaskFailure> {
         let limits = self.store.limits();
+        // An executor holds a copy of the runs it is given in memory (the
+        // request it decoded) while this worker holds them: fetch half as
+        // much into memory, so that both copies fit the fetch share.
+        let fetch_share = match app {
+            AppCode::Here(_) => limits.reduce_fetch,
+            AppCode::Isolated(_) => limits.reduce_fetch / 2,
+        };
         let spill = FetchSpill {
-            budget: Arc::new(MemoryBudget::new(limits.reduce_fetch)),
+            budget: Arc::new(MemoryBudget::new(fetch_share)),
             work_dir: Arc::clone(self.store.work_dir()),
         };
         // Collected first: a lazily mapped stream of borrowing futures trips

@@ -351,6 +351,53 @@ fn peak_kib(pid: u32) -> u64 {
         .expect("VmHWM in /proc/PID/status")
 }
 
+/// A split of lines larger than a sixteenth of the memory limit is read
+/// and mapped in pieces of whole lines, one at a time: at `--memory-limit
+/// 64MiB` (4 MiB pieces) a 48 MiB split never sits whole in the executor,
+/// whose peak stays far below it (above it before), and the counts and the
+/// input counter are those of the whole file.
+#[test]
+fn a_large_split_is_mapped_in_pieces_within_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = start_cluster(dir.path(), 0);
+    cluster.add_worker_with(&["--memory-limit".into(), "64MiB".into()]);
+    let input = dir.path().join("big.txt");
+    let line = "alpha beta gamma delta\n";
+    let lines = (48 << 20) / line.len();
+    std::fs::write(&input, line.repeat(lines)).unwrap();
+    let out = dir.path().join("out");
+    let job = submit_and_wait(&cluster, &[input], &out, "wc", &[]);
+    let counts = wc_records(&read_output_dir(&out, N_REDUCE));
+    assert_eq!(counts.get("gamma"), Some(&(lines as u64)));
+    let worker = cluster.workers[0].pid();
+    let executors: Vec<u64> =
+        std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .map(peak_kib)
+            .collect();
+    assert!(!executors.is_empty(), "the worker has an executor");
+    assert!(
+        executors.iter().all(|&k| k < 40 << 10),
+        "an executor held the 48 MiB split: peaks {executors:?} KiB"
+    );
+    let poll = run_mr([
+        "poll",
+        "--json",
+        "--coordinator",
+        &cluster.url,
+        &job.to_string(),
+    ])
+    .ok();
+    assert!(
+        poll.stdout
+            .contains(&format!("\"input_bytes\":{}", lines * line.len())),
+        "{}",
+        poll.stdout
+    );
+}
+
 /// A map task's output that went to a file in the executor (spilled, and
 /// beyond the store's share) comes to the worker as that file, moved into
 /// its scratch folder, not as bytes: over 40 MiB of `sort` output at

@@ -8,6 +8,8 @@
 //! - [`serve`]: the executor process: reads requests on stdin, runs the
 //!   app, writes replies on its original stdout (the app's own prints go to
 //!   stderr);
+//! - [`frame`]: a reduce request encoded in parts, its runs in memory
+//!   written as they are;
 //! - [`supervisor`]: the worker's side: starts an executor when needed,
 //!   sends one request at a time, and on a lost pipe waits for the child and
 //!   names its death ([`describe_exit`]).
@@ -15,6 +17,7 @@
 //! Messages are `proto/executor.proto`, each framed by a 4-byte big-endian
 //! length.
 
+pub mod frame;
 pub mod serve;
 pub mod supervisor;
 

@@ -22,11 +22,12 @@ use crate::core::JobId;
 use crate::plugin::{LoadedApp, Registry, RegistryError};
 use crate::proto::executor as pb;
 use crate::security::Confinement;
-use crate::worker::execute::read_source;
+use crate::worker::execute::map_calls;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
 use crate::worker::map_task::{run_map_inputs, MapConfig, MapSource};
 use crate::worker::reduce_task::reduce_to_file;
 use crate::worker::spill::{DiskRange, MemoryBudget, MemoryLimits, Run, RunFile, WorkDir};
+use plugin_api::split::InputFormat;
 
 /// Why the executor process stopped other than at the end of its input.
 #[derive(Debug, thiserror::Error)]
@@ -176,9 +177,9 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         memory: &memory,
         work_dir: &work_dir,
     };
-    // Inputs by name are read here, one at a time (only one is in memory at
-    // once), confined as the worker would read them; an older worker sends
-    // the bytes.
+    // Inputs by name are read here, one map call's piece at a time (only one
+    // is in memory at once), confined as the worker would read them; an
+    // older worker sends the bytes.
     let confinement = Confinement::from_roots(m.allowed_input, Vec::new());
     let (mut input_bytes, mut input_records) = (0u64, 0u64);
     let result = if m.input_ranges.is_empty() {
@@ -191,13 +192,20 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
         });
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     } else {
-        let mut sources = m.input_ranges.into_iter().map(|r| {
+        let piece = match app.input_format(&m.args) {
+            InputFormat::Lines => Some(limits.map_call as u64),
+            InputFormat::WholeFiles => None,
+        };
+        let calls = m.input_ranges.into_iter().flat_map(|r| {
             let range = InputRange {
                 path: r.path,
                 offset: r.offset,
                 len: r.len,
             };
-            let source = read_source(&confinement, &range)?;
+            map_calls(&confinement, range, piece)
+        });
+        let mut sources = calls.map(|source| {
+            let source = source?;
             input_bytes += source.contents.len() as u64;
             input_records += 1;
             Ok(source)

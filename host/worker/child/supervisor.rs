@@ -62,19 +62,18 @@ impl Supervisor {
         }
     }
 
-    /// Sends `request` and waits for its reply. If the caller stops
-    /// waiting, the executor is killed (it may be mid-request). The request
-    /// is dropped once encoded and its encoding once written, and the
-    /// reply's bytes fields are slices of the frame read (no copies: a map
-    /// task's split and output pass through here).
-    pub async fn call(&self, request: pb::Request) -> Result<pb::Reply, CallError> {
+    /// Sends a request and waits for its reply. The request comes encoded,
+    /// as parts of one frame written in order (a reduce's runs in memory
+    /// are parts of their own: see [`super::frame`]), each dropped once
+    /// written. If the caller stops waiting, the executor is killed (it may
+    /// be mid-request). The reply's bytes fields are slices of the frame
+    /// read (no copies: a map task's output passes through here).
+    pub async fn call(&self, payload: Vec<bytes::Bytes>) -> Result<pb::Reply, CallError> {
         let mut slot = self.running.lock().await;
         let mut running = match slot.take() {
             Some(r) => r,
             None => self.spawn()?,
         };
-        let payload = request.encode_to_vec();
-        drop(request);
         match exchange(&mut running, payload).await {
             Ok(frame) => match pb::Reply::decode(bytes::Bytes::from(frame)) {
                 Ok(reply) => {
@@ -114,13 +113,15 @@ impl Supervisor {
 }
 
 /// Writes one frame and reads the reply frame.
-async fn exchange(running: &mut Running, payload: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    let len = u32::try_from(payload.len())
+async fn exchange(running: &mut Running, payload: Vec<bytes::Bytes>) -> std::io::Result<Vec<u8>> {
+    let total: usize = payload.iter().map(bytes::Bytes::len).sum();
+    let len = u32::try_from(total)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "message over 4 GiB"))?;
     running.requests.write_all(&len.to_be_bytes()).await?;
-    running.requests.write_all(&payload).await?;
+    for part in payload {
+        running.requests.write_all(&part).await?;
+    }
     running.requests.flush().await?;
-    drop(payload);
     let len = running.replies.read_u32().await?;
     let mut frame = vec![0; len as usize];
     running.replies.read_exact(&mut frame).await?;

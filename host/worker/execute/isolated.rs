@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
+use prost::Message;
+
 use super::{read_source, Executor, TaskFailure};
 use crate::core::{InputRange, TaskCounters};
 use crate::proto::executor as pb;
+use crate::worker::child::frame::{self, RunPart};
 use crate::worker::child::CallError;
 use crate::worker::convert::TaskSpec;
 use crate::worker::spill::{Run, RunFile};
@@ -16,13 +19,24 @@ use crate::worker::store::MapOutput;
 impl Executor {
     /// Runs `request` in the executor process.
     async fn isolated(&self, request: pb::request::Kind) -> Result<pb::reply::Kind, TaskFailure> {
-        let Some(supervisor) = &self.isolation else {
-            return Err(TaskFailure::fatal("no executor process is configured"));
-        };
         let request = pb::Request {
             kind: Some(request),
         };
-        match supervisor.call(request).await {
+        let payload = request.encode_to_vec();
+        drop(request);
+        self.isolated_encoded(vec![payload.into()]).await
+    }
+
+    /// Runs a request encoded in parts (see `child::frame`) in the executor
+    /// process.
+    async fn isolated_encoded(
+        &self,
+        payload: Vec<bytes::Bytes>,
+    ) -> Result<pb::reply::Kind, TaskFailure> {
+        let Some(supervisor) = &self.isolation else {
+            return Err(TaskFailure::fatal("no executor process is configured"));
+        };
+        match supervisor.call(payload).await {
             Ok(pb::Reply {
                 kind: Some(pb::reply::Kind::Failed(f)),
             }) => Err(TaskFailure {
@@ -163,17 +177,17 @@ impl Executor {
     ) -> Result<TaskCounters, TaskFailure> {
         // Runs on disk go by reference: the executor reads them where they
         // are, while `files` keeps them until it answers. Runs in memory go
-        // as bytes, each dropped here once in the request.
+        // as bytes, written into the request frame as they are (no second
+        // copy of them here) and each dropped once written.
         let mut files = Vec::new();
-        let run_refs = runs
+        let runs = runs
             .into_iter()
-            .map(|run| run_ref(run, &mut files))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| TaskFailure::retry(format!("cannot read fetched map output: {e}")))?;
-        let request = pb::ReduceRequest {
+            .map(|run| run_part(run, &mut files))
+            .collect();
+        let header = pb::ReduceRequest {
             app: Some(app),
             runs: Vec::new(),
-            run_refs,
+            run_refs: Vec::new(),
             args: task.args.clone().into(),
             partition: task.index(),
             output_dir: task.output_dir.clone(),
@@ -182,7 +196,8 @@ impl Executor {
             buffer: buffer as u64,
             job: task.job().0,
         };
-        let done = self.isolated(pb::request::Kind::Reduce(request)).await;
+        let payload = frame::reduce_request_parts(header, runs);
+        let done = self.isolated_encoded(payload).await;
         drop(files);
         let done = match done? {
             pb::reply::Kind::Reduce(done) => done,
@@ -205,8 +220,8 @@ impl Executor {
 /// How the executor gets a fetched run: the bytes of one in memory, the
 /// place of one on disk (its file kept in `files` until the executor is
 /// done with it).
-fn run_ref(run: Run, files: &mut Vec<Arc<RunFile>>) -> std::io::Result<pb::RunRef> {
-    let kind = match run {
+fn run_part(run: Run, files: &mut Vec<Arc<RunFile>>) -> RunPart {
+    match run {
         Run::Disk(range) => {
             let disk = pb::DiskRun {
                 path: range.file.path().to_string_lossy().into_owned(),
@@ -214,9 +229,8 @@ fn run_ref(run: Run, files: &mut Vec<Arc<RunFile>>) -> std::io::Result<pb::RunRe
                 len: range.len,
             };
             files.push(range.file);
-            pb::run_ref::Kind::Disk(disk)
+            RunPart::Disk(disk)
         }
-        memory @ Run::Memory(_) => pb::run_ref::Kind::Memory(memory.to_bytes()?),
-    };
-    Ok(pb::RunRef { kind: Some(kind) })
+        Run::Memory(chunks) => RunPart::Memory(chunks),
+    }
 }

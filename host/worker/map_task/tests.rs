@@ -110,6 +110,7 @@ fn setup(map_buffer: usize, store: usize) -> Setup {
             store,
             reduce_fetch: 0,
             merge_buffers: 4096,
+            map_call: 1 << 20,
         },
     }
 }

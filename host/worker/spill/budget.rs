@@ -15,6 +15,11 @@ use std::sync::Arc;
 /// the merge of more spills costs more than the smaller sorts save.
 pub const MAP_BUFFER_MAX: usize = 64 << 20;
 
+/// The most of a split of lines one map call is given at any limit: the
+/// default split size, so that a worker with memory to spare maps each
+/// split in one call.
+pub const MAP_CALL_MAX: usize = 64 << 20;
+
 /// How a worker divides its memory limit between the places that hold data.
 /// The map input file itself (handed whole to the app) is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +33,18 @@ pub struct MemoryLimits {
     pub reduce_fetch: usize,
     /// Read buffers of one k-way merge, shared by its runs.
     pub merge_buffers: usize,
+    /// The most of a split of lines one map call is given: a larger range
+    /// is read and mapped in pieces of whole lines, one at a time, so that
+    /// a task never holds its whole split (whole files are handed to the
+    /// app as they are).
+    pub map_call: usize,
 }
 
 impl MemoryLimits {
     /// The split of `limit` bytes: a quarter each for the map buffer (at
     /// most [`MAP_BUFFER_MAX`]), the store and reduce fetches, an eighth
-    /// for merge buffers.
+    /// for merge buffers; map calls over lines get a sixteenth of it
+    /// (1 MiB to [`MAP_CALL_MAX`]).
     pub fn from_limit(limit: u64) -> Self {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         MemoryLimits {
@@ -41,6 +52,7 @@ impl MemoryLimits {
             store: limit / 4,
             reduce_fetch: limit / 4,
             merge_buffers: (limit / 8).max(1 << 20),
+            map_call: (limit / 16).clamp(1 << 20, MAP_CALL_MAX),
         }
     }
 
@@ -147,6 +159,9 @@ mod tests {
             "a sort buffer, not a quarter"
         );
         assert_eq!(big.store, 1536 * mib, "the other shares stay a quarter");
+        assert_eq!(big.map_call, MAP_CALL_MAX);
+        assert_eq!(at(256 * mib).map_call, 16 * mib);
+        assert_eq!(at(4 * mib).map_call, mib, "never below 1 MiB");
     }
 
     #[test]
