@@ -351,6 +351,47 @@ fn peak_kib(pid: u32) -> u64 {
         .expect("VmHWM in /proc/PID/status")
 }
 
+/// `wc` over one 48 MiB file of one repeated line, its counts checked;
+/// the job and the file's size.
+fn wc_over_48_mib(cluster: &Cluster, dir: &Path) -> (u32, usize) {
+    let input = dir.join("big.txt");
+    let line = "alpha beta gamma delta\n";
+    let lines = (48 << 20) / line.len();
+    std::fs::write(&input, line.repeat(lines)).unwrap();
+    let out = dir.join("out");
+    let job = submit_and_wait(cluster, &[input], &out, "wc", &[]);
+    let counts = wc_records(&read_output_dir(&out, N_REDUCE));
+    assert_eq!(counts.get("gamma"), Some(&(lines as u64)));
+    (job, lines * line.len())
+}
+
+/// The peak RSS (KiB) of each executor process `worker` has now.
+fn executor_peaks_kib(worker: u32) -> Vec<u64> {
+    std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .map(peak_kib)
+        .collect()
+}
+
+/// That `mr poll --json` says `job` read `bytes` of input.
+fn assert_input_bytes(cluster: &Cluster, job: u32, bytes: usize) {
+    let poll = run_mr([
+        "poll",
+        "--json",
+        "--coordinator",
+        &cluster.url,
+        &job.to_string(),
+    ])
+    .ok();
+    assert!(
+        poll.stdout.contains(&format!("\"input_bytes\":{bytes}")),
+        "{}",
+        poll.stdout
+    );
+}
+
 /// A split of lines larger than a sixteenth of the memory limit is read
 /// and mapped in pieces of whole lines, one at a time: at `--memory-limit
 /// 64MiB` (4 MiB pieces) a 48 MiB split never sits whole in the executor,
@@ -361,41 +402,15 @@ fn a_large_split_is_mapped_in_pieces_within_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = start_cluster(dir.path(), 0);
     cluster.add_worker_with(&["--memory-limit".into(), "64MiB".into()]);
-    let input = dir.path().join("big.txt");
-    let line = "alpha beta gamma delta\n";
-    let lines = (48 << 20) / line.len();
-    std::fs::write(&input, line.repeat(lines)).unwrap();
-    let out = dir.path().join("out");
-    let job = submit_and_wait(&cluster, &[input], &out, "wc", &[]);
-    let counts = wc_records(&read_output_dir(&out, N_REDUCE));
-    assert_eq!(counts.get("gamma"), Some(&(lines as u64)));
+    let (job, bytes) = wc_over_48_mib(&cluster, dir.path());
     let worker = cluster.workers[0].pid();
-    let executors: Vec<u64> =
-        std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .map(peak_kib)
-            .collect();
+    let executors = executor_peaks_kib(worker);
     assert!(!executors.is_empty(), "the worker has an executor");
     assert!(
         executors.iter().all(|&k| k < 40 << 10),
         "an executor held the 48 MiB split: peaks {executors:?} KiB"
     );
-    let poll = run_mr([
-        "poll",
-        "--json",
-        "--coordinator",
-        &cluster.url,
-        &job.to_string(),
-    ])
-    .ok();
-    assert!(
-        poll.stdout
-            .contains(&format!("\"input_bytes\":{}", lines * line.len())),
-        "{}",
-        poll.stdout
-    );
+    assert_input_bytes(&cluster, job, bytes);
 }
 
 /// A map task's output that went to a file in the executor (spilled, and
@@ -443,23 +458,10 @@ fn spilled_map_output_reaches_the_worker_as_a_file_not_as_bytes() {
 fn the_executor_reads_the_split_and_the_worker_never_holds_it() {
     let dir = tempfile::tempdir().unwrap();
     let cluster = start_cluster(dir.path(), 1);
-    let input = dir.path().join("big.txt");
-    let line = "alpha beta gamma delta\n";
-    let lines = (48 << 20) / line.len();
-    std::fs::write(&input, line.repeat(lines)).unwrap();
-    let out = dir.path().join("out");
-    let job = submit_and_wait(&cluster, &[input], &out, "wc", &[]);
-    let counts = wc_records(&read_output_dir(&out, N_REDUCE));
-    assert_eq!(counts.get("gamma"), Some(&(lines as u64)));
+    let (job, bytes) = wc_over_48_mib(&cluster, dir.path());
     let worker = cluster.workers[0].pid();
     let worker_peak = peak_kib(worker);
-    let executors: Vec<u64> =
-        std::fs::read_to_string(format!("/proc/{worker}/task/{worker}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .map(peak_kib)
-            .collect();
+    let executors = executor_peaks_kib(worker);
     assert!(
         worker_peak < 40 << 10,
         "the worker's peak RSS is {worker_peak} KiB for a 48 MiB split"
@@ -468,18 +470,5 @@ fn the_executor_reads_the_split_and_the_worker_never_holds_it() {
         executors.iter().any(|&k| k > 48 << 10),
         "no executor held the split: {executors:?} KiB"
     );
-    let poll = run_mr([
-        "poll",
-        "--json",
-        "--coordinator",
-        &cluster.url,
-        &job.to_string(),
-    ])
-    .ok();
-    assert!(
-        poll.stdout
-            .contains(&format!("\"input_bytes\":{}", lines * line.len())),
-        "{}",
-        poll.stdout
-    );
+    assert_input_bytes(&cluster, job, bytes);
 }
