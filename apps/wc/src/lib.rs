@@ -50,7 +50,12 @@ impl App for WordCount {
         let mut lowered = WordCounts::default();
         scan_words(text, |word| match word {
             Word::InText(w) => *in_text.entry(w).or_insert(0) += 1,
-            Word::Lowered(w) => bump(&mut lowered, w),
+            // Counted under the text's own copy when there is one already,
+            // so that a capitalised word costs no allocation.
+            Word::Lowered(w) => match in_text.get_mut(w) {
+                Some(n) => *n += 1,
+                None => bump(&mut lowered, w),
+            },
         });
         for (word, count) in &lowered {
             match in_text.get_mut(word.as_str()) {
@@ -260,16 +265,24 @@ pub fn scan_words<'t>(text: &'t str, mut f: impl FnMut(Word<'t, '_>)) {
             lower.push_str(word);
             lower.make_ascii_lowercase();
             f(Word::Lowered(&lower));
+        } else if word.chars().all(lowercase_already) {
+            // Already lowercase (`straße`): no copy to make.
+            f(Word::InText(word));
         } else {
             // Not per character: `to_lowercase` knows a final Σ becomes ς.
             lower = word.to_lowercase();
-            if lower == word {
-                f(Word::InText(word));
-            } else {
-                f(Word::Lowered(&lower));
-            }
+            f(Word::Lowered(&lower));
         }
     }
+}
+
+/// Whether lowercasing leaves `c` as it is. When it does for every
+/// character of a word, so does [`str::to_lowercase`]: it maps each
+/// character alone, but for `Σ`, which changes either way.
+#[inline]
+fn lowercase_already(c: char) -> bool {
+    let mut lower = c.to_lowercase();
+    lower.next() == Some(c) && lower.next().is_none()
 }
 
 /// The character starting at byte `i` of `text` (a character boundary).

@@ -193,17 +193,28 @@ fn whole_job_output() {
 fn the_fast_counter_agrees_with_a_plain_char_split() {
     let text = "Ünïcödé WORDS, ascii words; MiXeD ΣΊΣΥΦΟΣ\u{2014}dash ǅemal \
                 straße\u{301}x 42abc déjà-vu İstanbul ΑΣ. end";
-    let mut plain: std::collections::BTreeMap<String, u64> = Default::default();
-    for w in text
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-    {
-        *plain.entry(w.to_lowercase()).or_default() += 1;
-    }
+    let plain = |text: &str| {
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for w in text
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| !w.is_empty())
+        {
+            *counts.entry(w.to_lowercase()).or_default() += 1;
+        }
+        counts
+    };
     let mut fast = crate::WordCounts::default();
     crate::count_words(text, &mut fast);
     let fast: std::collections::BTreeMap<String, u64> = fast.into_iter().collect();
-    assert_eq!(fast, plain);
+    assert_eq!(fast, plain(text));
+    // The small-input path of `map` (keys borrowed from the text where it
+    // is lowercase already, `straße` and `ǆ` among them), over the text and
+    // its lowercase copy, so that lowered words meet their lowercase forms
+    // in both orders.
+    let twice = format!("{} {text} {}", text.to_lowercase(), text.to_lowercase());
+    let mapped: std::collections::BTreeMap<String, u64> =
+        map(twice.as_bytes()).unwrap().into_iter().collect();
+    assert_eq!(mapped, plain(&twice));
 }
 
 #[test]
