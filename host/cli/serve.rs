@@ -326,7 +326,8 @@ pub struct WorkerCmd {
     #[arg(long, default_value_t = crate::shutdown::DEFAULT_GRACE.as_millis() as u64)]
     shutdown_grace_ms: u64,
     /// Bytes of data to hold in memory before spilling to local disk, e.g.
-    /// 256MiB or 2G (default: a quarter of the machine's memory).
+    /// 256MiB or 2G (default: a quarter of the machine's memory); it covers
+    /// this worker and the executor that runs its app code, together.
     #[arg(long, value_parser = worker::spill::parse_byte_size)]
     memory_limit: Option<u64>,
     /// Folder for spilled data; the worker works in a folder of its own
