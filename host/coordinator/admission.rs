@@ -158,8 +158,8 @@ fn input_sizes(files: &[String]) -> Vec<Result<u64, InputProblem>> {
 
 /// The folder of the files [`input_sizes`] last measured, held open: a
 /// folder's files come one after another, and a lookup relative to it walks
-/// one path component instead of every one of the path (for 100,000 files
-/// in `/data/in/`, half the system time of a submission).
+/// one path component instead of every one of the path (100,000 files in
+/// one folder: 0.15 s -> 0.12 s of checks on 2 cores).
 #[derive(Default)]
 struct Folder {
     /// The folder's path as the files name it, and the folder (`None`
@@ -189,10 +189,7 @@ impl Folder {
         }
         match self.open.as_ref().and_then(|(_, fd)| fd.as_ref()) {
             Some(fd) => checked(
-                rustix::fs::statat(fd, name, rustix::fs::AtFlags::empty()).map(|st| {
-                    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-                    (kind, u64::try_from(st.st_size).unwrap_or(0))
-                }),
+                rustix::fs::statat(fd, name, rustix::fs::AtFlags::empty()).map(kind_and_len),
                 || {
                     rustix::fs::accessat(
                         fd,
@@ -213,13 +210,15 @@ impl Folder {
 /// or why it cannot be a job's input. Judged from metadata first, so a FIFO
 /// or a device is never opened (opening a FIFO blocks).
 fn input_size(path: &str) -> Result<u64, InputProblem> {
-    checked(
-        rustix::fs::stat(path).map(|st| {
-            let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
-            (kind, u64::try_from(st.st_size).unwrap_or(0))
-        }),
-        || rustix::fs::access(path, rustix::fs::Access::READ_OK),
-    )
+    checked(rustix::fs::stat(path).map(kind_and_len), || {
+        rustix::fs::access(path, rustix::fs::Access::READ_OK)
+    })
+}
+
+/// A file's type and size from its metadata.
+fn kind_and_len(st: rustix::fs::Stat) -> (rustix::fs::FileType, u64) {
+    let kind = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    (kind, u64::try_from(st.st_size).unwrap_or(0))
 }
 
 /// A file's size from its metadata (followed through symlinks), if it is
