@@ -115,6 +115,19 @@ fn interrupted_wait_says_the_job_goes_on_and_mr_wait_reattaches() {
     assert_eq!(c.poll(job as u32)["state"], "succeeded");
 }
 
+/// `mr run -a wc EXTRA FILES -o OUT` with the bundled apps, its output.
+fn mr_run_wc(files: &[PathBuf], out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "-a".into(), "wc".into()];
+    args.extend(extra.iter().map(|a| a.into()));
+    args.extend(files.iter().map(|f| f.clone().into_os_string()));
+    args.extend(["-o".into(), out.as_os_str().to_owned()]);
+    common::procs::mr()
+        .args(&args)
+        .env("MR_PLUGINS", plugins_dir())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn run_without_any_app_plugin_says_how_to_get_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,14 +166,7 @@ fn long_run_output_shows_both_ends_and_a_hint_that_runs_as_printed() {
         &[("a.txt".into(), text.into_bytes())],
     );
     let out_dir = dir.path().join("my out");
-    let mut args: Vec<std::ffi::OsString> = vec!["run".into(), "-a".into(), "wc".into()];
-    args.extend(files.iter().map(|f| f.clone().into_os_string()));
-    args.extend(["-o".into(), out_dir.clone().into_os_string()]);
-    let run = common::procs::mr()
-        .args(&args)
-        .env("MR_PLUGINS", plugins_dir())
-        .output()
-        .unwrap();
+    let run = mr_run_wc(&files, &out_dir, &[]);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
@@ -482,20 +488,7 @@ fn run_plans_the_job_for_all_its_workers() {
         &dir.path().join("in"),
         &[("big.txt".into(), line.repeat(lines).into_bytes())],
     );
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "run".into(),
-        "-a".into(),
-        "wc".into(),
-        "--workers".into(),
-        "3".into(),
-    ];
-    args.extend(files.iter().map(|f| f.clone().into_os_string()));
-    args.extend(["-o".into(), dir.path().join("out").into_os_string()]);
-    let run = common::procs::mr()
-        .args(&args)
-        .env("MR_PLUGINS", plugins_dir())
-        .output()
-        .unwrap();
+    let run = mr_run_wc(&files, &dir.path().join("out"), &["--workers", "3"]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
