@@ -66,20 +66,14 @@ pub fn reduce_request_parts(header: pb::ReduceRequest, runs: Vec<RunPart>) -> Ve
     parts
 }
 
-/// The parts of a frame joined (tests, and small frames).
-#[cfg(test)]
-fn joined(parts: &[Bytes]) -> Vec<u8> {
-    use bytes::BufMut;
-    let mut all = Vec::new();
-    for p in parts {
-        all.put_slice(p);
-    }
-    all
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The parts of a frame joined.
+    fn joined(parts: &[Bytes]) -> Vec<u8> {
+        parts.concat()
+    }
 
     #[test]
     fn the_parts_are_the_bytes_prost_encodes() {

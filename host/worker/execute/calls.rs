@@ -20,35 +20,36 @@ use crate::worker::map_task::MapSource;
 /// lines (`None`: the app reads whole files, which are handed over whole).
 /// A piece owns the lines that start in it, as a split does, so the pieces'
 /// lines are the input's, each once.
-pub(crate) fn map_calls<'a>(
-    confinement: &'a Confinement,
+pub(crate) fn map_calls(
+    confinement: &Confinement,
     input: InputRange,
     piece: Option<u64>,
-) -> Box<dyn Iterator<Item = Result<MapSource, InputReadError>> + 'a> {
+) -> MapCalls {
     let Some(piece) = piece.filter(|_| !crate::storage::is_object(&input.path)) else {
-        return Box::new(std::iter::once(read_source(confinement, &input)));
+        return MapCalls::One(Some(read_source(confinement, &input)));
     };
     let (file, size) = match confinement.open_input(&input.path) {
         Ok(opened) => opened,
-        Err(e) => return Box::new(std::iter::once(Err(e.into()))),
+        Err(e) => return MapCalls::One(Some(Err(e.into()))),
     };
     let piece = piece.max(1);
     if input.len.is_none() && size <= piece {
         // Small enough to read whole, through the descriptor opened.
-        let read = crate::security::open::read_opened(file.into(), size)
-            .map(|contents| MapSource {
-                path: input.path.clone(),
+        let read = match crate::security::open::read_opened(file.into(), size) {
+            Ok(contents) => Ok(MapSource {
+                path: input.path,
                 offset: 0,
                 contents: contents.into(),
-            })
-            .map_err(|source| read_error(&input.path, source));
-        return Box::new(std::iter::once(read));
+            }),
+            Err(source) => Err(read_error(&input.path, source)),
+        };
+        return MapCalls::One(Some(read));
     }
     let (start, len) = match input.len {
         Some(len) => (input.offset, len),
         None => (0, size),
     };
-    Box::new(Pieces {
+    MapCalls::Pieces(Pieces {
         file,
         path: input.path,
         at: start,
@@ -58,8 +59,28 @@ pub(crate) fn map_calls<'a>(
     })
 }
 
+/// The map calls of one input ([`map_calls`]): one read already made, or
+/// pieces still to read.
+pub(crate) enum MapCalls {
+    /// One call's input (or why it could not be read), until taken.
+    One(Option<Result<MapSource, InputReadError>>),
+    /// Pieces of a range of lines.
+    Pieces(Pieces),
+}
+
+impl Iterator for MapCalls {
+    type Item = Result<MapSource, InputReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            MapCalls::One(read) => read.take(),
+            MapCalls::Pieces(pieces) => pieces.next(),
+        }
+    }
+}
+
 /// The pieces of a range of lines still to read from an opened file.
-struct Pieces {
+pub(crate) struct Pieces {
     file: File,
     path: String,
     at: u64,
