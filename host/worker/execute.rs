@@ -11,7 +11,7 @@ use super::child::Supervisor;
 use super::convert::{Location, TaskKind, TaskSpec};
 use super::fetch::{FetchSpill, Fetcher};
 use super::input_error::InputReadError;
-use super::map_task::{run_map_inputs, MapConfig, MapError, MapSource};
+use super::map_task::{run_map_inputs, MapConfig, MapSource};
 use super::plugins::PluginSource;
 use super::reduce_task::{reduce_to_file, ReduceError};
 use super::spill::{MemoryBudget, Run};
@@ -20,12 +20,11 @@ use crate::core::{InputRange, JobId, TaskCounters, WorkerId};
 use crate::plugin::{AppEntry, LoadedApp};
 use crate::proto::executor as pb;
 use crate::security::{Confinement, OutputDir, PathError};
-use plugin_api::split::InputFormat;
 
 mod calls;
 mod isolated;
 
-pub(crate) use calls::map_calls;
+pub(crate) use calls::task_calls;
 
 /// How many map outputs a reduce fetches at once.
 const FETCH_CONCURRENCY: usize = 8;
@@ -180,19 +179,17 @@ impl Executor {
             // checked to be a regular file, and read through that
             // descriptor only: a whole file, or a range's lines by
             // position, in pieces. One piece is in memory at a time.
-            let piece = match app.input_format(&args) {
-                InputFormat::Lines => Some(cfg.limits.map_call as u64),
-                InputFormat::WholeFiles => None,
-            };
-            let calls = inputs
-                .into_iter()
-                .flat_map(|input| map_calls(&confinement, input, piece));
-            let mut sources = calls.map(|source| {
-                let source = source.map_err(MapError::UnreadableInput)?;
-                bytes += source.contents.len() as u64;
-                records += 1;
-                Ok(source)
-            });
+            let format = app.input_format(&args);
+            let mut sources = task_calls(
+                &confinement,
+                inputs,
+                format,
+                cfg.limits.map_call,
+                |call| {
+                    bytes += call.contents.len() as u64;
+                    records += 1;
+                },
+            );
             let result = run_map_inputs(&*app, &mut sources, &args, n_reduce, cfg);
             drop(sources);
             result.map(|r| (r, bytes, records))
@@ -357,18 +354,10 @@ pub(crate) fn read_source(
     match input.len {
         None => confinement
             .read_input(&input.path)
-            .map(|contents| MapSource {
-                path,
-                offset: 0,
-                contents: contents.into(),
-            }),
+            .map(|contents| MapSource::new(path, 0, contents.into())),
         Some(len) => confinement
             .read_input_lines(&input.path, input.offset, len)
-            .map(|split| MapSource {
-                path,
-                offset: split.offset,
-                contents: split.bytes.into(),
-            }),
+            .map(|split| MapSource::new(path, split.offset, split.bytes.into())),
     }
     .map_err(InputReadError::from)
 }

@@ -24,12 +24,33 @@ use crate::plugin::LoadedApp;
 use buffer::{PartitionBuf, RangeValues, INDEX_ENTRY};
 use plugin_api::abi::AppCallError;
 
+/// How an error names where in a file a map call's lines start.
+fn at_offset(offset: u64) -> String {
+    if offset == 0 {
+        String::new()
+    } else {
+        format!(" (the lines from byte {offset})")
+    }
+}
+
 /// Why a map task failed. The texts are the task's failure message.
 #[derive(Debug, thiserror::Error)]
 pub enum MapError {
-    /// The app's code failed; its own message.
+    /// The app's map failed over an input; its own message, after the
+    /// input's path (and where in the file the call's lines start).
+    #[error("{path}{}: {error}", at_offset(*.offset))]
+    App {
+        /// The input's path.
+        path: String,
+        /// Where the call's lines start in the file.
+        offset: u64,
+        /// What the app said.
+        error: AppCallError,
+    },
+    /// The app's code failed outside a map call (its partitioner or
+    /// combiner); its own message.
     #[error(transparent)]
-    App(#[from] AppCallError),
+    AppCode(#[from] AppCallError),
     /// An input could not be read; the reader's explanation.
     #[error(transparent)]
     UnreadableInput(#[from] crate::worker::input_error::InputReadError),
@@ -118,7 +139,7 @@ impl Mapper<'_> {
             match self
                 .app
                 .partition(key, self.n_reduce, self.args)
-                .map_err(MapError::App)?
+                .map_err(MapError::AppCode)?
             {
                 p if p < self.n_reduce => p,
                 p => {
@@ -238,7 +259,7 @@ impl Mapper<'_> {
                     let value = self
                         .app
                         .combine(&key, &mut merger.values(), self.args)
-                        .map_err(MapError::App)?;
+                        .map_err(MapError::AppCode)?;
                     if let Some(e) = merger.take_error() {
                         return Err(e.into());
                     }
@@ -291,23 +312,49 @@ pub fn run_map(
     n_reduce: u32,
     cfg: MapConfig<'_>,
 ) -> Result<MapResult, MapError> {
-    let mut inputs = std::iter::once(Ok(MapSource {
-        path: path.to_string(),
-        offset: 0,
-        contents: contents.to_vec().into(),
-    }));
+    let mut inputs = std::iter::once(Ok(MapSource::new(
+        path.to_string(),
+        0,
+        contents.to_vec().into(),
+    )));
     run_map_inputs(app, &mut inputs, args, n_reduce, cfg)
 }
 
 /// One map call's input, as read from a split.
 #[derive(Debug)]
 pub struct MapSource {
-    /// The path, as the job names it.
+    /// The path, as the job names it (of the first file, when joined).
     pub path: String,
     /// Where `contents` starts in the file.
     pub offset: u64,
-    /// A whole file, or a range's lines.
+    /// A whole file, a range's lines, or several files' lines joined.
     pub contents: bytes::Bytes,
+    /// When several inputs were joined into this call, each of them, so
+    /// that a failing call can say which file failed (empty otherwise).
+    pub joined: Vec<JoinedPart>,
+}
+
+/// One input of a joined map call: where it is in the call's contents.
+#[derive(Debug)]
+pub struct JoinedPart {
+    /// Its path, as the job names it.
+    pub path: String,
+    /// Where its lines start in its file.
+    pub offset: u64,
+    /// Where its bytes are in the joined contents.
+    pub range: std::ops::Range<usize>,
+}
+
+impl MapSource {
+    /// One input's call: `contents`, from byte `offset` of `path`.
+    pub fn new(path: String, offset: u64, contents: bytes::Bytes) -> Self {
+        MapSource {
+            path,
+            offset,
+            contents,
+            joined: Vec::new(),
+        }
+    }
 }
 
 /// [`run_map`] over the inputs of one split, read one at a time as the
@@ -347,12 +394,39 @@ pub fn run_map_inputs(
                 }
             },
         )
-        .map_err(MapError::App)?;
+        .map_err(|e| app_failed(app, &input, args, e))?;
         if let Some(e) = mapper.failure.take() {
             return Err(e);
         }
     }
     mapper.finish()
+}
+
+/// The error of a failed map call over `input`, naming the file: for a
+/// call of joined inputs, the first of them whose own call fails (each is
+/// mapped again alone, its records dropped: the task fails anyway), so the
+/// path and the app's offsets are that file's.
+fn app_failed(
+    app: &dyn LoadedApp,
+    input: &MapSource,
+    args: &[u8],
+    error: AppCallError,
+) -> MapError {
+    for part in &input.joined {
+        let contents = input.contents.slice(part.range.clone());
+        if let Err(error) = app.map(&part.path, part.offset, &contents, args, &mut |_, _| {}) {
+            return MapError::App {
+                path: part.path.clone(),
+                offset: part.offset,
+                error,
+            };
+        }
+    }
+    MapError::App {
+        path: input.path.clone(),
+        offset: input.offset,
+        error,
+    }
 }
 
 /// Sorts `part` and writes its records to `out`, combining each key's values
@@ -395,7 +469,7 @@ fn sort_and_frame<W: Write>(
                 buf: part,
                 entries: index[i..end].iter(),
             };
-            let combined = app.combine(key, &mut values, args).map_err(MapError::App)?;
+            let combined = app.combine(key, &mut values, args).map_err(MapError::AppCode)?;
             out.pair(key, &combined).map_err(io)?;
         } else {
             for e in &index[i..end] {

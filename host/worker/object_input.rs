@@ -45,11 +45,7 @@ pub(super) fn read(
             (split.offset, split.bytes)
         }
     };
-    Ok(MapSource {
-        path,
-        offset,
-        contents: contents.into(),
-    })
+    Ok(MapSource::new(path, offset, contents.into()))
 }
 
 fn io_error(e: StorageError) -> std::io::Error {

@@ -107,7 +107,9 @@ pub trait App: Send + Sync + 'static {
 
     /// How the engine may cut this app's input: whole files (the default)
     /// or [`InputFormat::Lines`], records that are lines, so a large file
-    /// can be read by several map tasks at once.
+    /// can be read by several map tasks at once; or
+    /// [`InputFormat::JoinedLines`], lines whose file does not matter, so
+    /// that small files may also be joined into one map call.
     const INPUT: InputFormat = InputFormat::WholeFiles;
 
     /// The input format of one job, given its arguments: [`App::INPUT`]

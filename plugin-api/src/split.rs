@@ -27,6 +27,20 @@ pub enum InputFormat {
     /// byte ranges, and each map call sees the whole lines that start in
     /// its range ([`MapInput::offset`](crate::MapInput::offset) says where).
     Lines,
+    /// Records are `\n`-terminated lines, as with [`InputFormat::Lines`],
+    /// and which file a line comes from does not matter to the app (word
+    /// counts, edge lists, lines to sort): besides being cut like `Lines`,
+    /// the lines of several small files may come in one map call, joined in
+    /// order (each file's last line ended with a `\n`, one added where the
+    /// file has none), as a Hadoop mapper sees every file of a
+    /// `CombineTextInputFormat` split. A table an app keeps per map call
+    /// then combines across those files, which for many small files is
+    /// most of the map side's work. [`MapInput::path`](crate::MapInput::path)
+    /// and [`offset`](crate::MapInput::offset) say where the call's first
+    /// line is. A host older than this format reads an app declaring it as
+    /// [`InputFormat::WholeFiles`] (never cut, never joined: the safe
+    /// reading).
+    JoinedLines,
 }
 
 impl InputFormat {
@@ -35,6 +49,7 @@ impl InputFormat {
         match self {
             InputFormat::WholeFiles => 0,
             InputFormat::Lines => 1,
+            InputFormat::JoinedLines => 2,
         }
     }
 
@@ -43,8 +58,15 @@ impl InputFormat {
     pub fn from_code(code: u32) -> Self {
         match code {
             1 => InputFormat::Lines,
+            2 => InputFormat::JoinedLines,
             _ => InputFormat::WholeFiles,
         }
+    }
+
+    /// Whether records are lines, so that a file may be cut into ranges
+    /// ([`InputFormat::Lines`] and [`InputFormat::JoinedLines`]).
+    pub fn is_lines(self) -> bool {
+        matches!(self, InputFormat::Lines | InputFormat::JoinedLines)
     }
 }
 

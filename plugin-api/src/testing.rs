@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use crate::app::{call_combine, call_partition};
 use crate::frame::encode_frames;
 use crate::split::{cut, line_split_of, LineSplit};
-use crate::{App, AppError, Args, Emit, InputFormat, MapInput, Records, Values};
+use crate::{App, AppError, Args, Emit, MapInput, Records, Values};
 
 /// Key/value pairs, as emitted or as output records.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -126,16 +126,17 @@ pub fn run_job<A: App + Default>(
 }
 
 /// [`run_job`] with every input cut into splits of `split_size` bytes when
-/// the app reads [`InputFormat::Lines`] for these arguments (one map task
+/// the app reads lines for these arguments
+/// ([`InputFormat::is_lines`](crate::InputFormat::is_lines)): one map task
 /// per split, each seeing the split's lines at their offset, as the engine
-/// cuts them); whole files otherwise.
+/// cuts them; whole files otherwise.
 pub fn run_job_split<A: App + Default>(
     inputs: &[(&str, &[u8])],
     raw_args: &[u8],
     split_size: u64,
 ) -> Result<String, AppError> {
     let app = A::default();
-    let lines = app.input_format(&Args::new(raw_args)) == InputFormat::Lines;
+    let lines = app.input_format(&Args::new(raw_args)).is_lines();
     let mut groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
     for (path, contents) in inputs {
         let splits = if lines {
@@ -150,28 +151,75 @@ pub fn run_job_split<A: App + Default>(
             }]
         };
         for split in splits {
-            let input = MapInput {
-                path,
-                contents: &split.bytes,
-                args: Args::new(raw_args),
-                offset: split.offset,
-            };
-            let mut out = VecEmit::default();
-            app.map(&input, &mut out)?;
-            let mut task: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
-            for (key, value) in out.0 {
-                task.entry(key).or_default().push(value);
-            }
-            for (key, values) in task {
-                let values = if A::COMBINE.is_some() {
-                    vec![reduce::<A>(&key, &values, raw_args, true)?]
-                } else {
-                    values
-                };
-                groups.entry(key).or_default().extend(values);
-            }
+            map_task::<A>(&app, path, split.offset, &split.bytes, raw_args, &mut groups)?;
         }
     }
+    finish::<A>(groups, raw_args)
+}
+
+/// [`run_job`] with every input's lines joined into one map call (each
+/// input's last line ended with a `\n` where it has none), as the engine
+/// may join small files for an app that reads
+/// [`InputFormat::JoinedLines`](crate::InputFormat::JoinedLines): such an
+/// app's output must be the same as [`run_job`]'s. The call's path is the
+/// first input's.
+pub fn run_job_joined<A: App + Default>(
+    inputs: &[(&str, &[u8])],
+    raw_args: &[u8],
+) -> Result<String, AppError> {
+    let app = A::default();
+    let mut joined = Vec::new();
+    for (_, contents) in inputs {
+        joined.extend_from_slice(contents);
+        if !contents.is_empty() && !contents.ends_with(b"\n") {
+            joined.push(b'\n');
+        }
+    }
+    let path = inputs.first().map_or("", |(p, _)| p);
+    let mut groups = BTreeMap::new();
+    map_task::<A>(&app, path, 0, &joined, raw_args, &mut groups)?;
+    finish::<A>(groups, raw_args)
+}
+
+/// One map call over `contents` as one map task: its records grouped (and
+/// combined, when the app has a combiner) into `groups`.
+fn map_task<A: App + Default>(
+    app: &A,
+    path: &str,
+    offset: u64,
+    contents: &[u8],
+    raw_args: &[u8],
+    groups: &mut BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
+) -> Result<(), AppError> {
+    let input = MapInput {
+        path,
+        contents,
+        args: Args::new(raw_args),
+        offset,
+    };
+    let mut out = VecEmit::default();
+    app.map(&input, &mut out)?;
+    let mut task: BTreeMap<Vec<u8>, Vec<Vec<u8>>> = BTreeMap::new();
+    for (key, value) in out.0 {
+        task.entry(key).or_default().push(value);
+    }
+    for (key, values) in task {
+        let values = if A::COMBINE.is_some() {
+            vec![reduce::<A>(&key, &values, raw_args, true)?]
+        } else {
+            values
+        };
+        groups.entry(key).or_default().extend(values);
+    }
+    Ok(())
+}
+
+/// Every key's values reduced, in descending key order, rendered by the
+/// app's formatter.
+fn finish<A: App + Default>(
+    groups: BTreeMap<Vec<u8>, Vec<Vec<u8>>>,
+    raw_args: &[u8],
+) -> Result<String, AppError> {
     let mut records = Vec::new();
     for (key, values) in groups.into_iter().rev() {
         let value = reduce::<A>(&key, &values, raw_args, false)?;

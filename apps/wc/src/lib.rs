@@ -28,7 +28,7 @@ impl App for WordCount {
     const NAME: &'static str = "wc";
     const DESCRIPTION: &'static str = "Counts words (Unicode alphabetic runs, lowercased)";
     const COMBINE: Option<Reducer<Self>> = Some(Self::reduce);
-    const INPUT: InputFormat = InputFormat::Lines;
+    const INPUT: InputFormat = InputFormat::JoinedLines;
 
     fn map(&self, input: &MapInput<'_>, out: &mut dyn Emit) -> Result<(), AppError> {
         let text = utf8(input.contents)?;

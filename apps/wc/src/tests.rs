@@ -226,9 +226,13 @@ fn every_split_size_counts_what_one_split_counts() {
         ("empty.txt", b""),
         ("nl.txt", b"\n\nend\n"),
     ];
-    assert_eq!(WordCount::INPUT, plugin_api::InputFormat::Lines);
+    assert_eq!(WordCount::INPUT, plugin_api::InputFormat::JoinedLines);
     let whole = test_support::run_job::<WordCount>(&inputs, &args(&[])).unwrap();
     assert!(whole.contains("30\tword\n"), "{whole}");
+    // Joined into one call, the last word of a file without a final
+    // newline and the first of the next stay two words.
+    let joined = test_support::run_job_joined::<WordCount>(&inputs, &args(&[])).unwrap();
+    assert_eq!(joined, whole, "all inputs in one map call");
     for size in 1..=long.len() as u64 + 1 {
         let split = test_support::run_job_split::<WordCount>(&inputs, &args(&[]), size).unwrap();
         assert_eq!(split, whole, "split size {size}");

@@ -36,7 +36,7 @@ pub fn plan_splits(
 ) -> Vec<Split> {
     let size = split_size.max(1);
     let target = even_target(files, format, size, workers);
-    let cuttable = |len: u64| format == InputFormat::Lines && len > target;
+    let cuttable = |len: u64| format.is_lines() && len > target;
     let mut splits = Vec::new();
     let mut pack = Split::default();
     let (mut packed, mut pack_index, mut before) = (0u64, 0u64, 0u64);
@@ -81,7 +81,7 @@ pub fn plan_splits(
 /// multiple of `workers`; at least `MIN_EVEN_SPLIT` (or `size`, if smaller)
 /// and at most `size`.
 fn even_target(files: &[(String, u64)], format: InputFormat, size: u64, workers: usize) -> u64 {
-    let cuttable = |len: u64| format == InputFormat::Lines && len > size;
+    let cuttable = |len: u64| format.is_lines() && len > size;
     let mut tasks = 0u64;
     let (mut total, mut packed) = (0u64, 0u64);
     for (_, len) in files {

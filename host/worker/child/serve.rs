@@ -22,12 +22,11 @@ use crate::core::JobId;
 use crate::plugin::{LoadedApp, Registry, RegistryError};
 use crate::proto::executor as pb;
 use crate::security::Confinement;
-use crate::worker::execute::map_calls;
+use crate::worker::execute::task_calls;
 use crate::worker::execute::{path_message, remove_stale_temporaries};
 use crate::worker::map_task::{run_map_inputs, MapConfig, MapSource};
 use crate::worker::reduce_task::reduce_to_file;
 use crate::worker::spill::{DiskRange, MemoryBudget, MemoryLimits, Run, RunFile, WorkDir};
-use plugin_api::split::InputFormat;
 
 /// Why the executor process stopped other than at the end of its input.
 #[derive(Debug, thiserror::Error)]
@@ -184,31 +183,19 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
     let (mut input_bytes, mut input_records) = (0u64, 0u64);
     let result = if m.input_ranges.is_empty() {
         let mut sources = m.inputs.into_iter().map(|s| {
-            Ok(MapSource {
-                path: s.path,
-                offset: s.offset,
-                contents: s.contents,
-            })
+            Ok(MapSource::new(s.path, s.offset, s.contents))
         });
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     } else {
-        let piece = match app.input_format(&m.args) {
-            InputFormat::Lines => Some(limits.map_call as u64),
-            InputFormat::WholeFiles => None,
-        };
-        let calls = m.input_ranges.into_iter().flat_map(|r| {
-            let range = InputRange {
-                path: r.path,
-                offset: r.offset,
-                len: r.len,
-            };
-            map_calls(&confinement, range, piece)
+        let ranges = m.input_ranges.into_iter().map(|r| InputRange {
+            path: r.path,
+            offset: r.offset,
+            len: r.len,
         });
-        let mut sources = calls.map(|source| {
-            let source = source?;
-            input_bytes += source.contents.len() as u64;
+        let format = app.input_format(&m.args);
+        let mut sources = task_calls(&confinement, ranges, format, limits.map_call, |call| {
+            input_bytes += call.contents.len() as u64;
             input_records += 1;
-            Ok(source)
         });
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     }

@@ -8,12 +8,13 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use plugin_api::split::read_line_split;
+use plugin_api::InputFormat;
 
 use super::read_source;
 use crate::core::InputRange;
 use crate::security::{Confinement, PathError};
 use crate::worker::input_error::InputReadError;
-use crate::worker::map_task::MapSource;
+use crate::worker::map_task::{JoinedPart, MapError, MapSource};
 
 /// The map calls of `input`, read one at a time as the iterator is
 /// advanced. `piece` is the most one call is given when the app reads
@@ -36,11 +37,7 @@ pub(crate) fn map_calls(
     if input.len.is_none() && size <= piece {
         // Small enough to read whole, through the descriptor opened.
         let read = match crate::security::open::read_opened(file.into(), size) {
-            Ok(contents) => Ok(MapSource {
-                path: input.path,
-                offset: 0,
-                contents: contents.into(),
-            }),
+            Ok(contents) => Ok(MapSource::new(input.path, 0, contents.into())),
             Err(source) => Err(read_error(&input.path, source)),
         };
         return MapCalls::One(Some(read));
@@ -57,6 +54,31 @@ pub(crate) fn map_calls(
         piece,
         first: true,
     })
+}
+
+/// The map calls of a task's `inputs` for an app reading `format`, given
+/// the worker's `map_call` share: each input's calls ([`map_calls`]; lines
+/// in pieces of at most `map_call` bytes), shown to `counted` (the task's
+/// input counters), then, for [`InputFormat::JoinedLines`], joined into
+/// calls of at most [`JOIN_TARGET`] bytes ([`Joined`]).
+pub(crate) fn task_calls<'a>(
+    confinement: &'a Confinement,
+    inputs: impl IntoIterator<Item = InputRange> + 'a,
+    format: InputFormat,
+    map_call: usize,
+    mut counted: impl FnMut(&MapSource) + 'a,
+) -> impl Iterator<Item = Result<MapSource, MapError>> + 'a {
+    let piece = format.is_lines().then_some(map_call as u64);
+    let calls = inputs
+        .into_iter()
+        .flat_map(move |input| map_calls(confinement, input, piece))
+        .map(move |call| {
+            let call = call.map_err(MapError::UnreadableInput)?;
+            counted(&call);
+            Ok(call)
+        });
+    let join = (format == InputFormat::JoinedLines).then_some(JOIN_TARGET.min(map_call));
+    Joined::new(calls, join)
 }
 
 /// The map calls of one input ([`map_calls`]): one read already made, or
@@ -103,16 +125,131 @@ impl Iterator for Pieces {
         let read = read_line_split(|buf, pos| file.read_at(buf, pos), self.at, n);
         self.at += n;
         Some(match read {
-            Ok(split) => Ok(MapSource {
-                path: self.path.clone(),
-                offset: split.offset,
-                contents: split.bytes.into(),
-            }),
+            Ok(split) => Ok(MapSource::new(self.path.clone(), split.offset, split.bytes.into())),
             Err(source) => {
                 self.at = self.end;
                 Err(read_error(&self.path, source))
             }
         })
+    }
+}
+
+/// The most bytes [`Joined`] puts into one map call: about what a table of
+/// a file's distinct words keeps in cache (`wc` over 100,000 files of 1 KiB
+/// joined 1 MiB at a time maps as fast as over the same bytes in 64 files;
+/// joined a whole 50 MiB split at a time it was three times slower), and
+/// never more than the worker's `map_call` share.
+pub(crate) const JOIN_TARGET: usize = 1 << 20;
+
+/// Map calls of an app that reads [`plugin_api::InputFormat::JoinedLines`]:
+/// consecutive calls of `calls` joined, in order, into calls of at most
+/// `target` bytes (a call already that large passes alone), each joined
+/// call's part ended with a `\n` where it has none, so that no two files'
+/// lines run together. Empty calls (empty files) are dropped; an error
+/// passes as it comes, after the calls joined before it.
+pub(crate) struct Joined<I, E>
+where
+    I: Iterator<Item = Result<MapSource, E>>,
+{
+    calls: I,
+    /// `None`: calls pass unchanged (an app of another format).
+    target: Option<usize>,
+    /// A call taken from `calls` that did not fit the last joined call.
+    next: Option<Result<MapSource, E>>,
+}
+
+impl<I, E> Joined<I, E>
+where
+    I: Iterator<Item = Result<MapSource, E>>,
+{
+    pub(crate) fn new(calls: I, target: Option<usize>) -> Self {
+        Joined {
+            calls,
+            target: target.map(|t| t.max(1)),
+            next: None,
+        }
+    }
+
+    fn take(&mut self) -> Option<Result<MapSource, E>> {
+        self.next.take().or_else(|| self.calls.next())
+    }
+}
+
+/// The bytes `part` adds to a joined call: itself, and a `\n` if it does
+/// not end with one.
+fn joined_len(part: &[u8]) -> usize {
+    part.len() + usize::from(part.last() != Some(&b'\n'))
+}
+
+impl<I, E> Iterator for Joined<I, E>
+where
+    I: Iterator<Item = Result<MapSource, E>>,
+{
+    type Item = Result<MapSource, E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let Some(target) = self.target else {
+            return self.calls.next();
+        };
+        let first = loop {
+            match self.take()? {
+                Ok(s) if s.contents.is_empty() => continue,
+                Ok(s) => break s,
+                Err(e) => return Some(Err(e)),
+            }
+        };
+        let mut len = joined_len(&first.contents);
+        if len > target {
+            return Some(Ok(first));
+        }
+        // The first call is copied only when a second one joins it.
+        let mut joined: Option<(Vec<u8>, Vec<JoinedPart>)> = None;
+        while let Some(call) = self.take() {
+            let part = match call {
+                Ok(s) if s.contents.is_empty() => continue,
+                Ok(s) if len + joined_len(&s.contents) <= target => s,
+                other => {
+                    self.next = Some(other);
+                    break;
+                }
+            };
+            let (buf, parts) = joined.get_or_insert_with(|| {
+                let mut buf = Vec::with_capacity(target);
+                let parts = vec![push_part(&mut buf, &first.contents, &first.path, first.offset)];
+                (buf, parts)
+            });
+            parts.push(push_part(buf, &part.contents, part.path, part.offset));
+            len = buf.len();
+        }
+        Some(Ok(match joined {
+            Some((buf, parts)) => MapSource {
+                contents: buf.into(),
+                joined: parts,
+                ..first
+            },
+            None => first,
+        }))
+    }
+}
+
+/// Appends the `contents` of a call over `path` from `offset` to `buf`,
+/// ended with a `\n` where they have none; where they went.
+fn push_part(
+    buf: &mut Vec<u8>,
+    contents: &[u8],
+    path: impl Into<String>,
+    offset: u64,
+) -> JoinedPart {
+    let start = buf.len();
+    buf.extend_from_slice(contents);
+    let range = start..buf.len();
+    if contents.last() != Some(&b'\n') {
+        buf.push(b'\n');
+    }
+    JoinedPart {
+        path: path.into(),
+        offset,
+        range,
     }
 }
 
