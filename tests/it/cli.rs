@@ -501,3 +501,30 @@ fn run_plans_the_job_for_all_its_workers() {
         String::from_utf8_lossy(&run.stdout)
     );
 }
+
+/// `wc` reads a pack of small files in joined map calls; when one file
+/// fails, the error names that file and the app's offset within it, not
+/// the first file of the call or an offset into the joined bytes.
+#[test]
+fn a_bad_file_among_joined_small_files_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut named: Vec<(String, Vec<u8>)> = (0..200)
+        .map(|i| (format!("f{i:03}.txt"), format!("word{i} common\n").into_bytes()))
+        .collect();
+    named[123].1 = b"ok ok \xff bad\n".to_vec();
+    let files = write_files(&dir.path().join("in"), &named);
+    let run = mr_run_wc(
+        &[dir.path().join("in")],
+        &dir.path().join("out"),
+        &["--workers", "1"],
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    let bad = files[123].display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{bad}: input is not valid UTF-8: invalid byte at offset 6"
+        )),
+        "{stderr}"
+    );
+}

@@ -315,4 +315,98 @@ mod tests {
             }
         }
     }
+
+    fn call(path: &str, contents: &[u8]) -> Result<MapSource, String> {
+        Ok(MapSource::new(path.to_string(), 0, contents.to_vec().into()))
+    }
+
+    /// The contents of each call, as text, and the paths of its parts.
+    fn shown(calls: Vec<Result<MapSource, String>>) -> Vec<Result<(String, Vec<String>), String>> {
+        calls
+            .into_iter()
+            .map(|c| {
+                c.map(|s| {
+                    let parts = s.joined.iter().map(|p| p.path.clone()).collect();
+                    (String::from_utf8(s.contents.to_vec()).unwrap(), parts)
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn joined_calls_keep_order_end_each_file_with_a_newline_and_stay_within_the_target() {
+        let calls = vec![
+            call("a", b"one\n"),
+            call("b", b"two"),
+            call("empty", b""),
+            call("c", b"three\r\n"),
+            call("big", b"0123456789abcdef\n"),
+            call("d", b"x"),
+            Err("unreadable e".to_string()),
+            call("f", b"y\n"),
+        ];
+        let joined: Vec<_> = Joined::new(calls.into_iter(), Some(16)).collect();
+        let ok = |text: &str, parts: &[&str]| Ok((text.to_string(), parts.iter().map(|p| p.to_string()).collect()));
+        assert_eq!(
+            shown(joined),
+            vec![
+                ok("one\ntwo\nthree\r\n", &["a", "b", "c"]),
+                ok("0123456789abcdef\n", &[]),
+                ok("x", &[]),
+                Err("unreadable e".to_string()),
+                ok("y\n", &[]),
+            ],
+            "a call larger than the target passes alone, as does one that nothing joins"
+        );
+        // Each part's range is its own bytes, without the added newline.
+        let calls = vec![call("a", b"one"), call("b", b"two\n")];
+        let one = Joined::new(calls.into_iter(), Some(64)).next().unwrap().unwrap();
+        let parts: Vec<_> = one
+            .joined
+            .iter()
+            .map(|p| (p.path.as_str(), &one.contents[p.range.clone()]))
+            .collect();
+        assert_eq!(parts, [("a", &b"one"[..]), ("b", &b"two\n"[..])]);
+        assert_eq!((one.path.as_str(), one.offset), ("a", 0));
+    }
+
+    #[test]
+    fn without_a_target_calls_pass_unchanged() {
+        let calls = vec![call("a", b"one"), call("empty", b""), call("b", b"two")];
+        let passed: Vec<_> = Joined::new(calls.into_iter(), None).collect();
+        let texts: Vec<_> = shown(passed).into_iter().map(|c| c.unwrap().0).collect();
+        assert_eq!(texts, ["one", "", "two"]);
+    }
+
+    #[test]
+    fn only_joined_lines_apps_get_a_packs_files_in_one_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs: Vec<InputRange> = (0..50)
+            .map(|i| {
+                let path = dir.path().join(format!("f{i:02}.txt"));
+                std::fs::write(&path, format!("word{i} shared\nlast{i}")).unwrap();
+                InputRange::whole(path.display().to_string())
+            })
+            .collect();
+        let c = Confinement::default();
+        let calls = |format| {
+            let mut counted = 0;
+            let texts: Vec<Vec<u8>> =
+                task_calls(&c, inputs.clone(), format, 1 << 20, |_| counted += 1)
+                    .map(|s| s.unwrap().contents.to_vec())
+                    .collect();
+            (texts, counted)
+        };
+        let (joined, counted) = calls(InputFormat::JoinedLines);
+        assert_eq!((joined.len(), counted), (1, 50), "one call; every file counted");
+        let (each, counted) = calls(InputFormat::Lines);
+        assert_eq!((each.len(), counted), (50, 50));
+        let mut lines: Vec<u8> = Vec::new();
+        for text in &each {
+            lines.extend_from_slice(text);
+            lines.push(b'\n');
+        }
+        assert_eq!(joined[0], lines, "the files' lines in order, each file's last one ended");
+        assert_eq!(calls(InputFormat::WholeFiles).0, each);
+    }
 }
