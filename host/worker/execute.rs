@@ -23,6 +23,7 @@ use crate::security::{Confinement, OutputDir, PathError};
 
 mod calls;
 mod isolated;
+mod joined;
 
 pub(crate) use calls::task_calls;
 
@@ -185,9 +186,9 @@ impl Executor {
                 inputs,
                 format,
                 cfg.limits.map_call,
-                |call| {
-                    bytes += call.contents.len() as u64;
-                    records += 1;
+                |calls, read| {
+                    bytes += read;
+                    records += calls;
                 },
             );
             let result = run_map_inputs(&*app, &mut sources, &args, n_reduce, cfg);

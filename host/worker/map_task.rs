@@ -469,7 +469,9 @@ fn sort_and_frame<W: Write>(
                 buf: part,
                 entries: index[i..end].iter(),
             };
-            let combined = app.combine(key, &mut values, args).map_err(MapError::AppCode)?;
+            let combined = app
+                .combine(key, &mut values, args)
+                .map_err(MapError::AppCode)?;
             out.pair(key, &combined).map_err(io)?;
         } else {
             for e in &index[i..end] {

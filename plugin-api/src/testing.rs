@@ -151,7 +151,14 @@ pub fn run_job_split<A: App + Default>(
             }]
         };
         for split in splits {
-            map_task::<A>(&app, path, split.offset, &split.bytes, raw_args, &mut groups)?;
+            map_task::<A>(
+                &app,
+                path,
+                split.offset,
+                &split.bytes,
+                raw_args,
+                &mut groups,
+            )?;
         }
     }
     finish::<A>(groups, raw_args)

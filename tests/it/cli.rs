@@ -509,7 +509,12 @@ fn run_plans_the_job_for_all_its_workers() {
 fn a_bad_file_among_joined_small_files_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut named: Vec<(String, Vec<u8>)> = (0..200)
-        .map(|i| (format!("f{i:03}.txt"), format!("word{i} common\n").into_bytes()))
+        .map(|i| {
+            (
+                format!("f{i:03}.txt"),
+                format!("word{i} common\n").into_bytes(),
+            )
+        })
         .collect();
     named[123].1 = b"ok ok \xff bad\n".to_vec();
     let files = write_files(&dir.path().join("in"), &named);

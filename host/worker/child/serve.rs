@@ -182,9 +182,10 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
     let confinement = Confinement::from_roots(m.allowed_input, Vec::new());
     let (mut input_bytes, mut input_records) = (0u64, 0u64);
     let result = if m.input_ranges.is_empty() {
-        let mut sources = m.inputs.into_iter().map(|s| {
-            Ok(MapSource::new(s.path, s.offset, s.contents))
-        });
+        let mut sources = m
+            .inputs
+            .into_iter()
+            .map(|s| Ok(MapSource::new(s.path, s.offset, s.contents)));
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     } else {
         let ranges = m.input_ranges.into_iter().map(|r| InputRange {
@@ -193,10 +194,16 @@ fn map(apps: &mut Apps, m: pb::MapRequest) -> Result<pb::MapDone, pb::Failed> {
             len: r.len,
         });
         let format = app.input_format(&m.args);
-        let mut sources = task_calls(&confinement, ranges, format, limits.map_call, |call| {
-            input_bytes += call.contents.len() as u64;
-            input_records += 1;
-        });
+        let mut sources = task_calls(
+            &confinement,
+            ranges,
+            format,
+            limits.map_call,
+            |calls, read| {
+                input_bytes += read;
+                input_records += calls;
+            },
+        );
         run_map_inputs(&*app, &mut sources, &m.args, m.n_reduce, cfg)
     }
     .map_err(|e| fatal(e.to_string()))?;
