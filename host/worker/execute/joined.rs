@@ -29,8 +29,8 @@ struct Opened {
 }
 
 /// The map calls of a task's inputs, small whole files joined (see the
-/// module's header). Empty files join nothing; an input that cannot be
-/// opened or read ends the calls with its error (the task fails with it).
+/// module's header). An empty file is a part of no bytes; an input that
+/// cannot be opened or read comes as its error (the task fails with it).
 pub(crate) struct JoinedCalls<'a, I: Iterator<Item = InputRange>> {
     confinement: &'a Confinement,
     inputs: I,
@@ -113,11 +113,10 @@ impl<I: Iterator<Item = InputRange>> Iterator for JoinedCalls<'_, I> {
                 {
                     return Some(Err(read_error(&input.path, e)));
                 }
-                if buf.len() == start {
-                    continue;
-                }
+                // An empty file is a part too (the task counts its
+                // inputs), of no bytes.
                 let range = start..buf.len();
-                if buf.last() != Some(&b'\n') {
+                if !range.is_empty() && buf.last() != Some(&b'\n') {
                     buf.push(b'\n');
                 }
                 parts.push(JoinedPart {

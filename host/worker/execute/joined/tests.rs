@@ -52,7 +52,7 @@ fn small_files_are_joined_in_order_each_ended_with_a_newline_within_the_target()
     assert_eq!(
         calls(files, 16),
         vec![
-            joined("one\ntwo\nthree\r\n", &["a", "b", "c"]),
+            joined("one\ntwo\nthree\r\n", &["a", "b", "empty", "c"]),
             // Larger than a call: alone, as map_calls gives it.
             joined("0123456789abcdef\n", &[]),
             joined("x\ny\n", &["d", "e"]),
