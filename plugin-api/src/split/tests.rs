@@ -103,3 +103,30 @@ fn reads_only_the_range_and_the_last_lines_tail() {
     assert_eq!(split.bytes.len(), 1000);
     assert!(read <= 1025 + super::TAIL_CHUNK, "read {read} bytes");
 }
+
+#[test]
+fn input_formats_cross_the_abi_as_numbers_and_unknown_ones_read_as_whole_files() {
+    use crate::InputFormat;
+    for format in [
+        InputFormat::WholeFiles,
+        InputFormat::Lines,
+        InputFormat::JoinedLines,
+    ] {
+        assert_eq!(InputFormat::from_code(format.to_code()), format);
+    }
+    // The numbers are the ABI: an app built today must read the same on
+    // every later host.
+    assert_eq!(
+        [
+            InputFormat::WholeFiles,
+            InputFormat::Lines,
+            InputFormat::JoinedLines
+        ]
+        .map(|f| f.to_code()),
+        [0, 1, 2]
+    );
+    // A format newer than the host: never cut, never joined.
+    assert_eq!(InputFormat::from_code(3), InputFormat::WholeFiles);
+    assert!(InputFormat::Lines.is_lines() && InputFormat::JoinedLines.is_lines());
+    assert!(!InputFormat::WholeFiles.is_lines());
+}
