@@ -235,19 +235,19 @@ pub(crate) fn kind_and_size(fd: BorrowedFd<'_>) -> io::Result<(Option<&'static s
 /// calls a 1 KiB input costs).
 pub(crate) fn read_opened(fd: OwnedFd, size: u64) -> io::Result<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
-    read_opened_into(&fd, &mut buf)?;
+    read_opened_into(fd, &mut buf)?;
     Ok(buf)
 }
 
 /// [`read_opened`] appending to `buf` (which grows if the file is larger
 /// than its spare capacity): the number of bytes appended.
-pub(crate) fn read_opened_into(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<usize> {
+pub(crate) fn read_opened_into(fd: impl AsFd, buf: &mut Vec<u8>) -> io::Result<usize> {
     let start = buf.len();
     loop {
         if buf.len() == buf.capacity() {
             buf.reserve(buf.capacity().max(8192));
         }
-        match rustix::io::read(fd, rustix::buffer::spare_capacity(&mut *buf)) {
+        match rustix::io::read(&fd, rustix::buffer::spare_capacity(&mut *buf)) {
             Ok(0) => return Ok(buf.len() - start),
             Ok(_) => {}
             Err(Errno::INTR) => {}

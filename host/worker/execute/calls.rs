@@ -2,7 +2,10 @@
 //! call, as is a range of an object; a local input of an app that reads
 //! lines is opened once and, when it is larger than the worker's
 //! `map_call` share, read and mapped in pieces of whole lines, one at a
-//! time, so that a task never holds its whole split.
+//! time, so that a task never holds its whole split. [`task_calls`] is
+//! the one way a task's inputs become calls, in the worker and in the
+//! executor alike (small files joined for `JoinedLines` apps, in
+//! `joined.rs`).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -6,7 +6,6 @@
 //! objects are called as [`super::calls::map_calls`] calls them.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
 
 use super::calls::{map_calls, opened_calls, read_error, MapCalls};
 use crate::core::InputRange;
@@ -108,9 +107,7 @@ impl<I: Iterator<Item = InputRange>> Iterator for JoinedCalls<'_, I> {
                 let Opened { input, file, .. } = opened;
                 let start = buf.len();
                 // Read to its end, even if it grew since it was measured.
-                if let Err(e) =
-                    crate::security::open::read_opened_into(&OwnedFd::from(file), &mut buf)
-                {
+                if let Err(e) = crate::security::open::read_opened_into(&file, &mut buf) {
                     return Some(Err(read_error(&input.path, e)));
                 }
                 // An empty file is a part too (the task counts its
